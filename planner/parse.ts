@@ -1,0 +1,495 @@
+/**
+ * The front end: parses the statements node-sql-parser cannot read (CREATE SOURCE/TABLE with
+ * WATERMARK and METADATA columns, CREATE MATERIALIZED VIEW … EMIT, CREATE SINK, INSERT INTO, DROP,
+ * SHOW, DESCRIBE, EXPLAIN) and rewrites streaming pieces out of SELECT bodies (window table functions,
+ * EMIT clauses, Spark's `window`) so that node-sql-parser gets standard SQL with unchanged positions.
+ */
+import type {
+  ColumnDecl, EmitMode, Ident, IntervalArg, MetadataKey, ObjectKind, OptionDecl, QueryText, Statement,
+  WatermarkDecl, WindowTvf,
+} from './ast.ts';
+import { SqlError, posMap, type PosMap } from './errors.ts';
+import { parseIntervalText } from './interval.ts';
+import { splitStatements, tokenize, type StatementTokens, type Token } from './lexer.ts';
+import { T, type Field, type SqlType } from './types.ts';
+
+/** Spark's `window` is a reserved word for node-sql-parser; it is renamed to this same-length name. */
+export const SPARK_WINDOW_ALIAS = '_win__';
+
+export interface ParsedRequest {
+  readonly text: string;
+  readonly pm: PosMap;
+  readonly statements: readonly Statement[];
+}
+
+export function parseRequest(text: string): ParsedRequest {
+  const pm = posMap(text);
+  const tokens = tokenize(text, pm);
+  const stmts = splitStatements(tokens);
+  if (stmts.length === 0) throw new SqlError('no SQL statement given', 1, 1);
+  return { text, pm, statements: stmts.map((s) => new StatementParser(text, pm, s).parse()) };
+}
+
+const METADATA_KEYS: readonly MetadataKey[] = ['timestamp', 'partition', 'offset', 'key', 'headers', 'topic'];
+
+class StatementParser {
+  private i = 0;
+  private readonly toks: Token[];
+
+  constructor(private readonly text: string, private readonly pm: PosMap, private readonly stmt: StatementTokens) {
+    this.toks = stmt.tokens;
+  }
+
+  private err(msg: string, at: Token | number = this.peek()): never {
+    const off = typeof at === 'number' ? at : at.start;
+    const p = this.pm.pos(off);
+    throw new SqlError(msg, p.line, p.column);
+  }
+  private peek(k = 0): Token { return this.toks[Math.min(this.i + k, this.toks.length - 1)]!; }
+  private next(): Token { const t = this.peek(); if (t.kind !== 'eof') this.i++; return t; }
+  private isKw(kw: string, k = 0): boolean { const t = this.peek(k); return t.kind === 'ident' && t.upper === kw; }
+  private isOp(op: string, k = 0): boolean { const t = this.peek(k); return t.kind === 'op' && t.value === op; }
+  private acceptKw(...kws: string[]): boolean {
+    for (let k = 0; k < kws.length; k++) if (!this.isKw(kws[k]!, k)) return false;
+    this.i += kws.length;
+    return true;
+  }
+  private expectKw(kw: string): Token {
+    if (!this.isKw(kw)) this.err(`expected ${kw} but found ${describe(this.peek())}`);
+    return this.next();
+  }
+  private acceptOp(op: string): boolean { if (this.isOp(op)) { this.i++; return true; } return false; }
+  private expectOp(op: string): Token {
+    if (!this.isOp(op)) this.err(`expected '${op}' but found ${describe(this.peek())}`);
+    return this.next();
+  }
+  private ident(what = 'a name'): Ident {
+    const t = this.peek();
+    if (t.kind === 'ident') { this.i++; return { value: t.value, quoted: false, start: t.start }; }
+    if (t.kind === 'qident') { this.i++; return { value: t.value, quoted: true, start: t.start }; }
+    return this.err(`expected ${what} but found ${describe(t)}`);
+  }
+  private expectEnd(): void {
+    if (this.peek().kind !== 'eof') this.err(`unexpected ${describe(this.peek())} after the end of the statement`);
+  }
+
+  parse(): Statement {
+    const first = this.peek();
+    const start = this.stmt.start; const end = this.stmt.end;
+    if (this.acceptKw('EXPLAIN')) {
+      // EXPLAIN [PLAN FOR | ANALYZE]? <statement>: everything after is parsed as its own statement.
+      this.acceptKw('PLAN', 'FOR');
+      const rest = new StatementParser(this.text, this.pm, { tokens: this.toks.slice(this.i), start: this.peek().start, end });
+      return { kind: 'explain', statement: rest.parse(), start, end };
+    }
+    if (this.isKw('SELECT') || this.isKw('WITH') || this.isOp('(')) {
+      return { kind: 'select', query: this.queryRest(), start, end };
+    }
+    if (this.acceptKw('CREATE')) {
+      const orReplace = this.acceptKw('OR', 'REPLACE');
+      if (this.acceptKw('SOURCE')) return this.createSource('SOURCE', orReplace, start, end);
+      if (this.acceptKw('TABLE')) return this.createSource('TABLE', orReplace, start, end);
+      if (this.acceptKw('MATERIALIZED', 'VIEW')) return this.createMaterializedView(start, end);
+      if (this.acceptKw('VIEW')) {
+        const ifNotExists = this.acceptKw('IF', 'NOT', 'EXISTS');
+        const name = this.ident('a view name');
+        this.expectKw('AS');
+        return { kind: 'create_view', name, ifNotExists, query: this.queryRest(), start, end };
+      }
+      if (this.acceptKw('SINK')) return this.createSink(start, end);
+      this.err(`expected SOURCE, TABLE, MATERIALIZED VIEW, VIEW or SINK after CREATE but found ${describe(this.peek())}`);
+    }
+    if (this.acceptKw('INSERT')) {
+      this.expectKw('INTO');
+      const target = this.ident('a table name');
+      return { kind: 'insert_into', target, query: this.queryRest(), options: [], start, end };
+    }
+    if (this.acceptKw('DROP')) {
+      let object: ObjectKind;
+      if (this.acceptKw('SOURCE') || this.acceptKw('TABLE')) object = 'source';
+      else if (this.acceptKw('MATERIALIZED', 'VIEW')) object = 'materialized_view';
+      else if (this.acceptKw('VIEW')) object = 'view';
+      else if (this.acceptKw('SINK')) object = 'sink';
+      else return this.err(`expected SOURCE, TABLE, VIEW, MATERIALIZED VIEW or SINK after DROP but found ${describe(this.peek())}`);
+      const ifExists = this.acceptKw('IF', 'EXISTS');
+      const name = this.ident();
+      this.expectEnd();
+      return { kind: 'drop', object, name, ifExists, start, end };
+    }
+    if (this.acceptKw('SHOW')) {
+      let what: 'sources' | 'views' | 'materialized_views' | 'sinks' | 'queries';
+      if (this.acceptKw('SOURCES') || this.acceptKw('TABLES') || this.acceptKw('STREAMS')) what = 'sources';
+      else if (this.acceptKw('MATERIALIZED', 'VIEWS')) what = 'materialized_views';
+      else if (this.acceptKw('VIEWS')) what = 'views';
+      else if (this.acceptKw('SINKS')) what = 'sinks';
+      else if (this.acceptKw('QUERIES') || this.acceptKw('JOBS')) what = 'queries';
+      else return this.err(`expected SOURCES, VIEWS, MATERIALIZED VIEWS, SINKS or QUERIES after SHOW but found ${describe(this.peek())}`);
+      this.expectEnd();
+      return { kind: 'show', what, start, end };
+    }
+    if (this.acceptKw('DESCRIBE') || this.acceptKw('DESC')) {
+      const name = this.ident();
+      this.expectEnd();
+      return { kind: 'describe', name, start, end };
+    }
+    return this.err(`expected a statement (SELECT, CREATE, INSERT, DROP, SHOW, DESCRIBE, EXPLAIN) but found ${describe(first)}`, first);
+  }
+
+  // ---- CREATE SOURCE / TABLE ------------------------------------------------------------------
+
+  private createSource(keyword: 'SOURCE' | 'TABLE', orReplace: boolean, start: number, end: number): Statement {
+    const ifNotExists = this.acceptKw('IF', 'NOT', 'EXISTS');
+    const name = this.ident('a source name');
+    const columns: ColumnDecl[] = [];
+    let watermark: WatermarkDecl | null = null;
+    if (this.acceptOp('(')) {
+      for (;;) {
+        if (this.isKw('WATERMARK')) {
+          const wt = this.next();
+          if (watermark) this.err('a source can declare only one WATERMARK', wt);
+          this.expectKw('FOR');
+          const column = this.ident('the event-time column');
+          this.expectKw('AS');
+          watermark = { column, delayMs: this.watermarkDelay(column), start: wt.start };
+        } else if (this.isKw('PRIMARY') && this.isKw('KEY', 1)) {
+          // Flink's PRIMARY KEY (…) NOT ENFORCED: accepted and ignored, keys come from the data.
+          this.i += 2; this.skipParens(); this.acceptKw('NOT', 'ENFORCED');
+        } else {
+          columns.push(this.columnDecl());
+        }
+        if (this.acceptOp(',')) continue;
+        this.expectOp(')');
+        break;
+      }
+    }
+    // RisingWave: INCLUDE timestamp [AS ts], INCLUDE partition, …
+    while (this.isKw('INCLUDE')) {
+      this.next();
+      const kt = this.next();
+      const key = kt.value.toLowerCase() as MetadataKey;
+      if (!METADATA_KEYS.includes(key)) this.err(`unknown metadata '${kt.value}': expected one of ${METADATA_KEYS.join(', ')}`, kt);
+      let colName: Ident = { value: `_rw_kafka_${key}`, quoted: false, start: kt.start };
+      if (this.acceptKw('AS')) colName = this.ident('a column name');
+      columns.push({ name: colName, type: metadataType(key), notNull: false, metadata: key, typeStart: kt.start });
+    }
+    const options = this.withOptions(true);
+    this.expectEnd();
+    return { kind: 'create_source', name, ifNotExists, orReplace, columns, watermark, options, keyword, start, end };
+  }
+
+  private watermarkDelay(column: Ident): number {
+    const t = this.peek();
+    const col = this.ident('the event-time column');
+    if (col.value.toLowerCase() !== column.value.toLowerCase()) {
+      this.err(`the watermark must be an expression of '${column.value}' (for example ${column.value} - INTERVAL '5' SECOND)`, t);
+    }
+    if (this.acceptOp('-')) return this.interval().ms;
+    return 0;
+  }
+
+  private skipParens(): void {
+    this.expectOp('(');
+    let depth = 1;
+    while (depth > 0) {
+      const t = this.next();
+      if (t.kind === 'eof') this.err("missing ')'", t);
+      if (t.kind === 'op' && t.value === '(') depth++;
+      if (t.kind === 'op' && t.value === ')') depth--;
+    }
+  }
+
+  private columnDecl(): ColumnDecl {
+    const name = this.ident('a column name');
+    const typeStart = this.peek().start;
+    const type = this.sqlType();
+    let notNull = false;
+    let metadata: MetadataKey | null = null;
+    for (;;) {
+      if (this.acceptKw('NOT', 'NULL')) { notNull = true; continue; }
+      if (this.acceptKw('NULL')) continue;
+      if (this.isKw('METADATA')) {
+        const mt = this.next();
+        let key = name.value.toLowerCase();
+        let keyTok: Token = mt;
+        if (this.acceptKw('FROM')) { keyTok = this.peek(); if (keyTok.kind !== 'string') this.err(`expected a quoted metadata key such as 'timestamp'`); key = this.next().value.toLowerCase(); }
+        if (!METADATA_KEYS.includes(key as MetadataKey)) this.err(`unknown Kafka metadata key '${key}': expected one of ${METADATA_KEYS.join(', ')}`, keyTok);
+        metadata = key as MetadataKey;
+        this.acceptKw('VIRTUAL');
+        continue;
+      }
+      break;
+    }
+    return { name, type, notNull, metadata, typeStart };
+  }
+
+  private sqlType(): SqlType {
+    const t = this.peek();
+    if (t.kind !== 'ident') this.err(`expected a column type but found ${describe(t)}`);
+    this.i++;
+    switch (t.upper) {
+      case 'BOOLEAN': case 'BOOL': return T.boolean;
+      case 'INT': case 'INTEGER': case 'SMALLINT': case 'TINYINT': case 'INT4': return T.int;
+      case 'BIGINT': case 'INT8': case 'LONG': return T.bigint;
+      case 'REAL': case 'FLOAT': case 'FLOAT4': case 'FLOAT8': return T.double;
+      case 'DOUBLE': this.acceptKw('PRECISION'); return T.double;
+      case 'DECIMAL': case 'NUMERIC': case 'DEC':
+        // DECIMAL(p, s) is carried as DOUBLE: exact to 15-16 significant digits, documented in the README.
+        if (this.isOp('(')) this.skipParens();
+        return T.double;
+      case 'VARCHAR': case 'CHAR': case 'TEXT': case 'STRING': case 'CHARACTER':
+        this.acceptKw('VARYING');
+        if (this.isOp('(')) this.skipParens();
+        return T.varchar;
+      case 'TIMESTAMP': case 'TIMESTAMP_LTZ':
+        if (this.isOp('(')) this.skipParens();
+        if (this.acceptKw('WITH', 'LOCAL', 'TIME', 'ZONE') || this.acceptKw('WITH', 'TIME', 'ZONE') || this.acceptKw('WITHOUT', 'TIME', 'ZONE')) { /* all carried as UTC epoch ms */ }
+        return T.timestamp;
+      case 'TIMESTAMPTZ': return T.timestamp;
+      case 'ROW': case 'STRUCT': return this.structType(t);
+      default:
+        return this.err(`unknown type '${t.value}': expected BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL, VARCHAR, TIMESTAMP(3) or ROW<…>`, t);
+    }
+  }
+
+  private structType(kw: Token): SqlType {
+    // ROW<a INT, b VARCHAR>, ROW(a INT, b VARCHAR), STRUCT<a: INT, b: STRING>
+    const close = this.isOp('<') ? '>' : this.isOp('(') ? ')' : this.err(`expected '<' or '(' after ${kw.value}`);
+    this.next();
+    const fields: Field[] = [];
+    for (;;) {
+      const name = this.ident('a field name');
+      this.acceptOp(':');
+      const type = this.sqlType();
+      fields.push({ name: name.value, type, nullable: true });
+      if (this.acceptOp(',')) continue;
+      this.expectOp(close);
+      return { kind: 'struct', fields };
+    }
+  }
+
+  private interval(): IntervalArg {
+    const t = this.peek();
+    if (this.acceptKw('INTERVAL')) {
+      const lit = this.next();
+      if (lit.kind !== 'string' && lit.kind !== 'number') this.err(`expected an interval such as INTERVAL '5' SECOND`, lit);
+      let unit: string | null = null;
+      if (this.peek().kind === 'ident' && parseIntervalText('1', this.peek().value) !== null) unit = this.next().value;
+      const ms = parseIntervalText(lit.value, unit);
+      if (ms === null) this.err(`cannot read interval '${lit.value}${unit ? ' ' + unit : ''}': use for example INTERVAL '5' SECOND or INTERVAL '1 minute'`, lit);
+      return { ms: ms!, start: t.start };
+    }
+    if (t.kind === 'string') {
+      this.i++;
+      const ms = parseIntervalText(t.value);
+      if (ms === null) this.err(`cannot read interval '${t.value}': use for example '10 minutes'`, t);
+      return { ms: ms!, start: t.start };
+    }
+    return this.err(`expected an interval such as INTERVAL '5' SECOND but found ${describe(t)}`, t);
+  }
+
+  private withOptions(required: boolean): OptionDecl[] {
+    if (!this.isKw('WITH')) {
+      if (required) this.err(`expected WITH (connector = 'kafka', topic = '…', format = 'json') but found ${describe(this.peek())}`);
+      return [];
+    }
+    this.next();
+    this.expectOp('(');
+    const out: OptionDecl[] = [];
+    if (this.acceptOp(')')) return out;
+    for (;;) {
+      const kt = this.peek();
+      let key: string;
+      if (kt.kind === 'string') { key = this.next().value; }
+      else {
+        key = this.ident('an option name').value;
+        while (this.acceptOp('.')) key += '.' + this.ident('an option name').value;
+      }
+      this.expectOp('=');
+      const vt = this.next();
+      if (vt.kind !== 'string' && vt.kind !== 'number' && vt.kind !== 'ident') this.err(`expected a value for option '${key}'`, vt);
+      out.push({ key: key.toLowerCase(), value: vt.value, start: kt.start, valueStart: vt.start });
+      if (this.acceptOp(',')) continue;
+      this.expectOp(')');
+      return out;
+    }
+  }
+
+  // ---- views, sinks -----------------------------------------------------------------------------
+
+  private createMaterializedView(start: number, end: number): Statement {
+    const ifNotExists = this.acceptKw('IF', 'NOT', 'EXISTS');
+    const name = this.ident('a view name');
+    const options = this.withOptions(false);
+    this.expectKw('AS');
+    return { kind: 'create_materialized_view', name, ifNotExists, query: this.queryRest(), options, start, end };
+  }
+
+  private createSink(start: number, end: number): Statement {
+    const ifNotExists = this.acceptKw('IF', 'NOT', 'EXISTS');
+    const name = this.ident('a sink name');
+    if (this.acceptKw('FROM')) {
+      const from = this.ident('a view or source name');
+      const options = this.withOptions(true);
+      this.expectEnd();
+      return { kind: 'create_sink', name, ifNotExists, from, query: null, options, start, end };
+    }
+    let options = this.withOptions(false);
+    this.expectKw('AS');
+    // RisingWave puts WITH (…) after the query: split it off the end.
+    const withAt = this.trailingWith();
+    const query = this.queryRest(withAt);
+    if (withAt >= 0) { this.i = withAt; options = [...options, ...this.withOptions(true)]; this.expectEnd(); }
+    return { kind: 'create_sink', name, ifNotExists, from: null, query, options, start, end };
+  }
+
+  /** Index of a top-level `WITH (` that ends the statement, or -1. */
+  private trailingWith(): number {
+    let depth = 0;
+    for (let k = this.i; k < this.toks.length; k++) {
+      const t = this.toks[k]!;
+      if (t.kind === 'op' && t.value === '(') depth++;
+      if (t.kind === 'op' && t.value === ')') depth--;
+      if (depth === 0 && t.kind === 'ident' && t.upper === 'WITH' && k > this.i) {
+        const nt = this.toks[k + 1];
+        if (nt && nt.kind === 'op' && nt.value === '(') return k;
+      }
+    }
+    return -1;
+  }
+
+  // ---- SELECT bodies ----------------------------------------------------------------------------
+
+  /** Takes the rest of the statement (up to token index `stopAt`) as a query and rewrites it. */
+  private queryRest(stopAt = -1): QueryText {
+    const from = this.i;
+    const to = stopAt >= 0 ? stopAt : this.toks.length - 1; // exclusive; the last token is eof
+    if (from >= to) this.err('expected a SELECT query');
+    const first = this.toks[from]!;
+    if (!(first.kind === 'ident' && (first.upper === 'SELECT' || first.upper === 'WITH')) && !(first.kind === 'op' && first.value === '(')) {
+      this.err(`expected SELECT but found ${describe(first)}`, first);
+    }
+    const start = first.start;
+    const endOff = this.toks[to - 1]!.end;
+    const chars = this.text.slice(start, endOff).split('');
+    const blank = (s: number, e: number) => { for (let k = s; k < e; k++) if (chars[k - start] !== '\n') chars[k - start] = ' '; };
+    let last = to;
+    // Trailing EMIT clause.
+    let emit: EmitMode | null = null; let emitStart = -1;
+    const toks = this.toks;
+    const kwAt = (k: number, kw: string) => toks[k]?.kind === 'ident' && toks[k]!.upper === kw;
+    for (let k = from; k < last; k++) {
+      if (!kwAt(k, 'EMIT')) continue;
+      if (kwAt(k + 1, 'CHANGES') && k + 2 === last) emit = 'changes';
+      else if (kwAt(k + 1, 'ON') && kwAt(k + 2, 'WINDOW') && kwAt(k + 3, 'CLOSE') && k + 4 === last) emit = 'window_close';
+      else if (kwAt(k + 1, 'FINAL') && k + 2 === last) emit = 'window_close';
+      else this.err(`expected EMIT CHANGES or EMIT ON WINDOW CLOSE at the end of the query`, toks[k]!);
+      emitStart = toks[k]!.start;
+      blank(toks[k]!.start, toks[last - 1]!.end);
+      last = k;
+      break;
+    }
+    // Window table functions in FROM, and Spark's `window`.
+    const windows: WindowTvf[] = [];
+    for (let k = from; k < last; k++) {
+      const t = toks[k]!;
+      if (t.kind !== 'ident') continue;
+      const prev = toks[k - 1];
+      const afterFrom = prev !== undefined && prev.kind === 'ident' && (prev.upper === 'FROM' || prev.upper === 'JOIN');
+      const isWinFn = (u: string) => u === 'TUMBLE' || u === 'HOP' || u === 'CUMULATE' || u === 'SESSION';
+      if (afterFrom && t.upper === 'TABLE' && toks[k + 1]?.value === '(' && toks[k + 2]?.kind === 'ident' && isWinFn(toks[k + 2]!.upper) && toks[k + 3]?.value === '(') {
+        const w = this.windowTvf(k + 2, 'flink', windows.length);
+        const closeIdx = this.matchParen(k + 1);
+        windows.push({ ...w.tvf, start: t.start, end: toks[closeIdx]!.end });
+        this.placeholder(chars, start, t.start, toks[closeIdx]!.end, w.tvf.placeholder);
+        k = closeIdx;
+        continue;
+      }
+      if (afterFrom && isWinFn(t.upper) && toks[k + 1]?.value === '(') {
+        const w = this.windowTvf(k, 'risingwave', windows.length);
+        windows.push(w.tvf);
+        this.placeholder(chars, start, t.start, w.tvf.end, w.tvf.placeholder);
+        k = w.close;
+        continue;
+      }
+      if (t.upper === 'WINDOW' && t.value.length === SPARK_WINDOW_ALIAS.length) {
+        for (let c = 0; c < SPARK_WINDOW_ALIAS.length; c++) chars[t.start - start + c] = SPARK_WINDOW_ALIAS[c]!;
+      }
+    }
+    this.i = stopAt >= 0 ? stopAt : this.toks.length - 1;
+    return { text: chars.join(''), start, original: this.text.slice(start, endOff), windows, emit, emitStart };
+  }
+
+  private placeholder(chars: string[], base: number, s: number, e: number, name: string): void {
+    for (let k = s; k < e; k++) if (chars[k - base] !== '\n') chars[k - base] = ' ';
+    for (let c = 0; c < name.length; c++) chars[s - base + c] = name[c]!;
+  }
+
+  private matchParen(openIdx: number): number {
+    let depth = 0;
+    for (let k = openIdx; k < this.toks.length; k++) {
+      const t = this.toks[k]!;
+      if (t.kind === 'op' && t.value === '(') depth++;
+      if (t.kind === 'op' && t.value === ')') { depth--; if (depth === 0) return k; }
+    }
+    return this.err("missing ')'", this.toks[openIdx]!);
+  }
+
+  /** Parses `TUMBLE(src, ts, size[, offset])` (RisingWave) or `TUMBLE(TABLE src, DESCRIPTOR(ts), size)` (Flink). */
+  private windowTvf(fnIdx: number, form: 'risingwave' | 'flink', n: number): { tvf: WindowTvf; close: number } {
+    const save = this.i;
+    this.i = fnIdx;
+    const fnTok = this.next();
+    const kind = fnTok.upper.toLowerCase() as WindowTvf['kind'];
+    this.expectOp('(');
+    if (form === 'flink') {
+      this.expectKw('TABLE');
+    } else this.acceptKw('TABLE');
+    const source = this.ident('a source name');
+    const partitionBy: Ident[] = [];
+    if (this.acceptKw('PARTITION', 'BY')) {
+      do partitionBy.push(this.ident('a column')); while (this.isOp(',') && !this.isKw('DESCRIPTOR', 1) && this.acceptOp(','));
+    }
+    this.expectOp(',');
+    let timeCol: Ident;
+    if (this.acceptKw('DESCRIPTOR')) { this.expectOp('('); timeCol = this.ident('the event-time column'); this.expectOp(')'); }
+    else timeCol = this.ident('the event-time column');
+    const args: IntervalArg[] = [];
+    while (this.acceptOp(',')) args.push(this.interval());
+    const closeTok = this.expectOp(')');
+    const want = { tumble: [1, 2], hop: [2, 3], cumulate: [2, 3], session: [1, 1] }[kind];
+    if (args.length < want[0]! || args.length > want[1]!) {
+      const usage = {
+        tumble: 'TUMBLE(source, time_col, size [, offset])',
+        hop: 'HOP(source, time_col, slide, size [, offset])',
+        cumulate: 'CUMULATE(source, time_col, step, size [, offset])',
+        session: 'SESSION(source, time_col, gap)',
+      }[kind];
+      this.err(`${fnTok.upper} takes ${want[0] === want[1] ? want[0] : `${want[0]} or ${want[1]}`} interval argument(s): ${usage}`, fnTok);
+    }
+    for (const a of args) if (a.ms <= 0 && !(kind === 'tumble' && a === args[1])) this.err('a window interval must be positive', a.start);
+    const close = this.i - 1;
+    this.i = save;
+    return {
+      tvf: { placeholder: `__w${n}`, kind, form, source, timeCol, args, partitionBy, start: fnTok.start, end: closeTok.end },
+      close,
+    };
+  }
+}
+
+function metadataType(key: MetadataKey): SqlType {
+  switch (key) {
+    case 'timestamp': return T.timestamp;
+    case 'partition': return T.int;
+    case 'offset': return T.bigint;
+    case 'key': case 'topic': case 'headers': return T.varchar;
+  }
+}
+
+export function describe(t: Token): string {
+  switch (t.kind) {
+    case 'eof': return 'the end of the statement';
+    case 'string': return `'${t.value}'`;
+    case 'qident': return `"${t.value}"`;
+    default: return `'${t.value}'`;
+  }
+}
