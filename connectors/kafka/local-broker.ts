@@ -15,7 +15,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -126,16 +126,18 @@ async function resolveJars(log: Log): Promise<string> {
     await removeStaleDownloads();
     const started = Date.now();
     log(`Fetching Kafka ${KAFKA_VERSION} jars with Maven into ${LIBS_DIR} (first run, ~46 MB)...`);
-    const tmp = await mkdtemp(path.join(CACHE_DIR, 'libs.tmp-'));
+    const tmp = await mkdtemp(path.join(CACHE_DIR, `libs.tmp-${process.pid}-`));
     try {
       await runToCompletion(
         'mvn',
         ['-q', '-B', '-Dstyle.color=never', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'],
         'Maven could not resolve the Kafka jars',
+        tmp,
       );
       const jars = (await readdir(tmp)).filter((f) => f.endsWith('.jar'));
       const missing = REQUIRED_JARS.filter((j) => !jars.includes(j));
       if (missing.length > 0) throw new Error(`Maven finished but ${missing.join(', ')} is missing from ${tmp}; check scripts/kafka/pom.xml`);
+      await chmod(tmp, 0o755); // mkdtemp makes it private; the cache is not a secret
       await writeFile(path.join(tmp, MARKER), `${JSON.stringify({ kafka: KAFKA_VERSION, jars: jars.length, at: new Date().toISOString() })}\n`);
       await publish(tmp);
       log(`Fetched ${jars.length} Kafka jars in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -171,14 +173,11 @@ async function publish(tmp: string): Promise<void> {
   }
 }
 
-/** Downloads orphaned by killed processes; old enough that no live download owns them. */
+/** Downloads orphaned by killed processes: their dir names carry the downloader's pid. */
 async function removeStaleDownloads(): Promise<void> {
-  const hourAgo = Date.now() - 60 * 60_000;
   for (const name of await readdir(CACHE_DIR)) {
-    if (!name.startsWith('libs.tmp-')) continue;
-    const full = path.join(CACHE_DIR, name);
-    const info = await stat(full).catch(() => undefined);
-    if (info && info.mtimeMs < hourAgo) await rm(full, { recursive: true, force: true });
+    const pid = /^libs\.tmp-(\d+)-/.exec(name)?.[1];
+    if (pid !== undefined && !pidAlive(Number(pid))) await rm(path.join(CACHE_DIR, name), { recursive: true, force: true });
   }
 }
 
@@ -308,6 +307,7 @@ async function launch(p: LaunchParams): Promise<LocalBroker> {
   const bootstrap = `127.0.0.1:${state.port}`;
   const logFile = path.join(dir, 'server.log');
   const jvmOut = path.join(dir, 'jvm.out');
+  const marks = await markLogs(dir);
   const jvmArgs = [
     `-Xmx${p.heapMb}m`,
     '-XX:+UseG1GC',
@@ -345,18 +345,21 @@ async function launch(p: LaunchParams): Promise<LocalBroker> {
   let stopping: Promise<void> | undefined;
   let ready = false;
   let removeDir = p.ownsDir;
-  const watchdogExited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exit = { code, signal };
-      resolve();
-      if (ready && !stopping) {
-        unregister(running);
-        log(`Kafka broker pid ${jvmPid} exited unexpectedly (code ${code}, signal ${signal})`);
-        p.onExit?.(exit);
-      }
-    });
+  // The watchdog exits only after the JVM has exited and been reaped.
+  child.once('exit', (code, signal) => {
+    exit = { code, signal };
+    if (ready && !stopping) {
+      unregister(running);
+      log(`Kafka broker pid ${jvmPid} exited unexpectedly (code ${code}, signal ${signal})`);
+      p.onExit?.(exit);
+    }
   });
-  const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
+  const spawnError = new Promise<never>((_, reject) =>
+    child.once('error', (err) => {
+      exit ??= { code: null, signal: null }; // no 'exit' follows a failed spawn
+      reject(err);
+    }),
+  );
   spawnError.catch(() => {});
 
   const gone = () => exit !== undefined && (jvmPid === undefined || !pidAlive(jvmPid));
@@ -391,12 +394,16 @@ async function launch(p: LaunchParams): Promise<LocalBroker> {
   register(running);
 
   try {
-    jvmPid = await Promise.race([readPid(child.stdio[3] as Readable), spawnError]);
+    const pidPipe = child.stdio[3] as Readable | null;
+    jvmPid = await Promise.race([pidPipe ? readPid(pidPipe) : spawnError, spawnError]);
     log(`Started Kafka ${KAFKA_VERSION} broker pid ${jvmPid} on ${bootstrap} (dir ${dir})`);
     await Promise.race([waitReady(bootstrap, () => exit !== undefined), spawnError]);
     if (exit) {
-      const tail = await logTail(dir);
-      throw new StartupExitError(`Kafka broker exited during startup (code ${exit.code}, signal ${exit.signal}); log tail:\n${tail}`, /BindException|Address already in use/.test(tail));
+      const logs = await readRunLogs(dir, marks);
+      throw new StartupExitError(
+        `Kafka broker exited during startup (code ${exit.code}, signal ${exit.signal}):\n${describeRunLogs(logs)}`,
+        logs.some((l) => /Address already in use|BindException/.test(l.text)),
+      );
     }
   } catch (err) {
     // stop() must leave the dir alone here: its log goes into the error, and on a port clash
@@ -404,7 +411,7 @@ async function launch(p: LaunchParams): Promise<LocalBroker> {
     removeDir = false;
     await stop().catch(() => {});
     if (err instanceof StartupExitError) throw err;
-    throw new Error(`Kafka broker on ${bootstrap} did not start: ${(err as Error).message}; log tail:\n${await logTail(dir)}`);
+    throw new Error(`Kafka broker on ${bootstrap} did not start: ${(err as Error).message}\n${describeRunLogs(await readRunLogs(dir, marks))}`);
   }
   ready = true;
   log(`Kafka ${KAFKA_VERSION} ready at ${bootstrap} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -516,14 +523,45 @@ async function readState(dir: string): Promise<BrokerState | undefined> {
   return undefined;
 }
 
-async function logTail(dir: string, lines = 40): Promise<string> {
-  const parts: string[] = [];
-  for (const name of ['jvm.out', 'server.log']) {
-    const text = await readFile(path.join(dir, name), 'utf8').catch(() => '');
-    const tail = text.trimEnd().split('\n').slice(-lines).join('\n');
-    if (tail) parts.push(`--- ${name} ---\n${tail}`);
+const LOG_FILES = ['jvm.out', 'server.log'] as const;
+/** Where each log file ended when a run started: logs are appended to across restarts. */
+type LogMarks = Record<(typeof LOG_FILES)[number], number>;
+
+async function markLogs(dir: string): Promise<LogMarks> {
+  const size = async (name: string) => (await stat(path.join(dir, name)).catch(() => undefined))?.size ?? 0;
+  return { 'jvm.out': await size('jvm.out'), 'server.log': await size('server.log') };
+}
+
+/** What this run wrote to the logs. */
+async function readRunLogs(dir: string, marks: LogMarks): Promise<{ name: string; text: string }[]> {
+  const out: { name: string; text: string }[] = [];
+  for (const name of LOG_FILES) {
+    const buf = await readFile(path.join(dir, name)).catch(() => Buffer.alloc(0));
+    // A smaller file than at the start has been rolled over: all of it is from this run.
+    const text = buf.subarray(buf.length >= marks[name] ? marks[name] : 0).toString('utf8');
+    if (text.trim()) out.push({ name, text });
   }
-  return parts.join('\n') || '(no log output)';
+  return out;
+}
+
+/**
+ * A startup failure for humans: a fatal error is followed by a long orderly shutdown, so the
+ * last lines alone rarely show the cause. Gives the first ERROR lines with the line after each
+ * (the exception message), then the last lines.
+ */
+function describeRunLogs(logs: { name: string; text: string }[]): string {
+  if (logs.length === 0) return '(the broker wrote no log output)';
+  const parts: string[] = [];
+  for (const { name, text } of logs) {
+    const lines = text.trimEnd().split('\n');
+    const errors: string[] = [];
+    for (let i = 0; i < lines.length && errors.length < 12; i++) {
+      if (/^\[[^\]]*\] (ERROR|FATAL) /.test(lines[i])) errors.push(lines[i], ...(lines[i + 1]?.startsWith('[') ? [] : [lines[i + 1] ?? '']));
+    }
+    if (errors.length > 0) parts.push(`--- ${name}: first errors ---`, ...errors);
+    parts.push(`--- ${name}: last lines ---`, ...lines.slice(-15));
+  }
+  return parts.join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -625,17 +663,24 @@ function requireCommand(cmd: string, args: string[], message: string): void {
   if (r.error && errorCode(r.error) === 'ENOENT') throw new Error(message);
 }
 
-/** Runs a command to completion; rejects with the tail of its output if it fails. */
-function runToCompletion(cmd: string, args: string[], failure: string): Promise<void> {
+/**
+ * Runs a command to completion; rejects with the tail of its output if it fails. It runs under
+ * the watchdog too, so a download or format does not carry on after we are SIGKILLed, and
+ * `cleanupDir` (a half-filled download) is removed if that happens.
+ */
+function runToCompletion(cmd: string, args: string[], failure: string, cleanupDir = ''): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [WATCHDOG, String(process.pid), cmd, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUN_BROKER_CLEANUP_DIR: cleanupDir },
+    });
     let output = '';
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-8_000);
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    child.once('error', (err) => reject(errorCode(err) === 'ENOENT' ? new Error(`${failure}: \`${cmd}\` not found on PATH`) : err));
+    child.once('error', (err) => reject(new Error(`${failure}: could not run bash: ${err.message}`)));
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
       else reject(new Error(`${failure} (\`${cmd}\` exited with ${signal ?? code}):\n${output.trim().split('\n').slice(-30).join('\n')}`));

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Watchdog for a local Kafka broker JVM, started by connectors/kafka/local-broker.ts.
+# Watchdog for a local Kafka broker JVM, started by connectors/kafka/local-broker.ts
+# (which also runs the Maven jar download and the storage format under it).
 #
 #   bash run-broker.sh <ownerPid> <command> [args...]
+#
+# "JVM" below means <command>.
 #
 # Why this exists: the Node process that owns a broker may die by SIGKILL (tests kill -9
 # service processes), and then no Node code runs to stop the JVM. This script outlives

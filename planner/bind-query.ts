@@ -1,0 +1,577 @@
+/**
+ * Binds a SELECT (as rewritten by the front end and parsed by node-sql-parser) against the catalog into
+ * a logical plan: FROM (sources, views, window table functions, subqueries), WHERE, GROUP BY with the
+ * three window families, aggregates with FILTER, HAVING, the SELECT list, ORDER BY and LIMIT.
+ */
+import nodeSqlParser from 'node-sql-parser';
+import type { EmitMode, QueryText, WindowTvf } from './ast.ts';
+import {
+  astOffset, bindExpr, columnName, containsAggregate, errAt, functionName, isAggregateAst, locateIdent,
+  type Ast, type BindContext, type Locator, type Scope, type ScopeColumn,
+} from './bind-expr.ts';
+import type { Catalog, SourceDef } from './catalog.ts';
+import { SqlError, didYouMean, posMap, type PosMap } from './errors.ts';
+import { parseIntervalText } from './interval.ts';
+import { tokenize } from './lexer.ts';
+import type { LogicalPlan, SortKey } from './logical.ts';
+import { parseRequest, SPARK_WINDOW_ALIAS } from './parse.ts';
+import { T, isNumeric, typeToString, type AggCall, type AggFn, type Expr, type Field, type Schema, type WindowSpec } from './types.ts';
+
+const parser = new nodeSqlParser.Parser();
+
+export type QueryMode = 'continuous' | 'pull' | 'push';
+
+export interface BoundQuery {
+  readonly plan: LogicalPlan;
+  /** Visible output columns come first; hidden key columns (group keys not selected) after them. */
+  readonly visibleCount: number;
+  /** Output columns forming the upsert key; null when the result is append-only. */
+  readonly keyColumns: readonly number[] | null;
+  readonly windowed: boolean;
+  readonly window: WindowSpec | null;
+  readonly emit: EmitMode;
+  /** Catalog objects the query reads. */
+  readonly dependsOn: readonly string[];
+  readonly sources: readonly SourceDef[];
+}
+
+/** Parses the query text with node-sql-parser, mapping its syntax errors to the user's line:column. */
+export function parseSelect(q: QueryText, pm: PosMap): Ast {
+  let ast: Ast;
+  try {
+    ast = parser.astify(q.text, { database: 'postgresql', parseOptions: { includeLocations: true } } as never);
+  } catch (e) {
+    const l = (e as { location?: { start?: { offset?: number } }; found?: string | null }).location;
+    const off = q.start + (l?.start?.offset ?? 0);
+    const p = pm.pos(off);
+    const found = (e as { found?: string | null }).found;
+    const near = found ? `near '${q.original.slice(off - q.start).match(/^\S+/)?.[0] ?? found}'` : 'at the end of the query';
+    throw new SqlError(`syntax error ${near}`, p.line, p.column);
+  }
+  const stmts = Array.isArray(ast) ? ast : [ast];
+  if (stmts.length !== 1 || stmts[0]?.type !== 'select') {
+    const p = pm.pos(q.start);
+    throw new SqlError('expected a single SELECT query', p.line, p.column);
+  }
+  return stmts[0];
+}
+
+interface Relation {
+  plan: LogicalPlan;
+  scope: ScopeColumn[];
+  streaming: boolean;
+  aggregated: boolean;
+  dependsOn: string[];
+  sources: SourceDef[];
+  /** Window TVF in FROM: its virtual columns window_start/window_end/window_time sit at `virtualStart`. */
+  tvf: { spec: WindowSpec; timeColumn: number; virtualStart: number; tvf: WindowTvf } | null;
+}
+
+export function bindQuery(q: QueryText, catalog: Catalog, pm: PosMap, mode: QueryMode): BoundQuery {
+  const ast = parseSelect(q, pm);
+  const loc: Locator = { pm, base: q.start, tokens: tokenize(q.text, posMap(q.text)) };
+  return new QueryBinder(catalog, loc, q, mode).bind(ast);
+}
+
+function schemaOf(fields: Field[]): Schema {
+  return { fields };
+}
+
+function exprKey(e: Expr): string {
+  return JSON.stringify(e, (k, v) => (k === 'name' ? undefined : v));
+}
+
+function fieldName(e: Expr, fallback: string): string {
+  if (e.kind === 'column') return e.name;
+  if (e.kind === 'field') return e.field;
+  return fallback;
+}
+
+class QueryBinder {
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly loc: Locator,
+    private readonly q: QueryText,
+    private readonly mode: QueryMode,
+  ) {}
+
+  private keywordAt(kw: string): number {
+    const t = this.loc.tokens.find((x) => x.kind === 'ident' && x.upper === kw);
+    return t ? this.loc.base + t.start : this.loc.base;
+  }
+
+  bind(ast: Ast): BoundQuery {
+    const { loc } = this;
+    if (ast.with) errAt(loc, this.keywordAt('WITH'), 'WITH (common table expressions) is not supported yet; use CREATE VIEW');
+    if (ast.distinct?.type) errAt(loc, this.keywordAt('DISTINCT'), 'SELECT DISTINCT is not supported yet; use GROUP BY');
+    if (!ast.from || ast.from.length === 0) errAt(loc, this.keywordAt('SELECT'), 'a query needs a FROM clause');
+    if (ast.from.length > 1 || ast.from[0].join) errAt(loc, this.keywordAt(ast.from[1]?.join ? 'JOIN' : 'FROM'), 'joins are not supported yet: a query reads one source or view');
+    const rel = this.bindFrom(ast.from[0]);
+    if (this.mode === 'continuous' || this.mode === 'push') {
+      if (ast.orderby) errAt(loc, this.keywordAt('ORDER'), 'ORDER BY is not allowed in a continuous query: its result is a table that keeps changing, with no order to keep. Put ORDER BY in the pull query that reads the view');
+      if (ast.limit?.value?.length) errAt(loc, this.keywordAt('LIMIT'), 'LIMIT is not allowed in a continuous query: it would stop counting rows that arrive later. Put LIMIT in the pull query that reads the view');
+    }
+    const emit: EmitMode = this.q.emit ?? 'changes';
+
+    let plan = rel.plan;
+    const ctx: BindContext = { loc, scope: { columns: rel.scope }, noAggregates: 'aggregates are not allowed in WHERE; use HAVING' };
+    if (ast.where) {
+      const pred = bindExpr(ctx, ast.where);
+      this.rejectVirtual(rel, pred, astOffset(loc, ast.where), 'WHERE');
+      if (pred.type.kind !== 'boolean') errAt(loc, astOffset(loc, ast.where), `WHERE needs a BOOLEAN condition, got ${typeToString(pred.type)}`);
+      plan = { kind: 'filter', input: plan, predicate: pred, schema: plan.schema };
+    }
+
+    const groupItems: Ast[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
+    const aggregating = groupItems.length > 0 || (ast.columns as Ast[]).some((c) => c.expr && containsAggregate(c.expr)) || (ast.having != null);
+    let out: { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null };
+    if (aggregating) out = this.bindAggregate(ast, rel, plan, groupItems);
+    else {
+      if (rel.tvf) {
+        if (rel.tvf.spec.kind === 'session') errAt(loc, rel.tvf.tvf.start, 'SESSION windows need a GROUP BY: sessions are formed per group key');
+        plan = { kind: 'window_assign', input: plan, spec: rel.tvf.spec, timeColumn: rel.tvf.timeColumn, schema: this.windowAssignSchema(plan.schema) };
+      }
+      out = this.bindProjection(ast, rel, plan);
+    }
+    if (emit === 'window_close' && this.mode !== 'pull') {
+      const at = this.q.emitStart;
+      if (!out.window) errAt(loc, at, 'EMIT ON WINDOW CLOSE needs a windowed aggregate (TUMBLE, HOP, CUMULATE, SESSION or window() in GROUP BY)');
+      const noWm = rel.sources.find((s) => s.watermark === null);
+      if (noWm) errAt(loc, at, `EMIT ON WINDOW CLOSE needs a watermark, and source '${noWm.name}' declares none: add WATERMARK FOR <time column> AS <time column> - INTERVAL '5' SECOND`);
+    }
+    if (this.mode === 'pull') out = { ...out, plan: this.bindOrderLimit(ast, out.plan, out.visibleCount) };
+    return {
+      plan: out.plan, visibleCount: out.visibleCount, keyColumns: out.keyColumns, windowed: out.window !== null, window: out.window,
+      emit, dependsOn: rel.dependsOn, sources: rel.sources,
+    };
+  }
+
+  private windowAssignSchema(input: Schema): Schema {
+    return schemaOf([...input.fields, { name: 'window_start', type: T.timestamp, nullable: false }, { name: 'window_end', type: T.timestamp, nullable: false }, { name: 'window_time', type: T.timestamp, nullable: false }]);
+  }
+
+  private rejectVirtual(rel: Relation, e: Expr, at: number, where: string): void {
+    if (!rel.tvf) return;
+    const v = rel.tvf.virtualStart;
+    const walk = (x: Expr): void => {
+      if (x.kind === 'column' && x.index >= v) errAt(this.loc, at, `${x.name} cannot be used in ${where} of a windowed aggregate: it is assigned by the window`);
+      if (x.kind === 'call') x.args.forEach(walk);
+      if (x.kind === 'field' || x.kind === 'cast') walk(x.input);
+      if (x.kind === 'case') { x.whens.forEach((w) => { walk(w.when); walk(w.then); }); if (x.otherwise) walk(x.otherwise); }
+    };
+    walk(e);
+  }
+
+  // ---- FROM ---------------------------------------------------------------------------------
+
+  private bindFrom(item: Ast): Relation {
+    const { loc } = this;
+    if (item.expr?.ast) {
+      const sub = new QueryBinder(this.catalog, loc, this.q, this.mode === 'pull' ? 'pull' : 'continuous').bindSubquery(item.expr.ast);
+      return this.asRelation(sub, item.as ?? null, []);
+    }
+    if (item.type === 'expr' && item.expr?.type === 'function') {
+      const name = functionName(item.expr);
+      return errAt(loc, astOffset(loc, item.expr), `'${name}' cannot be used in FROM${['tumble', 'hop', 'cumulate', 'session'].includes(name) ? '' : ': expected a source, a view or TUMBLE/HOP/CUMULATE/SESSION(…)'}`);
+    }
+    const table: string = item.table;
+    const m = /^__w(\d+)$/.exec(table);
+    if (m) {
+      const tvf = this.q.windows[Number(m[1])]!;
+      const base = this.bindNamed(tvf.source.value, item.as ?? tvf.source.value, tvf.source.start);
+      return this.applyTvf(base, tvf);
+    }
+    return this.bindNamed(table, item.as ?? table, locateIdent(loc, table));
+  }
+
+  /** Binds a nested SELECT as a relation (subqueries and CREATE VIEW bodies). */
+  bindSubquery(ast: Ast): BoundQuery {
+    return this.bind(ast);
+  }
+
+  private asRelation(b: BoundQuery, qualifier: string | null, deps: string[]): Relation {
+    const scope = b.plan.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type, hidden: i >= b.visibleCount }));
+    return {
+      plan: b.plan, scope, streaming: this.mode !== 'pull', aggregated: b.keyColumns !== null,
+      dependsOn: [...deps, ...b.dependsOn], sources: [...b.sources], tvf: null,
+    };
+  }
+
+  private bindNamed(name: string, qualifier: string, at: number): Relation {
+    const { loc } = this;
+    const obj = this.catalog.get(name);
+    if (!obj) {
+      errAt(loc, at, `unknown source or view '${name}'${didYouMean(name, this.catalog.all().map((o) => o.name))}`, 400);
+    }
+    switch (obj.kind) {
+      case 'source': {
+        if (this.mode === 'pull') {
+          errAt(loc, at, `'${obj.name}' is a streaming source: a pull query reads a materialized view. Create one with CREATE MATERIALIZED VIEW … AS SELECT … FROM ${obj.name}, or add EMIT CHANGES for a push query`);
+        }
+        const plan: LogicalPlan = {
+          kind: 'source_scan', source: obj.name, def: obj, schema: obj.schema,
+          watermark: obj.watermark ? { column: obj.watermark.index, delayMs: obj.watermark.delayMs } : null,
+        };
+        const scope = obj.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type }));
+        return { plan, scope, streaming: true, aggregated: false, dependsOn: [obj.name], sources: [obj], tvf: null };
+      }
+      case 'view': {
+        const parsed = parseRequest(obj.query);
+        const st = parsed.statements[0]!;
+        if (st.kind !== 'select') throw new Error(`view ${obj.name} does not hold a SELECT`);
+        const inner = parseSelect(st.query, parsed.pm);
+        const innerLoc: Locator = { pm: parsed.pm, base: st.query.start, tokens: tokenize(st.query.text, posMap(st.query.text)) };
+        const b = new QueryBinder(this.catalog, innerLoc, st.query, this.mode === 'pull' ? 'pull' : 'continuous').bind(inner);
+        return this.asRelation(b, qualifier, [obj.name]);
+      }
+      case 'materialized_view': {
+        if (this.mode !== 'pull') {
+          errAt(loc, at, `'${obj.name}' is a materialized view: continuous queries over another view's changes are not supported yet; read its source instead`);
+        }
+        const plan: LogicalPlan = { kind: 'view_scan', view: obj.name, schema: obj.schema };
+        const scope = obj.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type, hidden: i >= obj.visibleCount }));
+        return { plan, scope, streaming: false, aggregated: false, dependsOn: [obj.name], sources: [], tvf: null };
+      }
+      case 'sink':
+        return errAt(loc, at, `'${obj.name}' is a sink: it writes to Kafka and cannot be read from`);
+    }
+  }
+
+  private applyTvf(base: Relation, tvf: WindowTvf): Relation {
+    const { loc } = this;
+    if (base.aggregated) errAt(loc, tvf.start, 'a window over an aggregated view is not supported');
+    const tc = base.scope.find((c) => c.name === tvf.timeCol.value) ?? base.scope.find((c) => c.name.toLowerCase() === tvf.timeCol.value.toLowerCase());
+    if (!tc) errAt(loc, tvf.timeCol.start, `unknown column '${tvf.timeCol.value}'${didYouMean(tvf.timeCol.value, base.scope.map((c) => c.name))}`);
+    if (tc.type.kind !== 'timestamp') errAt(loc, tvf.timeCol.start, `a window needs a TIMESTAMP time column, but '${tc.name}' is ${typeToString(tc.type)}`);
+    for (const p of tvf.partitionBy) {
+      if (!base.scope.some((c) => c.name.toLowerCase() === p.value.toLowerCase())) errAt(loc, p.start, `unknown column '${p.value}'${didYouMean(p.value, base.scope.map((c) => c.name))}`);
+    }
+    const a = tvf.args.map((x) => x.ms);
+    let spec: WindowSpec;
+    switch (tvf.kind) {
+      case 'tumble': spec = { kind: 'tumble', sizeMs: a[0]!, offsetMs: a[1] ?? 0 }; break;
+      case 'hop': spec = { kind: 'hop', slideMs: a[0]!, sizeMs: a[1]!, offsetMs: a[2] ?? 0 }; break;
+      case 'cumulate': spec = { kind: 'cumulate', stepMs: a[0]!, sizeMs: a[1]!, offsetMs: a[2] ?? 0 }; break;
+      case 'session': spec = { kind: 'session', gapMs: a[0]! }; break;
+    }
+    this.checkSpec(spec, tvf.start);
+    const v = base.plan.schema.fields.length;
+    const q = base.scope[0]?.qualifier ?? null;
+    const scope: ScopeColumn[] = [
+      ...base.scope,
+      { name: 'window_start', qualifier: q, index: v, type: T.timestamp },
+      { name: 'window_end', qualifier: q, index: v + 1, type: T.timestamp },
+      { name: 'window_time', qualifier: q, index: v + 2, type: T.timestamp },
+    ];
+    return { ...base, scope, tvf: { spec, timeColumn: tc.index, virtualStart: v, tvf } };
+  }
+
+  private checkSpec(spec: WindowSpec, at: number): void {
+    const { loc } = this;
+    if (spec.kind === 'hop' && spec.slideMs > spec.sizeMs) errAt(loc, at, `a HOP window's slide (${spec.slideMs} ms) must not exceed its size (${spec.sizeMs} ms)`);
+    if (spec.kind === 'cumulate' && spec.sizeMs % spec.stepMs !== 0) errAt(loc, at, `a CUMULATE window's size must be a multiple of its step`);
+    if ((spec.kind === 'tumble' || spec.kind === 'hop' || spec.kind === 'cumulate') && Math.abs(spec.offsetMs) >= spec.sizeMs) {
+      errAt(loc, at, 'a window offset must be smaller than the window size');
+    }
+  }
+
+  // ---- SELECT list without aggregation --------------------------------------------------------
+
+  private selectItems(ast: Ast, scope: readonly ScopeColumn[], bindOne: (expr: Ast) => Expr): { exprs: Expr[]; names: string[]; ats: number[] } {
+    const exprs: Expr[] = []; const names: string[] = []; const ats: number[] = [];
+    const { loc } = this;
+    (ast.columns as Ast[]).forEach((c, i) => {
+      const e = c.expr ?? c;
+      if (e.type === 'column_ref' && e.column === '*') {
+        const q = e.table == null ? null : typeof e.table === 'string' ? e.table : e.table.value;
+        const cols = scope.filter((s) => !s.hidden && (q === null || (s.qualifier !== null && s.qualifier.toLowerCase() === q.toLowerCase())));
+        if (q !== null && cols.length === 0) errAt(loc, locateIdent(loc, q), `unknown table '${q}' in ${q}.*`);
+        for (const s of cols) { exprs.push({ kind: 'column', index: s.index, name: s.name, type: s.type }); names.push(s.name); ats.push(loc.base); }
+        return;
+      }
+      if (e.type === 'star' || c === '*') errAt(loc, loc.base, '* is not allowed here');
+      const bound = bindOne(e);
+      exprs.push(bound);
+      const nm = c.as ? String(typeof c.as === 'string' ? c.as : c.as.value ?? c.as) : this.defaultName(e, bound, i);
+      names.push(nm);
+      ats.push(c.as ? locateIdent(loc, nm) : astOffset(loc, e));
+    });
+    const seen = new Map<string, number>();
+    names.forEach((n, i) => {
+      const k = n.toLowerCase();
+      if (seen.has(k)) errAt(loc, ats[i]!, `duplicate column name '${n}' in the SELECT list: give one of them an alias with AS`);
+      seen.set(k, i);
+    });
+    return { exprs, names, ats };
+  }
+
+  private defaultName(ast: Ast, e: Expr, i: number): string {
+    if (ast.type === 'column_ref') {
+      const tbl = ast.table == null ? null : typeof ast.table === 'string' ? ast.table : ast.table.value;
+      if (tbl === SPARK_WINDOW_ALIAS) return `window_${columnName(ast)}`;
+      return fieldName(e, columnName(ast));
+    }
+    if (ast.type === 'aggr_func' || ast.type === 'function') return (ast.type === 'aggr_func' ? String(ast.name) : functionName(ast)).toLowerCase();
+    if (ast.type === 'cast') return this.defaultName(ast.expr, e, i);
+    return `expr${i + 1}`;
+  }
+
+  private bindProjection(ast: Ast, rel: Relation, plan: LogicalPlan): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null } {
+    const ctx: BindContext = { loc: this.loc, scope: { columns: rel.scope }, noAggregates: 'aggregates need GROUP BY here' };
+    const scope = rel.tvf ? rel.scope : rel.scope;
+    const { exprs, names } = this.selectItems(ast, scope, (e) => bindExpr(ctx, e));
+    const fields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
+    // An updating input (a view that aggregates) keeps its key through a projection only if the key is selected.
+    return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount: exprs.length, keyColumns: null, window: rel.tvf?.spec ?? null };
+  }
+
+  // ---- aggregation ------------------------------------------------------------------------
+
+  private sparkWindow(item: Ast, scope: Scope): { spec: WindowSpec; time: Expr } | null {
+    if (item?.type !== 'function') return null;
+    const name = functionName(item);
+    if (name !== SPARK_WINDOW_ALIAS && name !== 'session_window') return null;
+    const { loc } = this;
+    const at = locateIdent(loc, name);
+    const shown = name === SPARK_WINDOW_ALIAS ? 'window' : name;
+    const args: Ast[] = item.args?.value ?? [];
+    if (args.length < 2) errAt(loc, at, `${shown}() needs a time column and a duration: ${shown}(ts, '10 minutes')`);
+    const time = bindExpr({ loc, scope }, args[0]);
+    if (time.type.kind !== 'timestamp') errAt(loc, astOffset(loc, args[0]), `a window needs a TIMESTAMP time column, but this is ${typeToString(time.type)}`);
+    const durs = args.slice(1).map((a) => {
+      const text = a.type === 'interval' ? String(a.expr?.value ?? '') : String(a.value ?? '');
+      const ms = parseIntervalText(text, a.type === 'interval' ? a.unit || null : null);
+      if (ms === null) errAt(loc, at, `cannot read duration '${text}' in ${shown}(): use for example '10 minutes'`);
+      return ms!;
+    });
+    let spec: WindowSpec;
+    if (name === 'session_window') {
+      if (durs.length !== 1) errAt(loc, at, `session_window() takes a time column and a gap: session_window(ts, '5 minutes')`);
+      spec = { kind: 'session', gapMs: durs[0]! };
+    } else {
+      if (durs.length > 3) errAt(loc, at, `window() takes a time column, a size, and optionally a slide and a start offset`);
+      const size = durs[0]!; const slide = durs[1] ?? size; const offset = durs[2] ?? 0;
+      spec = slide === size ? { kind: 'tumble', sizeMs: size, offsetMs: offset } : { kind: 'hop', slideMs: slide, sizeMs: size, offsetMs: offset };
+    }
+    this.checkSpec(spec, at);
+    return { spec, time };
+  }
+
+  private bindAggregate(ast: Ast, rel: Relation, input: LogicalPlan, groupItems: Ast[]): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null } {
+    const { loc } = this;
+    if ((ast.columns as Ast[]).some((c) => (c.expr ?? c)?.type === 'column_ref' && (c.expr ?? c).column === '*')) {
+      errAt(loc, this.keywordAt('SELECT'), 'SELECT * cannot be used with GROUP BY: list the group keys and aggregates');
+    }
+    const scope: Scope = { columns: rel.scope };
+    const preCtx: BindContext = { loc, scope, noAggregates: 'aggregates are not allowed in GROUP BY' };
+    // GROUP BY: window keys (TVF columns or Spark's window()) and ordinary keys.
+    let window: { spec: WindowSpec; time: Expr } | null = null;
+    let windowKeys = 0;
+    const keys: Expr[] = [];
+    for (const g of groupItems) {
+      const sw = this.sparkWindow(g, scope);
+      if (sw) {
+        if (window) errAt(loc, astOffset(loc, g), 'only one window per GROUP BY');
+        if (rel.tvf) errAt(loc, astOffset(loc, g), 'the FROM clause already has a window table function');
+        window = sw; continue;
+      }
+      if (g.type === 'number') errAt(loc, astOffset(loc, g), 'GROUP BY by position is not supported: name the column');
+      const e = bindExpr(preCtx, g);
+      if (rel.tvf && e.kind === 'column' && e.index >= rel.tvf.virtualStart) {
+        if (e.name === 'window_time') errAt(loc, astOffset(loc, g), 'GROUP BY window_start, window_end (window_time is derived from them)');
+        windowKeys++; continue;
+      }
+      this.rejectVirtual(rel, e, astOffset(loc, g), 'GROUP BY');
+      if (e.type.kind === 'struct') errAt(loc, astOffset(loc, g), 'cannot GROUP BY a ROW value; group by its fields');
+      if (!keys.some((k) => exprKey(k) === exprKey(e))) keys.push(e);
+    }
+    if (rel.tvf) {
+      if (windowKeys === 0) {
+        errAt(loc, groupItems.length ? astOffset(loc, groupItems[0]) : rel.tvf.tvf.start, `a query over ${rel.tvf.tvf.kind.toUpperCase()}(…) must GROUP BY window_start, window_end`);
+      }
+      const tc = rel.scope.find((c) => c.index === rel.tvf!.timeColumn)!;
+      window = { spec: rel.tvf.spec, time: { kind: 'column', index: tc.index, name: tc.name, type: tc.type } };
+      if (rel.tvf.spec.kind === 'session') {
+        for (const p of rel.tvf.tvf.partitionBy) {
+          if (!keys.some((k) => k.kind === 'column' && k.name.toLowerCase() === p.value.toLowerCase())) {
+            errAt(loc, p.start, `SESSION … PARTITION BY ${p.value}: ${p.value} must also be in GROUP BY`);
+          }
+        }
+      }
+    }
+    // Pre-aggregation projection: time column, keys, aggregate arguments and filters.
+    const pre: Expr[] = [];
+    const preIndex = (e: Expr): number => {
+      const k = exprKey(e);
+      const i = pre.findIndex((p) => exprKey(p) === k);
+      if (i >= 0) return i;
+      pre.push(e);
+      return pre.length - 1;
+    };
+    const timeIdx = window ? preIndex(window.time) : -1;
+    const keyIdx = keys.map(preIndex);
+    const aggs: { call: AggCall; key: string }[] = [];
+    const nW = window ? 2 : 0;
+    const aggOut = (i: number) => nW + keys.length + i;
+    const selectAliases = new Map<Ast, string>();
+    for (const c of ast.columns as Ast[]) if (c.as && c.expr && isAggregateAst(c.expr)) selectAliases.set(c.expr, String(c.as));
+
+    const bindAgg = (a: Ast): Expr => {
+      const at = astOffset(loc, a);
+      const fnName = (a.type === 'aggr_func' ? String(a.name) : functionName(a)).toUpperCase();
+      const argAst = a.type === 'aggr_func' ? a.args?.expr : a.args?.value?.[0];
+      const distinct = a.args?.distinct === 'DISTINCT';
+      const innerCtx: BindContext = { loc, scope, noAggregates: 'aggregate calls cannot be nested' };
+      let fn: AggFn; let arg = -1; let type = T.bigint as Expr['type'];
+      const isStar = !argAst || argAst.type === 'star' || (argAst.type === 'column_ref' && argAst.column === '*');
+      if (fnName === 'COUNT' && isStar) { fn = 'count_star'; }
+      else {
+        if (isStar) errAt(loc, at, `${fnName}(*) is not allowed; only COUNT(*)`);
+        const e = bindExpr(innerCtx, argAst);
+        this.rejectVirtual(rel, e, astOffset(loc, argAst), 'an aggregate');
+        arg = preIndex(e);
+        switch (fnName) {
+          case 'COUNT': fn = distinct ? 'count_distinct' : 'count'; break;
+          case 'SUM': fn = 'sum'; if (!isNumeric(e.type)) errAt(loc, at, `SUM needs a number, got ${typeToString(e.type)}`); type = e.type.kind === 'double' ? T.double : T.bigint; break;
+          case 'AVG': fn = 'avg'; if (!isNumeric(e.type)) errAt(loc, at, `AVG needs a number, got ${typeToString(e.type)}`); type = T.double; break;
+          case 'MIN': case 'MAX':
+            fn = fnName === 'MIN' ? 'min' : 'max';
+            if (!isNumeric(e.type) && e.type.kind !== 'timestamp') errAt(loc, at, `${fnName} supports numbers and timestamps, got ${typeToString(e.type)}`);
+            type = e.type.kind === 'int' ? T.int : e.type.kind === 'null' ? T.bigint : e.type; break;
+          default: return errAt(loc, at, `unknown aggregate ${fnName}`);
+        }
+        if (distinct && fn !== 'count_distinct') errAt(loc, at, `${fnName}(DISTINCT …) is not supported; only COUNT(DISTINCT …)`);
+      }
+      let filter = -1;
+      if (a.filter?.where) {
+        const f = bindExpr(innerCtx, a.filter.where);
+        if (f.type.kind !== 'boolean') errAt(loc, astOffset(loc, a.filter.where), 'FILTER (WHERE …) needs a BOOLEAN condition');
+        filter = preIndex(f);
+      }
+      const key = `${fn}|${arg}|${filter}`;
+      let i = aggs.findIndex((x) => x.key === key);
+      if (i < 0) {
+        const alias = selectAliases.get(a);
+        const name = alias && !aggs.some((x) => x.call.name === alias) && !keys.some((k) => k.kind === 'column' && k.name === alias) ? alias : `_a${aggs.length}`;
+        aggs.push({ key, call: { fn, arg, filter, name, type } });
+        i = aggs.length - 1;
+      }
+      const c = aggs[i]!.call;
+      return { kind: 'column', index: aggOut(i), name: c.name, type: c.type };
+    };
+
+    // Output of the aggregate: [window_start, window_end]? keys… aggs… (agg count known only later).
+    const keyOutName = (k: Expr, i: number) => fieldName(k, `_k${i}`);
+    const postScopeCols = (): ScopeColumn[] => [
+      ...(window ? [{ name: 'window_start', qualifier: null, index: 0, type: T.timestamp }, { name: 'window_end', qualifier: null, index: 1, type: T.timestamp }] : []),
+      ...keys.map((k, i) => ({ name: keyOutName(k, i), qualifier: null, index: nW + i, type: k.type })),
+    ];
+    const postCtx = (): BindContext => ({
+      loc, scope: { columns: postScopeCols() },
+      intercept: (a: Ast) => {
+        if (isAggregateAst(a)) return bindAgg(a);
+        if (a?.type === 'column_ref' && a.table != null && (typeof a.table === 'string' ? a.table : a.table.value) === SPARK_WINDOW_ALIAS) {
+          if (!window) errAt(loc, astOffset(loc, a), 'window.start and window.end need window(…) in GROUP BY');
+          const which = columnName(a).toLowerCase();
+          if (which === 'start') return { kind: 'column', index: 0, name: 'window_start', type: T.timestamp };
+          if (which === 'end') return { kind: 'column', index: 1, name: 'window_end', type: T.timestamp };
+          errAt(loc, astOffset(loc, a), `window has fields 'start' and 'end', not '${columnName(a)}'`);
+        }
+        if (containsAggregate(a)) return undefined;
+        if (a?.type === 'column_ref' && columnName(a).toLowerCase() === SPARK_WINDOW_ALIAS) errAt(loc, astOffset(loc, a), 'select window.start and window.end (a window struct column is not supported yet)');
+        const e = bindExpr({ loc, scope, noAggregates: '' }, a);
+        if (rel.tvf && e.kind === 'column' && e.index >= rel.tvf.virtualStart) {
+          if (e.name === 'window_start') return { kind: 'column', index: 0, name: 'window_start', type: T.timestamp };
+          if (e.name === 'window_end') return { kind: 'column', index: 1, name: 'window_end', type: T.timestamp };
+          return { kind: 'call', fn: 'sub', args: [{ kind: 'column', index: 1, name: 'window_end', type: T.timestamp }, { kind: 'literal', value: 1, type: T.interval }], type: T.timestamp };
+        }
+        const ki = keys.findIndex((k) => exprKey(k) === exprKey(e));
+        if (ki >= 0) return { kind: 'column', index: nW + ki, name: keyOutName(keys[ki]!, ki), type: keys[ki]!.type };
+        if (e.kind === 'column' || e.kind === 'field') {
+          errAt(loc, astOffset(loc, a), `column '${fieldName(e, e.kind === 'column' ? e.name : '')}' must appear in GROUP BY or be used in an aggregate function`);
+        }
+        return e.kind === 'literal' ? e : undefined;
+      },
+    });
+
+    const sel = this.selectItems(ast, rel.scope, (e) => bindExpr(postCtx(), e));
+    let having: Expr | null = null;
+    if (ast.having) {
+      having = bindExpr(postCtx(), ast.having);
+      if (having.type.kind !== 'boolean') errAt(loc, astOffset(loc, ast.having), `HAVING needs a BOOLEAN condition, got ${typeToString(having.type)}`);
+    }
+
+    const preFields = pre.map((e, i) => ({ name: fieldName(e, `_p${i}`), type: e.type, nullable: true }));
+    const preSchema = schemaOf(preFields);
+    const project: LogicalPlan = { kind: 'project', input, exprs: pre, schema: preSchema };
+    const aggFields: Field[] = [
+      ...(window ? [{ name: 'window_start', type: T.timestamp, nullable: false }, { name: 'window_end', type: T.timestamp, nullable: false }] : []),
+      ...keys.map((k, i) => ({ name: keyOutName(k, i), type: k.type, nullable: true })),
+      ...aggs.map((a) => ({ name: a.call.name, type: a.call.type, nullable: true })),
+    ];
+    let plan: LogicalPlan = {
+      kind: 'aggregate', input: project,
+      window: window ? { spec: window.spec, timeColumn: timeIdx } : null,
+      groupBy: keyIdx, aggs: aggs.map((a) => a.call), schema: schemaOf(aggFields),
+    };
+    if (having) plan = { kind: 'filter', input: plan, predicate: having, schema: plan.schema };
+    // Upsert key: every aggregate key column must be in the output; add the missing ones as hidden columns.
+    const exprs = [...sel.exprs];
+    const names = [...sel.names];
+    const keyColumns: number[] = [];
+    for (let k = 0; k < nW + keys.length; k++) {
+      const j = exprs.findIndex((e) => e.kind === 'column' && e.index === k);
+      if (j >= 0) keyColumns.push(j);
+      else {
+        exprs.push({ kind: 'column', index: k, name: aggFields[k]!.name, type: aggFields[k]!.type });
+        let n = `_key_${aggFields[k]!.name}`;
+        while (names.includes(n)) n = `_${n}`;
+        names.push(n);
+        keyColumns.push(exprs.length - 1);
+      }
+    }
+    const outFields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
+    plan = { kind: 'project', input: plan, exprs, schema: schemaOf(outFields) };
+    return { plan, visibleCount: sel.exprs.length, keyColumns, window: window?.spec ?? null };
+  }
+
+  // ---- ORDER BY / LIMIT (pull queries) ---------------------------------------------------------
+
+  private bindOrderLimit(ast: Ast, plan: LogicalPlan, visibleCount: number): LogicalPlan {
+    const { loc } = this;
+    const fields = plan.schema.fields;
+    if (ast.orderby) {
+      const keys: SortKey[] = [];
+      for (const o of ast.orderby as Ast[]) {
+        const e = o.expr;
+        let idx = -1;
+        if (e.type === 'number') {
+          idx = Number(e.value) - 1;
+          if (idx < 0 || idx >= visibleCount) errAt(loc, astOffset(loc, e), `ORDER BY position ${e.value} is not in the SELECT list (1..${visibleCount})`);
+        } else if (e.type === 'column_ref' || e.type === 'double_quote_string') {
+          const n = e.type === 'column_ref' ? columnName(e) : String(e.value);
+          idx = fields.findIndex((f) => f.name === n);
+          if (idx < 0) idx = fields.findIndex((f) => f.name.toLowerCase() === n.toLowerCase());
+          if (idx < 0) errAt(loc, locateIdent(loc, n), `ORDER BY '${n}' is not a column of the result${didYouMean(n, fields.slice(0, visibleCount).map((f) => f.name))}`);
+        } else {
+          errAt(loc, astOffset(loc, e), 'ORDER BY takes output column names or positions');
+        }
+        keys.push({ index: idx, desc: String(o.type ?? 'ASC').toUpperCase() === 'DESC', nullsFirst: false });
+      }
+      plan = { kind: 'sort', input: plan, keys, schema: plan.schema };
+    }
+    const lim = ast.limit?.value as Ast[] | undefined;
+    if (lim && lim.length) {
+      const num = (x: Ast) => {
+        if (x.type !== 'number' || !Number.isInteger(Number(x.value)) || Number(x.value) < 0) errAt(loc, this.keywordAt('LIMIT'), 'LIMIT and OFFSET take non-negative integers');
+        return Number(x.value);
+      };
+      let limit: number | null; let offset = 0;
+      if (lim.length === 2) {
+        if (ast.limit.seperator === ',') { offset = num(lim[0]); limit = num(lim[1]); } else { limit = num(lim[0]); offset = num(lim[1]); }
+      } else limit = num(lim[0]);
+      plan = { kind: 'limit', input: plan, limit, offset, schema: plan.schema };
+    }
+    return plan;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Catalog objects: sources, views (named queries), materialized views and sinks. The catalog is pure
+ * data; `queries/` persists it and runs the continuous queries behind materialized views and sinks.
+ */
+import type { EmitMode, MetadataKey } from './ast.ts';
+import type { Schema, SqlType } from './types.ts';
+
+export type StartupMode = 'earliest' | 'latest' | 'timestamp' | 'specific-offsets' | 'group-offsets';
+export type OnError = 'fail' | 'skip' | 'dead-letter';
+
+export interface KafkaSourceOptions {
+  readonly connector: 'kafka';
+  readonly topics: readonly string[];
+  readonly topicPattern: string | null;
+  /** null: the service's own cluster. */
+  readonly bootstrapServers: string | null;
+  readonly format: 'json' | 'csv' | 'raw';
+  readonly csvDelimiter: string;
+  readonly startupMode: StartupMode;
+  readonly startupTimestampMs: number | null;
+  /** partition → offset, for `specific-offsets` (Flink: 'partition:0,offset:42;partition:1,offset:300'). */
+  readonly specificOffsets: Readonly<Record<number, number>>;
+  readonly idleTimeoutMs: number | null;
+  readonly maxRate: number | null;
+  readonly onError: OnError;
+  readonly deadLetterTopic: string | null;
+  readonly failOnDataLoss: boolean;
+}
+
+export interface SourceColumn {
+  readonly name: string;
+  readonly type: SqlType;
+  readonly metadata: MetadataKey | null;
+}
+
+export interface SourceDef {
+  readonly kind: 'source';
+  readonly name: string;
+  readonly columns: readonly SourceColumn[];
+  readonly schema: Schema;
+  readonly watermark: { readonly column: string; readonly index: number; readonly delayMs: number } | null;
+  readonly options: KafkaSourceOptions;
+  readonly sql: string;
+}
+
+/** A named query (CREATE VIEW), inlined where it is used. */
+export interface ViewDef {
+  readonly kind: 'view';
+  readonly name: string;
+  readonly sql: string;
+  /** The SELECT text as the user wrote it. */
+  readonly query: string;
+  readonly schema: Schema;
+}
+
+export interface SinkOptions {
+  readonly connector: 'kafka';
+  readonly topic: string;
+  readonly bootstrapServers: string | null;
+  readonly format: 'json';
+  readonly deliveryGuarantee: 'exactly-once' | 'at-least-once';
+}
+
+export interface QueryOptions {
+  readonly checkpointIntervalMs: number;
+  readonly lateTopic: string | null;
+  readonly retentionRows: number;
+}
+
+export interface MaterializedViewDef {
+  readonly kind: 'materialized_view';
+  readonly name: string;
+  readonly sql: string;
+  /** The output schema: visible columns first, then hidden key columns the user did not select. */
+  readonly schema: Schema;
+  readonly visibleCount: number;
+  /** Columns forming the upsert key; null for an append-only view. */
+  readonly keyColumns: readonly number[] | null;
+  readonly emit: EmitMode;
+  readonly options: QueryOptions;
+  readonly dependsOn: readonly string[];
+}
+
+export interface SinkDef {
+  readonly kind: 'sink';
+  readonly name: string;
+  readonly sql: string;
+  readonly schema: Schema;
+  readonly keyColumns: readonly number[] | null;
+  readonly emit: EmitMode;
+  readonly sink: SinkOptions;
+  readonly options: QueryOptions;
+  readonly dependsOn: readonly string[];
+}
+
+export type CatalogObject = SourceDef | ViewDef | MaterializedViewDef | SinkDef;
+
+/** Name → object, looked up case-insensitively (names keep the spelling they were created with). */
+export interface Catalog {
+  get(name: string): CatalogObject | undefined;
+  all(): CatalogObject[];
+}
+
+export function createCatalog(objects: Iterable<CatalogObject> = []): Catalog & {
+  put(o: CatalogObject): void;
+  remove(name: string): void;
+  clone(): Catalog & { put(o: CatalogObject): void; remove(name: string): void };
+} {
+  const m = new Map<string, CatalogObject>();
+  for (const o of objects) m.set(o.name.toLowerCase(), o);
+  const self = {
+    get: (name: string) => m.get(name.toLowerCase()),
+    all: () => [...m.values()],
+    put: (o: CatalogObject) => { m.set(o.name.toLowerCase(), o); },
+    remove: (name: string) => { m.delete(name.toLowerCase()); },
+    clone: () => createCatalog(m.values()),
+  };
+  return self;
+}
+
+export function kindLabel(o: CatalogObject): string {
+  switch (o.kind) {
+    case 'source': return 'source';
+    case 'view': return 'view';
+    case 'materialized_view': return 'materialized view';
+    case 'sink': return 'sink';
+  }
+}

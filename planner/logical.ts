@@ -1,0 +1,114 @@
+/**
+ * The logical plan: what a query computes, independent of how it runs. Nodes are readonly
+ * discriminated unions; `printLogical` renders the indented text EXPLAIN shows and tests pin.
+ */
+import type { SourceDef } from './catalog.ts';
+import type { AggCall, Expr, Schema, WindowSpec } from './types.ts';
+import { assertNever, typeToString, windowToString } from './types.ts';
+
+export interface SortKey { readonly index: number; readonly desc: boolean; readonly nullsFirst: boolean }
+
+export type LogicalPlan =
+  | {
+      readonly kind: 'source_scan';
+      readonly source: string;
+      readonly def: SourceDef;
+      readonly schema: Schema;
+      readonly watermark: { readonly column: number; readonly delayMs: number } | null;
+    }
+  | { readonly kind: 'view_scan'; readonly view: string; readonly schema: Schema }
+  | { readonly kind: 'filter'; readonly input: LogicalPlan; readonly predicate: Expr; readonly schema: Schema }
+  | { readonly kind: 'project'; readonly input: LogicalPlan; readonly exprs: readonly Expr[]; readonly schema: Schema }
+  | {
+      readonly kind: 'window_assign';
+      readonly input: LogicalPlan;
+      readonly spec: WindowSpec;
+      readonly timeColumn: number;
+      readonly schema: Schema;
+    }
+  | {
+      readonly kind: 'aggregate';
+      readonly input: LogicalPlan;
+      readonly window: { readonly spec: WindowSpec; readonly timeColumn: number } | null;
+      readonly groupBy: readonly number[];
+      readonly aggs: readonly AggCall[];
+      readonly schema: Schema;
+    }
+  | { readonly kind: 'sort'; readonly input: LogicalPlan; readonly keys: readonly SortKey[]; readonly schema: Schema }
+  | { readonly kind: 'limit'; readonly input: LogicalPlan; readonly limit: number | null; readonly offset: number; readonly schema: Schema };
+
+export type LogicalKind = LogicalPlan['kind'];
+
+/** Renders an expression against the schema it is evaluated over. */
+export function exprToString(e: Expr, input: Schema): string {
+  switch (e.kind) {
+    case 'column': return input.fields[e.index]?.name ?? `#${e.index}`;
+    case 'literal':
+      if (e.value === null) return 'NULL';
+      if (e.type.kind === 'varchar') return `'${String(e.value).replace(/'/g, "''")}'`;
+      if (e.type.kind === 'timestamp') return `TIMESTAMP '${new Date(Number(e.value)).toISOString()}'`;
+      if (e.type.kind === 'interval') return `INTERVAL '${e.value}' MILLISECOND`;
+      return String(e.value);
+    case 'field': return `${exprToString(e.input, input)}.${e.field}`;
+    case 'cast': return `CAST(${exprToString(e.input, input)} AS ${typeToString(e.type)})`;
+    case 'case':
+      return `CASE ${e.whens.map((w) => `WHEN ${exprToString(w.when, input)} THEN ${exprToString(w.then, input)}`).join(' ')}${e.otherwise ? ` ELSE ${exprToString(e.otherwise, input)}` : ''} END`;
+    case 'call': {
+      const a = e.args.map((x) => exprToString(x, input));
+      const bin: Partial<Record<string, string>> = {
+        add: '+', sub: '-', mul: '*', div: '/', mod: '%', eq: '=', neq: '<>', lt: '<', lte: '<=', gt: '>', gte: '>=', and: 'AND', or: 'OR',
+      };
+      const op = bin[e.fn];
+      if (op) return `(${a[0]} ${op} ${a[1]})`;
+      switch (e.fn) {
+        case 'neg': return `-${a[0]}`;
+        case 'not': return `NOT ${a[0]}`;
+        case 'is_null': return `${a[0]} IS NULL`;
+        case 'is_not_null': return `${a[0]} IS NOT NULL`;
+        case 'like': return `${a[0]} LIKE ${a[1]}`;
+        case 'not_like': return `${a[0]} NOT LIKE ${a[1]}`;
+        case 'in': return `${a[0]} IN (${a.slice(1).join(', ')})`;
+        case 'not_in': return `${a[0]} NOT IN (${a.slice(1).join(', ')})`;
+        case 'between': return `${a[0]} BETWEEN ${a[1]} AND ${a[2]}`;
+        case 'not_between': return `${a[0]} NOT BETWEEN ${a[1]} AND ${a[2]}`;
+        default: return `${e.fn}(${a.join(', ')})`;
+      }
+    }
+    default: return assertNever(e, 'expression');
+  }
+}
+
+export function aggToString(a: AggCall, input: Schema): string {
+  const arg = a.arg < 0 ? '*' : input.fields[a.arg]?.name ?? `#${a.arg}`;
+  const fn = a.fn === 'count_star' ? 'count(*)' : a.fn === 'count_distinct' ? `count(DISTINCT ${arg})` : `${a.fn}(${arg})`;
+  const filter = a.filter >= 0 ? ` FILTER (WHERE ${input.fields[a.filter]?.name})` : '';
+  return `${fn}${filter} AS ${a.name}`;
+}
+
+function inputSchema(p: LogicalPlan): Schema {
+  return 'input' in p ? p.input.schema : p.schema;
+}
+
+function nodeLine(p: LogicalPlan): string {
+  const ins = inputSchema(p);
+  switch (p.kind) {
+    case 'source_scan':
+      return `SourceScan: ${p.source} [${p.schema.fields.map((f) => `${f.name}:${typeToString(f.type)}`).join(', ')}]${p.watermark ? ` watermark=${p.schema.fields[p.watermark.column]!.name} - ${p.watermark.delayMs}ms` : ''}`;
+    case 'view_scan': return `ViewScan: ${p.view}`;
+    case 'filter': return `Filter: ${exprToString(p.predicate, ins)}`;
+    case 'project': return `Project: ${p.exprs.map((e, i) => { const s = exprToString(e, ins); const n = p.schema.fields[i]!.name; return s === n ? s : `${s} AS ${n}`; }).join(', ')}`;
+    case 'window_assign': return `WindowAssign: ${windowToString(p.spec)} time=${ins.fields[p.timeColumn]!.name}`;
+    case 'aggregate': {
+      const w = p.window ? `window=${windowToString(p.window.spec)} time=${ins.fields[p.window.timeColumn]!.name}, ` : '';
+      return `Aggregate: ${w}groupBy=[${p.groupBy.map((i) => ins.fields[i]!.name).join(', ')}], aggs=[${p.aggs.map((a) => aggToString(a, ins)).join(', ')}]`;
+    }
+    case 'sort': return `Sort: ${p.keys.map((k) => `${p.schema.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ')}`;
+    case 'limit': return `Limit: ${p.limit ?? 'ALL'}${p.offset ? ` OFFSET ${p.offset}` : ''}`;
+    default: return assertNever(p, 'plan node');
+  }
+}
+
+export function printLogical(p: LogicalPlan, indent = 0): string {
+  const line = '  '.repeat(indent) + nodeLine(p);
+  return 'input' in p ? `${line}\n${printLogical(p.input, indent + 1)}` : line;
+}

@@ -1,0 +1,128 @@
+/**
+ * The physical plan: the operator pipeline the executor runs, from a source through operators to a
+ * sink. Window aggregates are chosen per window family here (one operator a file in executor/).
+ */
+import { aggToString, exprToString, type LogicalPlan, type SortKey } from './logical.ts';
+import type { EmitMode } from './ast.ts';
+import type { SinkOptions, SourceDef } from './catalog.ts';
+import { assertNever, formatDuration, typeToString, windowToString, type AggCall, type Expr, type Schema, type WindowSpec } from './types.ts';
+
+export type PhysicalOp =
+  | { readonly kind: 'filter'; readonly predicate: Expr; readonly schema: Schema }
+  | { readonly kind: 'project'; readonly exprs: readonly Expr[]; readonly inputSchema: Schema; readonly schema: Schema }
+  | { readonly kind: 'window_assign'; readonly spec: WindowSpec; readonly timeColumn: number; readonly inputSchema: Schema; readonly schema: Schema }
+  | {
+      readonly kind: 'window_aggregate';
+      /** tumble, hop, cumulate or session: each has its own operator file. */
+      readonly spec: WindowSpec;
+      readonly timeColumn: number;
+      readonly groupBy: readonly number[];
+      readonly aggs: readonly AggCall[];
+      readonly emit: EmitMode;
+      readonly inputSchema: Schema;
+      readonly schema: Schema;
+    }
+  | { readonly kind: 'updating_aggregate'; readonly groupBy: readonly number[]; readonly aggs: readonly AggCall[]; readonly inputSchema: Schema; readonly schema: Schema }
+  | { readonly kind: 'sort'; readonly keys: readonly SortKey[]; readonly schema: Schema }
+  | { readonly kind: 'limit'; readonly limit: number | null; readonly offset: number; readonly schema: Schema };
+
+export type PhysicalSource =
+  | { readonly kind: 'kafka_source'; readonly source: SourceDef; readonly schema: Schema }
+  | { readonly kind: 'view_source'; readonly view: string; readonly schema: Schema };
+
+export type PhysicalSink =
+  | { readonly kind: 'query_table'; readonly view: string; readonly keyColumns: readonly number[] | null; readonly emit: EmitMode; readonly retentionRows: number }
+  | { readonly kind: 'kafka_sink'; readonly name: string; readonly sink: SinkOptions; readonly keyColumns: readonly number[] | null; readonly emit: EmitMode }
+  | { readonly kind: 'collect' };
+
+export interface PhysicalPlan {
+  readonly source: PhysicalSource;
+  readonly ops: readonly PhysicalOp[];
+  readonly sink: PhysicalSink;
+  readonly schema: Schema;
+}
+
+export type PhysicalKind = PhysicalOp['kind'];
+
+/** Lowers a logical plan into a linear operator pipeline. */
+export function toPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode): PhysicalPlan {
+  const ops: PhysicalOp[] = [];
+  const walk = (p: LogicalPlan): PhysicalSource => {
+    switch (p.kind) {
+      case 'source_scan': return { kind: 'kafka_source', source: p.def, schema: p.schema };
+      case 'view_scan': return { kind: 'view_source', view: p.view, schema: p.schema };
+      case 'filter': { const s = walk(p.input); ops.push({ kind: 'filter', predicate: p.predicate, schema: p.schema }); return s; }
+      case 'project': {
+        const s = walk(p.input);
+        // A projection that passes every input column through unchanged is dropped.
+        const identity = p.exprs.length === p.input.schema.fields.length && p.exprs.every((e, i) => e.kind === 'column' && e.index === i)
+          && p.schema.fields.every((f, i) => f.name === p.input.schema.fields[i]!.name);
+        if (!identity) ops.push({ kind: 'project', exprs: p.exprs, inputSchema: p.input.schema, schema: p.schema });
+        return s;
+      }
+      case 'window_assign': { const s = walk(p.input); ops.push({ kind: 'window_assign', spec: p.spec, timeColumn: p.timeColumn, inputSchema: p.input.schema, schema: p.schema }); return s; }
+      case 'aggregate': {
+        const s = walk(p.input);
+        if (p.window) ops.push({ kind: 'window_aggregate', spec: p.window.spec, timeColumn: p.window.timeColumn, groupBy: p.groupBy, aggs: p.aggs, emit, inputSchema: p.input.schema, schema: p.schema });
+        else ops.push({ kind: 'updating_aggregate', groupBy: p.groupBy, aggs: p.aggs, inputSchema: p.input.schema, schema: p.schema });
+        return s;
+      }
+      case 'sort': { const s = walk(p.input); ops.push({ kind: 'sort', keys: p.keys, schema: p.schema }); return s; }
+      case 'limit': { const s = walk(p.input); ops.push({ kind: 'limit', limit: p.limit, offset: p.offset, schema: p.schema }); return s; }
+      default: return assertNever(p, 'plan node');
+    }
+  };
+  const source = walk(plan);
+  return { source, ops, sink, schema: plan.schema };
+}
+
+const AGG_OP_NAME: Record<WindowSpec['kind'], string> = {
+  tumble: 'TumbleAggregate', hop: 'HopAggregate', cumulate: 'CumulateAggregate', session: 'SessionAggregate',
+};
+
+function windowArgs(w: WindowSpec): string {
+  return windowToString(w).replace(/^\w+\((.*)\)$/, '$1');
+}
+
+function opLine(op: PhysicalOp): string {
+  switch (op.kind) {
+    case 'filter': return `Filter: ${exprToString(op.predicate, op.schema)}`;
+    case 'project': return `Project: ${op.exprs.map((e, i) => { const s = exprToString(e, op.inputSchema); const n = op.schema.fields[i]!.name; return s === n ? s : `${s} AS ${n}`; }).join(', ')}`;
+    case 'window_assign': return `WindowAssign: ${windowToString(op.spec)} time=${op.inputSchema.fields[op.timeColumn]!.name}`;
+    case 'window_aggregate':
+      return `${AGG_OP_NAME[op.spec.kind]}: ${windowArgs(op.spec)}, time=${op.inputSchema.fields[op.timeColumn]!.name}, groupBy=[${op.groupBy.map((i) => op.inputSchema.fields[i]!.name).join(', ')}], aggs=[${op.aggs.map((a) => aggToString(a, op.inputSchema)).join(', ')}], emit=${op.emit === 'changes' ? 'changes' : 'on-window-close'}`;
+    case 'updating_aggregate':
+      return `UpdatingAggregate: groupBy=[${op.groupBy.map((i) => op.inputSchema.fields[i]!.name).join(', ')}], aggs=[${op.aggs.map((a) => aggToString(a, op.inputSchema)).join(', ')}]`;
+    case 'sort': return `Sort: ${op.keys.map((k) => `${op.schema.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ')}`;
+    case 'limit': return `Limit: ${op.limit ?? 'ALL'}${op.offset ? ` OFFSET ${op.offset}` : ''}`;
+    default: return assertNever(op, 'operator');
+  }
+}
+
+function sourceLine(s: PhysicalSource): string {
+  switch (s.kind) {
+    case 'kafka_source': {
+      const o = s.source.options;
+      const wm = s.source.watermark;
+      return `KafkaSource: ${s.source.name} ${o.topicPattern ? `topic-pattern=${o.topicPattern}` : `topics=[${o.topics.join(', ')}]`} format=${o.format} columns=[${s.schema.fields.map((f) => `${f.name}:${typeToString(f.type)}`).join(', ')}]${wm ? ` watermark=${wm.column} - ${formatDuration(wm.delayMs)}` : ''}`;
+    }
+    case 'view_source': return `ViewScan: ${s.view}`;
+    default: return assertNever(s, 'source');
+  }
+}
+
+function sinkLine(s: PhysicalSink, schema: Schema): string {
+  const key = (k: readonly number[] | null) => (k ? `key=[${k.map((i) => schema.fields[i]!.name).join(', ')}]` : 'append-only');
+  switch (s.kind) {
+    case 'query_table': return `QueryTableSink: ${s.view} ${key(s.keyColumns)} emit=${s.emit === 'changes' ? 'changes' : 'on-window-close'}`;
+    case 'kafka_sink': return `KafkaSink: ${s.name} topic=${s.sink.topic} format=${s.sink.format} ${key(s.keyColumns)} delivery=${s.sink.deliveryGuarantee}`;
+    case 'collect': return 'Collect';
+    default: return assertNever(s, 'sink');
+  }
+}
+
+/** Renders the pipeline top-down, sink first, as DataFusion prints physical plans. */
+export function printPhysical(p: PhysicalPlan): string {
+  const lines = [sinkLine(p.sink, p.schema), ...[...p.ops].reverse().map(opLine), sourceLine(p.source)];
+  return lines.map((l, i) => '  '.repeat(i) + l).join('\n');
+}

@@ -1,0 +1,221 @@
+/**
+ * Plans a request: parses every statement, checks each against the catalog as it will be when that
+ * statement runs (earlier statements of the same request included), and returns the planned
+ * statements. Nothing takes effect here: when any statement is wrong the whole request is refused.
+ */
+import type { ObjectKind, QueryText, Statement } from './ast.ts';
+import { bindQuery, type BoundQuery } from './bind-query.ts';
+import { createCatalog, kindLabel, type Catalog, type CatalogObject, type MaterializedViewDef, type SinkDef, type SourceColumn, type SourceDef, type ViewDef } from './catalog.ts';
+import { SqlError, didYouMean, type PosMap } from './errors.ts';
+import { printLogical, type LogicalPlan } from './logical.ts';
+import { queryOptions, sinkOptions, sourceOptions } from './options.ts';
+import { parseRequest } from './parse.ts';
+import { printPhysical, toPhysical, type PhysicalPlan, type PhysicalSink } from './physical.ts';
+import { assertNever, typeToString, type Field } from './types.ts';
+
+export type Planned =
+  | { readonly kind: 'create_source'; readonly def: SourceDef; readonly ifNotExists: boolean; readonly exists: boolean }
+  | { readonly kind: 'create_view'; readonly def: ViewDef; readonly ifNotExists: boolean; readonly exists: boolean }
+  | { readonly kind: 'create_materialized_view'; readonly def: MaterializedViewDef; readonly logical: LogicalPlan; readonly physical: PhysicalPlan; readonly ifNotExists: boolean; readonly exists: boolean }
+  | { readonly kind: 'create_sink'; readonly def: SinkDef; readonly logical: LogicalPlan; readonly physical: PhysicalPlan; readonly ifNotExists: boolean; readonly exists: boolean }
+  | { readonly kind: 'drop'; readonly object: ObjectKind; readonly name: string; readonly exists: boolean }
+  | { readonly kind: 'show'; readonly what: 'sources' | 'views' | 'materialized_views' | 'sinks' | 'queries' }
+  | { readonly kind: 'describe'; readonly object: CatalogObject }
+  | { readonly kind: 'explain'; readonly logical: string; readonly physical: string }
+  | { readonly kind: 'pull'; readonly logical: LogicalPlan; readonly physical: PhysicalPlan; readonly visibleCount: number }
+  | { readonly kind: 'push'; readonly logical: LogicalPlan; readonly physical: PhysicalPlan; readonly visibleCount: number; readonly keyColumns: readonly number[] | null };
+
+export interface PlannedStatement {
+  readonly planned: Planned;
+  /** The statement's own text, as stored in the catalog. */
+  readonly sql: string;
+}
+
+function fail(pm: PosMap, at: number, msg: string): never {
+  const p = pm.pos(at);
+  throw new SqlError(msg, p.line, p.column);
+}
+
+/** Plans every statement of `sql` against `catalog` without changing it. Throws SqlError on the first error. */
+export function planRequest(sql: string, catalog: Catalog): PlannedStatement[] {
+  const req = parseRequest(sql);
+  const work = createCatalog(catalog.all());
+  const out: PlannedStatement[] = [];
+  for (const st of req.statements) {
+    const text = sql.slice(st.start, st.end);
+    const planned = planStatement(st, text, work, req.pm);
+    // Later statements of the request see the effect of earlier ones.
+    switch (planned.kind) {
+      case 'create_source': case 'create_view': case 'create_materialized_view': case 'create_sink':
+        if (!planned.exists) work.put(planned.def);
+        break;
+      case 'drop': if (planned.exists) work.remove(planned.name); break;
+      default: break;
+    }
+    out.push({ planned, sql: text });
+  }
+  return out;
+}
+
+function checkNewName(work: Catalog, pm: PosMap, name: { value: string; start: number }, ifNotExists: boolean): boolean {
+  const existing = work.get(name.value);
+  if (existing && !ifNotExists) fail(pm, name.start, `${kindLabel(existing)} '${existing.name}' already exists`);
+  return existing !== undefined;
+}
+
+export function planStatement(st: Statement, text: string, work: Catalog, pm: PosMap): Planned {
+  switch (st.kind) {
+    case 'create_source': {
+      const exists = checkNewName(work, pm, st.name, st.ifNotExists);
+      return { kind: 'create_source', def: sourceDef(st, text, pm), ifNotExists: st.ifNotExists, exists };
+    }
+    case 'create_view': {
+      const exists = checkNewName(work, pm, st.name, st.ifNotExists);
+      const b = bindQuery(st.query, work, pm, 'continuous');
+      const def: ViewDef = { kind: 'view', name: st.name.value, sql: text, query: st.query.original, schema: { fields: b.plan.schema.fields.slice(0, b.visibleCount) } };
+      return { kind: 'create_view', def, ifNotExists: st.ifNotExists, exists };
+    }
+    case 'create_materialized_view': {
+      const exists = checkNewName(work, pm, st.name, st.ifNotExists);
+      const options = queryOptions(st.options, pm);
+      const b = bindQuery(st.query, work, pm, 'continuous');
+      const sink: PhysicalSink = { kind: 'query_table', view: st.name.value, keyColumns: b.keyColumns, emit: b.emit, retentionRows: options.retentionRows };
+      const physical = toPhysical(b.plan, sink, b.emit);
+      const def: MaterializedViewDef = {
+        kind: 'materialized_view', name: st.name.value, sql: text, schema: b.plan.schema, visibleCount: b.visibleCount,
+        keyColumns: b.keyColumns, emit: b.emit, options, dependsOn: b.dependsOn,
+      };
+      return { kind: 'create_materialized_view', def, logical: b.plan, physical, ifNotExists: st.ifNotExists, exists };
+    }
+    case 'create_sink': {
+      const exists = checkNewName(work, pm, st.name, st.ifNotExists);
+      const { sink, query: options } = sinkOptions(st.options, pm, st.start);
+      let b: BoundQuery;
+      if (st.from) {
+        const from = work.get(st.from.value);
+        if (!from) fail(pm, st.from.start, `unknown source or view '${st.from.value}'${didYouMean(st.from.value, work.all().map((o) => o.name))}`);
+        b = bindStored(from, work, pm, st.from.start);
+      } else b = bindQuery(st.query!, work, pm, 'continuous');
+      return sinkPlan(st.name.value, text, sink, options, b, work, st.ifNotExists, exists);
+    }
+    case 'insert_into': {
+      const target = work.get(st.target.value);
+      if (!target) fail(pm, st.target.start, `unknown table '${st.target.value}'${didYouMean(st.target.value, work.all().map((o) => o.name))}`);
+      if (target.kind !== 'source') fail(pm, st.target.start, `INSERT INTO needs a Kafka table created with CREATE TABLE … WITH (connector = 'kafka', …); '${target.name}' is a ${kindLabel(target)}`);
+      const b = bindQuery(st.query, work, pm, 'continuous');
+      checkInsertColumns(b, target, pm, st.query);
+      const name = uniqueName(work, `insert_into_${target.name}`);
+      if (target.options.topics.length !== 1) fail(pm, st.target.start, `INSERT INTO needs a table with exactly one topic`);
+      const sink = { connector: 'kafka' as const, topic: target.options.topics[0]!, bootstrapServers: target.options.bootstrapServers, format: 'json' as const, deliveryGuarantee: 'exactly-once' as const };
+      return sinkPlan(name, text, sink, queryOptions([], pm), b, work, false, false);
+    }
+    case 'drop': {
+      const o = work.get(st.name.value);
+      if (!o) {
+        if (st.ifExists) return { kind: 'drop', object: st.object, name: st.name.value, exists: false };
+        fail(pm, st.name.start, `unknown ${st.object.replace('_', ' ')} '${st.name.value}'${didYouMean(st.name.value, work.all().map((x) => x.name))}`);
+      }
+      if (o.kind !== st.object) fail(pm, st.name.start, `'${o.name}' is a ${kindLabel(o)}, not a ${st.object.replace('_', ' ')}: use DROP ${kindLabel(o).toUpperCase()}`);
+      const dependents = work.all().filter((x) => (x.kind === 'materialized_view' || x.kind === 'sink') && x.dependsOn.some((d) => d.toLowerCase() === o.name.toLowerCase()))
+        .concat(work.all().filter((x) => x.kind === 'view' && new RegExp(`\\b${o.name}\\b`, 'i').test(x.query)));
+      if (dependents.length) fail(pm, st.name.start, `cannot drop ${kindLabel(o)} '${o.name}': ${dependents.map((d) => `${kindLabel(d)} '${d.name}'`).join(', ')} depend${dependents.length === 1 ? 's' : ''} on it; drop ${dependents.length === 1 ? 'it' : 'them'} first`);
+      return { kind: 'drop', object: st.object, name: o.name, exists: true };
+    }
+    case 'show': return { kind: 'show', what: st.what };
+    case 'describe': {
+      const o = work.get(st.name.value);
+      if (!o) fail(pm, st.name.start, `unknown source or view '${st.name.value}'${didYouMean(st.name.value, work.all().map((x) => x.name))}`);
+      return { kind: 'describe', object: o };
+    }
+    case 'explain': {
+      const inner = planStatement(st.statement, text, work, pm);
+      switch (inner.kind) {
+        case 'create_materialized_view': case 'create_sink': case 'pull': case 'push':
+          return { kind: 'explain', logical: printLogical(inner.logical), physical: printPhysical(inner.physical) };
+        default:
+          return fail(pm, st.statement.start, 'EXPLAIN shows the plan of a SELECT, CREATE MATERIALIZED VIEW, CREATE SINK or INSERT INTO');
+      }
+    }
+    case 'select': {
+      if (st.query.emit === 'changes') {
+        const b = bindQuery(st.query, work, pm, 'push');
+        const physical = toPhysical(b.plan, { kind: 'collect' }, b.emit);
+        return { kind: 'push', logical: b.plan, physical, visibleCount: b.visibleCount, keyColumns: b.keyColumns };
+      }
+      if (st.query.emit === 'window_close') fail(pm, st.query.emitStart, 'EMIT ON WINDOW CLOSE belongs to CREATE MATERIALIZED VIEW or CREATE SINK; a pull query reads the current state');
+      const b = bindQuery(st.query, work, pm, 'pull');
+      const physical = toPhysical(b.plan, { kind: 'collect' }, 'changes');
+      return { kind: 'pull', logical: b.plan, physical, visibleCount: b.visibleCount };
+    }
+    default: return assertNever(st, 'statement');
+  }
+}
+
+function uniqueName(work: Catalog, base: string): string {
+  let n = base; let i = 1;
+  while (work.get(n)) n = `${base}_${++i}`;
+  return n;
+}
+
+/** Re-binds a stored source or materialized view for `CREATE SINK … FROM name`. */
+function bindStored(o: CatalogObject, work: Catalog, pm: PosMap, at: number): BoundQuery {
+  switch (o.kind) {
+    case 'source': {
+      const req = parseRequest(`SELECT * FROM "${o.name}"`);
+      const st = req.statements[0]!;
+      return bindQuery((st as { query: QueryText }).query, work, req.pm, 'continuous');
+    }
+    case 'materialized_view': case 'view': {
+      const req = parseRequest(o.sql);
+      const st = req.statements[0]!;
+      return bindQuery((st as { query: QueryText }).query, work, req.pm, 'continuous');
+    }
+    case 'sink': return fail(pm, at, `'${o.name}' is a sink and cannot be read from`);
+  }
+}
+
+function sinkPlan(name: string, text: string, sink: SinkDef['sink'], options: SinkDef['options'], b: BoundQuery, work: Catalog, ifNotExists: boolean, exists: boolean): Planned {
+  void work;
+  const psink: PhysicalSink = { kind: 'kafka_sink', name, sink, keyColumns: b.keyColumns, emit: b.emit };
+  const physical = toPhysical(b.plan, psink, b.emit);
+  const def: SinkDef = { kind: 'sink', name, sql: text, schema: b.plan.schema, keyColumns: b.keyColumns, emit: b.emit, sink, options, dependsOn: b.dependsOn };
+  return { kind: 'create_sink', def, logical: b.plan, physical, ifNotExists, exists };
+}
+
+function checkInsertColumns(b: BoundQuery, target: SourceDef, pm: PosMap, q: QueryText): void {
+  const cols = target.columns.filter((c) => c.metadata === null);
+  const out = b.plan.schema.fields.slice(0, b.visibleCount);
+  if (out.length !== cols.length) fail(pm, q.start, `INSERT INTO ${target.name} needs ${cols.length} columns (${cols.map((c) => c.name).join(', ')}), the query gives ${out.length}`);
+}
+
+function sourceDef(st: Extract<Statement, { kind: 'create_source' }>, text: string, pm: PosMap): SourceDef {
+  const options = sourceOptions(st.options, pm, st.start);
+  const seen = new Set<string>();
+  const columns: SourceColumn[] = [];
+  for (const c of st.columns) {
+    const k = c.name.value.toLowerCase();
+    if (seen.has(k)) fail(pm, c.name.start, `duplicate column '${c.name.value}'`);
+    seen.add(k);
+    if (c.metadata) {
+      const want = { timestamp: 'TIMESTAMP(3)', partition: 'INT', offset: 'BIGINT', key: 'VARCHAR', headers: 'VARCHAR', topic: 'VARCHAR' }[c.metadata];
+      const okTypes = c.metadata === 'partition' ? ['INT', 'BIGINT'] : [want];
+      if (!okTypes.includes(typeToString(c.type))) fail(pm, c.typeStart, `metadata '${c.metadata}' is ${want}, not ${typeToString(c.type)}`);
+    }
+    columns.push({ name: c.name.value, type: c.type, metadata: c.metadata });
+  }
+  if (columns.length === 0 && options.format !== 'raw') fail(pm, st.name.start, `source '${st.name.value}' needs a column list: (name TYPE, …)`);
+  if (options.format === 'raw') {
+    const data = columns.filter((c) => c.metadata === null);
+    if (data.length !== 1 || data[0]!.type.kind !== 'varchar') fail(pm, st.name.start, `format 'raw' needs exactly one VARCHAR column for the message value`);
+  }
+  const fields: Field[] = columns.map((c) => ({ name: c.name, type: c.type, nullable: true }));
+  let watermark: SourceDef['watermark'] = null;
+  if (st.watermark) {
+    const w = st.watermark;
+    const idx = columns.findIndex((c) => c.name === w.column.value) >= 0 ? columns.findIndex((c) => c.name === w.column.value) : columns.findIndex((c) => c.name.toLowerCase() === w.column.value.toLowerCase());
+    if (idx < 0) fail(pm, w.column.start, `unknown column '${w.column.value}' in WATERMARK${didYouMean(w.column.value, columns.map((c) => c.name))}`);
+    if (columns[idx]!.type.kind !== 'timestamp') fail(pm, w.column.start, `WATERMARK FOR needs a TIMESTAMP column, but '${columns[idx]!.name}' is ${typeToString(columns[idx]!.type)}`);
+    watermark = { column: columns[idx]!.name, index: idx, delayMs: w.delayMs };
+  }
+  return { kind: 'source', name: st.name.value, columns, schema: { fields }, watermark, options, sql: text };
+}
