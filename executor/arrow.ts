@@ -172,3 +172,12 @@ export function batchVectors(batch: RecordBatch, schema: Schema): Vector[] {
 export function columnVector(batch: RecordBatch, schema: Schema, i: number): Vector {
   return dataToVector(batch.data.children[i]!, schema.fields[i]!.type);
 }
+
+/**
+ * Builds a RecordBatch from Arrow column data. Operators use it to pass columns through untouched
+ * (zero-copy) while replacing others.
+ */
+export function batchFromData(schema: Schema, children: readonly Data[], length: number): RecordBatch {
+  const aschema = arrowSchema(schema);
+  return new RecordBatch(aschema, makeData({ type: new Struct(aschema.fields), length, nullCount: 0, children: [...children] }));
+}

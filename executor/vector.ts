@@ -138,3 +138,18 @@ export function concatVectors(type: SqlType, parts: readonly Vector[]): Vector {
     }
   }
 }
+
+export function asF64(v: Vector): Float64Array {
+  if (v.kind !== 'f64') throw new Error(`expected a f64 vector, got ${v.kind}`);
+  return v.values;
+}
+
+export function asBool(v: Vector): Uint8Array {
+  if (v.kind !== 'bool') throw new Error(`expected a bool vector, got ${v.kind}`);
+  return v.values;
+}
+
+export function asStr(v: Vector): readonly string[] {
+  if (v.kind !== 'str') throw new Error(`expected a str vector, got ${v.kind}`);
+  return v.values;
+}

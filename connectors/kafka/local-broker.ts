@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -228,8 +228,9 @@ interface BrokerState {
  * Starts a single-node KRaft broker on 127.0.0.1 and resolves once a kafkajs admin client can
  * list topics on it (up to 90 s).
  *
- * @throws if java is missing, the jars cannot be fetched, or the JVM exits (or does not
- *   become ready) during startup; the error carries the tail of the broker's log.
+ * @throws if java is missing, the jars cannot be fetched, a wanted port is taken, another
+ *   live broker uses `dir`, or the JVM exits (or does not become ready) during startup; the
+ *   error then carries the first errors and last lines of the broker's log.
  */
 export async function startLocalBroker(opts: StartLocalBrokerOptions = {}): Promise<LocalBroker> {
   const log = opts.log ?? noop;
@@ -244,14 +245,20 @@ export async function startLocalBroker(opts: StartLocalBrokerOptions = {}): Prom
 
   const ownsDir = opts.dir === undefined;
   const dir = ownsDir ? await mkdtemp(path.join(os.tmpdir(), 'streamsql-kafka-')) : path.resolve(opts.dir!);
+  let lock: DirLock | undefined;
   try {
     await mkdir(path.join(dir, 'data'), { recursive: true });
+    lock = await lockBrokerDir(dir, log);
     const saved = await readState(dir);
     const clusterId = (await formattedClusterId(dir)) ?? newClusterId();
     // Freshly picked ports can be taken by someone else before the JVM binds them; then we
     // pick again. Ports the caller chose, or that the dir used before, are not changed.
     for (let attempt = 1; ; attempt++) {
-      const [port, controllerPort] = await choosePorts(opts.port ?? saved?.port, opts.controllerPort ?? saved?.controllerPort);
+      const lastTime = "the one this dir's broker used last; pass port and controllerPort to choose others";
+      const [port, controllerPort] = await choosePorts(
+        { port: opts.port ?? saved?.port, why: opts.port !== undefined ? 'port' : `port, ${lastTime}` },
+        { port: opts.controllerPort ?? saved?.controllerPort, why: opts.controllerPort !== undefined ? 'controllerPort' : `controllerPort, ${lastTime}` },
+      );
       const picked = port.picked || controllerPort.picked;
       const state: BrokerState = { clusterId, port: port.value, controllerPort: controllerPort.value };
       await writeFile(path.join(dir, 'server.properties'), serverProperties(dir, state));
@@ -265,7 +272,7 @@ export async function startLocalBroker(opts: StartLocalBrokerOptions = {}): Prom
       }
       await writeFile(path.join(dir, 'broker.json'), `${JSON.stringify(state, null, 2)}\n`);
       try {
-        return await launch({ java, libs, dir, ownsDir, heapMb, state, log, onExit: opts.onExit });
+        return await launch({ java, libs, dir, ownsDir, lock, heapMb, state, log, onExit: opts.onExit });
       } catch (err) {
         if (err instanceof StartupExitError && err.portInUse && picked && attempt < 3) {
           log(`Port ${state.port} or ${state.controllerPort} was taken before the broker could bind it; retrying with other ports`);
@@ -275,6 +282,7 @@ export async function startLocalBroker(opts: StartLocalBrokerOptions = {}): Prom
       }
     }
   } catch (err) {
+    await lock?.release();
     if (ownsDir) await rm(dir, { recursive: true, force: true });
     throw err;
   }
@@ -295,6 +303,7 @@ interface LaunchParams {
   libs: string;
   dir: string;
   ownsDir: boolean;
+  lock: DirLock;
   heapMb: number;
   state: BrokerState;
   log: Log;
@@ -344,7 +353,9 @@ async function launch(p: LaunchParams): Promise<LocalBroker> {
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   let stopping: Promise<void> | undefined;
   let ready = false;
-  let removeDir = p.ownsDir;
+  // Whether stop() releases the dir (lock, and the dir itself if it is a temp dir): not after
+  // a failed start, whose caller reads the logs and may retry in the same dir.
+  let releaseDir = true;
   // The watchdog exits only after the JVM has exited and been reaped.
   child.once('exit', (code, signal) => {
     exit = { code, signal };
@@ -381,7 +392,9 @@ async function launch(p: LaunchParams): Promise<LocalBroker> {
         signalPid(child.pid, 'SIGKILL');
         if (!(await waitGone(10_000))) throw new Error(`Kafka broker pid ${jvmPid} survived SIGKILL`);
       }
-      if (removeDir) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      if (!releaseDir) return;
+      await p.lock.release();
+      if (p.ownsDir) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     })();
     return stopping;
   };
@@ -396,6 +409,7 @@ async function launch(p: LaunchParams): Promise<LocalBroker> {
   try {
     const pidPipe = child.stdio[3] as Readable | null;
     jvmPid = await Promise.race([pidPipe ? readPid(pidPipe) : spawnError, spawnError]);
+    await p.lock.setJvm(jvmPid);
     log(`Started Kafka ${KAFKA_VERSION} broker pid ${jvmPid} on ${bootstrap} (dir ${dir})`);
     await Promise.race([waitReady(bootstrap, () => exit !== undefined), spawnError]);
     if (exit) {
@@ -406,9 +420,7 @@ async function launch(p: LaunchParams): Promise<LocalBroker> {
       );
     }
   } catch (err) {
-    // stop() must leave the dir alone here: its log goes into the error, and on a port clash
-    // startLocalBroker retries in it. startLocalBroker removes a temp dir it gives up on.
-    removeDir = false;
+    releaseDir = false;
     await stop().catch(() => {});
     if (err instanceof StartupExitError) throw err;
     throw new Error(`Kafka broker on ${bootstrap} did not start: ${(err as Error).message}\n${describeRunLogs(await readRunLogs(dir, marks))}`);
@@ -564,13 +576,98 @@ function describeRunLogs(logs: { name: string; text: string }[]): string {
   return parts.join('\n');
 }
 
+/** Exclusive use of a broker dir; see {@link lockBrokerDir}. */
+interface DirLock {
+  /** Records the JVM, so that a later start can tell a live broker from a stale lock. */
+  setJvm(pid: number): Promise<void>;
+  release(): Promise<void>;
+}
+
+/**
+ * Claims a broker dir via `<dir>/broker.lock` ({ owner, jvm } pids). Two JVMs on one KRaft dir
+ * corrupt each other's metadata log: Kafka locks its log dirs only after the controller is up,
+ * and a second broker on the same dir wrecked the first one's shutdown when tried.
+ *
+ * A lock whose JVM and owner are both gone is stale and taken over. If the JVM still runs but
+ * its owner is gone (killed with SIGKILL), the watchdog is taking the JVM down: wait for that,
+ * so a test can kill -9 a broker's owner and restart on the same dir right away.
+ *
+ * @throws if a broker runs, or is being started, in `dir` by a live process.
+ */
+async function lockBrokerDir(dir: string, log: Log): Promise<DirLock> {
+  const file = path.join(dir, 'broker.lock');
+  const started = Date.now();
+  let announced = false;
+  for (;;) {
+    try {
+      await writeFile(file, JSON.stringify({ owner: process.pid }), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if (errorCode(err) !== 'EEXIST') throw err;
+    }
+    const held = await readFile(file, 'utf8')
+      .then((t) => JSON.parse(t) as { owner?: number; jvm?: number })
+      .catch(() => undefined);
+    if (held === undefined && Date.now() - started < 2_000) {
+      await sleep(100); // being written right now, most likely
+      continue;
+    }
+    const ownerAlive = held?.owner !== undefined && pidAlive(held.owner);
+    const jvmRunning = held?.jvm !== undefined && isBrokerJvm(held.jvm, dir);
+    if (ownerAlive && jvmRunning) throw new Error(`A Kafka broker is already running in ${dir} (JVM pid ${held!.jvm}, owner pid ${held!.owner})`);
+    if (ownerAlive && held?.jvm === undefined) throw new Error(`A Kafka broker is being started in ${dir} by process ${held!.owner}`);
+    if (jvmRunning) {
+      if (Date.now() - started > 30_000) throw new Error(`The broker JVM ${held!.jvm} in ${dir} outlived its owner by 30 s`);
+      if (!announced) log(`Waiting for the broker JVM ${held!.jvm} left running in ${dir} by a dead owner to exit`);
+      announced = true;
+      await sleep(250);
+      continue;
+    }
+    await rm(file, { force: true }); // stale
+  }
+  return {
+    setJvm: (pid) => writeFile(file, JSON.stringify({ owner: process.pid, jvm: pid })),
+    release: () => rm(file, { force: true }),
+  };
+}
+
+/** Whether pid is a live broker JVM of `dir` (pids get reused; on Linux, look at its command line). */
+function isBrokerJvm(pid: number, dir: string): boolean {
+  if (!pidAlive(pid)) return false;
+  if (!HAVE_PROC) return true;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('kafka.Kafka') && cmdline.includes(path.join(dir, 'server.properties'));
+  } catch {
+    return false; // exited in between
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ports
 
-/** Uses the given ports and picks free loopback ports for the missing ones, all distinct. */
-async function choosePorts(...wanted: (number | undefined)[]): Promise<{ value: number; picked: boolean }[]> {
-  const free = await freePorts(wanted.filter((w) => w === undefined).length, wanted.filter((w): w is number => w !== undefined));
-  return wanted.map((w) => (w === undefined ? { value: free.shift()!, picked: true } : { value: w, picked: false }));
+/**
+ * Uses the given ports and picks free loopback ports for the missing ones, all distinct.
+ * Given ports are checked up front: the JVM would take seconds to fail on them, with the
+ * reason buried in its log.
+ */
+async function choosePorts(...wanted: { port: number | undefined; why: string }[]): Promise<{ value: number; picked: boolean }[]> {
+  const given: number[] = [];
+  for (const { port, why } of wanted) {
+    if (port === undefined) continue;
+    if (!(await portFree(port))) throw new Error(`127.0.0.1:${port} (${why}) is already in use; cannot start the Kafka broker on it`);
+    given.push(port);
+  }
+  const free = await freePorts(wanted.length - given.length, given);
+  return wanted.map(({ port }) => (port === undefined ? { value: free.shift()!, picked: true } : { value: port, picked: false }));
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** Binds port 0 on 127.0.0.1 n times at once (so the ports differ), reads them, closes. */
@@ -688,6 +785,9 @@ function runToCompletion(cmd: string, args: string[], failure: string, cleanupDi
   });
 }
 
+/** Linux: process state and command lines can be read under /proc. */
+const HAVE_PROC = existsSync('/proc/self/stat');
+
 /** Whether pid is a live process; a zombie (exited, not yet reaped) counts as gone. */
 function pidAlive(pid: number): boolean {
   try {
@@ -695,11 +795,12 @@ function pidAlive(pid: number): boolean {
   } catch (err) {
     return errorCode(err) === 'EPERM';
   }
+  if (!HAVE_PROC) return true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch (err) {
-    return errorCode(err) !== 'ENOENT'; // no /proc (not Linux): trust kill(0)
+  } catch {
+    return false; // exited in between
   }
 }
 

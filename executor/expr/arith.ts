@@ -16,10 +16,12 @@ import { newNumArray, numValues, numVector, type NumArray, type NumLike } from '
 
 /**
  * Physical operators. `div` is IEEE division, which also truncates toward zero when stored into an
- * Int32Array; `idiv` truncates explicitly for BIGINT results held in f64; `imul` multiplies modulo
- * 2^32 (a double product of two large ints loses the low bits before ToInt32 could wrap it).
+ * Int32Array; `imul` multiplies modulo 2^32 (a double product of two large ints loses the low bits
+ * before ToInt32 could wrap it). The `l…` operators are for BIGINT results held in f64: `ldiv`
+ * truncates, and all three add 0 to turn IEEE -0 (0 * -5, -5 % 5) into the integer 0, which
+ * otherwise prints, hashes and compares by bytes differently.
  */
-export type ArithOp = 'add' | 'sub' | 'mul' | 'imul' | 'div' | 'idiv' | 'mod';
+export type ArithOp = 'add' | 'sub' | 'mul' | 'imul' | 'lmul' | 'div' | 'ldiv' | 'mod' | 'lmod';
 
 function loopVV(op: ArithOp, a: NumLike, b: NumLike, out: NumArray, n: number): void {
   switch (op) {
@@ -27,9 +29,11 @@ function loopVV(op: ArithOp, a: NumLike, b: NumLike, out: NumArray, n: number): 
     case 'sub': for (let i = 0; i < n; i++) out[i] = a[i]! - b[i]!; return;
     case 'mul': for (let i = 0; i < n; i++) out[i] = a[i]! * b[i]!; return;
     case 'imul': for (let i = 0; i < n; i++) out[i] = Math.imul(a[i]!, b[i]!); return;
+    case 'lmul': for (let i = 0; i < n; i++) out[i] = a[i]! * b[i]! + 0; return;
     case 'div': for (let i = 0; i < n; i++) out[i] = a[i]! / b[i]!; return;
-    case 'idiv': for (let i = 0; i < n; i++) out[i] = Math.trunc(a[i]! / b[i]!); return;
+    case 'ldiv': for (let i = 0; i < n; i++) out[i] = Math.trunc(a[i]! / b[i]!) + 0; return;
     case 'mod': for (let i = 0; i < n; i++) out[i] = a[i]! % b[i]!; return;
+    case 'lmod': for (let i = 0; i < n; i++) out[i] = (a[i]! % b[i]!) + 0; return;
     default: assertNever(op, 'arithmetic operator');
   }
 }
@@ -40,9 +44,11 @@ function loopVS(op: ArithOp, a: NumLike, s: number, out: NumArray, n: number): v
     case 'sub': for (let i = 0; i < n; i++) out[i] = a[i]! - s; return;
     case 'mul': for (let i = 0; i < n; i++) out[i] = a[i]! * s; return;
     case 'imul': for (let i = 0; i < n; i++) out[i] = Math.imul(a[i]!, s); return;
+    case 'lmul': for (let i = 0; i < n; i++) out[i] = a[i]! * s + 0; return;
     case 'div': for (let i = 0; i < n; i++) out[i] = a[i]! / s; return;
-    case 'idiv': for (let i = 0; i < n; i++) out[i] = Math.trunc(a[i]! / s); return;
+    case 'ldiv': for (let i = 0; i < n; i++) out[i] = Math.trunc(a[i]! / s) + 0; return;
     case 'mod': for (let i = 0; i < n; i++) out[i] = a[i]! % s; return;
+    case 'lmod': for (let i = 0; i < n; i++) out[i] = (a[i]! % s) + 0; return;
     default: assertNever(op, 'arithmetic operator');
   }
 }
@@ -53,9 +59,11 @@ function loopSV(op: ArithOp, s: number, b: NumLike, out: NumArray, n: number): v
     case 'sub': for (let i = 0; i < n; i++) out[i] = s - b[i]!; return;
     case 'mul': for (let i = 0; i < n; i++) out[i] = s * b[i]!; return;
     case 'imul': for (let i = 0; i < n; i++) out[i] = Math.imul(s, b[i]!); return;
+    case 'lmul': for (let i = 0; i < n; i++) out[i] = s * b[i]! + 0; return;
     case 'div': for (let i = 0; i < n; i++) out[i] = s / b[i]!; return;
-    case 'idiv': for (let i = 0; i < n; i++) out[i] = Math.trunc(s / b[i]!); return;
+    case 'ldiv': for (let i = 0; i < n; i++) out[i] = Math.trunc(s / b[i]!) + 0; return;
     case 'mod': for (let i = 0; i < n; i++) out[i] = s % b[i]!; return;
+    case 'lmod': for (let i = 0; i < n; i++) out[i] = (s % b[i]!) + 0; return;
     default: assertNever(op, 'arithmetic operator');
   }
 }
@@ -70,7 +78,7 @@ function nullOnZeroDivisor(divisor: NumLike, out: NumArray, valid: Uint8Array | 
   return v;
 }
 
-const isDivision = (op: ArithOp): boolean => op === 'div' || op === 'idiv' || op === 'mod';
+const isDivision = (op: ArithOp): boolean => op === 'div' || op === 'ldiv' || op === 'mod' || op === 'lmod';
 
 /**
  * Binary arithmetic kernel over vectors or physical scalars (at least one side a vector), producing
@@ -98,25 +106,27 @@ export function arithKernel(op: ArithOp, a: Vector | number, b: Vector | number,
   return numVector(type, out, valid);
 }
 
-/** Negation kernel. */
+/** Negation kernel. BIGINT computes 0 - x so that negating 0 is 0, not IEEE -0. */
 export function negKernel(a: Vector, type: SqlType, n: number): Vector {
   const av = numValues(a);
   const out = newNumArray(type, n);
-  for (let i = 0; i < n; i++) out[i] = -av[i]!;
+  if (type.kind === 'bigint') for (let i = 0; i < n; i++) out[i] = 0 - av[i]!;
+  else for (let i = 0; i < n; i++) out[i] = -av[i]!;
   return numVector(type, out, a.valid);
 }
 
 /**
  * The physical operator for a SQL operator given the bound result type: INT and BIGINT divide with
- * truncation toward zero, DOUBLE (and TIMESTAMP/INTERVAL) divide IEEE.
+ * truncation toward zero, DOUBLE (and TIMESTAMP/INTERVAL) follow IEEE.
  */
 export function physicalOp(fn: 'add' | 'sub' | 'mul' | 'div' | 'mod', type: SqlType): ArithOp {
   const kind = vectorKindOf(type);
   if (kind !== 'i32' && kind !== 'f64') throw new Error(`arithmetic result must be numeric, got ${typeToString(type)}`);
   switch (fn) {
-    case 'add': case 'sub': case 'mod': return fn;
-    case 'mul': return kind === 'i32' ? 'imul' : 'mul';
-    case 'div': return type.kind === 'bigint' ? 'idiv' : 'div';
+    case 'add': case 'sub': return fn;
+    case 'mul': return kind === 'i32' ? 'imul' : type.kind === 'bigint' ? 'lmul' : 'mul';
+    case 'div': return type.kind === 'bigint' ? 'ldiv' : 'div';
+    case 'mod': return type.kind === 'bigint' ? 'lmod' : 'mod';
     default: return assertNever(fn, 'arithmetic function');
   }
 }

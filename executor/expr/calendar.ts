@@ -64,8 +64,8 @@ export function dayOf(ms: number): number {
 
 /** Day of week, 0 = Sunday … 6 = Saturday (1970-01-01 was a Thursday). */
 export function dowOfDay(z: number): number {
-  const r = (z + 4) % 7;
-  return r < 0 ? r + 7 : r;
+  // (… % 7 + 7) % 7 rather than a sign test: -7 % 7 is -0 in JS, which must not leak out.
+  return (((z + 4) % 7) + 7) % 7;
 }
 
 /** ISO week number (1–53) of a day number: the week containing the year's first Thursday is week 1. */

@@ -37,7 +37,7 @@ function codePointSlice(s: string, from: number, to: number): string {
  * Postgres substring(s FROM start [FOR len]): 1-based; a start before 1 still counts the positions
  * before the string (substring('hello', 0, 3) = 'he'); a negative length is NULL (Postgres errors).
  */
-export function sqlSubstring(s: string, start: number, len: number | null): string | null {
+export function sqlSubstring(s: string, start: number, len: number | null = null): string | null {
   const st = Math.trunc(start);
   if (len === null) return codePointSlice(s, Math.max(st - 1, 0), Infinity);
   const l = Math.trunc(len);
