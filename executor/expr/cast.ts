@@ -15,7 +15,8 @@
  * - DOUBLE → INT/BIGINT: truncates toward zero.
  * - numbers ↔ TIMESTAMP/INTERVAL: epoch / duration milliseconds, the engine's physical form (use
  *   to_timestamp() for epoch seconds).
- * - numbers → BOOLEAN: non-zero is TRUE; BOOLEAN → numbers: 1/0.
+ * - numbers → BOOLEAN: non-zero is TRUE (NaN is NULL); BOOLEAN → numbers: 1/0.
+ * - INTERVAL → VARCHAR: its milliseconds; a struct → VARCHAR: JSON of its fields.
  */
 import { assertNever, sameType, typeToString, type SqlType, type TypeKind } from '../../planner/types.ts';
 import { valueAt, vectorKindOf, type Vector } from '../vector.ts';
@@ -33,16 +34,6 @@ const INT32_MAX = 2147483647;
 const INTEGER_RE = /^\s*[+-]?\d+\s*$/;
 const FLOAT_RE = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
 const SPECIAL_FLOAT_RE = /^\s*([+-]?)(inf|infinity|nan)\s*$/i;
-
-/** Parses an integer string strictly (sign and digits, spaces around); NaN when it is not one. */
-export function parseIntegerString(s: string): number {
-  return parseIntegerRow(s) ?? NaN;
-}
-
-/** Parses a floating-point string strictly (no hex, no empty string as 0); NaN when it is not one. */
-export function parseDoubleString(s: string): number {
-  return parseDoubleRow(s) ?? NaN;
-}
 
 const TRUE_WORDS = new Set(['true', 't', 'yes', 'y', 'on', '1']);
 const FALSE_WORDS = new Set(['false', 'f', 'no', 'n', 'off', '0']);
@@ -104,7 +95,9 @@ function writableCopy(valid: Uint8Array | null, n: number): Uint8Array {
 /** A row parser: the parsed number, or null when the string does not convert. */
 type RowParser = (s: string) => number | null;
 
+/** Integers: sign and digits, spaces around; Number() alone would take '', '0x1F' and '1e3'. */
 const parseIntegerRow: RowParser = (s) => (INTEGER_RE.test(s) ? Number(s) : null);
+/** Doubles: decimal/exponent notation plus NaN and infinities; no hex, no empty string as 0. */
 const parseDoubleRow: RowParser = (s) => {
   if (FLOAT_RE.test(s)) return Number(s);
   const m = SPECIAL_FLOAT_RE.exec(s);
@@ -138,7 +131,7 @@ function truncateNumbers(v: Vector, to: SqlType, n: number): Vector {
   const int32 = out instanceof Int32Array;
   let valid = v.valid;
   for (let i = 0; i < n; i++) {
-    const x = Math.trunc(src[i]!);
+    const x = Math.trunc(src[i]!) + 0; // + 0: truncating -0.5 gives -0, which is no integer
     if (!Number.isFinite(x) || (int32 && (x < INT32_MIN || x > INT32_MAX))) {
       if (valid === v.valid) valid = writableCopy(v.valid, n);
       valid![i] = 0;
@@ -191,17 +184,12 @@ const toVarchar: CastKernel = (v, to, n) => {
   return strVector(to, values, valid);
 };
 
-const unsupported = null;
-
 /**
- * How to cast from each source kind, per target kind. `null` marks a pair with no SQL meaning.
- * NULL-typed sources are handled before the table (all-NULL of any type).
+ * How to cast to each target kind, per source kind; a missing pair has no SQL meaning (BOOLEAN →
+ * TIMESTAMP) and fails at compile time. NULL-typed and struct sources are handled before the table.
  */
-const CASTS: Record<TypeKind, Partial<Record<TypeKind, CastKernel | null>>> = {
-  boolean: {
-    boolean: sameKind, int: numberToBool, bigint: numberToBool, double: numberToBool, varchar: stringToBool,
-    timestamp: unsupported, interval: unsupported,
-  },
+const CASTS: Record<TypeKind, Partial<Record<TypeKind, CastKernel>>> = {
+  boolean: { boolean: sameKind, int: numberToBool, bigint: numberToBool, double: numberToBool, varchar: stringToBool },
   int: {
     int: sameKind, boolean: widenNumbers, bigint: truncateNumbers, double: truncateNumbers,
     varchar: (v, to, n) => parseStrings(v, to, n, parseIntegerRow, true),
@@ -237,7 +225,7 @@ export function castKernelFor(from: SqlType, to: SqlType): CastKernel {
     throw new Error(`cannot cast ${typeToString(from)} to ${typeToString(to)}`);
   }
   const k = CASTS[to.kind][from.kind];
-  if (k === undefined || k === null) throw new Error(`cannot cast ${typeToString(from)} to ${typeToString(to)}`);
+  if (k === undefined) throw new Error(`cannot cast ${typeToString(from)} to ${typeToString(to)}`);
   return k;
 }
 

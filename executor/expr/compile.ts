@@ -13,7 +13,6 @@
  * on row data: bad values (division by zero, unparsable casts) become NULL.
  */
 import { assertNever, typeToString, type Expr, type ScalarFn, type SqlType } from '../../planner/types.ts';
-
 import { andValidity } from '../kernels/validity.ts';
 import { constant, fold, isConst, isNullConst, node, type Compiled, type CompiledExpr, type FnCompiler } from './compiled.ts';
 import { arithFns } from './arith.ts';

@@ -14,43 +14,54 @@ import { compareKernel, unifyOperands } from './compare.ts';
 import { boolValues, retype, withValidity } from './vec.ts';
 
 /**
- * Builds a vector whose row i is row i of `sources[choice[i]]`, or NULL where `choice[i]` is -1.
+ * Builds a vector whose row i is row i of `sources[choice[i]]` (every choice must index a source;
+ * callers route NULL rows to an all-NULL source). One pass, reading through the choice index
+ * instead of branching on it per source: branch outcomes follow the data and mispredict badly.
  * Every source must have the physical kind of `type`.
  */
 export function mergeByChoice(type: SqlType, n: number, choice: Int32Array, sources: readonly Vector[]): Vector {
-  const valid = new Uint8Array(n);
-  for (let k = 0; k < sources.length; k++) {
-    const sv = sources[k]!.valid;
-    if (sv === null) for (let i = 0; i < n; i++) { if (choice[i] === k) valid[i] = 1; }
-    else for (let i = 0; i < n; i++) { if (choice[i] === k) valid[i] = sv[i]!; }
-  }
-  const v = compactValidity(valid, n);
   const kind = vectorKindOf(type);
   for (const s of sources) {
-    if (s.kind !== kind) throw new Error(`CASE branch of kind ${s.kind} where ${typeToString(type)} is expected`);
+    if (s.kind !== kind) throw new Error(`branch of kind ${s.kind} where ${typeToString(type)} is expected`);
+  }
+  let valid: Uint8Array | null = null;
+  if (sources.some((s) => s.valid !== null)) {
+    let ones: Uint8Array | null = null;
+    const valids = sources.map((s) => s.valid ?? (ones ??= new Uint8Array(n).fill(1)));
+    valid = new Uint8Array(n);
+    for (let i = 0; i < n; i++) { const k = choice[i]!; valid[i] = valids[k]![i]!; }
+    valid = compactValidity(valid, n);
   }
   switch (kind) {
-    case 'f64': case 'i32': case 'bool': {
-      const out = kind === 'f64' ? new Float64Array(n) : kind === 'i32' ? new Int32Array(n) : new Uint8Array(n);
-      for (let k = 0; k < sources.length; k++) {
-        const src = (sources[k] as { values: Float64Array | Int32Array | Uint8Array }).values;
-        for (let i = 0; i < n; i++) if (choice[i] === k) out[i] = src[i]!;
-      }
-      return { kind, type, length: n, values: out, valid: v } as Vector;
+    case 'f64': {
+      const vals = sources.map((s) => (s as { values: Float64Array }).values);
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = vals[choice[i]!]![i]!;
+      return { kind, type, length: n, values: out, valid };
+    }
+    case 'i32': {
+      const vals = sources.map((s) => (s as { values: Int32Array }).values);
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) out[i] = vals[choice[i]!]![i]!;
+      return { kind, type, length: n, values: out, valid };
+    }
+    case 'bool': {
+      const vals = sources.map((s) => (s as { values: Uint8Array }).values);
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = vals[choice[i]!]![i]!;
+      return { kind, type, length: n, values: out, valid };
     }
     case 'str': {
-      const out = new Array<string>(n).fill('');
-      for (let k = 0; k < sources.length; k++) {
-        const src = (sources[k] as { values: readonly string[] }).values;
-        for (let i = 0; i < n; i++) if (choice[i] === k) out[i] = src[i]!;
-      }
-      return { kind, type, length: n, values: out, valid: v };
+      const vals = sources.map((s) => (s as { values: readonly string[] }).values);
+      const out = new Array<string>(n);
+      for (let i = 0; i < n; i++) out[i] = vals[choice[i]!]![i]!;
+      return { kind, type, length: n, values: out, valid };
     }
     case 'struct': {
       const fields = type.kind === 'struct' ? type.fields : [];
       const children = fields.map((f, j) =>
         mergeByChoice(f.type, n, choice, sources.map((s) => (s as { children: readonly Vector[] }).children[j]!)));
-      return { kind, type, length: n, children, valid: v };
+      return { kind, type, length: n, children, valid };
     }
     default: return assertNever(kind, 'vector kind');
   }
@@ -72,29 +83,35 @@ export function compileCase(whens: readonly { when: Compiled; then: Compiled }[]
     branches.push({ when: coerce(when, { kind: 'boolean' }), then: coerce(then, type) });
   }
   if (branches.length === 0) return elseBranch === null ? constant(type, null) : retypeNode(elseBranch, type);
-  const sources = elseBranch === null ? branches.map((b) => b.then) : [...branches.map((b) => b.then), elseBranch];
+  // Source 0 is the ELSE (or NULL when there is none); branch k is source k + 1.
+  const fallback = elseBranch ?? constant(type, null);
+  const sources = [fallback, ...branches.map((b) => b.then)];
   return node(type, (cols, n) => {
-    const choice = new Int32Array(n).fill(-1);
+    const choice = new Int32Array(n);
     let open = n;
     for (let k = 0; k < branches.length && open > 0; k++) {
       const c = branches[k]!.when.eval(cols, n);
-      const cv = boolValues(c); const valid = c.valid;
-      for (let i = 0; i < n; i++) {
-        if (choice[i] === -1 && cv[i] === 1 && (valid === null || valid[i] === 1)) { choice[i] = k; open--; }
+      const cv = boolValues(c); const cvalid = c.valid; const id = k + 1;
+      // Branch-free: a row takes branch k when still undecided and its condition is TRUE (not NULL).
+      if (cvalid === null) {
+        for (let i = 0; i < n; i++) { const take = (choice[i] === 0 ? 1 : 0) & cv[i]!; choice[i]! += take * id; open -= take; }
+      } else {
+        for (let i = 0; i < n; i++) { const take = (choice[i] === 0 ? 1 : 0) & cv[i]! & cvalid[i]!; choice[i]! += take * id; open -= take; }
       }
     }
-    if (elseBranch !== null && open > 0) {
-      const e = branches.length;
-      for (let i = 0; i < n; i++) if (choice[i] === -1) choice[i] = e;
-    }
-    // Branches no row chose are not evaluated (stand-in: any vector of the right kind).
-    const used = new Uint8Array(sources.length);
-    for (let i = 0; i < n; i++) if (choice[i] >= 0) used[choice[i]!] = 1;
-    const vectors = sources.map((s, k) => (used[k] ? s.eval(cols, n) : null));
-    const stand = vectors.find((v) => v !== null);
-    if (stand === undefined) return constantNull(type, n);
-    return mergeByChoice(type, n, choice, vectors.map((v) => v ?? stand!));
+    return mergeByChoice(type, n, choice, evalUsed(sources, choice, cols, n));
   });
+}
+
+/**
+ * Evaluates the sources some row chose; the others (a branch no row took) are not evaluated and
+ * get an all-NULL stand-in, which no row reads.
+ */
+function evalUsed(sources: readonly Compiled[], choice: Int32Array, cols: readonly Vector[], n: number): Vector[] {
+  const used = new Uint8Array(sources.length);
+  for (let i = 0; i < n; i++) used[choice[i]!] = 1;
+  let stand: Vector | null = null;
+  return sources.map((s, k) => (used[k] ? s.eval(cols, n) : (stand ??= constantNull(s.type, n))));
 }
 
 function constantNull(type: SqlType, n: number): Vector {
@@ -120,19 +137,25 @@ const coalesce: FnCompiler = (args, type) => {
   return node(type, (cols, n) => {
     const first = kept[0]!.eval(cols, n);
     if (first.valid === null) return retype(first, type);
-    const choice = new Int32Array(n).fill(-1);
-    const vectors: Vector[] = [first];
+    // Source 0 is all NULL (rows no argument covers); argument k is source k + 1.
+    const sources: Vector[] = [constantNull(type, n), first];
+    const choice = new Int32Array(n);
     let open = 0;
-    for (let i = 0; i < n; i++) if (first.valid[i] === 1) choice[i] = 0; else open++;
+    const fv = first.valid;
+    for (let i = 0; i < n; i++) { choice[i] = fv[i]!; open += fv[i]! ^ 1; }
     for (let k = 1; k < kept.length && open > 0; k++) {
       const v = kept[k]!.eval(cols, n);
-      vectors.push(v);
-      const valid = v.valid;
-      for (let i = 0; i < n; i++) {
-        if (choice[i] === -1 && (valid === null || valid[i] === 1)) { choice[i] = k; open--; }
+      sources.push(v);
+      const id = k + 1;
+      if (v.valid === null) {
+        for (let i = 0; i < n; i++) if (choice[i] === 0) choice[i] = id;
+        open = 0;
+      } else {
+        const vv = v.valid;
+        for (let i = 0; i < n; i++) { const take = (choice[i] === 0 ? 1 : 0) & vv[i]!; choice[i]! += take * id; open -= take; }
       }
     }
-    return mergeByChoice(type, n, choice, vectors);
+    return mergeByChoice(type, n, choice, sources);
   });
 };
 

@@ -7,13 +7,12 @@
  * become startsWith/endsWith/includes/equality loops; anything else becomes an anchored RegExp with
  * every literal character escaped, so 'a.c%' matches only a literal dot.
  */
-import { assertNever, type SqlType } from '../../planner/types.ts';
+import { assertNever, T, type SqlType } from '../../planner/types.ts';
 import type { Vector } from '../vector.ts';
 import { andValidity } from '../kernels/validity.ts';
 import { isConst, node, type FnCompiler } from './compiled.ts';
 import { boolVector, strValues } from './vec.ts';
 import { coerce } from './cast.ts';
-import { T } from '../../planner/types.ts';
 
 /** A compiled LIKE pattern. */
 export type LikeMatcher =

@@ -2,7 +2,7 @@
  * Numeric functions: abs, round(x[, digits]), floor, ceil. Results go into the array of the bound
  * result type (INT stays Int32Array), reading INT or f64 inputs alike.
  */
-
+import { assertNever } from '../../planner/types.ts';
 import type { Vector } from '../vector.ts';
 import { andValidity } from '../kernels/validity.ts';
 import { node, operand, resolve, type Compiled, type FnCompiler } from './compiled.ts';
@@ -41,6 +41,7 @@ function unaryLoop(op: UnaryOp, src: Float64Array | Int32Array | Uint8Array, out
     case 'floor': for (let i = 0; i < n; i++) out[i] = Math.floor(src[i]!); return;
     case 'ceil': for (let i = 0; i < n; i++) out[i] = Math.ceil(src[i]!); return;
     case 'round': for (let i = 0; i < n; i++) out[i] = roundHalfAway(src[i]!); return;
+    default: assertNever(op, 'numeric function');
   }
 }
 
@@ -54,6 +55,8 @@ function unary(op: UnaryOp): FnCompiler {
       if (op !== 'abs' && v.kind === 'i32' && v.type.kind === type.kind) return retype(v, type);
       const out = newNumArray(type, n);
       unaryLoop(op, numValues(v), out, n);
+      // ceil(-0.5) is IEEE -0: fine for a DOUBLE, but a BIGINT result must be the integer 0.
+      if (type.kind === 'bigint') for (let i = 0; i < n; i++) out[i]! += 0;
       return numVector(type, out, v.valid);
     });
   };

@@ -11,7 +11,7 @@ import {
   MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND,
   dayOfMonthOfDay, daysFromCivil, dowOfDay, isoWeekOfDay, monthOfDay, parseTimestamp, yearOfDay,
 } from './calendar.ts';
-import { newNumArray, numValues, numVector, retype, strValues } from './vec.ts';
+import { newNumArray, numValues, numVector, retype, strValues, type NumArray, type NumLike } from './vec.ts';
 
 /** date_trunc units. */
 export type TruncUnit = 'millisecond' | 'second' | 'minute' | 'hour' | 'day' | 'week' | 'month' | 'quarter' | 'year';
@@ -56,63 +56,59 @@ function constantName(c: Compiled, fn: string): string {
 }
 
 /** Floors `ts` to a multiple of `unit` ms (floor, so instants before 1970 truncate downwards too). */
-function floorLoop(src: Float64Array | Int32Array | Uint8Array, out: Float64Array | Int32Array, n: number, unit: number): void {
+function floorLoop(src: NumLike, out: NumArray, n: number, unit: number): void {
   for (let i = 0; i < n; i++) out[i] = Math.floor(src[i]! / unit) * unit;
 }
 
+/**
+ * Writes f(day number) for each timestamp, calling f only when the day changes: rows of a batch
+ * mostly share a day (event time moves slowly), so calendar arithmetic runs a few times a batch
+ * rather than once a row.
+ */
+function perDay(src: NumLike, out: NumArray, n: number, f: (day: number) => number): void {
+  let lastDay = NaN; let last = 0;
+  for (let i = 0; i < n; i++) {
+    const z = Math.floor(src[i]! / MS_PER_DAY);
+    if (z !== lastDay) { lastDay = z; last = f(z); }
+    out[i] = last;
+  }
+}
+
+const isoDow = (z: number): number => { const d = dowOfDay(z); return d === 0 ? 7 : d; };
+const quarterOfDay = (z: number): number => Math.floor((monthOfDay(z) - 1) / 3) + 1;
+const dayOfYear = (z: number): number => z - daysFromCivil(yearOfDay(z), 1, 1) + 1;
+
 /** Truncates epoch-ms timestamps to a unit, in UTC. Weeks start on Monday (ISO). */
-export function truncLoop(unit: TruncUnit, src: Float64Array | Int32Array | Uint8Array, out: Float64Array | Int32Array, n: number): void {
+export function truncLoop(unit: TruncUnit, src: NumLike, out: NumArray, n: number): void {
   switch (unit) {
     case 'millisecond': for (let i = 0; i < n; i++) out[i] = Math.floor(src[i]!); return;
     case 'second': return floorLoop(src, out, n, MS_PER_SECOND);
     case 'minute': return floorLoop(src, out, n, MS_PER_MINUTE);
     case 'hour': return floorLoop(src, out, n, MS_PER_HOUR);
     case 'day': return floorLoop(src, out, n, MS_PER_DAY);
-    case 'week':
-      for (let i = 0; i < n; i++) {
-        const z = Math.floor(src[i]! / MS_PER_DAY);
-        out[i] = (z - ((dowOfDay(z) + 6) % 7)) * MS_PER_DAY;
-      }
-      return;
-    case 'month':
-      for (let i = 0; i < n; i++) {
-        const z = Math.floor(src[i]! / MS_PER_DAY);
-        out[i] = daysFromCivil(yearOfDay(z), monthOfDay(z), 1) * MS_PER_DAY;
-      }
-      return;
-    case 'quarter':
-      for (let i = 0; i < n; i++) {
-        const z = Math.floor(src[i]! / MS_PER_DAY);
-        out[i] = daysFromCivil(yearOfDay(z), Math.floor((monthOfDay(z) - 1) / 3) * 3 + 1, 1) * MS_PER_DAY;
-      }
-      return;
-    case 'year':
-      for (let i = 0; i < n; i++) out[i] = daysFromCivil(yearOfDay(Math.floor(src[i]! / MS_PER_DAY)), 1, 1) * MS_PER_DAY;
-      return;
+    case 'week': return perDay(src, out, n, (z) => (z - isoDow(z) + 1) * MS_PER_DAY);
+    case 'month': return perDay(src, out, n, (z) => daysFromCivil(yearOfDay(z), monthOfDay(z), 1) * MS_PER_DAY);
+    case 'quarter': return perDay(src, out, n, (z) => daysFromCivil(yearOfDay(z), quarterOfDay(z) * 3 - 2, 1) * MS_PER_DAY);
+    case 'year': return perDay(src, out, n, (z) => daysFromCivil(yearOfDay(z), 1, 1) * MS_PER_DAY);
     default: assertNever(unit, 'date_trunc unit');
   }
 }
 
 /** Extracts a field from epoch-ms timestamps, in UTC. */
-export function extractLoop(field: ExtractField, src: Float64Array | Int32Array | Uint8Array, out: Float64Array | Int32Array, n: number): void {
+export function extractLoop(field: ExtractField, src: NumLike, out: NumArray, n: number): void {
   switch (field) {
-    case 'year': for (let i = 0; i < n; i++) out[i] = yearOfDay(Math.floor(src[i]! / MS_PER_DAY)); return;
-    case 'quarter': for (let i = 0; i < n; i++) out[i] = Math.floor((monthOfDay(Math.floor(src[i]! / MS_PER_DAY)) - 1) / 3) + 1; return;
-    case 'month': for (let i = 0; i < n; i++) out[i] = monthOfDay(Math.floor(src[i]! / MS_PER_DAY)); return;
-    case 'week': for (let i = 0; i < n; i++) out[i] = isoWeekOfDay(Math.floor(src[i]! / MS_PER_DAY)); return;
-    case 'day': for (let i = 0; i < n; i++) out[i] = dayOfMonthOfDay(Math.floor(src[i]! / MS_PER_DAY)); return;
+    case 'year': return perDay(src, out, n, yearOfDay);
+    case 'quarter': return perDay(src, out, n, quarterOfDay);
+    case 'month': return perDay(src, out, n, monthOfDay);
+    case 'week': return perDay(src, out, n, isoWeekOfDay);
+    case 'day': return perDay(src, out, n, dayOfMonthOfDay);
+    case 'dow': return perDay(src, out, n, dowOfDay);
+    case 'isodow': return perDay(src, out, n, isoDow);
+    case 'doy': return perDay(src, out, n, dayOfYear);
     case 'hour': for (let i = 0; i < n; i++) out[i] = Math.floor(msOfDay(src[i]!) / MS_PER_HOUR); return;
     case 'minute': for (let i = 0; i < n; i++) out[i] = Math.floor(msOfDay(src[i]!) / MS_PER_MINUTE) % 60; return;
     case 'second': for (let i = 0; i < n; i++) out[i] = Math.floor(msOfDay(src[i]!) / MS_PER_SECOND) % 60; return;
     case 'millisecond': for (let i = 0; i < n; i++) out[i] = Math.floor(msOfDay(src[i]!)) % 1000; return;
-    case 'dow': for (let i = 0; i < n; i++) out[i] = dowOfDay(Math.floor(src[i]! / MS_PER_DAY)); return;
-    case 'isodow': for (let i = 0; i < n; i++) { const d = dowOfDay(Math.floor(src[i]! / MS_PER_DAY)); out[i] = d === 0 ? 7 : d; } return;
-    case 'doy':
-      for (let i = 0; i < n; i++) {
-        const z = Math.floor(src[i]! / MS_PER_DAY);
-        out[i] = z - daysFromCivil(yearOfDay(z), 1, 1) + 1;
-      }
-      return;
     case 'epoch': for (let i = 0; i < n; i++) out[i] = src[i]! / 1000; return;
     default: assertNever(field, 'extract field');
   }

@@ -11,13 +11,6 @@ export type NumArray = Float64Array | Int32Array;
 /** Typed arrays kernels can read as numbers: numeric columns plus booleans (0/1). */
 export type NumLike = Float64Array | Int32Array | Uint8Array;
 
-/** A string vector. */
-export type StrVector = Extract<Vector, { kind: 'str' }>;
-/** A boolean vector. */
-export type BoolVector = Extract<Vector, { kind: 'bool' }>;
-/** A struct vector. */
-export type StructVector = Extract<Vector, { kind: 'struct' }>;
-
 /** The values of a numeric or boolean vector as numbers; throws for strings and structs. */
 export function numValues(v: Vector): NumLike {
   if (v.kind === 'f64' || v.kind === 'i32' || v.kind === 'bool') return v.values;

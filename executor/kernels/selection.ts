@@ -7,7 +7,8 @@ import { take, type Vector } from '../vector.ts';
 /**
  * Indices of the rows where `mask` is TRUE (NULL and FALSE rows are dropped, as WHERE does).
  * The result is exactly as long as the number of selected rows: a counting pass first, so no
- * oversized buffer is allocated and later trimmed.
+ * oversized buffer is allocated and later trimmed. Bool values are 0/1 (as every producer writes
+ * them), which lets both passes add and AND bytes instead of branching.
  */
 export function selectionFromMask(mask: Vector, length: number): Int32Array {
   if (mask.kind !== 'bool') throw new Error(`a filter mask must be boolean, got ${mask.kind}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { T, call, col, evalVector, evaluate, f64, i32, i64, lit, rows, scalar, ts , valuesOf } from './helpers.ts';
+import { T, call, col, evalVector, evaluate, f64, i32, i64, lit, rows, scalar, ts, valuesOf } from './helpers.ts';
 
 describe('arithmetic', () => {
   it('adds, subtracts and multiplies ints into an Int32Array', () => {
@@ -65,6 +65,16 @@ describe('arithmetic', () => {
     expect(evaluate(call('sub', T.int, col(0, T.int), lit(10, T.int)), [a])).toEqual([-9, -8, -7]);
     expect(evaluate(call('div', T.double, lit(1, T.double), col(0, T.int)), [a])).toEqual([1, 0.5, 1 / 3]);
     expect(evaluate(call('mod', T.int, lit(10, T.int), col(0, T.int)), [a])).toEqual([0, 0, 1]);
+  });
+
+  it('never produces IEEE -0 for BIGINT results', () => {
+    const zeroes = [
+      evaluate(call('mul', T.bigint, col(0, T.bigint), lit(-5, T.int)), [i64([0])])[0],
+      evaluate(call('div', T.bigint, col(0, T.bigint), lit(5, T.int)), [i64([-1])])[0],
+      evaluate(call('mod', T.bigint, col(0, T.bigint), lit(5, T.int)), [i64([-5])])[0],
+      evaluate(call('neg', T.bigint, col(0, T.bigint)), [i64([0])])[0],
+    ];
+    for (const z of zeroes) expect(Object.is(z, 0)).toBe(true);
   });
 
   it('negates', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import type { Expr, SqlType } from '../../../planner/types.ts';
-import { T, bool, call, col, evalVector, evaluate, f64, i32, i64, lit, scalar, str , valuesOf } from './helpers.ts';
+import { T, bool, call, col, evalVector, evaluate, f64, i32, i64, lit, scalar, str, valuesOf } from './helpers.ts';
 
 const B = T.boolean;
 function caseExpr(whens: [Expr, Expr][], otherwise: Expr | null, type: SqlType): Expr {
@@ -62,7 +63,7 @@ describe('coalesce', () => {
 
   it('passes a NULL-free first argument through', () => {
     const a = f64([1, 2]);
-    expect(evalVector(call('coalesce', T.double, col(0, T.double), lit(0, T.double)), [a]).values).toBe(a.kind === 'f64' ? valuesOf(a) : null);
+    expect(valuesOf(evalVector(call('coalesce', T.double, col(0, T.double), lit(0, T.double)), [a]))).toBe(valuesOf(a));
   });
 });
 
@@ -72,5 +73,23 @@ describe('nullif', () => {
     expect(evaluate(call('nullif', T.varchar, col(0, T.varchar), col(1, T.varchar)), [str(['a', 'b', 'c']), str(['a', 'x', null])])).toEqual([null, 'b', 'c']);
     expect(evaluate(call('nullif', T.int, col(0, T.int), lit(null, T.null)), [i32([1])])).toEqual([1]);
     expect(scalar(call('nullif', T.int, lit(3, T.int), lit(3, T.int)))).toBeNull();
+  });
+});
+
+describe('CASE and coalesce against a row-at-a-time reference', () => {
+  const row = fc.tuple(fc.option(fc.boolean()), fc.option(fc.boolean()), fc.option(fc.integer()), fc.option(fc.integer()), fc.option(fc.string()));
+  it('match on random rows', () => {
+    fc.assert(fc.property(fc.array(row, { maxLength: 40 }), (rs) => {
+      const cols = [bool(rs.map((r) => r[0])), bool(rs.map((r) => r[1])), i32(rs.map((r) => r[2])), i32(rs.map((r) => r[3])), str(rs.map((r) => r[4]))];
+      const n = rs.length;
+      // CASE WHEN c0 THEN c2 WHEN c1 THEN c3 END
+      const e = caseExpr([[col(0, B), col(2, T.int)], [col(1, B), col(3, T.int)]], null, T.int);
+      expect(evaluate(e, cols, n)).toEqual(rs.map((r) => (r[0] === true ? r[2] : r[1] === true ? r[3] : null)));
+      // CASE WHEN c0 THEN c4 ELSE 'x' END
+      const e2 = caseExpr([[col(0, B), col(4, T.varchar)]], lit('x', T.varchar), T.varchar);
+      expect(evaluate(e2, cols, n)).toEqual(rs.map((r) => (r[0] === true ? r[4] : 'x')));
+      expect(evaluate(call('coalesce', T.int, col(2, T.int), col(3, T.int)), cols, n)).toEqual(rs.map((r) => r[2] ?? r[3]));
+      expect(evaluate(call('coalesce', T.int, col(2, T.int), col(3, T.int), lit(-1, T.int)), cols, n)).toEqual(rs.map((r) => r[2] ?? r[3] ?? -1));
+    }));
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { T, call, col, evalVector, evaluate, f64, i32, lit, scalar , valuesOf } from './helpers.ts';
+import { T, call, col, evalVector, evaluate, f64, i32, lit, scalar, valuesOf } from './helpers.ts';
 import { roundDigits, roundHalfAway } from '../../../executor/expr/math-fns.ts';
 
 const D = T.double;

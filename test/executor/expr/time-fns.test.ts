@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { SqlType } from '../../../planner/types.ts';
-import { T, call, col, evalVector, evaluate, f64, i32, i64, lit, scalar, str, ts , valuesOf } from './helpers.ts';
+import { T, call, col, evalVector, evaluate, f64, i32, i64, lit, scalar, str, ts, valuesOf } from './helpers.ts';
 import { daysFromCivil, dayOfMonthOfDay, formatTimestamp, isoWeekOfDay, monthOfDay, parseTimestamp, yearOfDay } from '../../../executor/expr/calendar.ts';
 
 const TS = T.timestamp;

@@ -1,0 +1,250 @@
+/**
+ * Kafka source: reads every partition of the source's topics with a consumer group named after the
+ * query, hands each fetched batch to the runner as plain arrays (decoding happens outside, so it can
+ * move to worker threads), and tracks the next offset per partition itself: offsets come from the
+ * query's checkpoint, never from auto-commit.
+ */
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { SourceDef } from '../../planner/catalog.ts';
+import type { RawMessages } from '../formats/decode.ts';
+import type { ConnectorStatus, PartitionLag, SourcePosition, SourceReader } from '../source.ts';
+import { createKafka, type Log } from './client.ts';
+
+export interface KafkaSourceConfig {
+  readonly brokers: readonly string[];
+  readonly def: SourceDef;
+  /** The consumer group: named after the query, so lag tools show its progress. */
+  readonly groupId: string;
+  readonly log?: Log;
+  /** Called when offsets a checkpoint wants are gone (retention) and failOnDataLoss is false. */
+  readonly onDataLoss?: (p: SourcePosition, earliest: number) => void;
+}
+
+/** Raised when restored offsets are no longer on the broker and failOnDataLoss is true. */
+export class DataLossError extends Error {}
+
+const key = (t: string, p: number) => `${t}:${p}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
+  const opts = cfg.def.options;
+  const kafka: Kafka = createKafka(cfg.brokers, `streamsql-${cfg.groupId}`, cfg.log);
+  let admin: Admin | null = null;
+  let consumer: Consumer | null = null;
+  const next = new Map<string, SourcePosition>();
+  let topics: string[] = [];
+  let state: ConnectorStatus['state'] = 'starting';
+  let lastError: string | null = null;
+  let retries = 0;
+  let stopped = false;
+  let handler: ((m: RawMessages) => Promise<void>) | null = null;
+  let rateStart = 0; let rateRows = 0;
+  let restarting: Promise<void> | null = null;
+
+  const getAdmin = async (): Promise<Admin> => {
+    if (!admin) { admin = kafka.admin(); await admin.connect(); }
+    return admin;
+  };
+
+  async function resolveTopics(a: Admin): Promise<string[]> {
+    const existing = await a.listTopics();
+    if (opts.topicPattern) {
+      const re = new RegExp(`^(?:${opts.topicPattern})$`);
+      return existing.filter((t) => re.test(t)).sort();
+    }
+    const missing = opts.topics.filter((t) => !existing.includes(t));
+    if (missing.length) {
+      // Like a Flink job started before its producers: the topic is created so the query can wait on it.
+      await a.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true }).catch(() => undefined);
+      cfg.log?.('info', `created missing topic(s) ${missing.join(', ')} for source ${cfg.def.name}`);
+    }
+    return [...opts.topics];
+  }
+
+  async function startOffsets(a: Admin, from: readonly SourcePosition[]): Promise<SourcePosition[]> {
+    const restored = new Map(from.map((p) => [key(p.topic, p.partition), p.offset]));
+    const out: SourcePosition[] = [];
+    for (const topic of topics) {
+      const offs = await a.fetchTopicOffsets(topic);
+      let byTime: Map<number, number> | null = null;
+      let committed: Map<number, number> | null = null;
+      for (const o of offs) {
+        const low = Number(o.low); const high = Number(o.high);
+        const r = restored.get(key(topic, o.partition));
+        let offset: number;
+        if (r !== undefined) {
+          offset = r;
+          if (r < low) {
+            if (opts.failOnDataLoss) throw new DataLossError(`offsets ${r}..${low - 1} of ${topic}[${o.partition}] are gone from the broker (retention); set 'failOnDataLoss' = 'false' to skip ahead`);
+            cfg.onDataLoss?.({ topic, partition: o.partition, offset: r }, low);
+            offset = low;
+          }
+          if (r > high) offset = high;
+        } else {
+          switch (opts.startupMode) {
+            case 'earliest': offset = low; break;
+            case 'latest': offset = high; break;
+            case 'timestamp': {
+              if (!byTime) {
+                byTime = new Map((await a.fetchTopicOffsetsByTimestamp(topic, opts.startupTimestampMs ?? 0)).map((x) => [x.partition, Number(x.offset)]));
+              }
+              offset = byTime.get(o.partition) ?? high;
+              if (offset < 0) offset = high;
+              break;
+            }
+            case 'specific-offsets': offset = Math.min(Math.max(opts.specificOffsets[o.partition] ?? low, low), high); break;
+            case 'group-offsets': {
+              if (!committed) {
+                const res = await a.fetchOffsets({ groupId: cfg.groupId, topics: [topic] });
+                committed = new Map((res[0]?.partitions ?? []).map((x) => [x.partition, Number(x.offset)]));
+              }
+              const c = committed.get(o.partition);
+              offset = c !== undefined && c >= 0 ? Math.max(c, low) : low;
+              break;
+            }
+          }
+        }
+        out.push({ topic, partition: o.partition, offset });
+      }
+    }
+    return out;
+  }
+
+  async function onBatch(p: EachBatchPayload): Promise<void> {
+    const { batch } = p;
+    const k = key(batch.topic, batch.partition);
+    const expected = next.get(k)?.offset ?? 0;
+    const values: (Uint8Array | null)[] = []; const keys: (Uint8Array | null)[] = [];
+    const offsets: number[] = []; const timestamps: number[] = []; const headers: (Record<string, unknown> | undefined)[] = [];
+    let last = expected - 1;
+    for (const m of batch.messages) {
+      const o = Number(m.offset);
+      // A fetch may start below the restored position (before our seek applied): skip what we had.
+      if (o < expected) continue;
+      values.push(m.value); keys.push(m.key); offsets.push(o); timestamps.push(Number(m.timestamp));
+      headers.push(m.headers && Object.keys(m.headers).length ? m.headers as Record<string, unknown> : undefined);
+      last = o;
+    }
+    if (state !== 'running') { state = 'running'; lastError = null; }
+    // Transaction markers take offsets too: the position moves past the whole fetched batch.
+    const end = Math.max(last + 1, Number(batch.lastOffset()) + 1, expected);
+    if (offsets.length && handler) {
+      await handler({ topic: batch.topic, partition: batch.partition, values, keys, offsets, timestamps, headers });
+      if (opts.maxRate) {
+        // scan.max-rate: hold the next fetch until the rows so far fit the rate.
+        rateRows += offsets.length;
+        const due = rateStart + (rateRows / opts.maxRate) * 1000;
+        while (Date.now() < due && p.isRunning() && !stopped) { await sleep(Math.min(500, due - Date.now())); await p.heartbeat(); }
+      }
+    }
+    next.set(k, { topic: batch.topic, partition: batch.partition, offset: end });
+  }
+
+  async function run(): Promise<void> {
+    const c = kafka.consumer({
+      groupId: cfg.groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      rebalanceTimeout: 10_000,
+      maxWaitTimeInMs: 100,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
+    });
+    consumer = c;
+    c.on(c.events.CRASH, (e) => {
+      const err = e.payload.error;
+      lastError = `${err?.name ?? 'Error'}: ${err?.message ?? String(err)}`;
+      if (!stopped) { state = 'recovering'; retries++; }
+      if (!e.payload.restart && !stopped) void restart();
+    });
+    await c.connect();
+    if (opts.topicPattern) await c.subscribe({ topics: [new RegExp(`^(?:${opts.topicPattern})$`)], fromBeginning: true });
+    else await c.subscribe({ topics, fromBeginning: true });
+    await c.run({ eachBatchAutoResolve: true, autoCommit: false, partitionsConsumedConcurrently: 1, eachBatch: onBatch });
+    for (const p of next.values()) c.seek({ topic: p.topic, partition: p.partition, offset: String(p.offset) });
+  }
+
+  /** Rebuilds the consumer from our own positions, with backoff, until it runs again or we stop. */
+  async function restart(): Promise<void> {
+    if (restarting) return restarting;
+    restarting = (async () => {
+      let delay = 500;
+      while (!stopped) {
+        try {
+          await consumer?.disconnect().catch(() => undefined);
+          await admin?.disconnect().catch(() => undefined);
+          admin = null;
+          await run();
+          return;
+        } catch (e) {
+          state = 'recovering'; retries++;
+          lastError = (e as Error).message;
+          await sleep(delay);
+          delay = Math.min(delay * 2, 10_000);
+        }
+      }
+    })().finally(() => { restarting = null; });
+    return restarting;
+  }
+
+  return {
+    async start(from, handle) {
+      handler = handle;
+      stopped = false;
+      rateStart = Date.now(); rateRows = 0;
+      let delay = 500;
+      for (;;) {
+        try {
+          const a = await getAdmin();
+          topics = await resolveTopics(a);
+          const starts = await startOffsets(a, from);
+          for (const p of starts) next.set(key(p.topic, p.partition), p);
+          // Pre-position the group so the first fetch already starts where we want.
+          for (const topic of topics) {
+            const partitions = starts.filter((p) => p.topic === topic).map((p) => ({ partition: p.partition, offset: String(p.offset) }));
+            await a.setOffsets({ groupId: cfg.groupId, topic, partitions }).catch(() => undefined);
+          }
+          await run();
+          return;
+        } catch (e) {
+          if (e instanceof DataLossError) { state = 'failed'; lastError = e.message; throw e; }
+          // Broker not reachable yet: keep trying, visible in the query status.
+          state = 'recovering'; retries++;
+          lastError = (e as Error).message;
+          await admin?.disconnect().catch(() => undefined);
+          admin = null;
+          if (stopped) return;
+          await sleep(delay);
+          delay = Math.min(delay * 2, 10_000);
+        }
+      }
+    },
+    async stop() {
+      stopped = true;
+      state = 'stopped';
+      await consumer?.disconnect().catch(() => undefined);
+      await admin?.disconnect().catch(() => undefined);
+      consumer = null; admin = null;
+    },
+    positions: () => [...next.values()],
+    async lag(): Promise<PartitionLag[]> {
+      const a = await getAdmin();
+      const out: PartitionLag[] = [];
+      for (const topic of topics) {
+        const offs = await a.fetchTopicOffsets(topic);
+        for (const o of offs) {
+          const pos = next.get(key(topic, o.partition))?.offset ?? Number(o.low);
+          const endOffset = Number(o.high);
+          out.push({ topic, partition: o.partition, offset: pos, endOffset, lag: Math.max(0, endOffset - pos) });
+        }
+      }
+      return out;
+    },
+    async commit(positions) {
+      if (!consumer || positions.length === 0) return;
+      await consumer.commitOffsets(positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })));
+    },
+    status: () => ({ state, lastError, retries }),
+  };
+}

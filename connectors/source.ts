@@ -1,0 +1,60 @@
+/**
+ * The connector interfaces the query runner works with. Kafka implements them under connectors/kafka;
+ * the runner never sees a Kafka client.
+ */
+import type { RawMessages } from './formats/decode.ts';
+
+/** The next offset to read in one topic partition. */
+export interface SourcePosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+export interface PartitionLag extends SourcePosition {
+  readonly endOffset: number;
+  readonly lag: number;
+}
+
+export type ConnectorState = 'starting' | 'running' | 'recovering' | 'stopped' | 'failed';
+
+export interface ConnectorStatus {
+  readonly state: ConnectorState;
+  readonly lastError: string | null;
+  readonly retries: number;
+}
+
+export interface SourceReader {
+  /**
+   * Starts reading at `from` (positions restored from a checkpoint; partitions not listed start per
+   * the source's startup mode). `handle` is awaited before the next fetch, which is the backpressure.
+   */
+  start(from: readonly SourcePosition[], handle: (msgs: RawMessages) => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
+  /** Positions after the last handled batch. */
+  positions(): SourcePosition[];
+  /** Positions and end offsets, for progress and lag. */
+  lag(): Promise<PartitionLag[]>;
+  /** Records progress in the query's consumer group, so Kafka's lag tools see it. */
+  commit(positions: readonly SourcePosition[]): Promise<void>;
+  status(): ConnectorStatus;
+}
+
+export interface SinkRecord {
+  readonly key: string | null;
+  readonly value: string | null;
+}
+
+export interface SinkWriter {
+  /** Buffers records of the current epoch. */
+  write(records: readonly SinkRecord[]): void;
+  /**
+   * Makes the epoch's records durable. With exactly-once, the records and the source positions are
+   * committed in one Kafka transaction; `positions` go to the query's consumer group inside it.
+   */
+  commitEpoch(epoch: number, positions: readonly SourcePosition[]): Promise<void>;
+  /** Drops the records of an epoch that will not be committed (restore after failure). */
+  abortEpoch(): Promise<void>;
+  close(): Promise<void>;
+  readonly exactlyOnce: boolean;
+}

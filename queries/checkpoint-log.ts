@@ -1,0 +1,160 @@
+/**
+ * The checkpoint log of one query, in Spark's layout:
+ *
+ *   metadata              query id, name, SQL, format version
+ *   offsets/<epoch>       written ahead: each partition's offset range for the epoch, and the watermark
+ *   state/<epoch>/…       operator snapshots as Arrow IPC, plus their scalar state as JSON
+ *   commits/<epoch>       written last, with a checksum of every state file
+ *
+ * Every write is atomic (temp file, fsync, rename, fsync of the directory). An epoch counts only when
+ * its commit marker exists and every file it names has the recorded checksum; a torn or corrupt epoch
+ * is reported and the previous good one is used.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RecordBatch, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import type { SourcePosition } from '../connectors/source.ts';
+
+export const FORMAT_VERSION = 1;
+
+export interface OffsetsEntry {
+  readonly epoch: number;
+  /** Where the epoch started and ended, per partition. */
+  readonly ranges: readonly { topic: string; partition: number; from: number; to: number }[];
+  readonly watermark: number | null;
+  readonly time: number;
+}
+
+export interface EpochState {
+  /** Operator snapshots, by name (op-0, op-1, …, table). */
+  readonly batches: Record<string, RecordBatch | null>;
+  /** Scalar state: operator metas, watermark tracker, counters. */
+  readonly meta: Record<string, unknown>;
+}
+
+export interface RestoredEpoch {
+  readonly epoch: number;
+  readonly offsets: OffsetsEntry;
+  readonly state: EpochState;
+}
+
+export interface LatestEpoch {
+  /** The newest committed and intact epoch, or null when there is none. */
+  readonly restored: RestoredEpoch | null;
+  /** Newer epochs found broken on the way, with why. */
+  readonly skipped: readonly { epoch: number; reason: string }[];
+}
+
+export async function atomicWrite(file: string, data: Uint8Array | string): Promise<void> {
+  const dir = path.dirname(file);
+  await fs.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const h = await fs.open(tmp, 'w');
+  try {
+    await h.writeFile(data);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  await fs.rename(tmp, file);
+  await fsyncDir(dir);
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const d = await fs.open(dir, 'r');
+  try { await d.sync(); } catch { /* some filesystems refuse fsync on directories */ } finally { await d.close(); }
+}
+
+const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
+
+export interface CheckpointLog {
+  readonly dir: string;
+  writeMetadata(meta: Record<string, unknown>): Promise<void>;
+  readMetadata(): Promise<Record<string, unknown> | null>;
+  writeOffsets(e: OffsetsEntry): Promise<void>;
+  writeState(epoch: number, s: EpochState): Promise<Record<string, string>>;
+  commit(epoch: number, checksums: Record<string, string>): Promise<void>;
+  /** The newest epoch that is committed and intact, and the broken ones skipped to find it. */
+  latest(): Promise<LatestEpoch>;
+  /** Offsets written ahead for an epoch that has no commit marker (crash mid-epoch). */
+  pendingOffsets(after: number): Promise<OffsetsEntry | null>;
+  /** Deletes epochs older than the newest `keep` committed ones. */
+  prune(keep: number): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+async function listEpochs(dir: string): Promise<number[]> {
+  try {
+    return (await fs.readdir(dir)).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  } catch { return []; }
+}
+
+export function createCheckpointLog(dir: string): CheckpointLog {
+  const p = (...xs: string[]) => path.join(dir, ...xs);
+  return {
+    dir,
+    async writeMetadata(meta) { await atomicWrite(p('metadata'), JSON.stringify({ ...meta, formatVersion: FORMAT_VERSION }, null, 2)); },
+    async readMetadata() {
+      try { return JSON.parse(await fs.readFile(p('metadata'), 'utf8')) as Record<string, unknown>; } catch { return null; }
+    },
+    async writeOffsets(e) { await atomicWrite(p('offsets', String(e.epoch)), JSON.stringify(e)); },
+    async writeState(epoch, s) {
+      const sums: Record<string, string> = {};
+      for (const [name, batch] of Object.entries(s.batches)) {
+        if (!batch) continue;
+        const bytes = tableToIPC(new Table([batch]), 'file');
+        await atomicWrite(p('state', String(epoch), `${name}.arrow`), bytes);
+        sums[`${name}.arrow`] = sha(bytes);
+      }
+      const meta = JSON.stringify(s.meta);
+      await atomicWrite(p('state', String(epoch), 'meta.json'), meta);
+      sums['meta.json'] = sha(meta);
+      return sums;
+    },
+    async commit(epoch, checksums) { await atomicWrite(p('commits', String(epoch)), JSON.stringify({ epoch, checksums, time: Date.now() })); },
+    async latest() {
+      const skipped: { epoch: number; reason: string }[] = [];
+      const commits = (await listEpochs(p('commits'))).reverse();
+      for (const epoch of commits) {
+        try {
+          const marker = JSON.parse(await fs.readFile(p('commits', String(epoch)), 'utf8')) as { checksums: Record<string, string> };
+          const offsets = JSON.parse(await fs.readFile(p('offsets', String(epoch)), 'utf8')) as OffsetsEntry;
+          const batches: Record<string, RecordBatch | null> = {};
+          let meta: Record<string, unknown> = {};
+          for (const [file, sum] of Object.entries(marker.checksums)) {
+            const bytes = await fs.readFile(p('state', String(epoch), file));
+            if (sha(bytes) !== sum) throw new Error(`state file ${file} is corrupt (checksum mismatch)`);
+            if (file === 'meta.json') meta = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+            else batches[file.replace(/\.arrow$/, '')] = tableFromIPC(bytes).batches[0] ?? null;
+          }
+          return { restored: { epoch, offsets, state: { batches, meta } }, skipped };
+        } catch (e) {
+          skipped.push({ epoch, reason: (e as Error).message });
+        }
+      }
+      return { restored: null, skipped };
+    },
+    async pendingOffsets(after) {
+      const all = await listEpochs(p('offsets'));
+      const e = all.filter((x) => x > after).pop();
+      if (e === undefined) return null;
+      try { return JSON.parse(await fs.readFile(p('offsets', String(e)), 'utf8')) as OffsetsEntry; } catch { return null; }
+    },
+    async prune(keep) {
+      const commits = await listEpochs(p('commits'));
+      if (commits.length <= keep) return;
+      const cutoff = commits[commits.length - keep]!;
+      for (const sub of ['offsets', 'commits', 'state']) {
+        for (const e of await listEpochs(p(sub))) {
+          if (e < cutoff) await fs.rm(p(sub, String(e)), { recursive: true, force: true });
+        }
+      }
+    },
+    async destroy() { await fs.rm(dir, { recursive: true, force: true }); },
+  };
+}
+
+export function positionsOf(e: OffsetsEntry): SourcePosition[] {
+  return e.ranges.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.to }));
+}

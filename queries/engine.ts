@@ -1,0 +1,254 @@
+/**
+ * The engine: the durable catalog, the continuous queries behind materialized views and sinks, and
+ * the execution of SQL requests. Statements of a request are all planned (checked) before any of
+ * them takes effect; then they take effect in order.
+ */
+import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Log } from '../connectors/kafka/client.ts';
+import { createQueryTable, type QueryTable } from '../connectors/table/query-table.ts';
+import { createPipeline } from '../executor/pipeline.ts';
+import { batchRows, jsonValue } from '../executor/rows.ts';
+import {
+  createCatalog, kindLabel, planRequest, SqlError, typeToString,
+  type CatalogObject, type Planned, type PlannedStatement, type Schema,
+} from '../planner/index.ts';
+import { atomicWrite } from './checkpoint-log.ts';
+import { createQueryRunner, queryDir, type QueryProgress, type QueryRunner, type QueryState } from './runner.ts';
+
+export interface EngineConfig {
+  readonly brokers: readonly string[];
+  readonly dataDir: string;
+  readonly log: Log;
+  readonly maxQueries?: number;
+  readonly keepEpochs?: number;
+}
+
+export interface ColumnInfo { readonly name: string; readonly type: string }
+
+/** One entry of POST /v1/sql's `results`, per statement. */
+export interface StatementResult {
+  readonly statement: string;
+  readonly name?: string;
+  readonly queryId?: string;
+  readonly message?: string;
+  readonly columns?: readonly ColumnInfo[];
+  readonly rows?: readonly Record<string, unknown>[];
+  readonly plan?: { readonly logical: string; readonly physical: string };
+}
+
+export interface QueryInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: 'materialized_view' | 'sink';
+  readonly sql: string;
+  readonly status: QueryState;
+  readonly error: string | null;
+}
+
+interface StoredObject { readonly kind: CatalogObject['kind']; readonly name: string; readonly sql: string; readonly queryId?: string }
+
+export interface Engine {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  execute(sql: string): Promise<StatementResult[]>;
+  queries(): QueryInfo[];
+  query(id: string): QueryInfo | undefined;
+  progress(id: string): Promise<QueryProgress | undefined>;
+  /** Stops a query and drops the view or sink it feeds. */
+  stopQuery(id: string): Promise<boolean>;
+  table(name: string): QueryTable | undefined;
+  objects(): CatalogObject[];
+  runner(id: string): QueryRunner | undefined;
+}
+
+const STATEMENT_LABEL: Record<Planned['kind'], string> = {
+  create_source: 'CREATE SOURCE', create_view: 'CREATE VIEW', create_materialized_view: 'CREATE MATERIALIZED VIEW',
+  create_sink: 'CREATE SINK', drop: 'DROP', show: 'SHOW', describe: 'DESCRIBE', explain: 'EXPLAIN', pull: 'SELECT', push: 'SELECT',
+};
+
+export function createEngine(cfg: EngineConfig): Engine {
+  const catalog = createCatalog();
+  const stored: StoredObject[] = [];
+  const runners = new Map<string, { runner: QueryRunner; kind: 'materialized_view' | 'sink'; object: string }>();
+  const tables = new Map<string, QueryTable>();
+  let lock: Promise<unknown> = Promise.resolve();
+  const serial = <T>(f: () => Promise<T>): Promise<T> => { const r = lock.then(f); lock = r.catch(() => undefined); return r; };
+  const catalogFile = path.join(cfg.dataDir, 'catalog.json');
+
+  const persist = () => atomicWrite(catalogFile, JSON.stringify({ version: 1, objects: stored }, null, 2));
+
+  async function startQuery(p: Extract<Planned, { kind: 'create_materialized_view' | 'create_sink' }>, sql: string, id: string): Promise<void> {
+    let table: QueryTable | undefined;
+    if (p.kind === 'create_materialized_view') {
+      table = createQueryTable(p.def.name, p.def.schema, p.def.keyColumns, p.def.options.retentionRows);
+      tables.set(p.def.name.toLowerCase(), table);
+    }
+    const runner = createQueryRunner({
+      id, name: p.def.name, sql, plan: p.physical, options: p.def.options, brokers: cfg.brokers,
+      dir: queryDir(cfg.dataDir, id), table, log: cfg.log, keepEpochs: cfg.keepEpochs,
+    });
+    runners.set(id, { runner, kind: p.kind === 'create_materialized_view' ? 'materialized_view' : 'sink', object: p.def.name });
+    await runner.start();
+  }
+
+  function info(id: string): QueryInfo | undefined {
+    const r = runners.get(id);
+    if (!r) return undefined;
+    return { id, name: r.runner.name, kind: r.kind, sql: r.runner.sql, status: r.runner.state(), error: r.runner.state() === 'running' ? null : r.runner.lastError() };
+  }
+
+  function pull(p: Extract<Planned, { kind: 'pull' }>): StatementResult {
+    const src = p.physical.source;
+    if (src.kind !== 'view_source') throw new Error('pull queries read views');
+    const table = tables.get(src.view.toLowerCase());
+    if (!table) throw new Error(`view ${src.view} has no table`);
+    const schema = p.physical.schema;
+    const out: Record<string, unknown>[] = [];
+    const pipeline = createPipeline(p.physical.ops, {
+      batch(b) {
+        for (const r of batchRows(b, schema)) {
+          const o: Record<string, unknown> = {};
+          for (let c = 0; c < p.visibleCount; c++) o[schema.fields[c]!.name] = jsonValue(schema.fields[c]!.type, r[c]);
+          out.push(o);
+        }
+      },
+    });
+    if (table.size) pipeline.push({ kind: 'batch', batch: table.batch(), ops: null });
+    pipeline.push({ kind: 'end' });
+    return { statement: 'SELECT', columns: columnsOf(schema, p.visibleCount), rows: out };
+  }
+
+  function show(what: Extract<Planned, { kind: 'show' }>['what']): StatementResult {
+    if (what === 'queries') {
+      const rows = [...runners.keys()].map((id) => info(id)!).map((q) => ({ id: q.id, name: q.name, kind: q.kind, status: q.status }));
+      return { statement: 'SHOW', columns: [{ name: 'id', type: 'VARCHAR' }, { name: 'name', type: 'VARCHAR' }, { name: 'kind', type: 'VARCHAR' }, { name: 'status', type: 'VARCHAR' }], rows };
+    }
+    const kind = ({ sources: 'source', views: 'view', materialized_views: 'materialized_view', sinks: 'sink' } as const)[what];
+    const objs = catalog.all().filter((o) => o.kind === kind || (what === 'views' && o.kind === 'materialized_view'));
+    const rows = objs.map((o) => ({ name: o.name, kind: kindLabel(o), ...(o.kind === 'source' ? { topics: o.options.topics.join(',') || o.options.topicPattern } : {}), ...queryIdOf(o.name) }));
+    return { statement: 'SHOW', columns: [{ name: 'name', type: 'VARCHAR' }, { name: 'kind', type: 'VARCHAR' }], rows };
+  }
+
+  function queryIdOf(name: string): { queryId?: string } {
+    const s = stored.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    return s?.queryId ? { queryId: s.queryId } : {};
+  }
+
+  function describe(o: CatalogObject): StatementResult {
+    const schema = o.kind === 'sink' ? o.schema : o.schema;
+    const visible = o.kind === 'materialized_view' ? o.visibleCount : schema.fields.length;
+    const rows = schema.fields.slice(0, visible).map((f, i) => ({
+      column: f.name, type: typeToString(f.type),
+      ...(o.kind === 'source' && o.columns[i]!.metadata ? { metadata: o.columns[i]!.metadata } : {}),
+      ...(o.kind === 'source' && o.watermark?.index === i ? { watermark: `${o.watermark.column} - INTERVAL '${o.watermark.delayMs}' MILLISECOND` } : {}),
+      ...((o.kind === 'materialized_view' || o.kind === 'sink') && o.keyColumns?.includes(i) ? { key: true } : {}),
+    }));
+    return { statement: 'DESCRIBE', name: o.name, message: `${kindLabel(o)} ${o.name}`, columns: [{ name: 'column', type: 'VARCHAR' }, { name: 'type', type: 'VARCHAR' }], rows };
+  }
+
+  async function apply(ps: PlannedStatement): Promise<StatementResult> {
+    const p = ps.planned;
+    const label = STATEMENT_LABEL[p.kind];
+    switch (p.kind) {
+      case 'create_source': case 'create_view': {
+        if (p.exists) return { statement: label, name: p.def.name, message: `${p.def.name} already exists` };
+        catalog.put(p.def);
+        stored.push({ kind: p.def.kind, name: p.def.name, sql: ps.sql });
+        await persist();
+        return { statement: label, name: p.def.name, message: `${kindLabel(p.def)} ${p.def.name} created` };
+      }
+      case 'create_materialized_view': case 'create_sink': {
+        if (p.exists) return { statement: label, name: p.def.name, message: `${p.def.name} already exists`, ...queryIdOf(p.def.name) };
+        if (cfg.maxQueries !== undefined && runners.size >= cfg.maxQueries) throw new SqlError(`too many running queries (MAX_QUERIES = ${cfg.maxQueries}); drop one first`, 1, 1, 429);
+        const id = randomUUID();
+        catalog.put(p.def);
+        stored.push({ kind: p.def.kind, name: p.def.name, sql: ps.sql, queryId: id });
+        await persist();
+        await startQuery(p, ps.sql, id);
+        return { statement: label, name: p.def.name, queryId: id, message: `${kindLabel(p.def)} ${p.def.name} created; query ${id} started` };
+      }
+      case 'drop': {
+        if (!p.exists) return { statement: label, name: p.name, message: `${p.name} does not exist` };
+        const s = stored.find((x) => x.name.toLowerCase() === p.name.toLowerCase());
+        if (s?.queryId) await dropQuery(s.queryId);
+        catalog.remove(p.name);
+        tables.delete(p.name.toLowerCase());
+        stored.splice(stored.findIndex((x) => x.name.toLowerCase() === p.name.toLowerCase()), 1);
+        await persist();
+        return { statement: label, name: p.name, message: `${p.object.replace('_', ' ')} ${p.name} dropped` };
+      }
+      case 'show': return show(p.what);
+      case 'describe': return describe(p.object);
+      case 'explain': return { statement: label, plan: { logical: p.logical, physical: p.physical }, columns: [{ name: 'plan', type: 'VARCHAR' }], rows: [{ plan: `Logical plan:\n${p.logical}\n\nPhysical plan:\n${p.physical}` }] };
+      case 'pull': return pull(p);
+      case 'push': throw new SqlError('push queries (SELECT … EMIT CHANGES) are served as a stream at POST /v1/query-stream', 1, 1);
+    }
+  }
+
+  async function dropQuery(id: string): Promise<void> {
+    const r = runners.get(id);
+    if (!r) return;
+    runners.delete(id);
+    await r.runner.stop();
+    await r.runner.destroy();
+  }
+
+  return {
+    async start() {
+      await fs.mkdir(cfg.dataDir, { recursive: true });
+      let saved: StoredObject[] = [];
+      try { saved = (JSON.parse(await fs.readFile(catalogFile, 'utf8')) as { objects: StoredObject[] }).objects; } catch { saved = []; }
+      for (const s of saved) {
+        try {
+          const [ps] = planRequest(s.sql, catalog);
+          const p = ps!.planned;
+          if (p.kind === 'create_source' || p.kind === 'create_view' || p.kind === 'create_materialized_view' || p.kind === 'create_sink') {
+            catalog.put(p.def);
+            stored.push(s);
+            if ((p.kind === 'create_materialized_view' || p.kind === 'create_sink') && s.queryId) await startQuery(p, s.sql, s.queryId);
+          }
+        } catch (e) {
+          cfg.log('error', `cannot restore ${s.kind} ${s.name}: ${(e as Error).message}`);
+        }
+      }
+    },
+    async close() {
+      await serial(async () => {
+        await Promise.all([...runners.values()].map((r) => r.runner.stop({ checkpoint: true }).catch(() => undefined)));
+      });
+    },
+    execute(sql: string) {
+      return serial(async () => {
+        const planned = planRequest(sql, catalog);
+        const results: StatementResult[] = [];
+        for (const ps of planned) results.push(await apply(ps));
+        return results;
+      });
+    },
+    queries: () => [...runners.keys()].map((id) => info(id)!),
+    query: info,
+    async progress(id) { return runners.get(id)?.runner.progress(); },
+    stopQuery(id) {
+      return serial(async () => {
+        const r = runners.get(id);
+        if (!r) return false;
+        await dropQuery(id);
+        catalog.remove(r.object);
+        tables.delete(r.object.toLowerCase());
+        const i = stored.findIndex((x) => x.queryId === id);
+        if (i >= 0) stored.splice(i, 1);
+        await persist();
+        return true;
+      });
+    },
+    table: (name) => tables.get(name.toLowerCase()),
+    objects: () => catalog.all(),
+    runner: (id) => runners.get(id)?.runner,
+  };
+}
+
+export function columnsOf(schema: Schema, visible = schema.fields.length): ColumnInfo[] {
+  return schema.fields.slice(0, visible).map((f) => ({ name: f.name, type: typeToString(f.type) }));
+}

@@ -1,0 +1,365 @@
+/**
+ * Runs one continuous query: Kafka source → decoder → watermarks → operator pipeline → sink (query
+ * table or Kafka), with a checkpoint every `checkpoint.interval`. Batches and checkpoints are
+ * serialized, so a barrier always falls between two source batches and an epoch is a clean prefix of
+ * every partition.
+ */
+import path from 'node:path';
+import type { RecordBatch } from 'apache-arrow';
+import { createDecoder, type RawMessages } from '../connectors/formats/decode.ts';
+import type { Log } from '../connectors/kafka/client.ts';
+import { createKafkaSink, createSideProducer } from '../connectors/kafka/sink.ts';
+import { createKafkaSource } from '../connectors/kafka/source.ts';
+import type { ConnectorStatus, PartitionLag, SinkWriter, SourcePosition, SourceReader } from '../connectors/source.ts';
+import type { QueryTable } from '../connectors/table/query-table.ts';
+import type { LateRows } from '../executor/operator.ts';
+import { createPipeline, type Pipeline, type PipelineSink } from '../executor/pipeline.ts';
+import { batchRows, rowObject, rowsBatch } from '../executor/rows.ts';
+import { WatermarkTracker, type WatermarkState } from '../executor/watermark.ts';
+import { asF64 } from '../executor/vector.ts';
+import { dataToVector } from '../executor/arrow.ts';
+import type { QueryOptions, SourceDef } from '../planner/catalog.ts';
+import type { PhysicalPlan } from '../planner/physical.ts';
+import { createCheckpointLog, positionsOf, type CheckpointLog } from './checkpoint-log.ts';
+
+export type QueryState = 'starting' | 'running' | 'recovering' | 'failed' | 'stopped';
+
+export interface PartitionProgress {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly endOffset: number | null;
+  readonly lag: number | null;
+}
+
+export interface QueryProgress {
+  readonly inputRows: number;
+  readonly inputRowsPerSecond: number;
+  readonly processedRowsPerSecond: number;
+  readonly watermark: string | null;
+  readonly watermarkDelayMs: number | null;
+  readonly lateRowsDropped: number;
+  readonly malformedRows: number;
+  readonly deadLetteredRows: number;
+  readonly epoch: number;
+  readonly lastCheckpoint: { readonly epoch: number; readonly durationMs: number; readonly time: string } | null;
+  readonly checkpointFailures: number;
+  readonly restoredFromEpoch: number | null;
+  readonly skippedEpochs: readonly { epoch: number; reason: string }[];
+  readonly operators: readonly { readonly name: string; readonly stateRows: number; readonly stateBytes: number; readonly lateRowsDropped: number }[];
+  readonly partitions: readonly PartitionProgress[];
+  readonly source: ConnectorStatus;
+}
+
+export interface QueryRunnerConfig {
+  readonly id: string;
+  readonly name: string;
+  readonly sql: string;
+  readonly plan: PhysicalPlan;
+  readonly options: QueryOptions;
+  /** The service's Kafka cluster (a source or sink may name its own). */
+  readonly brokers: readonly string[];
+  /** This query's checkpoint directory. */
+  readonly dir: string;
+  readonly table?: QueryTable;
+  readonly log: Log;
+  readonly keepEpochs?: number;
+}
+
+export interface QueryRunner {
+  readonly id: string;
+  readonly name: string;
+  readonly sql: string;
+  start(): Promise<void>;
+  /** Stops reading; with `checkpoint` a last epoch is committed first. */
+  stop(opts?: { checkpoint?: boolean }): Promise<void>;
+  state(): QueryState;
+  lastError(): string | null;
+  progress(): Promise<QueryProgress>;
+  /** Runs a checkpoint now (tests, shutdown). */
+  checkpoint(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+const partKey = (t: string, p: number) => `${t}:${p}`;
+
+export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
+  const { plan } = cfg;
+  if (plan.source.kind !== 'kafka_source') throw new Error('a continuous query reads a Kafka source');
+  const def: SourceDef = plan.source.source;
+  const brokers = def.options.bootstrapServers ? def.options.bootstrapServers.split(',') : [...cfg.brokers];
+  const groupId = `streamsql-${cfg.name}-${cfg.id}`;
+  const decode = createDecoder(def);
+  const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
+  const wmIndex = def.watermark?.index ?? -1;
+  const ckpt: CheckpointLog = createCheckpointLog(cfg.dir);
+  const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log);
+
+  let state: QueryState = 'starting';
+  let lastError: string | null = null;
+  let epoch = 0;
+  let inputRows = 0; let malformedRows = 0; let deadLettered = 0; let lateRows = 0;
+  let processingMs = 0;
+  let watermark = -Infinity;
+  let dirty = false;
+  let checkpointFailures = 0;
+  let lastCheckpoint: QueryProgress['lastCheckpoint'] = null;
+  let restoredFrom: number | null = null;
+  let skipped: { epoch: number; reason: string }[] = [];
+  let epochStart = new Map<string, number>();
+  let timer: NodeJS.Timeout | null = null;
+  let rateTimer: NodeJS.Timeout | null = null;
+  let chain: Promise<unknown> = Promise.resolve();
+  const samples: { t: number; rows: number; ms: number }[] = [];
+  let stopped = false;
+
+  const serial = <T>(f: () => Promise<T> | T): Promise<T> => {
+    const r = chain.then(f);
+    chain = r.catch(() => undefined);
+    return r;
+  };
+
+  // ---- sink side -----------------------------------------------------------------------------
+  const psink = plan.sink;
+  let kafkaSink: SinkWriter | null = null;
+  const schema = plan.schema;
+  const sinkAdapter: PipelineSink = {
+    batch(b: RecordBatch, ops: Int8Array | null) {
+      switch (psink.kind) {
+        case 'query_table': cfg.table!.apply(b, ops); break;
+        case 'kafka_sink': {
+          const rows = batchRows(b, schema);
+          kafkaSink!.write(rows.map((r, i) => {
+            const key = psink.keyColumns ? JSON.stringify(rowObject({ fields: psink.keyColumns.map((c) => schema.fields[c]!) }, psink.keyColumns.map((c) => r[c]))) : null;
+            const del = ops !== null && ops[i]! < 0;
+            return { key, value: del ? null : JSON.stringify(rowObject(schema, r)) };
+          }));
+          break;
+        }
+        case 'collect': break;
+      }
+    },
+  };
+  if (psink.kind === 'kafka_sink') {
+    const sb = psink.sink.bootstrapServers ? psink.sink.bootstrapServers.split(',') : [...cfg.brokers];
+    kafkaSink = createKafkaSink({ brokers: sb, topic: psink.sink.topic, exactlyOnce: psink.sink.deliveryGuarantee === 'exactly-once', transactionalId: `streamsql-${cfg.id}`, groupId, log: cfg.log });
+  }
+
+  const onLate = (l: LateRows) => {
+    lateRows += l.rows.length;
+    const topic = cfg.options.lateTopic;
+    if (!topic) return;
+    const rows = batchRows(l.batch, l.schema);
+    const msgs = Array.from(l.rows, (i) => ({
+      key: null,
+      value: JSON.stringify({ row: rowObject(l.schema, rows[i]!), reason: l.reason, watermark: Number.isFinite(l.watermark) ? new Date(l.watermark).toISOString() : null, query: cfg.name }),
+    }));
+    side.send(topic, msgs).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot send late rows to ${topic}: ${(e as Error).message}`));
+  };
+  const pipeline: Pipeline = createPipeline(plan.ops, sinkAdapter, { onLate });
+
+  const source: SourceReader = createKafkaSource({
+    brokers, def, groupId, log: cfg.log,
+    onDataLoss: (p, earliest) => { cfg.log('warn', `query ${cfg.name}: offsets ${p.offset}..${earliest - 1} of ${p.topic}[${p.partition}] are gone; skipping ahead`); },
+  });
+
+  // ---- processing ------------------------------------------------------------------------------
+  async function handle(raw: RawMessages): Promise<void> {
+    await serial(async () => {
+      if (stopped || state === 'failed') return;
+      const t0 = performance.now();
+      const d = decode(raw);
+      if (d.malformed.length) {
+        malformedRows += d.malformed.length;
+        switch (def.options.onError) {
+          case 'fail': {
+            const m = d.malformed[0]!;
+            throw new Error(`malformed message at ${raw.topic}[${raw.partition}] offset ${m.offset}: ${m.error}`);
+          }
+          case 'dead-letter':
+            await side.send(def.options.deadLetterTopic!, d.malformed.map((m) => ({
+              key: raw.keys[m.index] ? Buffer.from(raw.keys[m.index]!).toString('utf8') : null,
+              value: raw.values[m.index] ? Buffer.from(raw.values[m.index]!) : Buffer.alloc(0),
+              timestamp: raw.timestamps[m.index],
+            })));
+            deadLettered += d.malformed.length;
+            break;
+          case 'skip': break;
+        }
+      }
+      if (d.batch) {
+        const n = d.batch.numRows;
+        if (wmIndex >= 0) {
+          const tv = dataToVector(d.batch.data.children[wmIndex]!, def.schema.fields[wmIndex]!.type);
+          const t = asF64(tv);
+          let max = -Infinity;
+          for (let i = 0; i < n; i++) if ((tv.valid === null || tv.valid[i] === 1) && t[i]! > max) max = t[i]!;
+          tracker.observe(partKey(raw.topic, raw.partition), max, Date.now());
+        }
+        pipeline.push({ kind: 'batch', batch: d.batch, ops: null });
+        inputRows += n;
+      }
+      advanceWatermark();
+      dirty = true;
+      processingMs += performance.now() - t0;
+      if (state !== 'running') { state = 'running'; lastError = null; }
+    }).catch((e) => fail(e as Error));
+  }
+
+  function fail(e: Error): void {
+    state = 'failed';
+    lastError = e.message;
+    cfg.log('error', `query ${cfg.name} failed: ${e.message}`);
+    void source.stop();
+  }
+
+  function advanceWatermark(): void {
+    if (wmIndex < 0) return;
+    const w = tracker.current(Date.now());
+    if (w > watermark) { watermark = w; pipeline.push({ kind: 'watermark', time: w }); }
+  }
+
+
+  // ---- checkpoints -------------------------------------------------------------------------
+  async function checkpointNow(): Promise<void> {
+    const t0 = Date.now();
+    const e = epoch + 1;
+    const positions = source.positions();
+    await ckpt.writeOffsets({
+      epoch: e,
+      ranges: positions.map((p) => ({ topic: p.topic, partition: p.partition, from: epochStart.get(partKey(p.topic, p.partition)) ?? p.offset, to: p.offset })),
+      watermark: Number.isFinite(watermark) ? watermark : null,
+      time: t0,
+    });
+    pipeline.push({ kind: 'barrier', epoch: e });
+    const snaps = pipeline.snapshot();
+    cfg.table?.commit(e);
+    const batches: Record<string, RecordBatch | null> = {};
+    snaps.forEach((s, i) => { batches[`op-${i}`] = s.batch; });
+    if (cfg.table) batches.table = cfg.table.size ? cfg.table.batch() : null;
+    const meta = {
+      ops: snaps.map((s) => s.meta),
+      tracker: tracker.snapshot(),
+      counters: { inputRows, malformedRows, deadLettered, lateRows },
+    };
+    const sums = await ckpt.writeState(e, { batches, meta });
+    if (kafkaSink) await kafkaSink.commitEpoch(e, positions);
+    await ckpt.commit(e, sums);
+    epoch = e;
+    epochStart = new Map(positions.map((p) => [partKey(p.topic, p.partition), p.offset]));
+    dirty = false;
+    lastCheckpoint = { epoch: e, durationMs: Date.now() - t0, time: new Date().toISOString() };
+    if (!kafkaSink?.exactlyOnce) await source.commit(positions).catch(() => undefined);
+    await ckpt.prune(cfg.keepEpochs ?? 5);
+  }
+
+  function checkpoint(): Promise<void> {
+    return serial(async () => {
+      if (state === 'failed') return;
+      try { await checkpointNow(); } catch (e) {
+        checkpointFailures++;
+        lastError = `checkpoint failed: ${(e as Error).message}`;
+        cfg.log('warn', `query ${cfg.name}: ${lastError}`);
+      }
+    });
+  }
+
+  async function restore(): Promise<SourcePosition[]> {
+    const { restored, skipped: bad } = await ckpt.latest();
+    skipped = [...bad];
+    for (const s of bad) cfg.log('warn', `query ${cfg.name}: checkpoint epoch ${s.epoch} is unusable (${s.reason}); using an earlier one`);
+    if (!restored) return [];
+    const st = restored.state;
+    const metas = (st.meta.ops as Record<string, unknown>[] | undefined) ?? [];
+    pipeline.restore(metas.map((m, i) => ({ batch: st.batches[`op-${i}`] ?? null, meta: m })));
+    tracker.restore(st.meta.tracker as WatermarkState, Date.now());
+    watermark = (st.meta.tracker as WatermarkState | undefined)?.watermark ?? -Infinity;
+    const c = (st.meta.counters ?? {}) as Record<string, number>;
+    inputRows = c.inputRows ?? 0; malformedRows = c.malformedRows ?? 0; deadLettered = c.deadLettered ?? 0; lateRows = c.lateRows ?? 0;
+    if (cfg.table) {
+      const tb = st.batches.table;
+      cfg.table.load(tb ? batchRows(tb, cfg.table.schema) : [], restored.epoch);
+    }
+    epoch = restored.epoch;
+    restoredFrom = restored.epoch;
+    const pos = positionsOf(restored.offsets);
+    epochStart = new Map(pos.map((p) => [partKey(p.topic, p.partition), p.offset]));
+    return pos;
+  }
+
+  return {
+    id: cfg.id, name: cfg.name, sql: cfg.sql,
+    async start() {
+      stopped = false;
+      await ckpt.writeMetadata({ id: cfg.id, name: cfg.name, sql: cfg.sql });
+      const from = await restore();
+      timer = setInterval(() => {
+        if (dirty && !stopped && state !== 'failed') void checkpoint();
+      }, cfg.options.checkpointIntervalMs);
+      rateTimer = setInterval(() => {
+        samples.push({ t: Date.now(), rows: inputRows, ms: processingMs });
+        while (samples.length > 11) samples.shift();
+        // Idle partitions release the watermark on time, not only when data arrives.
+        if (def.options.idleTimeoutMs !== null) void serial(() => { advanceWatermark(); });
+      }, 1000);
+      // Source start retries while the broker is unreachable; it must not block the caller.
+      source.start(from, handle).catch((e) => { state = 'failed'; lastError = (e as Error).message; });
+    },
+    async stop(opts = {}) {
+      if (timer) clearInterval(timer);
+      if (rateTimer) clearInterval(rateTimer);
+      timer = rateTimer = null;
+      await source.stop();
+      if (opts.checkpoint && dirty && state !== 'failed') await checkpoint();
+      stopped = true;
+      await serial(() => undefined);
+      await kafkaSink?.close();
+      await side.close();
+      if (state !== 'failed') state = 'stopped';
+    },
+    state: () => {
+      const s = source.status();
+      if (state === 'failed' || state === 'stopped') return state;
+      if (s.state === 'recovering' || s.state === 'starting') return s.state === 'starting' && state === 'starting' ? 'starting' : 'recovering';
+      return state;
+    },
+    lastError: () => lastError ?? source.status().lastError,
+    async progress(): Promise<QueryProgress> {
+      let parts: PartitionLag[] = [];
+      try { parts = await Promise.race([source.lag(), new Promise<PartitionLag[]>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]); } catch {
+        parts = source.positions().map((p) => ({ ...p, endOffset: NaN, lag: NaN }));
+      }
+      const first = samples[0]; const last = samples[samples.length - 1];
+      const dt = first && last && last.t > first.t ? (last.t - first.t) / 1000 : 0;
+      const rows = first && last ? last.rows - first.rows : 0;
+      const ms = first && last ? last.ms - first.ms : 0;
+      const ops = pipeline.metrics();
+      return {
+        inputRows,
+        inputRowsPerSecond: dt > 0 ? Math.round(rows / dt) : 0,
+        processedRowsPerSecond: ms > 0 ? Math.round(rows / (ms / 1000)) : 0,
+        watermark: Number.isFinite(watermark) ? new Date(watermark).toISOString() : null,
+        watermarkDelayMs: Number.isFinite(watermark) ? Date.now() - watermark : null,
+        lateRowsDropped: lateRows,
+        malformedRows,
+        deadLetteredRows: deadLettered,
+        epoch,
+        lastCheckpoint,
+        checkpointFailures,
+        restoredFromEpoch: restoredFrom,
+        skippedEpochs: skipped,
+        operators: pipeline.operators.map((o, i) => ({ name: o.name, stateRows: ops[i]!.stateRows, stateBytes: ops[i]!.stateBytes, lateRowsDropped: ops[i]!.lateRowsDropped })),
+        partitions: parts.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, endOffset: Number.isFinite(p.endOffset) ? p.endOffset : null, lag: Number.isFinite(p.lag) ? p.lag : null })),
+        source: source.status(),
+      };
+    },
+    checkpoint,
+    async destroy() { await ckpt.destroy(); },
+  };
+}
+
+export function queryDir(dataDir: string, id: string): string {
+  return path.join(dataDir, 'queries', id);
+}
+
+export { rowsBatch };
