@@ -143,7 +143,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   async function run(): Promise<void> {
     const c = kafka.consumer({
       groupId: cfg.groupId,
-      sessionTimeout: 10_000,
+      sessionTimeout: 6_000,
       heartbeatInterval: 1000,
       rebalanceTimeout: 10_000,
       maxWaitTimeInMs: 100,

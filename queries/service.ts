@@ -1,0 +1,65 @@
+/**
+ * The service as a whole, below HTTP: the Kafka cluster in use (an external one from KAFKA_BROKERS,
+ * or the embedded local broker), the engine, and the demo. server/ starts it and serves it.
+ */
+import path from 'node:path';
+import { parseBrokers, type Log } from '../connectors/kafka/client.ts';
+import { startLocalBroker, type LocalBroker } from '../connectors/kafka/local-broker.ts';
+import { createEngine, type Engine } from './engine.ts';
+import { startDemo, type Demo } from './demo.ts';
+
+export const VERSION = '0.1.0';
+
+export interface ServiceConfig {
+  /** External cluster; when absent the embedded local broker is started. */
+  readonly kafkaBrokers?: string;
+  readonly dataDir: string;
+  /** Start the demo generator and example queries (default: only with the embedded broker). */
+  readonly demo?: boolean;
+  readonly demoEventsPerSecond?: number;
+  readonly maxQueries?: number;
+  readonly log: Log;
+}
+
+export interface KafkaInfo {
+  readonly bootstrap: string;
+  readonly embedded: boolean;
+}
+
+export interface Service {
+  readonly engine: Engine;
+  readonly kafka: KafkaInfo;
+  readonly version: string;
+  stop(): Promise<void>;
+}
+
+export async function startService(cfg: ServiceConfig): Promise<Service> {
+  let broker: LocalBroker | null = null;
+  let brokers: string[];
+  if (cfg.kafkaBrokers) brokers = parseBrokers(cfg.kafkaBrokers);
+  else {
+    cfg.log('info', 'no KAFKA_BROKERS: starting the embedded Kafka broker (the first run downloads its jars with mvn)');
+    broker = await startLocalBroker({ dir: path.join(cfg.dataDir, 'kafka'), log: (m) => cfg.log('info', m) });
+    brokers = [broker.bootstrap];
+    cfg.log('info', `embedded Kafka ready at ${broker.bootstrap}`);
+  }
+  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries });
+  let demo: Demo | null = null;
+  try {
+    await engine.start();
+    if (cfg.demo ?? broker !== null) demo = await startDemo(engine, brokers, cfg.log, { eventsPerSecond: cfg.demoEventsPerSecond });
+  } catch (e) {
+    await broker?.stop();
+    throw e;
+  }
+  return {
+    engine,
+    kafka: { bootstrap: brokers.join(','), embedded: broker !== null },
+    version: VERSION,
+    async stop() {
+      await demo?.stop().catch(() => undefined);
+      await engine.close().catch(() => undefined);
+      await broker?.stop();
+    },
+  };
+}
