@@ -24,12 +24,17 @@ export interface ConnectorStatus {
   readonly retries: number;
 }
 
+export interface SourceHooks {
+  /** Called once the start positions are known, before the first batch: where each partition starts and ends. */
+  onPartitions?(partitions: readonly PartitionLag[]): void;
+}
+
 export interface SourceReader {
   /**
    * Starts reading at `from` (positions restored from a checkpoint; partitions not listed start per
    * the source's startup mode). `handle` is awaited before the next fetch, which is the backpressure.
    */
-  start(from: readonly SourcePosition[], handle: (msgs: RawMessages) => Promise<void>): Promise<void>;
+  start(from: readonly SourcePosition[], handle: (msgs: RawMessages) => Promise<void>, hooks?: SourceHooks): Promise<void>;
   stop(): Promise<void>;
   /** Positions after the last handled batch. */
   positions(): SourcePosition[];

@@ -13,18 +13,26 @@ export class WatermarkTracker {
   private readonly maxTime = new Map<string, number>();
   private readonly lastSeen = new Map<string, number>();
   private wm = -Infinity;
+  private readonly expected = new Set<string>();
 
   constructor(private readonly delayMs: number, private readonly idleTimeoutMs: number | null) {}
+
+  /** Marks a partition that has data waiting to be read: the watermark waits for its first batch. */
+  expect(partition: string): void {
+    if (!this.maxTime.has(partition)) this.expected.add(partition);
+  }
 
   /** Records the largest event time of a batch from one partition, at wall-clock `now`. */
   observe(partition: string, maxEventTime: number, now: number): void {
     this.lastSeen.set(partition, now);
+    this.expected.delete(partition);
     if (!(maxEventTime > (this.maxTime.get(partition) ?? -Infinity))) return;
     this.maxTime.set(partition, maxEventTime);
   }
 
   /** The watermark as of `now` (-Infinity until some partition has data). */
   current(now: number): number {
+    if (this.expected.size > 0) return this.wm;
     let min = Infinity;
     let any = false;
     for (const [p, t] of this.maxTime) {

@@ -303,7 +303,9 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         if (def.options.idleTimeoutMs !== null) void serial(() => { advanceWatermark(); });
       }, 1000);
       // Source start retries while the broker is unreachable; it must not block the caller.
-      source.start(from, handle).catch((e) => { state = 'failed'; lastError = (e as Error).message; });
+      source.start(from, handle, {
+        onPartitions: (parts) => { for (const p of parts) if (p.lag > 0) tracker.expect(partKey(p.topic, p.partition)); },
+      }).catch((e) => { state = 'failed'; lastError = (e as Error).message; });
     },
     async stop(opts = {}) {
       if (timer) clearInterval(timer);

@@ -61,9 +61,9 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     return [...opts.topics];
   }
 
-  async function startOffsets(a: Admin, from: readonly SourcePosition[]): Promise<SourcePosition[]> {
+  async function startOffsets(a: Admin, from: readonly SourcePosition[]): Promise<PartitionLag[]> {
     const restored = new Map(from.map((p) => [key(p.topic, p.partition), p.offset]));
-    const out: SourcePosition[] = [];
+    const out: PartitionLag[] = [];
     for (const topic of topics) {
       const offs = await a.fetchTopicOffsets(topic);
       let byTime: Map<number, number> | null = null;
@@ -104,7 +104,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
             }
           }
         }
-        out.push({ topic, partition: o.partition, offset });
+        out.push({ topic, partition: o.partition, offset, endOffset: high, lag: Math.max(0, high - offset) });
       }
     }
     return out;
@@ -189,7 +189,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   }
 
   return {
-    async start(from, handle) {
+    async start(from, handle, hooks) {
       handler = handle;
       stopped = false;
       rateStart = Date.now(); rateRows = 0;
@@ -199,7 +199,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
           const a = await getAdmin();
           topics = await resolveTopics(a);
           const starts = await startOffsets(a, from);
-          for (const p of starts) next.set(key(p.topic, p.partition), p);
+          for (const p of starts) next.set(key(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset: p.offset });
+          hooks?.onPartitions?.(starts);
           // Pre-position the group so the first fetch already starts where we want.
           for (const topic of topics) {
             const partitions = starts.filter((p) => p.topic === topic).map((p) => ({ partition: p.partition, offset: String(p.offset) }));

@@ -1,0 +1,80 @@
+/**
+ * Small admin and producer calls for tools, benchmarks and tests: create a topic, produce messages to
+ * chosen partitions, read a consumer group's committed offsets. They keep kafkajs behind this folder.
+ */
+import { createKafka } from './client.ts';
+
+export interface ProduceMessage {
+  readonly key?: string | null;
+  readonly value: string | Buffer | null;
+  readonly partition?: number;
+  /** Kafka record timestamp, epoch ms. */
+  readonly timestamp?: number;
+}
+
+export async function createTopic(brokers: readonly string[], topic: string, partitions = 1): Promise<void> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    if ((await admin.listTopics()).includes(topic)) return;
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function produce(brokers: readonly string[], topic: string, messages: readonly ProduceMessage[], opts: { compression?: 'none' | 'gzip' } = {}): Promise<void> {
+  const producer = createKafka(brokers, 'streamsql-producer').producer({ allowAutoTopicCreation: true });
+  await producer.connect();
+  try {
+    const { CompressionTypes } = await import('kafkajs');
+    for (let i = 0; i < messages.length; i += 10_000) {
+      await producer.send({
+        topic,
+        compression: opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        messages: messages.slice(i, i + 10_000).map((m) => ({
+          key: m.key ?? null, value: m.value, partition: m.partition,
+          timestamp: m.timestamp === undefined ? undefined : String(m.timestamp),
+        })),
+      });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Committed offsets of a consumer group: what `kafka-consumer-groups --describe` shows. */
+export async function groupOffsets(brokers: readonly string[], groupId: string, topic: string): Promise<{ partition: number; offset: number }[]> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return (res[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: Number(p.offset) }));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Reads every committed record of a topic (read_committed), from the beginning until `idleMs` passes with nothing new. */
+export async function readTopic(brokers: readonly string[], topic: string, opts: { idleMs?: number; maxMs?: number } = {}): Promise<{ key: string | null; value: string | null; partition: number; offset: number }[]> {
+  const kafka = createKafka(brokers, 'streamsql-reader');
+  const consumer = kafka.consumer({ groupId: `streamsql-reader-${Date.now()}-${Math.random().toString(36).slice(2)}`, readUncommitted: false, maxWaitTimeInMs: 100 });
+  const out: { key: string | null; value: string | null; partition: number; offset: number }[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let last = Date.now();
+    const start = Date.now();
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        out.push({ key: message.key?.toString('utf8') ?? null, value: message.value?.toString('utf8') ?? null, partition, offset: Number(message.offset) });
+        last = Date.now();
+      },
+    });
+    const idle = opts.idleMs ?? 2000;
+    while (Date.now() - last < idle && Date.now() - start < (opts.maxMs ?? 30_000)) await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
