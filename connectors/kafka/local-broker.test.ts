@@ -6,8 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { afterEach, describe, expect, test } from 'vitest';
-import { startLocalBroker, type LocalBroker } from '../../connectors/kafka/local-broker.ts';
-import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
+import { startLocalBroker, type LocalBroker } from './local-broker.ts';
+import { brokerList, uniqueTopic } from '../../test/helpers/kafka.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
