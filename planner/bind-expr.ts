@@ -46,8 +46,102 @@ export function locateIdent(loc: Locator, name: string, within?: { start: number
 }
 
 export function nodeOffset(loc: Locator, ast: Ast): number | null {
-  const o = ast?.loc?.start?.offset;
+  const o = ast?.loc?.start?.offset ?? ast?.[POS];
   return typeof o === 'number' ? loc.base + o : null;
+}
+
+/** Property holding the offset (in the query text) of a node node-sql-parser gives no location. */
+const POS = '__pos';
+
+function setPos(node: Ast, off: number): void {
+  Object.defineProperty(node, POS, { value: off, enumerable: false, configurable: true, writable: true });
+}
+
+/**
+ * node-sql-parser records locations only on some nodes (functions, binary expressions), not on
+ * column references, literals or FROM items. This walks the parsed SELECT in source order and gives
+ * each such leaf the offset of its own token, so an error about the second `price` of a query points
+ * at that `price` and not at the first one. Tokens are claimed once each; a node that carries a
+ * location re-anchors the walk, so the rare out-of-order AST still lands inside its parent.
+ */
+export function annotatePositions(select: Ast, tokens: readonly Token[]): void {
+  const claimed = new Set<number>();
+  let cursor = 0;
+  const indexAt = (off: number): number => {
+    let k = tokens.findIndex((t) => t.start >= off);
+    if (k < 0) k = tokens.length - 1;
+    return k;
+  };
+  const claim = (match: (t: Token) => boolean, from: number): number | null => {
+    for (let k = from; k < tokens.length; k++) if (!claimed.has(k) && match(tokens[k]!)) { claimed.add(k); return k; }
+    return null;
+  };
+  const leaf = (node: Ast, match: (t: Token) => boolean): void => {
+    const k = claim(match, cursor) ?? claim(match, 0);
+    if (k !== null) { setPos(node, tokens[k]!.start); cursor = k + 1; }
+  };
+  const isName = (name: string) => (t: Token) => (t.kind === 'ident' || t.kind === 'qident') && t.value.toLowerCase() === name.toLowerCase();
+  const walkSelect = (s: Ast): void => {
+    if (s.loc?.start?.offset != null) cursor = indexAt(s.loc.start.offset);
+    for (const c of (Array.isArray(s.columns) ? s.columns : []) as Ast[]) walk(c?.expr ?? c);
+    for (const f of (s.from ?? []) as Ast[]) {
+      if (f?.expr?.ast) { walkSelect(f.expr.ast); continue; }
+      if (f?.expr) { walk(f.expr); continue; }
+      if (typeof f?.table === 'string') leaf(f, isName(f.table));
+      if (f?.on) walk(f.on);
+    }
+    walk(s.where);
+    walk(s.groupby?.columns ?? s.groupby);
+    walk(s.having);
+    for (const o of (s.orderby ?? []) as Ast[]) walk(o?.expr);
+    walk(s.limit?.value);
+  };
+  const walk = (node: Ast): void => {
+    if (!node || typeof node !== 'object') return;
+    if (Array.isArray(node)) { node.forEach(walk); return; }
+    if (node.type === 'select') { walkSelect(node); return; }
+    if (node.ast && typeof node.ast === 'object') { walkSelect(node.ast); return; }
+    const own = node.loc?.start?.offset;
+    if (typeof own === 'number') cursor = indexAt(own);
+    switch (node.type) {
+      case 'column_ref': {
+        const tbl = node.table == null ? null : typeof node.table === 'string' ? node.table : node.table.value;
+        const first = node.schema ?? tbl;
+        if (first) leaf(node, isName(String(first)));
+        else if (node.column === '*') leaf(node, (t) => t.kind === 'op' && t.value === '*');
+        else leaf(node, isName(columnName(node)));
+        return;
+      }
+      case 'single_quote_string': case 'string': case 'natural_string': case 'regex_string': {
+        const v = String(node.value);
+        leaf(node, (t) => t.kind === 'string' && t.value === v);
+        return;
+      }
+      case 'double_quote_string': { const v = String(node.value); leaf(node, (t) => t.kind === 'qident' && t.value === v); return; }
+      case 'number': { const v = Number(node.value); leaf(node, (t) => t.kind === 'number' && Number(t.value) === v); return; }
+      case 'bool': case 'boolean': leaf(node, (t) => t.kind === 'ident' && t.upper === (node.value ? 'TRUE' : 'FALSE')); return;
+      case 'null': leaf(node, (t) => t.kind === 'ident' && t.upper === 'NULL'); return;
+      case 'interval': if (typeof own !== 'number') leaf(node, (t) => t.kind === 'ident' && t.upper === 'INTERVAL'); break;
+      case 'star': leaf(node, (t) => t.kind === 'op' && t.value === '*'); return;
+      default: break;
+    }
+    for (const k of Object.keys(node)) {
+      if (k === 'loc' || k === 'name' || k === 'type') continue;
+      walk(node[k]);
+    }
+  };
+  walkSelect(select);
+}
+
+/**
+ * Offset of the j-th dotted part of a column reference (`a.b.c`: part 0 is `a`), found by stepping
+ * over `.` tokens from the reference's own token.
+ */
+export function partOffset(loc: Locator, ast: Ast, j: number): number {
+  const at = astOffset(loc, ast);
+  const k = loc.tokens.findIndex((t) => loc.base + t.start === at);
+  const t = k >= 0 ? loc.tokens[k + 2 * j] : undefined;
+  return t && (t.kind === 'ident' || t.kind === 'qident') ? loc.base + t.start : at;
 }
 
 export function errAt(loc: Locator, offset: number, msg: string, status: 400 | 404 = 400): never {
@@ -130,13 +224,13 @@ export function resolveColumnRef(ctx: BindContext, ast: Ast): Expr {
   const table: string | null = ast.table == null ? null : typeof ast.table === 'string' ? ast.table : ast.table.value;
   const schema: string | null = ast.schema ?? null;
   const parts = [schema, table, col].filter((x): x is string => x !== null && x !== '');
-  const at = locateIdent(loc, parts[0]!);
+  const at = astOffset(loc, ast);
   // Spark's window struct: window.start / window.end.
   if (parts.length === 2 && parts[0]!.toLowerCase() === SPARK_WINDOW_ALIAS) {
     const which = parts[1]!.toLowerCase();
     const target = which === 'start' ? 'window_start' : which === 'end' ? 'window_end' : null;
     const c = target && scope.columns.find((x) => x.name === target);
-    if (!c) errAt(loc, at, `window has fields 'start' and 'end'${target ? ', and the query has no window() in GROUP BY' : ''}`);
+    if (!c) errAt(loc, target ? at : partOffset(loc, ast, 1), target ? `window.${which} needs window(…) or session_window(…) in GROUP BY` : `window has fields 'start' and 'end', not '${parts[1]}'`);
     return { kind: 'column', index: c.index, name: c.name, type: c.type };
   }
   const eq = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
@@ -152,23 +246,26 @@ export function resolveColumnRef(ctx: BindContext, ast: Ast): Expr {
     const c = byName(a.rest[0]!, a.qualifier);
     if (!c) continue;
     let e: Expr = { kind: 'column', index: c.index, name: c.name, type: c.type };
-    for (const f of a.rest.slice(1)) e = fieldAccess(ctx, e, f, at);
+    const skip = parts.length - a.rest.length;
+    a.rest.slice(1).forEach((f, j) => { e = fieldAccess(ctx, e, f, partOffset(loc, ast, skip + 1 + j)); });
     return e;
   }
-  const name = parts[parts.length >= 2 && attempts.length > 1 ? 1 : 0]!;
+  const nameIdx = parts.length >= 2 && attempts.length > 1 ? 1 : 0;
+  const name = parts[nameIdx]!;
+  if (name.toLowerCase() === SPARK_WINDOW_ALIAS) errAt(loc, at, `'window' is the window of Spark's window(…) or session_window(…) in GROUP BY, and this query has none`);
   const q = attempts.length > 1 ? parts[0]! : null;
   const candidates = scope.columns.filter((c) => !c.hidden && (q === null || (c.qualifier !== null && eq(c.qualifier, q)))).map((c) => c.name);
   if (parts.length >= 2 && attempts.length === 1 && !scope.columns.some((c) => eq(c.name, parts[0]!))) {
     const quals = [...new Set(scope.columns.map((c) => c.qualifier).filter((x): x is string => x !== null))];
     errAt(loc, at, `unknown table or column '${parts[0]}'${didYouMean(parts[0]!, [...quals, ...candidates])}`);
   }
-  return errAt(loc, locateIdent(loc, name), `unknown column '${name}'${didYouMean(name, candidates)}`);
+  return errAt(loc, partOffset(loc, ast, nameIdx), `unknown column '${name}'${didYouMean(name, candidates)}`);
 }
 
 function fieldAccess(ctx: BindContext, e: Expr, field: string, at: number): Expr {
   if (e.type.kind !== 'struct') errAt(ctx.loc, at, `'${exprName(e)}' is ${typeToString(e.type)}, not a ROW: it has no field '${field}'`);
   const f = e.type.fields.find((x) => x.name === field) ?? e.type.fields.find((x) => x.name.toLowerCase() === field.toLowerCase());
-  if (!f) errAt(ctx.loc, locateIdent(ctx.loc, field), `'${exprName(e)}' has no field '${field}'${didYouMean(field, e.type.fields.map((x) => x.name))}`);
+  if (!f) errAt(ctx.loc, at, `'${exprName(e)}' has no field '${field}'${didYouMean(field, e.type.fields.map((x) => x.name))}`);
   return { kind: 'field', input: e, field: f.name, type: f.type };
 }
 
@@ -262,7 +359,11 @@ export function bindExpr(ctx: BindContext, ast: Ast): Expr {
       return lit(String(ast.value), T.varchar);
     case 'double_quote_string':
       // Postgres: "name" is a quoted identifier.
-      return resolveColumnRef(ctx, { type: 'column_ref', table: null, column: { expr: { type: 'default', value: ast.value } } });
+    {
+      const ref = { type: 'column_ref', table: null, column: { expr: { type: 'default', value: ast.value } } };
+      setPos(ref, at - loc.base);
+      return resolveColumnRef(ctx, ref);
+    }
     case 'bool': case 'boolean': return lit(Boolean(ast.value), T.boolean);
     case 'null': return lit(null, T.null);
     case 'timestamp': case 'datetime': {
@@ -279,9 +380,9 @@ export function bindExpr(ctx: BindContext, ast: Ast): Expr {
     case 'unary_expr': {
       const e = bindExpr(ctx, ast.expr);
       const op = String(ast.operator).toUpperCase();
-      if (op === '-') { requireType(ctx, e, isNumeric, 'a number', at, 'unary minus'); return e.kind === 'literal' && typeof e.value === 'number' ? lit(-e.value, e.type) : call('neg', [e], e.type); }
+      if (op === '-') { requireType(ctx, e, isNumeric, 'a number', astOffset(loc, ast.expr), 'unary minus'); return e.kind === 'literal' && typeof e.value === 'number' ? lit(-e.value, e.type) : call('neg', [e], e.type); }
       if (op === '+') return e;
-      if (op === 'NOT' || op === '!') { requireType(ctx, e, isBool, 'BOOLEAN', at, 'NOT'); return call('not', [e], T.boolean); }
+      if (op === 'NOT' || op === '!') { requireType(ctx, e, isBool, 'BOOLEAN', astOffset(loc, ast.expr), 'NOT'); return call('not', [e], T.boolean); }
       return errAt(loc, at, `unsupported operator ${ast.operator}`);
     }
     case 'binary_expr': return bindBinary(ctx, ast, at);
@@ -383,7 +484,7 @@ function bindBinary(ctx: BindContext, ast: Ast, at: number): Expr {
       return call(op === 'AND' ? 'and' : 'or', [a, b], T.boolean);
     case '=': case '<>': case '!=': case '<': case '<=': case '>': case '>=': {
       [a, b] = coerceForCompare(ctx, a, b, rightAt);
-      if (!comparable(a.type, b.type)) errAt(loc, at, `cannot compare ${typeToString(a.type)} with ${typeToString(b.type)}`);
+      if (!comparable(a.type, b.type)) errAt(loc, rightAt, `cannot compare ${typeToString(a.type)} with ${typeToString(b.type)}`);
       const fn: ScalarFn = ({ '=': 'eq', '<>': 'neq', '!=': 'neq', '<': 'lt', '<=': 'lte', '>': 'gt', '>=': 'gte' } as const)[op];
       return call(fn, [a, b], T.boolean);
     }
@@ -393,7 +494,16 @@ function bindBinary(ctx: BindContext, ast: Ast, at: number): Expr {
       if (op.includes('ILIKE')) { a = call('lower', [a], T.varchar); b = call('lower', [b], T.varchar); }
       return call(op.startsWith('NOT') ? 'not_like' : 'like', [a, b], T.boolean);
     }
-    case '||': return call('concat', [a, b], T.varchar);
+    case '||': {
+      // Postgres types `||` by its operands: text || anything is text; two non-strings have no `||`.
+      for (const [x, xAt] of [[a, at], [b, rightAt]] as const) {
+        if (x.type.kind === 'struct' || x.type.kind === 'interval') errAt(loc, xAt, `operator || cannot concatenate a ${typeToString(x.type)}`);
+      }
+      if (!isStr(a.type) && !isStr(b.type) && a.type.kind !== 'null' && b.type.kind !== 'null') {
+        errAt(loc, at, `operator || joins strings, but got ${typeToString(a.type)} || ${typeToString(b.type)}: CAST one side AS VARCHAR or use concat()`);
+      }
+      return call('concat', [a, b], T.varchar);
+    }
     case '+': case '-': {
       if (isTs(a.type) && b.type.kind === 'interval') return call(op === '+' ? 'add' : 'sub', [a, b], T.timestamp);
       if (op === '+' && a.type.kind === 'interval' && isTs(b.type)) return call('add', [b, a], T.timestamp);
@@ -423,49 +533,64 @@ interface FnSig {
   readonly fn: ScalarFn;
   readonly min: number;
   readonly max: number;
-  readonly check?: (ctx: BindContext, args: Expr[], at: number) => void;
+  /** Argument checks; `ats` are the offsets of the arguments, so an error points at the wrong one. */
+  readonly check?: (ctx: BindContext, args: Expr[], at: number, ats: number[]) => void;
   readonly type: (args: Expr[]) => SqlType;
 }
 
-const strArgs = (n: number) => (ctx: BindContext, args: Expr[], at: number) => {
-  args.slice(0, n).forEach((a) => requireType(ctx, a, isStr, 'VARCHAR', at, 'this function'));
+const strArgs = (n: number, fn: string) => (ctx: BindContext, args: Expr[], at: number, ats: number[]) => {
+  args.slice(0, n).forEach((a, i) => requireType(ctx, a, isStr, 'VARCHAR', ats[i] ?? at, `${fn}() argument ${i + 1}`));
 };
-const numArgs = (ctx: BindContext, args: Expr[], at: number) => {
-  args.forEach((a) => requireType(ctx, a, isNumeric, 'a number', at, 'this function'));
+const numArgs = (fn: string) => (ctx: BindContext, args: Expr[], at: number, ats: number[]) => {
+  args.forEach((a, i) => requireType(ctx, a, isNumeric, 'a number', ats[i] ?? at, `${fn}() argument ${i + 1}`));
+};
+const intArgsFrom = (from: number, fn: string) => (ctx: BindContext, args: Expr[], at: number, ats: number[]) => {
+  args.slice(from).forEach((a, i) => requireType(ctx, a, (t) => t.kind === 'int' || t.kind === 'bigint', 'an integer', ats[from + i] ?? at, `${fn}() argument ${from + i + 1}`));
+};
+const both = (...cs: NonNullable<FnSig['check']>[]): NonNullable<FnSig['check']> => (ctx, args, at, ats) => { for (const c of cs) c(ctx, args, at, ats); };
+const regexpFlags = (ctx: BindContext, args: Expr[], at: number, ats: number[]) => {
+  const f = args[2];
+  if (!f) return;
+  if (f.kind !== 'literal' || f.type.kind !== 'varchar' || !/^[imsu]*$/.test(String(f.value))) {
+    errAt(ctx.loc, ats[2] ?? at, `regexp_like() flags must be a string literal of 'i', 'm', 's', 'u' (for example 'i')`);
+  }
 };
 
 const FUNCTIONS: Record<string, FnSig> = {
-  lower: { fn: 'lower', min: 1, max: 1, check: strArgs(1), type: () => T.varchar },
-  upper: { fn: 'upper', min: 1, max: 1, check: strArgs(1), type: () => T.varchar },
-  length: { fn: 'length', min: 1, max: 1, check: strArgs(1), type: () => T.int },
-  char_length: { fn: 'length', min: 1, max: 1, check: strArgs(1), type: () => T.int },
-  substring: { fn: 'substring', min: 2, max: 3, check: strArgs(1), type: () => T.varchar },
-  substr: { fn: 'substring', min: 2, max: 3, check: strArgs(1), type: () => T.varchar },
-  trim: { fn: 'trim', min: 1, max: 1, check: strArgs(1), type: () => T.varchar },
+  lower: { fn: 'lower', min: 1, max: 1, check: strArgs(1, 'lower'), type: () => T.varchar },
+  upper: { fn: 'upper', min: 1, max: 1, check: strArgs(1, 'upper'), type: () => T.varchar },
+  length: { fn: 'length', min: 1, max: 1, check: strArgs(1, 'length'), type: () => T.int },
+  char_length: { fn: 'length', min: 1, max: 1, check: strArgs(1, 'char_length'), type: () => T.int },
+  substring: { fn: 'substring', min: 2, max: 3, check: both(strArgs(1, 'substring'), intArgsFrom(1, 'substring')), type: () => T.varchar },
+  substr: { fn: 'substring', min: 2, max: 3, check: both(strArgs(1, 'substr'), intArgsFrom(1, 'substr')), type: () => T.varchar },
+  trim: { fn: 'trim', min: 1, max: 1, check: strArgs(1, 'trim'), type: () => T.varchar },
   concat: { fn: 'concat', min: 1, max: 64, type: () => T.varchar },
-  split_part: { fn: 'split_part', min: 3, max: 3, check: strArgs(2), type: () => T.varchar },
-  regexp_like: { fn: 'regexp_like', min: 2, max: 2, check: strArgs(2), type: () => T.boolean },
-  abs: { fn: 'abs', min: 1, max: 1, check: numArgs, type: (a) => a[0]!.type },
-  round: { fn: 'round', min: 1, max: 2, check: numArgs, type: (a) => (a[0]!.type.kind === 'int' || a[0]!.type.kind === 'bigint' ? a[0]!.type : T.double) },
-  floor: { fn: 'floor', min: 1, max: 1, check: numArgs, type: (a) => a[0]!.type },
-  ceil: { fn: 'ceil', min: 1, max: 1, check: numArgs, type: (a) => a[0]!.type },
-  ceiling: { fn: 'ceil', min: 1, max: 1, check: numArgs, type: (a) => a[0]!.type },
-  mod: { fn: 'mod', min: 2, max: 2, check: numArgs, type: (a) => arithType(a[0]!.type, a[1]!.type) },
+  split_part: { fn: 'split_part', min: 3, max: 3, check: both(strArgs(2, 'split_part'), intArgsFrom(2, 'split_part')), type: () => T.varchar },
+  regexp_like: { fn: 'regexp_like', min: 2, max: 3, check: both(strArgs(2, 'regexp_like'), regexpFlags), type: () => T.boolean },
+  abs: { fn: 'abs', min: 1, max: 1, check: numArgs('abs'), type: (a) => a[0]!.type },
+  round: { fn: 'round', min: 1, max: 2, check: numArgs('round'), type: (a) => (a[0]!.type.kind === 'int' || a[0]!.type.kind === 'bigint' ? a[0]!.type : T.double) },
+  floor: { fn: 'floor', min: 1, max: 1, check: numArgs('floor'), type: (a) => a[0]!.type },
+  ceil: { fn: 'ceil', min: 1, max: 1, check: numArgs('ceil'), type: (a) => a[0]!.type },
+  ceiling: { fn: 'ceil', min: 1, max: 1, check: numArgs('ceiling'), type: (a) => a[0]!.type },
+  mod: { fn: 'mod', min: 2, max: 2, check: numArgs('mod'), type: (a) => arithType(a[0]!.type, a[1]!.type) },
   coalesce: { fn: 'coalesce', min: 1, max: 64, type: () => T.null /* unified below */ },
   nullif: { fn: 'nullif', min: 2, max: 2, type: (a) => a[0]!.type },
   date_trunc: {
     fn: 'date_trunc', min: 2, max: 2, type: () => T.timestamp,
-    check: (ctx, a, at) => {
-      if (a[0]!.kind !== 'literal' || a[0]!.type.kind !== 'varchar') errAt(ctx.loc, at, `date_trunc's first argument must be a unit such as 'minute'`);
+    check: (ctx, a, at, ats) => {
+      if (a[0]!.kind !== 'literal' || a[0]!.type.kind !== 'varchar') errAt(ctx.loc, ats[0] ?? at, `date_trunc's first argument must be a unit such as 'minute'`);
       const units = ['millisecond', 'second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year'];
-      if (!units.includes(String(a[0]!.value).toLowerCase())) errAt(ctx.loc, at, `date_trunc unit '${a[0]!.value}' is not one of ${units.join(', ')}`);
-      requireType(ctx, a[1]!, isTs, 'a TIMESTAMP', at, 'date_trunc');
+      if (!units.includes(String(a[0]!.value).toLowerCase())) errAt(ctx.loc, ats[0] ?? at, `date_trunc unit '${a[0]!.value}' is not one of ${units.join(', ')}`);
+      requireType(ctx, a[1]!, isTs, 'a TIMESTAMP', ats[1] ?? at, 'date_trunc() argument 2');
     },
   },
-  to_timestamp: { fn: 'to_timestamp', min: 1, max: 1, type: () => T.timestamp },
-  epoch_ms: { fn: 'epoch_ms', min: 1, max: 1, check: (ctx, a, at) => requireType(ctx, a[0]!, isTs, 'a TIMESTAMP', at, 'epoch_ms'), type: () => T.bigint },
-  unix_timestamp_ms: { fn: 'epoch_ms', min: 1, max: 1, check: (ctx, a, at) => requireType(ctx, a[0]!, isTs, 'a TIMESTAMP', at, 'unix_timestamp_ms'), type: () => T.bigint },
-  sentiment: { fn: 'sentiment', min: 1, max: 1, check: strArgs(1), type: () => T.int },
+  to_timestamp: {
+    fn: 'to_timestamp', min: 1, max: 1, type: () => T.timestamp,
+    check: (ctx, a, at, ats) => requireType(ctx, a[0]!, (t) => isNumeric(t) || isStr(t) || isTs(t), 'epoch seconds or a VARCHAR', ats[0] ?? at, 'to_timestamp()'),
+  },
+  epoch_ms: { fn: 'epoch_ms', min: 1, max: 1, check: (ctx, a, at, ats) => requireType(ctx, a[0]!, isTs, 'a TIMESTAMP', ats[0] ?? at, 'epoch_ms()'), type: () => T.bigint },
+  unix_timestamp_ms: { fn: 'epoch_ms', min: 1, max: 1, check: (ctx, a, at, ats) => requireType(ctx, a[0]!, isTs, 'a TIMESTAMP', ats[0] ?? at, 'unix_timestamp_ms()'), type: () => T.bigint },
+  sentiment: { fn: 'sentiment', min: 1, max: 1, check: strArgs(1, 'sentiment'), type: () => T.int },
 };
 
 export function functionName(ast: Ast): string {
@@ -478,16 +603,22 @@ function bindFunction(ctx: BindContext, ast: Ast, at: number): Expr {
   if (AGG_NAMES.has(name.toUpperCase())) return errAt(loc, at, ctx.noAggregates ?? `aggregate ${name}() is not allowed here`);
   if (name === SPARK_WINDOW_ALIAS || name === 'session_window' || name === 'tumble' || name === 'hop' || name === 'cumulate' || name === 'session') {
     const shown = name === SPARK_WINDOW_ALIAS ? 'window' : name;
-    return errAt(loc, locateIdent(loc, name === SPARK_WINDOW_ALIAS ? SPARK_WINDOW_ALIAS : name), `${shown}() is only allowed ${shown === 'window' || shown === 'session_window' ? 'in GROUP BY' : 'in FROM'}`);
+    return errAt(loc, at, `${shown}() is only allowed ${shown === 'window' || shown === 'session_window' ? 'in GROUP BY' : 'in FROM'}`);
+  }
+  if (name === 'not') {
+    // node-sql-parser reads `NOT (x)` as a call of a function named NOT.
+    const inner: Ast[] = ast.args?.value ?? [];
+    if (inner.length === 1) return bindExpr(ctx, { type: 'unary_expr', operator: 'NOT', expr: inner[0], loc: ast.loc });
   }
   const sig = FUNCTIONS[name];
-  if (!sig) return errAt(loc, locateIdent(loc, name), `unknown function '${name}'${didYouMean(name, Object.keys(FUNCTIONS))}`);
+  if (!sig) return errAt(loc, at, `unknown function '${name}'${didYouMean(name, Object.keys(FUNCTIONS))}`);
   const argAsts: Ast[] = ast.args?.value ?? (ast.args ? [ast.args] : []);
   if (argAsts.length < sig.min || argAsts.length > sig.max) {
     errAt(loc, at, `${name}() takes ${sig.min === sig.max ? sig.min : `${sig.min} to ${sig.max}`} argument(s), got ${argAsts.length}`);
   }
   const args = argAsts.map((a) => bindExpr(ctx, a));
-  sig.check?.(ctx, args, at);
+  sig.check?.(ctx, args, at, argAsts.map((a) => astOffset(loc, a)));
+  if (sig.fn === 'nullif' && !comparable(args[0]!.type, args[1]!.type)) errAt(loc, astOffset(loc, argAsts[1]), `nullif() compares ${typeToString(args[0]!.type)} with ${typeToString(args[1]!.type)}`);
   let type = sig.type(args);
   if (sig.fn === 'coalesce') type = unifyTypes(ctx, args, at, 'COALESCE arguments');
   if (sig.fn === 'date_trunc' || sig.fn === 'extract') args[0] = lit(String((args[0] as { value: unknown }).value).toLowerCase(), T.varchar);

@@ -6,7 +6,7 @@
 import nodeSqlParser from 'node-sql-parser';
 import type { EmitMode, QueryText, WindowTvf } from './ast.ts';
 import {
-  astOffset, bindExpr, columnName, containsAggregate, errAt, functionName, isAggregateAst, locateIdent,
+  annotatePositions, astOffset, bindExpr, partOffset, columnName, containsAggregate, errAt, functionName, isAggregateAst, locateIdent,
   type Ast, type BindContext, type Locator, type Scope, type ScopeColumn,
 } from './bind-expr.ts';
 import type { Catalog, SourceDef } from './catalog.ts';
@@ -15,7 +15,7 @@ import { parseIntervalText } from './interval.ts';
 import { tokenize } from './lexer.ts';
 import type { LogicalPlan, SortKey } from './logical.ts';
 import { parseRequest, SPARK_WINDOW_ALIAS } from './parse.ts';
-import { T, isNumeric, typeToString, type AggCall, type AggFn, type Expr, type Field, type Schema, type WindowSpec } from './types.ts';
+import { T, formatDuration, isNumeric, typeToString, type AggCall, type AggFn, type Expr, type Field, type Schema, type WindowSpec } from './types.ts';
 
 const parser = new nodeSqlParser.Parser();
 
@@ -67,9 +67,23 @@ interface Relation {
   tvf: { spec: WindowSpec; timeColumn: number; virtualStart: number; tvf: WindowTvf } | null;
 }
 
+/**
+ * Views created by earlier statements of the request being planned, by catalog: their QueryText holds
+ * offsets into the request, which binding a reference to them uses for error positions.
+ */
+const requestViews = new WeakMap<Catalog, Map<string, QueryText>>();
+
+/** Records that `name` is a view created in the request planned against `catalog`. */
+export function noteRequestView(catalog: Catalog, name: string, q: QueryText): void {
+  let m = requestViews.get(catalog);
+  if (!m) { m = new Map(); requestViews.set(catalog, m); }
+  m.set(name.toLowerCase(), q);
+}
+
 export function bindQuery(q: QueryText, catalog: Catalog, pm: PosMap, mode: QueryMode): BoundQuery {
   const ast = parseSelect(q, pm);
   const loc: Locator = { pm, base: q.start, tokens: tokenize(q.text, posMap(q.text)) };
+  annotatePositions(ast, loc.tokens);
   return new QueryBinder(catalog, loc, q, mode).bind(ast);
 }
 
@@ -79,6 +93,10 @@ function schemaOf(fields: Field[]): Schema {
 
 function exprKey(e: Expr): string {
   return JSON.stringify(e, (k, v) => (k === 'name' ? undefined : v));
+}
+
+function exprText(e: Expr): string {
+  return e.kind === 'field' ? `${exprText(e.input)}.${e.field}` : e.kind === 'column' ? e.name : 'expression';
 }
 
 function fieldName(e: Expr, fallback: string): string {
@@ -181,7 +199,7 @@ class QueryBinder {
       const base = this.bindNamed(tvf.source.value, item.as ?? tvf.source.value, tvf.source.start);
       return this.applyTvf(base, tvf);
     }
-    return this.bindNamed(table, item.as ?? table, locateIdent(loc, table));
+    return this.bindNamed(table, item.as ?? table, astOffset(loc, item));
   }
 
   /** Binds a nested SELECT as a relation (subqueries and CREATE VIEW bodies). */
@@ -216,13 +234,30 @@ class QueryBinder {
         return { plan, scope, streaming: true, aggregated: false, dependsOn: [obj.name], sources: [obj], tvf: null };
       }
       case 'view': {
+        // A view created earlier in this request is bound from its text in the request, so an error in
+        // its body points at the body the user is looking at. A stored view's text is not in front of
+        // the user: its errors are reported at the reference, naming the view.
+        const here = requestViews.get(this.catalog)?.get(obj.name.toLowerCase());
+        const inMode = this.mode === 'pull' ? 'pull' : 'continuous';
+        if (here) {
+          const inner = parseSelect(here, loc.pm);
+          const innerLoc: Locator = { pm: loc.pm, base: here.start, tokens: tokenize(here.text, posMap(here.text)) };
+          annotatePositions(inner, innerLoc.tokens);
+          return this.asRelation(new QueryBinder(this.catalog, innerLoc, here, inMode).bind(inner), qualifier, [obj.name]);
+        }
         const parsed = parseRequest(obj.query);
         const st = parsed.statements[0]!;
         if (st.kind !== 'select') throw new Error(`view ${obj.name} does not hold a SELECT`);
-        const inner = parseSelect(st.query, parsed.pm);
-        const innerLoc: Locator = { pm: parsed.pm, base: st.query.start, tokens: tokenize(st.query.text, posMap(st.query.text)) };
-        const b = new QueryBinder(this.catalog, innerLoc, st.query, this.mode === 'pull' ? 'pull' : 'continuous').bind(inner);
-        return this.asRelation(b, qualifier, [obj.name]);
+        try {
+          const inner = parseSelect(st.query, parsed.pm);
+          const innerLoc: Locator = { pm: parsed.pm, base: st.query.start, tokens: tokenize(st.query.text, posMap(st.query.text)) };
+          annotatePositions(inner, innerLoc.tokens);
+          const b = new QueryBinder(this.catalog, innerLoc, st.query, inMode).bind(inner);
+          return this.asRelation(b, qualifier, [obj.name]);
+        } catch (e) {
+          if (!(e instanceof SqlError)) throw e;
+          return errAt(loc, at, `in view '${obj.name}' (line ${e.line}, column ${e.column} of its definition): ${e.message}`);
+        }
       }
       case 'materialized_view': {
         if (this.mode !== 'pull') {
@@ -268,7 +303,7 @@ class QueryBinder {
 
   private checkSpec(spec: WindowSpec, at: number): void {
     const { loc } = this;
-    if (spec.kind === 'hop' && spec.slideMs > spec.sizeMs) errAt(loc, at, `a HOP window's slide (${spec.slideMs} ms) must not exceed its size (${spec.sizeMs} ms)`);
+    if (spec.kind === 'hop' && spec.slideMs > spec.sizeMs) errAt(loc, at, `a HOP window's slide (${formatDuration(spec.slideMs)}) must not exceed its size (${formatDuration(spec.sizeMs)}): HOP(source, time_col, slide, size), Spark: window(ts, size, slide)`);
     if (spec.kind === 'cumulate' && spec.sizeMs % spec.stepMs !== 0) errAt(loc, at, `a CUMULATE window's size must be a multiple of its step`);
     if ((spec.kind === 'tumble' || spec.kind === 'hop' || spec.kind === 'cumulate') && Math.abs(spec.offsetMs) >= spec.sizeMs) {
       errAt(loc, at, 'a window offset must be smaller than the window size');
@@ -277,7 +312,10 @@ class QueryBinder {
 
   // ---- SELECT list without aggregation --------------------------------------------------------
 
-  private selectItems(ast: Ast, scope: readonly ScopeColumn[], bindOne: (expr: Ast) => Expr): { exprs: Expr[]; names: string[]; ats: number[] } {
+  private selectItems(
+    ast: Ast, scope: readonly ScopeColumn[], bindOne: (expr: Ast) => Expr,
+    expand?: (expr: Ast, alias: string | null) => { exprs: Expr[]; names: string[] } | null,
+  ): { exprs: Expr[]; names: string[]; ats: number[] } {
     const exprs: Expr[] = []; const names: string[] = []; const ats: number[] = [];
     const { loc } = this;
     (ast.columns as Ast[]).forEach((c, i) => {
@@ -285,16 +323,23 @@ class QueryBinder {
       if (e.type === 'column_ref' && e.column === '*') {
         const q = e.table == null ? null : typeof e.table === 'string' ? e.table : e.table.value;
         const cols = scope.filter((s) => !s.hidden && (q === null || (s.qualifier !== null && s.qualifier.toLowerCase() === q.toLowerCase())));
-        if (q !== null && cols.length === 0) errAt(loc, locateIdent(loc, q), `unknown table '${q}' in ${q}.*`);
-        for (const s of cols) { exprs.push({ kind: 'column', index: s.index, name: s.name, type: s.type }); names.push(s.name); ats.push(loc.base); }
+        if (q !== null && cols.length === 0) errAt(loc, astOffset(loc, e), `unknown table '${q}' in ${q}.*`);
+        for (const s of cols) { exprs.push({ kind: 'column', index: s.index, name: s.name, type: s.type }); names.push(s.name); ats.push(astOffset(loc, e)); }
         return;
       }
       if (e.type === 'star' || c === '*') errAt(loc, loc.base, '* is not allowed here');
+      const alias = c.as ? String(typeof c.as === 'string' ? c.as : c.as.value ?? c.as) : null;
+      const many = expand?.(e, alias);
+      if (many) {
+        exprs.push(...many.exprs); names.push(...many.names);
+        for (const _ of many.exprs) ats.push(alias ? this.aliasOffset(astOffset(loc, e), alias) : astOffset(loc, e));
+        return;
+      }
       const bound = bindOne(e);
       exprs.push(bound);
       const nm = c.as ? String(typeof c.as === 'string' ? c.as : c.as.value ?? c.as) : this.defaultName(e, bound, i);
       names.push(nm);
-      ats.push(c.as ? locateIdent(loc, nm) : astOffset(loc, e));
+      ats.push(c.as ? this.aliasOffset(astOffset(loc, e), nm) : astOffset(loc, e));
     });
     const seen = new Map<string, number>();
     names.forEach((n, i) => {
@@ -303,6 +348,20 @@ class QueryBinder {
       seen.set(k, i);
     });
     return { exprs, names, ats };
+  }
+
+  /** Offset of the alias `nm` of the select item starting at `from`: the last such name before the item ends. */
+  private aliasOffset(from: number, nm: string): number {
+    const { loc } = this;
+    let depth = 0; let found = from;
+    for (const t of loc.tokens) {
+      if (loc.base + t.start < from) continue;
+      if (t.kind === 'op' && t.value === '(') depth++;
+      if (t.kind === 'op' && t.value === ')') { if (depth === 0) break; depth--; }
+      if (depth === 0 && ((t.kind === 'op' && t.value === ',') || (t.kind === 'ident' && t.upper === 'FROM'))) break;
+      if ((t.kind === 'ident' || t.kind === 'qident') && t.value.toLowerCase() === nm.toLowerCase()) found = loc.base + t.start;
+    }
+    return found;
   }
 
   private defaultName(ast: Ast, e: Expr, i: number): string {
@@ -332,16 +391,16 @@ class QueryBinder {
     const name = functionName(item);
     if (name !== SPARK_WINDOW_ALIAS && name !== 'session_window') return null;
     const { loc } = this;
-    const at = locateIdent(loc, name);
+    const at = astOffset(loc, item);
     const shown = name === SPARK_WINDOW_ALIAS ? 'window' : name;
     const args: Ast[] = item.args?.value ?? [];
     if (args.length < 2) errAt(loc, at, `${shown}() needs a time column and a duration: ${shown}(ts, '10 minutes')`);
     const time = bindExpr({ loc, scope }, args[0]);
-    if (time.type.kind !== 'timestamp') errAt(loc, astOffset(loc, args[0]), `a window needs a TIMESTAMP time column, but this is ${typeToString(time.type)}`);
+    if (time.type.kind !== 'timestamp') errAt(loc, astOffset(loc, args[0]), `a window needs a TIMESTAMP time column, but '${exprText(time)}' is ${typeToString(time.type)}`);
     const durs = args.slice(1).map((a) => {
       const text = a.type === 'interval' ? String(a.expr?.value ?? '') : String(a.value ?? '');
       const ms = parseIntervalText(text, a.type === 'interval' ? a.unit || null : null);
-      if (ms === null) errAt(loc, at, `cannot read duration '${text}' in ${shown}(): use for example '10 minutes'`);
+      if (ms === null) errAt(loc, astOffset(loc, a), `cannot read duration '${text}' in ${shown}(): use for example '10 minutes'`);
       return ms!;
     });
     let spec: WindowSpec;
@@ -428,15 +487,16 @@ class QueryBinder {
       else {
         if (isStar) errAt(loc, at, `${fnName}(*) is not allowed; only COUNT(*)`);
         const e = bindExpr(innerCtx, argAst);
-        this.rejectVirtual(rel, e, astOffset(loc, argAst), 'an aggregate');
+        const argAt = astOffset(loc, argAst);
+        this.rejectVirtual(rel, e, argAt, 'an aggregate');
         arg = preIndex(e);
         switch (fnName) {
           case 'COUNT': fn = distinct ? 'count_distinct' : 'count'; break;
-          case 'SUM': fn = 'sum'; if (!isNumeric(e.type)) errAt(loc, at, `SUM needs a number, got ${typeToString(e.type)}`); type = e.type.kind === 'double' ? T.double : T.bigint; break;
-          case 'AVG': fn = 'avg'; if (!isNumeric(e.type)) errAt(loc, at, `AVG needs a number, got ${typeToString(e.type)}`); type = T.double; break;
+          case 'SUM': fn = 'sum'; if (!isNumeric(e.type)) errAt(loc, argAt, `SUM needs a number, got ${typeToString(e.type)}`); type = e.type.kind === 'double' ? T.double : T.bigint; break;
+          case 'AVG': fn = 'avg'; if (!isNumeric(e.type)) errAt(loc, argAt, `AVG needs a number, got ${typeToString(e.type)}`); type = T.double; break;
           case 'MIN': case 'MAX':
             fn = fnName === 'MIN' ? 'min' : 'max';
-            if (!isNumeric(e.type) && e.type.kind !== 'timestamp') errAt(loc, at, `${fnName} supports numbers and timestamps, got ${typeToString(e.type)}`);
+            if (!isNumeric(e.type) && e.type.kind !== 'timestamp') errAt(loc, argAt, `${fnName} supports numbers and timestamps, got ${typeToString(e.type)}`);
             type = e.type.kind === 'int' ? T.int : e.type.kind === 'null' ? T.bigint : e.type; break;
           default: return errAt(loc, at, `unknown aggregate ${fnName}`);
         }
@@ -475,10 +535,14 @@ class QueryBinder {
           const which = columnName(a).toLowerCase();
           if (which === 'start') return { kind: 'column', index: 0, name: 'window_start', type: T.timestamp };
           if (which === 'end') return { kind: 'column', index: 1, name: 'window_end', type: T.timestamp };
-          errAt(loc, astOffset(loc, a), `window has fields 'start' and 'end', not '${columnName(a)}'`);
+          errAt(loc, partOffset(loc, a, 1), `window has fields 'start' and 'end', not '${columnName(a)}'`);
         }
         if (containsAggregate(a)) return undefined;
-        if (a?.type === 'column_ref' && columnName(a).toLowerCase() === SPARK_WINDOW_ALIAS) errAt(loc, astOffset(loc, a), 'select window.start and window.end (a window struct column is not supported yet)');
+        if (a?.type === 'column_ref' && a.table == null && columnName(a).toLowerCase() === SPARK_WINDOW_ALIAS) {
+          errAt(loc, astOffset(loc, a), window
+            ? `'window' can be selected on its own (it becomes window_start, window_end) but not used in an expression: use window.start or window.end`
+            : `'window' is the window of Spark's window(…) or session_window(…) in GROUP BY, and this query has none`);
+        }
         const e = bindExpr({ loc, scope, noAggregates: '' }, a);
         if (rel.tvf && e.kind === 'column' && e.index >= rel.tvf.virtualStart) {
           if (e.name === 'window_start') return { kind: 'column', index: 0, name: 'window_start', type: T.timestamp };
@@ -488,13 +552,24 @@ class QueryBinder {
         const ki = keys.findIndex((k) => exprKey(k) === exprKey(e));
         if (ki >= 0) return { kind: 'column', index: nW + ki, name: keyOutName(keys[ki]!, ki), type: keys[ki]!.type };
         if (e.kind === 'column' || e.kind === 'field') {
-          errAt(loc, astOffset(loc, a), `column '${fieldName(e, e.kind === 'column' ? e.name : '')}' must appear in GROUP BY or be used in an aggregate function`);
+          const shown = e.kind === 'column' ? e.name : exprText(e);
+          if (groupItems.length === 0) errAt(loc, astOffset(loc, a), `column '${shown}' is not aggregated and the query has no GROUP BY: add GROUP BY ${shown}, or use it in an aggregate function`);
+          errAt(loc, astOffset(loc, a), `column '${shown}' must appear in GROUP BY or be used in an aggregate function`);
         }
         return e.kind === 'literal' ? e : undefined;
       },
     });
 
-    const sel = this.selectItems(ast, rel.scope, (e) => bindExpr(postCtx(), e));
+    // Spark's bare `window` column is a struct<start, end> there; here it expands to two columns.
+    const expandWindow = (e: Ast, alias: string | null): { exprs: Expr[]; names: string[] } | null => {
+      if (!window || e?.type !== 'column_ref' || e.table != null || columnName(e).toLowerCase() !== SPARK_WINDOW_ALIAS) return null;
+      const p = alias ?? 'window';
+      return {
+        exprs: [{ kind: 'column', index: 0, name: 'window_start', type: T.timestamp }, { kind: 'column', index: 1, name: 'window_end', type: T.timestamp }],
+        names: [`${p}_start`, `${p}_end`],
+      };
+    };
+    const sel = this.selectItems(ast, rel.scope, (e) => bindExpr(postCtx(), e), expandWindow);
     let having: Expr | null = null;
     if (ast.having) {
       having = bindExpr(postCtx(), ast.having);
@@ -552,7 +627,7 @@ class QueryBinder {
           const n = e.type === 'column_ref' ? columnName(e) : String(e.value);
           idx = fields.findIndex((f) => f.name === n);
           if (idx < 0) idx = fields.findIndex((f) => f.name.toLowerCase() === n.toLowerCase());
-          if (idx < 0) errAt(loc, locateIdent(loc, n), `ORDER BY '${n}' is not a column of the result${didYouMean(n, fields.slice(0, visibleCount).map((f) => f.name))}`);
+          if (idx < 0) errAt(loc, astOffset(loc, e), `ORDER BY '${n}' is not a column of the result${didYouMean(n, fields.slice(0, visibleCount).map((f) => f.name))}`);
         } else {
           errAt(loc, astOffset(loc, e), 'ORDER BY takes output column names or positions');
         }

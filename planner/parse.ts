@@ -274,6 +274,9 @@ class StatementParser {
       if (lit.kind !== 'string' && lit.kind !== 'number') this.err(`expected an interval such as INTERVAL '5' SECOND`, lit);
       let unit: string | null = null;
       if (this.peek().kind === 'ident' && parseIntervalText('1', this.peek().value) !== null) unit = this.next().value;
+      else if (this.peek().kind === 'ident' && !['AS', 'WITH', 'FROM', 'TO'].includes(this.peek().upper)) {
+        this.err(`unknown interval unit '${this.peek().value}': use MILLISECOND, SECOND, MINUTE, HOUR or DAY`, this.peek());
+      }
       const ms = parseIntervalText(lit.value, unit);
       if (ms === null) this.err(`cannot read interval '${lit.value}${unit ? ' ' + unit : ''}': use for example INTERVAL '5' SECOND or INTERVAL '1 minute'`, lit);
       return { ms: ms!, start: t.start };

@@ -4,7 +4,7 @@
  * statements. Nothing takes effect here: when any statement is wrong the whole request is refused.
  */
 import type { ObjectKind, QueryText, Statement } from './ast.ts';
-import { bindQuery, type BoundQuery } from './bind-query.ts';
+import { bindQuery, noteRequestView, type BoundQuery } from './bind-query.ts';
 import { createCatalog, kindLabel, type Catalog, type CatalogObject, type MaterializedViewDef, type SinkDef, type SourceColumn, type SourceDef, type ViewDef } from './catalog.ts';
 import { SqlError, didYouMean, type PosMap } from './errors.ts';
 import { printLogical, type LogicalPlan } from './logical.ts';
@@ -46,8 +46,11 @@ export function planRequest(sql: string, catalog: Catalog): PlannedStatement[] {
     const planned = planStatement(st, text, work, req.pm);
     // Later statements of the request see the effect of earlier ones.
     switch (planned.kind) {
-      case 'create_source': case 'create_view': case 'create_materialized_view': case 'create_sink':
+      case 'create_source': case 'create_materialized_view': case 'create_sink':
         if (!planned.exists) work.put(planned.def);
+        break;
+      case 'create_view':
+        if (!planned.exists) { work.put(planned.def); if (st.kind === 'create_view') noteRequestView(work, planned.def.name, st.query); }
         break;
       case 'drop': if (planned.exists) work.remove(planned.name); break;
       default: break;
