@@ -1,0 +1,170 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RecordBatch } from 'apache-arrow';
+import { createDecodePool } from '../../connectors/kafka/decode-pool.ts';
+import { createDecoder, type Decoded, type RawMessages } from '../../connectors/formats/decode.ts';
+import { createFastJsonDecoder } from '../../connectors/formats/fast-json.ts';
+import { generateBatch } from '../../connectors/demo/generator.ts';
+import { batchVectors } from '../../executor/arrow.ts';
+import { valueAt } from '../../executor/vector.ts';
+import type { SourceDef } from '../../planner/index.ts';
+import { bidSourceSql, sourceDef } from '../../bench/lib/sources.ts';
+
+const bids = sourceDef(bidSourceSql('t'));
+const mixed = sourceDef(`CREATE SOURCE m (
+  id INT, big BIGINT, d DOUBLE, ok BOOLEAN, name VARCHAR, ts TIMESTAMP(3),
+  k VARCHAR METADATA FROM 'key', p INT METADATA FROM 'partition', o BIGINT METADATA FROM 'offset',
+  kts TIMESTAMP(3) METADATA FROM 'timestamp', tp VARCHAR METADATA FROM 'topic'
+) WITH (connector = 'kafka', topic = 't', format = 'json')`);
+const nested = sourceDef(`CREATE SOURCE n (id BIGINT, r ROW(a BIGINT, b VARCHAR)) WITH (connector = 'kafka', topic = 't', format = 'json')`);
+
+function raw(values: readonly (string | Buffer | null)[], partition = 0, keys?: readonly (string | null)[]): RawMessages {
+  return {
+    topic: 'topic-a', partition,
+    values: values.map((v) => (v === null ? null : typeof v === 'string' ? Buffer.from(v) : v)),
+    keys: values.map((_, i) => (keys?.[i] == null ? null : Buffer.from(keys[i]!))),
+    offsets: values.map((_, i) => 100 + i),
+    timestamps: values.map((_, i) => 1_700_000_000_000 + i),
+  };
+}
+
+/** Every cell as a plain value plus the validity, column by column. */
+function cells(b: RecordBatch | null, def: SourceDef): unknown[][] {
+  if (!b) return [];
+  return batchVectors(b, def.schema).map((v) => Array.from({ length: v.length }, (_, i) => valueAt(v, i)));
+}
+
+function expectSame(got: Decoded, want: Decoded, def: SourceDef): void {
+  expect(got.malformed).toEqual(want.malformed);
+  expect(got.kept ? Array.from(got.kept) : null).toEqual(want.kept ? Array.from(want.kept) : null);
+  expect(got.batch?.numRows ?? 0).toBe(want.batch?.numRows ?? 0);
+  const g = cells(got.batch, def); const w = cells(want.batch, def);
+  expect(g).toEqual(w);
+  // Object.is semantics for -0 and NaN in numeric columns.
+  g.forEach((col, c) => col.forEach((v, i) => { if (typeof v === 'number') expect(Object.is(v, w[c]![i])).toBe(true); }));
+  if (got.batch && want.batch) {
+    got.batch.data.children.forEach((d, c) => expect(d.nullCount).toBe(want.batch!.data.children[c]!.nullCount));
+  }
+}
+
+// Messages covering what the fast scanner must hand to the reference path, and what it takes itself.
+const tricky: (string | null)[] = [
+  '{"id":1,"big":9007199254740993,"d":1.5e3,"ok":true,"name":"plain","ts":1700000000123}',
+  '  {  "name" : "spaced" , "id" : -0 , "d" : -12.25E-2 }  ',
+  '{"id":2147483648}', // out of INT range: malformed
+  '{"id":1.5}', // not an integer: malformed
+  '{"big":1.5}', // BIGINT must be integral: malformed
+  '{"id":"42","d":"3.5","ok":"false","big":" 7 "}', // numbers and booleans as strings: coerced
+  '{"name":"caf\u00e9 \\"quoted\\" \\u0041"}', // non-ASCII and escapes
+  '{"name":12,"ok":null}', // number into VARCHAR
+  '{"name":["x"]}', // array into VARCHAR: malformed
+  '{"ts":"2024-05-01T10:00:00Z"}', // timestamp text
+  '{"ts":"not a time"}',
+  '{"id":1,"id":2}', // repeated key: last wins
+  '{"other":{"deep":[1,2,{"x":null}]},"id":7}', // unknown nested key skipped
+  '{"id":01}', // invalid JSON
+  '{"id":1,}',
+  '[1,2]',
+  '"just a string"',
+  'null',
+  '',
+  null, // tombstone
+  '{}',
+  '{"id":null,"big":null,"d":null,"ok":null,"name":null,"ts":null}',
+  '{"d":1e400,"big":-123456789012345678}',
+  '{"name":"tab\there"}', // raw control char: invalid JSON
+  '{"ok":tru}',
+  '{"id":3}trailing',
+  '{"d":-}',
+  '{"name":""}',
+  '{"big":-42,"d":-0,"id":-7}',
+];
+
+describe('flat-JSON fast decoder', () => {
+  it('matches the reference decoder on tricky messages, including malformed ones and NULLs', () => {
+    const keys = tricky.map((_, i) => (i % 3 === 0 ? null : i % 3 === 1 ? `k${i}` : 'ключ'));
+    const r = raw(tricky, 3, keys);
+    const fast = createFastJsonDecoder(mixed)!;
+    const got = fast.decode(r);
+    const want = createDecoder(mixed)(r);
+    expect(want.malformed.length).toBeGreaterThan(5);
+    expectSame(got, want, mixed);
+    expect(fast.lastFallbacks()).toBeGreaterThan(10);
+  });
+
+  it('matches the reference decoder on generated Nexmark bids without falling back', () => {
+    const msgs = generateBatch('bid', 5000, { seed: 7, baseTime: 1_700_000_000_000 });
+    const r = raw(msgs.map((m) => m.value as Buffer));
+    const fast = createFastJsonDecoder(bids)!;
+    const got = fast.decode(r);
+    expectSame(got, createDecoder(bids)(r), bids);
+    expect(got.batch!.numRows).toBe(5000);
+    expect(fast.lastFallbacks()).toBe(0);
+  });
+
+  it('declines schemas it does not cover (ROW columns)', () => {
+    expect(createFastJsonDecoder(nested)).toBeNull();
+  });
+});
+
+describe('decode pool', () => {
+  const pool = createDecodePool({ workers: 2, minBatch: 1 });
+  afterAll(() => pool.close());
+
+  it('returns exactly what the single-thread decoder returns, for fast and reference-path schemas', async () => {
+    const r = raw(tricky, 1, tricky.map((_, i) => (i % 2 ? `key-${i}` : null)));
+    expectSame(await pool.decoder(mixed)(r), createDecoder(mixed)(r), mixed);
+    const nr = raw(['{"id":1,"r":{"a":2,"b":"x"}}', '{"id":2,"r":null}', '{"id":3,"r":{"a":"bad"}}', 'oops', '{"id":4}']);
+    const want = createDecoder(nested)(nr);
+    expect(want.malformed.length).toBe(2);
+    expectSame(await pool.decoder(nested)(nr), want, nested);
+  });
+
+  it('keeps per-partition order while batches of several partitions are in flight', async () => {
+    const decode = pool.decoder(bids);
+    const gen = generateBatch('bid', 12_000, { seed: 3, baseTime: 1_700_000_000_000 });
+    const parts = [0, 1, 2];
+    const sizes = [3000, 50, 1000, 2000, 10, 500];
+    const submitted: { part: number; promise: Promise<Decoded>; input: RawMessages }[] = [];
+    let at = 0;
+    for (const size of sizes) {
+      for (const part of parts) {
+        const input = raw(gen.slice(at, at + size).map((m) => m.value as Buffer), part);
+        at = (at + size) % 9000;
+        submitted.push({ part, input, promise: decode(input) });
+      }
+    }
+    const order: string[] = [];
+    submitted.forEach((s, i) => void s.promise.then(() => order.push(`${s.part}:${i}`)));
+    const results = await Promise.all(submitted.map((s) => s.promise));
+    for (const part of parts) {
+      const seen = order.filter((o) => o.startsWith(`${part}:`)).map((o) => Number(o.split(':')[1]));
+      expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    }
+    const ref = createDecoder(bids);
+    results.forEach((d, i) => expectSame(d, ref(submitted[i]!.input), bids));
+  });
+
+  it('decodes small fetches inline and large ones in workers, with the same results', async () => {
+    const p = createDecodePool({ workers: 1, minBatch: 100 });
+    try {
+      const decode = p.decoder(bids);
+      const msgs = generateBatch('bid', 300, { seed: 9, baseTime: 1_700_000_000_000 }).map((m) => m.value as Buffer);
+      const ref = createDecoder(bids);
+      expectSame(await decode(raw(msgs.slice(0, 50))), ref(raw(msgs.slice(0, 50))), bids);
+      expectSame(await decode(raw(msgs)), ref(raw(msgs)), bids);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('terminates its workers on close and refuses work afterwards', async () => {
+    const p = createDecodePool({ workers: 3, minBatch: 1 });
+    const decode = p.decoder(bids);
+    const msgs = generateBatch('bid', 100, { seed: 1, baseTime: 1_700_000_000_000 }).map((m) => m.value as Buffer);
+    expect((await decode(raw(msgs))).batch!.numRows).toBe(100);
+    expect(p.alive()).toBe(3);
+    await p.close();
+    expect(p.alive()).toBe(0);
+    await expect(decode(raw(msgs))).rejects.toThrow(/closed/);
+  });
+});
