@@ -144,7 +144,10 @@ export function runSteps(q: PlannedQuery, steps: readonly Step[], opts: RunOptio
       cur.pipeline.push({ kind: 'barrier', epoch: ++barriers });
       if (!restored && checkpoint === null && opts.restoreAtBarrier === barriers - 1) {
         checkpoint = { step: i, bytes: toBytes(cur.pipeline.snapshot()), tracker: JSON.stringify(cur.tracker.snapshot()), wm: cur.wm.v };
-        crashAt = Math.min(steps.length, i + 1 + (opts.crashAfter ?? 0));
+        // The doomed pipeline goes on, but never through another barrier (that one would have been the checkpoint).
+        let next = i + 1;
+        while (next < steps.length && steps[next]!.kind !== 'barrier') next++;
+        crashAt = Math.min(next, i + 1 + (opts.crashAfter ?? 0));
       }
       continue;
     }
