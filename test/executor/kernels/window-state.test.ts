@@ -19,7 +19,7 @@ describe('group table', () => {
     t.assign([str(['a', '', null, 'a', null, '', 'a', null]), i32([1, 1, 1, 1, 1, 1, null, null])], null, 8, gids);
     expect([...gids]).toEqual([0, 1, 2, 0, 2, 1, 3, 4]);
     const [k, n] = t.keyVectors(Int32Array.from([0, 1, 2, 3, 4]), 5);
-    expect([...Array(5).keys()].map((i) => [k!.valid?.[i] === 0 ? null : (k as { values: string[] }).values[i], n!.valid?.[i] === 0 ? null : (n as { values: Int32Array }).values[i]]))
+    expect([...Array(5).keys()].map((i) => [k!.valid?.[i] === 0 ? null : (k as unknown as { values: string[] }).values[i], n!.valid?.[i] === 0 ? null : (n as unknown as { values: Int32Array }).values[i]]))
       .toEqual([['a', 1], ['', 1], [null, 1], ['a', null], [null, null]]);
   });
 
