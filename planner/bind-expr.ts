@@ -252,7 +252,7 @@ export function resolveColumnRef(ctx: BindContext, ast: Ast): Expr {
   }
   const nameIdx = parts.length >= 2 && attempts.length > 1 ? 1 : 0;
   const name = parts[nameIdx]!;
-  if (name.toLowerCase() === SPARK_WINDOW_ALIAS) errAt(loc, at, `'window' is the window of Spark's window(…) or session_window(…) in GROUP BY, and this query has none`);
+  if (name.toLowerCase() === SPARK_WINDOW_ALIAS) errAt(loc, at, `'window' is not a column here: use window.start or window.end, with window(…) or session_window(…) in GROUP BY`);
   const q = attempts.length > 1 ? parts[0]! : null;
   const candidates = scope.columns.filter((c) => !c.hidden && (q === null || (c.qualifier !== null && eq(c.qualifier, q)))).map((c) => c.name);
   if (parts.length >= 2 && attempts.length === 1 && !scope.columns.some((c) => eq(c.name, parts[0]!))) {

@@ -33,6 +33,8 @@ export interface BoundQuery {
   /** Catalog objects the query reads. */
   readonly dependsOn: readonly string[];
   readonly sources: readonly SourceDef[];
+  /** Offset in the request of each visible output column's SELECT item (for errors about a column). */
+  readonly columnAts: readonly number[];
 }
 
 /** Parses the query text with node-sql-parser, mapping its syntax errors to the user's line:column. */
@@ -142,7 +144,7 @@ class QueryBinder {
 
     const groupItems: Ast[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
     const aggregating = groupItems.length > 0 || (ast.columns as Ast[]).some((c) => c.expr && containsAggregate(c.expr)) || (ast.having != null);
-    let out: { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null };
+    let out: { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] };
     if (aggregating) out = this.bindAggregate(ast, rel, plan, groupItems);
     else {
       if (rel.tvf) {
@@ -159,7 +161,7 @@ class QueryBinder {
     }
     if (this.mode === 'pull') out = { ...out, plan: this.bindOrderLimit(ast, out.plan, out.visibleCount) };
     return {
-      plan: out.plan, visibleCount: out.visibleCount, keyColumns: out.keyColumns, windowed: out.window !== null, window: out.window,
+      plan: out.plan, visibleCount: out.visibleCount, keyColumns: out.keyColumns, windowed: out.window !== null, window: out.window, columnAts: out.ats,
       emit, dependsOn: rel.dependsOn, sources: rel.sources,
     };
   }
@@ -375,13 +377,13 @@ class QueryBinder {
     return `expr${i + 1}`;
   }
 
-  private bindProjection(ast: Ast, rel: Relation, plan: LogicalPlan): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null } {
+  private bindProjection(ast: Ast, rel: Relation, plan: LogicalPlan): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] } {
     const ctx: BindContext = { loc: this.loc, scope: { columns: rel.scope }, noAggregates: 'aggregates need GROUP BY here' };
     const scope = rel.tvf ? rel.scope : rel.scope;
-    const { exprs, names } = this.selectItems(ast, scope, (e) => bindExpr(ctx, e));
+    const { exprs, names, ats } = this.selectItems(ast, scope, (e) => bindExpr(ctx, e));
     const fields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
     // An updating input (a view that aggregates) keeps its key through a projection only if the key is selected.
-    return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount: exprs.length, keyColumns: null, window: rel.tvf?.spec ?? null };
+    return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount: exprs.length, keyColumns: null, window: rel.tvf?.spec ?? null, ats };
   }
 
   // ---- aggregation ------------------------------------------------------------------------
@@ -416,7 +418,7 @@ class QueryBinder {
     return { spec, time };
   }
 
-  private bindAggregate(ast: Ast, rel: Relation, input: LogicalPlan, groupItems: Ast[]): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null } {
+  private bindAggregate(ast: Ast, rel: Relation, input: LogicalPlan, groupItems: Ast[]): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] } {
     const { loc } = this;
     if ((ast.columns as Ast[]).some((c) => (c.expr ?? c)?.type === 'column_ref' && (c.expr ?? c).column === '*')) {
       errAt(loc, this.keywordAt('SELECT'), 'SELECT * cannot be used with GROUP BY: list the group keys and aggregates');
@@ -541,7 +543,7 @@ class QueryBinder {
         if (a?.type === 'column_ref' && a.table == null && columnName(a).toLowerCase() === SPARK_WINDOW_ALIAS) {
           errAt(loc, astOffset(loc, a), window
             ? `'window' can be selected on its own (it becomes window_start, window_end) but not used in an expression: use window.start or window.end`
-            : `'window' is the window of Spark's window(…) or session_window(…) in GROUP BY, and this query has none`);
+            : `'window' is not a column here: use window.start or window.end, with window(…) or session_window(…) in GROUP BY`);
         }
         const e = bindExpr({ loc, scope, noAggregates: '' }, a);
         if (rel.tvf && e.kind === 'column' && e.index >= rel.tvf.virtualStart) {
@@ -607,7 +609,7 @@ class QueryBinder {
     }
     const outFields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
     plan = { kind: 'project', input: plan, exprs, schema: schemaOf(outFields) };
-    return { plan, visibleCount: sel.exprs.length, keyColumns, window: window?.spec ?? null };
+    return { plan, visibleCount: sel.exprs.length, keyColumns, window: window?.spec ?? null, ats: sel.ats };
   }
 
   // ---- ORDER BY / LIMIT (pull queries) ---------------------------------------------------------

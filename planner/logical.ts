@@ -4,7 +4,7 @@
  */
 import type { SourceDef } from './catalog.ts';
 import type { AggCall, Expr, Schema, WindowSpec } from './types.ts';
-import { assertNever, typeToString, windowToString } from './types.ts';
+import { assertNever, formatDuration, typeToString, windowToString } from './types.ts';
 
 export interface SortKey { readonly index: number; readonly desc: boolean; readonly nullsFirst: boolean }
 
@@ -93,7 +93,7 @@ function nodeLine(p: LogicalPlan): string {
   const ins = inputSchema(p);
   switch (p.kind) {
     case 'source_scan':
-      return `SourceScan: ${p.source} [${p.schema.fields.map((f) => `${f.name}:${typeToString(f.type)}`).join(', ')}]${p.watermark ? ` watermark=${p.schema.fields[p.watermark.column]!.name} - ${p.watermark.delayMs}ms` : ''}`;
+      return `SourceScan: ${p.source} [${p.schema.fields.map((f) => `${f.name}:${typeToString(f.type)}`).join(', ')}]${p.watermark ? ` watermark=${p.schema.fields[p.watermark.column]!.name} - ${formatDuration(p.watermark.delayMs)}` : ''}`;
     case 'view_scan': return `ViewScan: ${p.view}`;
     case 'filter': return `Filter: ${exprToString(p.predicate, ins)}`;
     case 'project': return `Project: ${p.exprs.map((e, i) => { const s = exprToString(e, ins); const n = p.schema.fields[i]!.name; return s === n ? s : `${s} AS ${n}`; }).join(', ')}`;

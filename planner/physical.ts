@@ -104,7 +104,15 @@ function sourceLine(s: PhysicalSource): string {
     case 'kafka_source': {
       const o = s.source.options;
       const wm = s.source.watermark;
-      return `KafkaSource: ${s.source.name} ${o.topicPattern ? `topic-pattern=${o.topicPattern}` : `topics=[${o.topics.join(', ')}]`} format=${o.format} columns=[${s.schema.fields.map((f) => `${f.name}:${typeToString(f.type)}`).join(', ')}]${wm ? ` watermark=${wm.column} - ${formatDuration(wm.delayMs)}` : ''}`;
+      // Options that change what or how fast it reads are shown when they differ from the defaults.
+      const extra = [
+        o.bootstrapServers ? `bootstrap=${o.bootstrapServers}` : '',
+        o.startupMode !== 'group-offsets' ? `startup=${o.startupMode}${o.startupMode === 'timestamp' ? `@${o.startupTimestampMs}` : ''}` : '',
+        o.maxRate !== null ? `max-rate=${o.maxRate}/s` : '',
+        o.idleTimeoutMs !== null ? `idle-timeout=${formatDuration(o.idleTimeoutMs)}` : '',
+      ].filter(Boolean).map((x) => ` ${x}`).join('');
+      const cols = s.source.columns.map((c) => `${c.name}:${typeToString(c.type)}${c.metadata ? `@${c.metadata}` : ''}`);
+      return `KafkaSource: ${s.source.name} ${o.topicPattern ? `topic-pattern=${o.topicPattern}` : `topics=[${o.topics.join(', ')}]`} format=${o.format}${extra} columns=[${cols.join(', ')}]${wm ? ` watermark=${wm.column} - ${formatDuration(wm.delayMs)}` : ''}`;
     }
     case 'view_source': return `ViewScan: ${s.view}`;
     default: return assertNever(s, 'source');

@@ -11,7 +11,7 @@ import { printLogical, type LogicalPlan } from './logical.ts';
 import { queryOptions, sinkOptions, sourceOptions } from './options.ts';
 import { parseRequest } from './parse.ts';
 import { printPhysical, toPhysical, type PhysicalPlan, type PhysicalSink } from './physical.ts';
-import { assertNever, typeToString, type Field } from './types.ts';
+import { assertNever, isNumeric, sameType, typeToString, type Expr, type Field } from './types.ts';
 
 export type Planned =
   | { readonly kind: 'create_source'; readonly def: SourceDef; readonly ifNotExists: boolean; readonly exists: boolean }
@@ -98,6 +98,8 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
         const from = work.get(st.from.value);
         if (!from) fail(pm, st.from.start, `unknown source or view '${st.from.value}'${didYouMean(st.from.value, work.all().map((o) => o.name))}`);
         b = bindStored(from, work, pm, st.from.start);
+        // The sink reads `from`: it must not be dropped under the sink.
+        b = { ...b, dependsOn: [from.name, ...b.dependsOn.filter((d) => d.toLowerCase() !== from.name.toLowerCase())] };
       } else b = bindQuery(st.query!, work, pm, 'continuous');
       return sinkPlan(st.name.value, text, sink, options, b, work, st.ifNotExists, exists);
     }
@@ -105,8 +107,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       const target = work.get(st.target.value);
       if (!target) fail(pm, st.target.start, `unknown table '${st.target.value}'${didYouMean(st.target.value, work.all().map((o) => o.name))}`);
       if (target.kind !== 'source') fail(pm, st.target.start, `INSERT INTO needs a Kafka table created with CREATE TABLE … WITH (connector = 'kafka', …); '${target.name}' is a ${kindLabel(target)}`);
-      const b = bindQuery(st.query, work, pm, 'continuous');
-      checkInsertColumns(b, target, pm, st.query);
+      const b = insertColumns(bindQuery(st.query, work, pm, 'continuous'), target, pm, st.query);
       const name = uniqueName(work, `insert_into_${target.name}`);
       if (target.options.topics.length !== 1) fail(pm, st.target.start, `INSERT INTO needs a table with exactly one topic`);
       const sink = { connector: 'kafka' as const, topic: target.options.topics[0]!, bootstrapServers: target.options.bootstrapServers, format: 'json' as const, deliveryGuarantee: 'exactly-once' as const };
@@ -185,10 +186,34 @@ function sinkPlan(name: string, text: string, sink: SinkDef['sink'], options: Si
   return { kind: 'create_sink', def, logical: b.plan, physical, ifNotExists, exists };
 }
 
-function checkInsertColumns(b: BoundQuery, target: SourceDef, pm: PosMap, q: QueryText): void {
+/**
+ * INSERT INTO writes by position, as in Flink and Postgres: the query's columns take the table's names
+ * (the JSON keys of the records) and are widened to its numeric types; anything else is refused at the
+ * SELECT item that does not fit.
+ */
+function insertColumns(b: BoundQuery, target: SourceDef, pm: PosMap, q: QueryText): BoundQuery {
   const cols = target.columns.filter((c) => c.metadata === null);
   const out = b.plan.schema.fields.slice(0, b.visibleCount);
   if (out.length !== cols.length) fail(pm, q.start, `INSERT INTO ${target.name} needs ${cols.length} columns (${cols.map((c) => c.name).join(', ')}), the query gives ${out.length}`);
+  const all = b.plan.schema.fields;
+  const exprs: Expr[] = all.map((f, i) => {
+    const col: Expr = { kind: 'column', index: i, name: f.name, type: f.type };
+    const want = cols[i];
+    if (!want || sameType(want.type, f.type) || f.type.kind === 'null') return col;
+    const widen = isNumeric(f.type) && isNumeric(want.type);
+    if (!widen) fail(pm, b.columnAts[i] ?? q.start, `INSERT INTO ${target.name}: column ${i + 1} (${want.name} ${typeToString(want.type)}) cannot take ${typeToString(f.type)}`);
+    return { kind: 'cast', input: col, type: want.type };
+  });
+  const fields: Field[] = all.map((f, i) => (i < cols.length ? { name: cols[i]!.name, type: cols[i]!.type, nullable: true } : f));
+  const unchanged = exprs.every((e, i) => e.kind === 'column' && fields[i]!.name === all[i]!.name);
+  if (unchanged) return b;
+  // Fold the renaming into the query's own final projection rather than stacking a second one.
+  const p = b.plan;
+  if (p.kind === 'project') {
+    const folded = exprs.map((e, i): Expr => (e.kind === 'cast' ? { kind: 'cast', input: p.exprs[i]!, type: e.type } : p.exprs[i]!));
+    return { ...b, plan: { kind: 'project', input: p.input, exprs: folded, schema: { fields } } };
+  }
+  return { ...b, plan: { kind: 'project', input: p, exprs, schema: { fields } } };
 }
 
 function sourceDef(st: Extract<Statement, { kind: 'create_source' }>, text: string, pm: PosMap): SourceDef {
