@@ -9,12 +9,13 @@ import path from 'node:path';
 import type { Log } from '../connectors/kafka/client.ts';
 import { createQueryTable, type QueryTable } from '../connectors/table/query-table.ts';
 import { createPipeline } from '../executor/pipeline.ts';
-import { batchRows, jsonValue } from '../executor/rows.ts';
+import { batchRows, jsonValue, rowObject } from '../executor/rows.ts';
 import {
   createCatalog, kindLabel, planRequest, SqlError, typeToString,
-  type CatalogObject, type Planned, type PlannedStatement, type Schema,
+  type CatalogObject, type MaterializedViewDef, type Planned, type PlannedStatement, type Schema,
 } from '../planner/index.ts';
 import { atomicWrite } from './checkpoint-log.ts';
+import { createViewFeed, startPushQuery, type PushQuery, type RowChange, type StartFrom, type ViewFeed } from './push.ts';
 import { createQueryRunner, queryDir, type QueryProgress, type QueryRunner, type QueryState } from './runner.ts';
 
 export interface EngineConfig {
@@ -61,6 +62,46 @@ export interface Engine {
   table(name: string): QueryTable | undefined;
   objects(): CatalogObject[];
   runner(id: string): QueryRunner | undefined;
+  // ---- push and the dashboard's catalog (see queries/push.ts) ----
+  /** Sources, views and sinks with their columns, for GET /v1/catalog. */
+  catalogInfo(): CatalogInfo;
+  /** A materialized view's committed rows (the newest `limit`), or undefined when there is no such view. */
+  viewRows(name: string, limit?: number): ViewRows | undefined;
+  /** The change feed of a materialized view (shared by its SSE clients), or undefined. */
+  viewFeed(name: string): { feed: ViewFeed; columns: ColumnInfo[] } | undefined;
+  /** Starts an ad-hoc `SELECT … EMIT CHANGES`; SqlError when the SQL is not one push query. */
+  startPush(sql: string, opts: PushOptions): Promise<PushHandle>;
+  pushQueries(): readonly PushHandle[];
+}
+
+export interface CatalogInfo {
+  readonly sources: readonly { name: string; columns: ColumnInfo[]; topics: string[]; topicPattern: string | null; format: string; watermark: { column: string; delayMs: number } | null }[];
+  readonly views: readonly { name: string; kind: 'view' | 'materialized_view'; columns: ColumnInfo[]; queryId?: string; keyColumns?: string[] | null; emit?: 'changes' | 'window_close' }[];
+  readonly sinks: readonly { name: string; topic: string; queryId?: string; columns: ColumnInfo[] }[];
+}
+
+export interface ViewRows {
+  readonly name: string;
+  readonly epoch: number;
+  readonly total: number;
+  readonly columns: ColumnInfo[];
+  readonly rows: Record<string, unknown>[];
+}
+
+export interface PushOptions {
+  readonly startFrom?: StartFrom;
+  readonly intervalMs?: number;
+  onChanges(epoch: number, changes: readonly RowChange[]): void;
+  onError(e: Error): void;
+}
+
+export interface PushHandle {
+  readonly id: string;
+  readonly sql: string;
+  readonly columns: ColumnInfo[];
+  readonly keyColumns: string[] | null;
+  readonly query: PushQuery;
+  stop(): Promise<void>;
 }
 
 const STATEMENT_LABEL: Record<Planned['kind'], string> = {
@@ -73,6 +114,8 @@ export function createEngine(cfg: EngineConfig): Engine {
   const stored: StoredObject[] = [];
   const runners = new Map<string, { runner: QueryRunner; kind: 'materialized_view' | 'sink'; object: string }>();
   const tables = new Map<string, QueryTable>();
+  const feeds = new Map<string, ViewFeed>();
+  const pushes = new Map<string, PushHandle>();
   let lock: Promise<unknown> = Promise.resolve();
   const serial = <T>(f: () => Promise<T>): Promise<T> => { const r = lock.then(f); lock = r.catch(() => undefined); return r; };
   const catalogFile = path.join(cfg.dataDir, 'catalog.json');
@@ -161,7 +204,7 @@ export function createEngine(cfg: EngineConfig): Engine {
       }
       case 'create_materialized_view': case 'create_sink': {
         if (p.exists) return { statement: label, name: p.def.name, message: `${p.def.name} already exists`, ...queryIdOf(p.def.name) };
-        if (cfg.maxQueries !== undefined && runners.size >= cfg.maxQueries) throw new SqlError(`too many running queries (MAX_QUERIES = ${cfg.maxQueries}); drop one first`, 1, 1, 429);
+        if (cfg.maxQueries !== undefined && runners.size + pushes.size >= cfg.maxQueries) throw new SqlError(`too many running queries (MAX_QUERIES = ${cfg.maxQueries}); drop one first`, 1, 1, 429);
         const id = randomUUID();
         catalog.put(p.def);
         stored.push({ kind: p.def.kind, name: p.def.name, sql: ps.sql, queryId: id });
@@ -175,6 +218,7 @@ export function createEngine(cfg: EngineConfig): Engine {
         if (s?.queryId) await dropQuery(s.queryId);
         catalog.remove(p.name);
         tables.delete(p.name.toLowerCase());
+        closeFeed(p.name);
         stored.splice(stored.findIndex((x) => x.name.toLowerCase() === p.name.toLowerCase()), 1);
         await persist();
         return { statement: label, name: p.name, message: `${p.object.replace('_', ' ')} ${p.name} dropped` };
@@ -215,6 +259,9 @@ export function createEngine(cfg: EngineConfig): Engine {
       }
     },
     async close() {
+      await Promise.all([...pushes.values()].map((p) => p.stop().catch(() => undefined)));
+      for (const f of feeds.values()) f.close('the server is stopping');
+      feeds.clear();
       await serial(async () => {
         await Promise.all([...runners.values()].map((r) => r.runner.stop({ checkpoint: true }).catch(() => undefined)));
       });
@@ -237,6 +284,7 @@ export function createEngine(cfg: EngineConfig): Engine {
         await dropQuery(id);
         catalog.remove(r.object);
         tables.delete(r.object.toLowerCase());
+        closeFeed(r.object);
         const i = stored.findIndex((x) => x.queryId === id);
         if (i >= 0) stored.splice(i, 1);
         await persist();
@@ -246,7 +294,93 @@ export function createEngine(cfg: EngineConfig): Engine {
     table: (name) => tables.get(name.toLowerCase()),
     objects: () => catalog.all(),
     runner: (id) => runners.get(id)?.runner,
+    catalogInfo: () => catalogInfo(),
+    viewRows(name, limit) {
+      const v = materialized(name);
+      if (!v) return undefined;
+      const all = v.table.rows();
+      const rows = limit !== undefined && all.length > limit ? all.slice(all.length - limit) : all;
+      return { name: v.def.name, epoch: v.table.epoch, total: all.length, columns: columnsOf(v.def.schema, v.def.visibleCount), rows: rows.map((r) => rowObject(v.def.schema, r, v.def.visibleCount)) };
+    },
+    viewFeed(name) {
+      const v = materialized(name);
+      if (!v) return undefined;
+      const key = v.def.name.toLowerCase();
+      let feed = feeds.get(key);
+      // A view dropped and created again has a new table: its old feed is stale.
+      if (feed && feed.table !== v.table) { feed.close(); feed = undefined; }
+      if (!feed) { feed = createViewFeed(v.table, v.def.visibleCount); feeds.set(key, feed); }
+      return { feed, columns: columnsOf(v.def.schema, v.def.visibleCount) };
+    },
+    startPush,
+    pushQueries: () => [...pushes.values()],
   };
+
+  function closeFeed(name: string): void {
+    const f = feeds.get(name.toLowerCase());
+    if (f) { f.close(); feeds.delete(name.toLowerCase()); }
+  }
+
+  function materialized(name: string): { def: MaterializedViewDef; table: QueryTable } | undefined {
+    const def = catalog.get(name);
+    const table = tables.get(name.toLowerCase());
+    if (!def || def.kind !== 'materialized_view' || !table) return undefined;
+    return { def, table };
+  }
+
+  function catalogInfo(): CatalogInfo {
+    const all = catalog.all();
+    const sources: CatalogInfo['sources'][number][] = [];
+    const views: CatalogInfo['views'][number][] = [];
+    const sinks: CatalogInfo['sinks'][number][] = [];
+    for (const o of all) {
+      switch (o.kind) {
+        case 'source':
+          sources.push({
+            name: o.name, columns: columnsOf(o.schema), topics: [...o.options.topics], topicPattern: o.options.topicPattern,
+            format: o.options.format, watermark: o.watermark ? { column: o.watermark.column, delayMs: o.watermark.delayMs } : null,
+          });
+          break;
+        case 'view': views.push({ name: o.name, kind: 'view', columns: columnsOf(o.schema) }); break;
+        case 'materialized_view':
+          views.push({
+            name: o.name, kind: 'materialized_view', columns: columnsOf(o.schema, o.visibleCount), ...queryIdOf(o.name),
+            keyColumns: o.keyColumns ? o.keyColumns.map((i) => o.schema.fields[i]!.name) : null, emit: o.emit,
+          });
+          break;
+        case 'sink': sinks.push({ name: o.name, topic: o.sink.topic, columns: columnsOf(o.schema), ...queryIdOf(o.name) }); break;
+      }
+    }
+    return { sources, views, sinks };
+  }
+
+  async function startPush(sql: string, opts: PushOptions): Promise<PushHandle> {
+    const planned = planRequest(sql, catalog);
+    const p = planned[0]?.planned;
+    if (planned.length !== 1 || p?.kind !== 'push') {
+      throw new SqlError('POST /v1/query-stream takes one push query: SELECT … FROM <source> … EMIT CHANGES', 1, 1);
+    }
+    if (cfg.maxQueries !== undefined && runners.size + pushes.size >= cfg.maxQueries) {
+      throw new SqlError(`too many running queries (MAX_QUERIES = ${cfg.maxQueries}); stop one first`, 1, 1, 429);
+    }
+    const id = randomUUID();
+    const schema = p.physical.schema;
+    const query = await startPushQuery({
+      id, plan: p.physical, visibleCount: p.visibleCount, brokers: cfg.brokers, log: cfg.log,
+      startFrom: opts.startFrom, intervalMs: opts.intervalMs,
+      onChanges: opts.onChanges,
+      onError: (e) => { pushes.delete(id); opts.onError(e); },
+    });
+    const handle: PushHandle = {
+      id, sql, query,
+      columns: columnsOf(schema, p.visibleCount),
+      keyColumns: p.keyColumns ? p.keyColumns.filter((i) => i < p.visibleCount).map((i) => schema.fields[i]!.name) : null,
+      // Counted until it has stopped, so close() waits for a stop already under way.
+      async stop() { await query.stop(); pushes.delete(id); },
+    };
+    pushes.set(id, handle);
+    return handle;
+  }
 }
 
 export function columnsOf(schema: Schema, visible = schema.fields.length): ColumnInfo[] {

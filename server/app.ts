@@ -1,59 +1,223 @@
 /**
- * The HTTP API, v1. Routes stay thin: they validate, call the engine, and shape JSON.
+ * The HTTP API, v1. Routes stay thin: they validate (a JSON schema on every route, which is also the
+ * OpenAPI document at /docs), call the engine, and shape JSON. One error shape everywhere
+ * (server/errors.ts).
  *
- *   GET  /healthz                 liveness
- *   GET  /v1/info                 version, Kafka bootstrap address, whether it is the embedded broker
- *   POST /v1/sql {sql}            runs statements in order → {results: [...]}, one per statement
- *   GET  /v1/queries              continuous queries
- *   GET  /v1/queries/:id          {id, name, sql, status, progress}
- *   DELETE /v1/queries/:id        stops a query (and drops the view or sink it feeds)
+ *   GET  /healthz                       liveness
+ *   GET  /v1/info                       version, Kafka bootstrap address, whether it is the embedded broker
+ *   POST /v1/sql {sql}                  runs statements in order → {results: [...]}, one per statement
+ *   GET  /v1/queries                    continuous queries
+ *   GET  /v1/queries/:id                {id, name, kind, sql, status, error, progress}
+ *   DELETE /v1/queries/:id              stops a query (and drops the view or sink it feeds)
+ *   GET  /v1/catalog                    sources, views and sinks with their columns
+ *   GET  /v1/views/:name?limit=N        a materialized view's committed rows
+ *   GET  /v1/views/:name/changes        SSE: snapshot, then one event per change; resumable (Last-Event-ID)
+ *   POST /v1/query-stream {sql}         SSE of an ad-hoc SELECT … EMIT CHANGES, stopped on disconnect
+ *   GET  /metrics                       Prometheus text format
+ *   GET  /docs                          OpenAPI document (/docs/json) and an interactive page
+ *   GET  /                              the dashboard (web/)
+ *
+ * With `apiToken` set, every /v1 route and /metrics need `Authorization: Bearer <token>` (or, for
+ * EventSource clients that cannot set headers, `?access_token=<token>`).
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { RowChange } from '../queries/push.ts';
 import type { Service } from '../queries/service.ts';
 import { apiError, errorHandler } from './errors.ts';
+import { createMetrics } from './metrics.ts';
+import * as S from './schemas.ts';
+import { createSseHub, type SseStream } from './sse.ts';
 
 export interface AppOptions {
   readonly logger?: boolean;
+  /** Request body limit in bytes (default 1 MiB). */
   readonly bodyLimit?: number;
+  /** When set, /v1 and /metrics require this bearer token (main.ts passes API_TOKEN). */
+  readonly apiToken?: string;
+  /** SSE heartbeat interval (default 15 s). */
+  readonly heartbeatMs?: number;
+  /** Epoch length of ad-hoc push queries (default 200 ms). */
+  readonly pushIntervalMs?: number;
+  /** The dashboard's static files (default: web/ of this repository). */
+  readonly webRoot?: string;
 }
 
-const sqlBody = {
-  type: 'object',
-  required: ['sql'],
-  properties: { sql: { type: 'string', minLength: 1 } },
-  additionalProperties: false,
-} as const;
+export const WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
+
+const bearer = (req: FastifyRequest): string | null => {
+  const h = req.headers.authorization;
+  if (h) { const m = /^Bearer\s+(.+)$/i.exec(h); return m ? m[1]!.trim() : null; }
+  const q = (req.query as Record<string, unknown> | undefined)?.access_token;
+  return typeof q === 'string' ? q : null;
+};
+
+const sameToken = (a: string, b: string): boolean => {
+  const x = Buffer.from(a); const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+/** Last-Event-ID header (EventSource reconnects) or ?lastEventId= (a first connection that resumes). */
+function lastEventId(req: FastifyRequest<{ Querystring: { lastEventId?: string } }>): number | null {
+  const v = req.headers['last-event-id'] ?? req.query.lastEventId;
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined || s === '') return null;
+  const n = Number(s);
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}
 
 export async function buildApp(service: Service, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 1024 * 1024 });
   const { engine } = service;
+  const hub = createSseHub({ heartbeatMs: opts.heartbeatMs });
+  const metrics = createMetrics(engine, { sseStreams: () => hub.size });
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((req, reply) => { void reply.status(404).send(apiError(`no route ${req.method} ${req.url}`)); });
+  app.setNotFoundHandler((req, reply) => { void reply.status(404).send(apiError(`no route ${req.method} ${req.url.split('?')[0]}`)); });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'streamsql HTTP API',
+        version: service.version,
+        description: 'Streaming SQL over Kafka: create sources and materialized views with SQL, read their results (pull), or follow them as they change (push, Server-Sent Events). Errors are always `{"error": {"message", "line"?, "column"?}}`.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'Required on /v1 and /metrics when the service runs with API_TOKEN' } } },
+      security: opts.apiToken ? [{ bearerAuth: [] }] : [],
+      tags: [
+        { name: 'sql', description: 'SQL statements and pull queries' },
+        { name: 'queries', description: 'Continuous queries' },
+        { name: 'views', description: 'Materialized views: rows and live changes' },
+        { name: 'service', description: 'Health, info and metrics' },
+      ],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
-  app.get('/v1/info', async () => ({
+  const token = opts.apiToken;
+  if (token) {
+    app.addHook('onRequest', async (req, reply) => {
+      const path = req.url.split('?')[0]!;
+      if (!(path === '/v1' || path.startsWith('/v1/') || path === '/metrics')) return;
+      const t = bearer(req);
+      if (t === null || !sameToken(t, token)) {
+        return reply.status(401).header('www-authenticate', 'Bearer realm="streamsql"').send(apiError(t === null ? 'authentication required: send Authorization: Bearer <token>' : 'invalid token'));
+      }
+    });
+  }
+
+  // SSE streams end before the server waits for its connections to drain.
+  app.addHook('preClose', async () => {
+    hub.closeAll();
+    await Promise.all(engine.pushQueries().map((p) => p.stop().catch(() => undefined)));
+  });
+
+  app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness', response: { 200: S.health } } }, async () => ({ status: 'ok' }));
+
+  app.get('/v1/info', { schema: { tags: ['service'], summary: 'Version and Kafka cluster', response: { 200: S.info, ...S.errors } } }, async () => ({
     name: 'streamsql',
     version: service.version,
     kafka: { bootstrap: service.kafka.bootstrap, embedded: service.kafka.embedded },
   }));
 
-  app.post<{ Body: { sql: string } }>('/v1/sql', { schema: { body: sqlBody } }, async (req) => {
-    return { results: await engine.execute(req.body.sql) };
-  });
+  app.post<{ Body: { sql: string } }>('/v1/sql', {
+    schema: { tags: ['sql'], summary: 'Run SQL statements in order', body: S.sqlBody, response: { 200: S.sqlResults, ...S.errors } },
+  }, async (req) => ({ results: await engine.execute(req.body.sql) }));
 
-  app.get('/v1/queries', async () => ({ queries: engine.queries() }));
+  app.get('/v1/queries', { schema: { tags: ['queries'], summary: 'Continuous queries', response: { 200: S.queryList, ...S.errors } } }, async () => ({ queries: engine.queries() }));
 
-  app.get<{ Params: { id: string } }>('/v1/queries/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/queries/:id', {
+    schema: { tags: ['queries'], summary: 'One query with its progress', params: S.idParams, response: { 200: S.queryWithProgress, ...S.errors } },
+  }, async (req, reply) => {
     const q = engine.query(req.params.id);
     if (!q) return reply.status(404).send(apiError(`no query '${req.params.id}'`));
     return { ...q, progress: await engine.progress(req.params.id) };
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/queries/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/queries/:id', {
+    schema: { tags: ['queries'], summary: 'Stop a query and drop the view or sink it feeds', params: S.idParams, response: { 200: S.stopped, ...S.errors } },
+  }, async (req, reply) => {
     if (!(await engine.stopQuery(req.params.id))) return reply.status(404).send(apiError(`no query '${req.params.id}'`));
     return { id: req.params.id, status: 'stopped' };
   });
+
+  app.get('/v1/catalog', { schema: { tags: ['views'], summary: 'Sources, views and sinks', response: { 200: S.catalog, ...S.errors } } }, async () => engine.catalogInfo());
+
+  app.get<{ Params: { name: string }; Querystring: { limit?: number } }>('/v1/views/:name', {
+    schema: { tags: ['views'], summary: "A materialized view's committed rows (the newest `limit`)", params: S.nameParams, querystring: S.limitQuery, response: { 200: S.viewRows, ...S.errors } },
+  }, async (req, reply) => {
+    const v = engine.viewRows(req.params.name, req.query.limit ?? 1000);
+    if (!v) return reply.status(404).send(apiError(`no materialized view '${req.params.name}'`));
+    return v;
+  });
+
+  app.get<{ Params: { name: string }; Querystring: { lastEventId?: string } }>('/v1/views/:name/changes', {
+    schema: {
+      tags: ['views'],
+      summary: 'Live changes of a materialized view (Server-Sent Events)',
+      description: 'First `event: snapshot` (`id` = epoch, data `{epoch, columns, rows}`), then one `event: change` per changed row (`id` = epoch, data `{op: "insert"|"upsert"|"delete", row}`). Reconnect with `Last-Event-ID` (or `?lastEventId=`) to receive only what was missed while it is still buffered; otherwise a fresh snapshot comes first. `event: end` when the view is dropped. Heartbeat comments keep the connection open.',
+      params: S.nameParams, querystring: S.changesQuery, headers: S.lastEventIdHeader,
+      produces: ['text/event-stream'],
+      response: { 200: { description: 'text/event-stream', type: 'string' }, ...S.errors },
+    },
+  }, async (req, reply) => {
+    const f = engine.viewFeed(req.params.name);
+    if (!f) return reply.status(404).send(apiError(`no materialized view '${req.params.name}'`));
+    const stream = hub.open(reply);
+    const unsubscribe = f.feed.subscribe(lastEventId(req), (ev) => {
+      switch (ev.kind) {
+        case 'snapshot': stream.send('snapshot', { epoch: ev.epoch, columns: f.columns, rows: ev.rows }, ev.epoch); break;
+        case 'changes': stream.sendMany(ev.changes.map((c) => ({ event: 'change', data: c, id: ev.epoch }))); break;
+        case 'end': stream.send('end', { reason: ev.reason }); stream.close(); break;
+      }
+    });
+    stream.onClose(unsubscribe);
+    return reply;
+  });
+
+  app.post<{ Body: { sql: string; startFrom?: 'latest' | 'earliest' } }>('/v1/query-stream', {
+    schema: {
+      tags: ['sql'],
+      summary: 'Run an ad-hoc push query (SELECT … EMIT CHANGES) as Server-Sent Events',
+      description: 'Answers `event: schema` (data `{queryId, columns, keyColumns}`), then `event: change` per output row (`id` = epoch, data `{op, row}`). Reads from the latest offsets unless the source sets its own \'scan.startup.mode\' or `startFrom` is given. The query stops, and its consumer group is deleted, when the client disconnects. `event: error` if it fails.',
+      body: S.pushBody,
+      produces: ['text/event-stream'],
+      response: { 200: { description: 'text/event-stream', type: 'string' }, ...S.errors },
+    },
+  }, async (req, reply) => {
+    let stream: SseStream | null = null;
+    const early: { epoch: number; changes: readonly RowChange[] }[] = [];
+    const send = (epoch: number, changes: readonly RowChange[]) => stream!.sendMany(changes.map((c) => ({ event: 'change', data: c, id: epoch })));
+    // Planning errors throw here, before the reply turns into a stream: a plain 4xx answer.
+    const handle = await engine.startPush(req.body.sql, {
+      startFrom: req.body.startFrom,
+      intervalMs: opts.pushIntervalMs,
+      onChanges: (epoch, changes) => { if (stream) send(epoch, changes); else early.push({ epoch, changes }); },
+      onError: (e) => { if (stream) { stream.send('error', apiError(e.message)); stream.close(); } },
+    });
+    stream = hub.open(reply);
+    stream.onClose(() => { void handle.stop(); });
+    stream.send('schema', { queryId: handle.id, columns: handle.columns, keyColumns: handle.keyColumns });
+    for (const e of early.splice(0)) send(e.epoch, e.changes);
+    return reply;
+  });
+
+  app.get('/metrics', {
+    schema: { tags: ['service'], summary: 'Prometheus metrics (text format)', produces: ['text/plain'], response: { 200: { type: 'string' }, ...S.errors } },
+  }, async (_req, reply) => {
+    const text = await metrics.render();
+    return reply.type(metrics.contentType).send(text);
+  });
+
+  const webRoot = opts.webRoot ?? WEB_ROOT;
+  if (existsSync(webRoot)) {
+    await app.register(fastifyStatic, { root: webRoot, prefix: '/', index: ['index.html'] });
+  }
 
   return app;
 }

@@ -3,7 +3,8 @@
  * broker and the demo, so `curl localhost:8080/v1/sql` shows live results at once.
  *
  * Environment: PORT (8080), HOST (127.0.0.1), KAFKA_BROKERS, DATA_DIR (./data), DEMO (1/0),
- * MAX_QUERIES, LOG_LEVEL.
+ * MAX_QUERIES (cap on running queries → 429), API_TOKEN (bearer token required on /v1 and /metrics),
+ * LOG_LEVEL.
  */
 import { startService } from '../queries/service.ts';
 import { buildApp } from './app.ts';
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
     maxQueries: env.MAX_QUERIES ? Number(env.MAX_QUERIES) : undefined,
     log,
   });
-  const app = await buildApp(service);
+  const app = await buildApp(service, { apiToken: env.API_TOKEN || undefined });
   const port = Number(env.PORT || 8080);
   const host = env.HOST || '127.0.0.1';
   let stopping = false;

@@ -78,3 +78,28 @@ export async function readTopic(brokers: readonly string[], topic: string, opts:
   }
   return out;
 }
+
+/** Deletes a consumer group (transient push queries clean up after themselves); false when it cannot. */
+export async function deleteGroup(brokers: readonly string[], groupId: string): Promise<boolean> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    await admin.deleteGroups([groupId]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Consumer groups on the cluster (tools and tests). */
+export async function listGroups(brokers: readonly string[]): Promise<string[]> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    return (await admin.listGroups()).groups.map((g) => g.groupId);
+  } finally {
+    await admin.disconnect();
+  }
+}
