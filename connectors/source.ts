@@ -27,6 +27,8 @@ export interface ConnectorStatus {
 export interface SourceHooks {
   /** Called once the start positions are known, before the first batch: where each partition starts and ends. */
   onPartitions?(partitions: readonly PartitionLag[]): void;
+  /** Called when reading cannot go on (offsets lost with failOnDataLoss); the source has stopped fetching. */
+  onFatal?(e: Error): Promise<void> | void;
 }
 
 export interface SourceReader {
@@ -43,6 +45,8 @@ export interface SourceReader {
   /** Records progress in the query's consumer group, so Kafka's lag tools see it. */
   commit(positions: readonly SourcePosition[]): Promise<void>;
   status(): ConnectorStatus;
+  /** Offsets skipped because they were gone from the broker (failOnDataLoss = false). */
+  dataLoss(): { readonly events: number; readonly offsets: number };
 }
 
 export interface SinkRecord {
@@ -55,9 +59,21 @@ export interface SinkWriter {
   write(records: readonly SinkRecord[]): void;
   /**
    * Makes the epoch's records durable. With exactly-once, the records and the source positions are
-   * committed in one Kafka transaction; `positions` go to the query's consumer group inside it.
+   * committed in one Kafka transaction; `positions` go to the query's consumer group inside it,
+   * tagged with the epoch (offset metadata), which is how a restart learns the transaction committed.
+   *
+   * The records buffered at the first call for an epoch belong to it; if the call fails, a retry for
+   * the same epoch commits exactly those records (later writes wait for the next epoch), and first
+   * checks whether the failed attempt committed after all, so nothing is written twice.
    */
   commitEpoch(epoch: number, positions: readonly SourcePosition[]): Promise<void>;
+  /**
+   * The epoch of the last committed transaction as recorded in the query's consumer group (offset
+   * metadata for `topics`), or null when none is recorded. Exactly-once sinks only.
+   */
+  committedEpoch?(topics: readonly string[]): Promise<number | null>;
+  /** Connects now (a restarted transactional producer fences the previous incarnation and aborts its open transaction). */
+  connect?(): Promise<void>;
   /** Drops the records of an epoch that will not be committed (restore after failure). */
   abortEpoch(): Promise<void>;
   close(): Promise<void>;

@@ -3,8 +3,13 @@
  *
  *   metadata              query id, name, SQL, format version
  *   offsets/<epoch>       written ahead: each partition's offset range for the epoch, and the watermark
- *   state/<epoch>/…       operator snapshots as Arrow IPC, plus their scalar state as JSON
+ *   state/<epoch>/…       operator snapshots as Arrow IPC, plus their scalar state as JSON, and
+ *                         manifest.json (written after them: the checksums; the state is complete)
  *   commits/<epoch>       written last, with a checksum of every state file
+ *
+ * An epoch whose state is complete but whose commit marker is missing is "pending": the process died
+ * between the sink transaction and the marker, or before the transaction. The runner decides which
+ * (two-phase commit: see {@link CheckpointLog.pending}) and either rolls it forward or discards it.
  *
  * Every write is atomic (temp file, fsync, rename, fsync of the directory). An epoch counts only when
  * its commit marker exists and every file it names has the recorded checksum; a torn or corrupt epoch
@@ -68,6 +73,19 @@ async function fsyncDir(dir: string): Promise<void> {
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
+/** An epoch with complete, intact state and offsets but no commit marker. */
+export interface PendingEpoch {
+  readonly epoch: number;
+  readonly offsets: OffsetsEntry;
+  readonly checksums: Record<string, string>;
+}
+
+/** Test hooks: called at points inside a checkpoint, so fault tests can kill the process there. */
+export interface CheckpointLogHooks {
+  /** After each state file of an epoch is durable (before the next one). */
+  afterStateFile?(epoch: number, file: string): void;
+}
+
 export interface CheckpointLog {
   readonly dir: string;
   writeMetadata(meta: Record<string, unknown>): Promise<void>;
@@ -79,6 +97,10 @@ export interface CheckpointLog {
   latest(): Promise<LatestEpoch>;
   /** Offsets written ahead for an epoch that has no commit marker (crash mid-epoch). */
   pendingOffsets(after: number): Promise<OffsetsEntry | null>;
+  /** Epoch `after + 1` if its offsets and complete, intact state exist without a commit marker. */
+  pending(after: number): Promise<PendingEpoch | null>;
+  /** Deletes every epoch newer than `epoch` (torn, corrupt or uncommitted leftovers), so new epochs never mix with them. */
+  discardAfter(epoch: number): Promise<void>;
   /** Deletes epochs older than the newest `keep` committed ones. */
   prune(keep: number): Promise<void>;
   destroy(): Promise<void>;
@@ -90,7 +112,7 @@ async function listEpochs(dir: string): Promise<number[]> {
   } catch { return []; }
 }
 
-export function createCheckpointLog(dir: string): CheckpointLog {
+export function createCheckpointLog(dir: string, hooks: CheckpointLogHooks = {}): CheckpointLog {
   const p = (...xs: string[]) => path.join(dir, ...xs);
   return {
     dir,
@@ -106,10 +128,14 @@ export function createCheckpointLog(dir: string): CheckpointLog {
         const bytes = tableToIPC(new Table([batch]), 'file');
         await atomicWrite(p('state', String(epoch), `${name}.arrow`), bytes);
         sums[`${name}.arrow`] = sha(bytes);
+        hooks.afterStateFile?.(epoch, `${name}.arrow`);
       }
       const meta = JSON.stringify(s.meta);
       await atomicWrite(p('state', String(epoch), 'meta.json'), meta);
       sums['meta.json'] = sha(meta);
+      hooks.afterStateFile?.(epoch, 'meta.json');
+      // The manifest says the state is complete; a pending epoch is only rolled forward with one.
+      await atomicWrite(p('state', String(epoch), 'manifest.json'), JSON.stringify({ epoch, checksums: sums }));
       return sums;
     },
     async commit(epoch, checksums) { await atomicWrite(p('commits', String(epoch)), JSON.stringify({ epoch, checksums, time: Date.now() })); },
@@ -140,6 +166,25 @@ export function createCheckpointLog(dir: string): CheckpointLog {
       const e = all.filter((x) => x > after).pop();
       if (e === undefined) return null;
       try { return JSON.parse(await fs.readFile(p('offsets', String(e)), 'utf8')) as OffsetsEntry; } catch { return null; }
+    },
+    async pending(after) {
+      const epoch = after + 1;
+      try {
+        const offsets = JSON.parse(await fs.readFile(p('offsets', String(epoch)), 'utf8')) as OffsetsEntry;
+        const manifest = JSON.parse(await fs.readFile(p('state', String(epoch), 'manifest.json'), 'utf8')) as { checksums: Record<string, string> };
+        for (const [file, sum] of Object.entries(manifest.checksums)) {
+          if (sha(await fs.readFile(p('state', String(epoch), file))) !== sum) return null;
+        }
+        return { epoch, offsets, checksums: manifest.checksums };
+      } catch { return null; }
+    },
+    async discardAfter(epoch) {
+      for (const sub of ['commits', 'offsets', 'state']) {
+        for (const e of await listEpochs(p(sub))) {
+          if (e > epoch) await fs.rm(p(sub, String(e)), { recursive: true, force: true });
+        }
+      }
+      await fsyncDir(dir).catch(() => undefined);
     },
     async prune(keep) {
       const commits = await listEpochs(p('commits'));

@@ -45,6 +45,15 @@ export interface QueryProgress {
   readonly lastCheckpoint: { readonly epoch: number; readonly durationMs: number; readonly time: string } | null;
   readonly checkpointFailures: number;
   readonly restoredFromEpoch: number | null;
+  /**
+   * An epoch found with its sink transaction committed but no commit marker (the process died in
+   * between), completed on restore instead of replayed: replaying it would write its output twice.
+   */
+  readonly rolledForwardEpoch: number | null;
+  /** The consumer group named after the query, where its committed offsets are (lag tools read them). */
+  readonly groupId: string;
+  /** Offsets skipped because the broker no longer had them (failOnDataLoss = false). */
+  readonly dataLoss: { readonly events: number; readonly offsets: number };
   readonly skippedEpochs: readonly { epoch: number; reason: string }[];
   readonly operators: readonly { readonly name: string; readonly stateRows: number; readonly stateBytes: number; readonly lateRowsDropped: number }[];
   readonly partitions: readonly PartitionProgress[];
@@ -81,6 +90,40 @@ export interface QueryRunner {
   destroy(): Promise<void>;
 }
 
+/**
+ * TEST HOOK for the fault tests (test/fault): kills this process with SIGKILL at a chosen step of a
+ * chosen checkpoint epoch, so a test can crash the service exactly between two durable writes.
+ *
+ *   STREAMSQL_CRASH_AT="<point>:<epoch>[:<query name>][,…]"     epoch '*' = the first time the point is reached
+ *
+ * Points, in the order a checkpoint reaches them: `mid-batch` (a source batch of the epoch has been
+ * processed), `after-offsets` (offsets/<epoch> written), `state-write` (after the first state file),
+ * `after-state` (state complete), `after-sink-commit` (sink transaction committed, no commit marker
+ * yet), `after-commit` (marker written); and `restore` (state loaded, before reading starts).
+ * Unset in production: then every call is one Map lookup on an empty map.
+ */
+export type CrashPointName = 'mid-batch' | 'after-offsets' | 'state-write' | 'after-state' | 'after-sink-commit' | 'after-commit' | 'restore';
+
+const specs = new Map<string, { epoch: number | '*'; query: string | null }[]>();
+for (const part of (process.env.STREAMSQL_CRASH_AT ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+  const [point, epoch, query] = part.split(':');
+  const l = specs.get(point!) ?? [];
+  l.push({ epoch: epoch === '*' || epoch === undefined ? '*' : Number(epoch), query: query ?? null });
+  specs.set(point!, l);
+}
+
+export function crashPoint(point: CrashPointName, epoch: number, query: string, log?: Log): void {
+  const l = specs.get(point);
+  if (!l) return;
+  if (!l.some((s) => (s.epoch === '*' || s.epoch === epoch) && (s.query === null || s.query.toLowerCase() === query.toLowerCase()))) return;
+  const msg = `crash hook: ${point} epoch ${epoch} query ${query}: SIGKILL`;
+  log?.('warn', msg);
+  process.stderr.write(`${msg}\n`);
+  process.kill(process.pid, 'SIGKILL');
+  // The signal is delivered at once; never run another line of this process meanwhile.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000);
+}
+
 const partKey = (t: string, p: number) => `${t}:${p}`;
 
 export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
@@ -92,7 +135,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const decode = createDecoder(def);
   const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
   const wmIndex = def.watermark?.index ?? -1;
-  const ckpt: CheckpointLog = createCheckpointLog(cfg.dir);
+  const ckpt: CheckpointLog = createCheckpointLog(cfg.dir, { afterStateFile: (e) => crashPoint('state-write', e, cfg.name, cfg.log) });
   const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log);
 
   let state: QueryState = 'starting';
@@ -105,7 +148,14 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   let checkpointFailures = 0;
   let lastCheckpoint: QueryProgress['lastCheckpoint'] = null;
   let restoredFrom: number | null = null;
+  let rolledForward: number | null = null;
   let skipped: { epoch: number; reason: string }[] = [];
+  /** An epoch whose state is durable but whose sink commit or marker has not succeeded yet. */
+  let inflight: { e: number; positions: SourcePosition[]; sums: Record<string, string>; t0: number } | null = null;
+  let consecutiveFailures = 0;
+  let retryAt = 0;
+  let checkpointRunning = false;
+  let lossBase = { events: 0, offsets: 0 };
   let epochStart = new Map<string, number>();
   let timer: NodeJS.Timeout | null = null;
   let rateTimer: NodeJS.Timeout | null = null;
@@ -176,14 +226,23 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
             const m = d.malformed[0]!;
             throw new Error(`malformed message at ${raw.topic}[${raw.partition}] offset ${m.offset}: ${m.error}`);
           }
-          case 'dead-letter':
-            await side.send(def.options.deadLetterTopic!, d.malformed.map((m) => ({
+          case 'dead-letter': {
+            const msgs = d.malformed.map((m) => ({
               key: raw.keys[m.index] ? Buffer.from(raw.keys[m.index]!).toString('utf8') : null,
               value: raw.values[m.index] ? Buffer.from(raw.values[m.index]!) : Buffer.alloc(0),
               timestamp: raw.timestamps[m.index],
-            })));
+            }));
+            // The broker may be away: hold the batch (backpressure) rather than fail the query.
+            for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+              try { await side.send(def.options.deadLetterTopic!, msgs); break; } catch (e) {
+                if (stopped) throw e;
+                lastError = `cannot send to dead-letter topic ${def.options.deadLetterTopic}: ${(e as Error).message}`;
+                await new Promise((r) => setTimeout(r, delay));
+              }
+            }
             deadLettered += d.malformed.length;
             break;
+          }
           case 'skip': break;
         }
       }
@@ -198,6 +257,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         }
         pipeline.push({ kind: 'batch', batch: d.batch, ops: null });
         inputRows += n;
+        crashPoint('mid-batch', epoch + 1, cfg.name, cfg.log);
       }
       advanceWatermark();
       dirty = true;
@@ -221,7 +281,31 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
 
 
   // ---- checkpoints -------------------------------------------------------------------------
+  /** The tail of an epoch: sink transaction (or flush), then the commit marker. Retried as is after a failure. */
+  async function finishEpoch(): Promise<void> {
+    const f = inflight!;
+    if (kafkaSink) {
+      await kafkaSink.commitEpoch(f.e, f.positions);
+      crashPoint('after-sink-commit', f.e, cfg.name, cfg.log);
+    }
+    await ckpt.commit(f.e, f.sums);
+    crashPoint('after-commit', f.e, cfg.name, cfg.log);
+    inflight = null;
+    epoch = f.e;
+    epochStart = new Map(f.positions.map((p) => [partKey(p.topic, p.partition), p.offset]));
+    lastCheckpoint = { epoch: f.e, durationMs: Date.now() - f.t0, time: new Date().toISOString() };
+    // Exactly-once sinks committed the offsets inside their transaction; others do it here.
+    if (!kafkaSink?.exactlyOnce) {
+      await source.commit(f.positions).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot commit offsets to group ${groupId}: ${(e as Error).message}`));
+    }
+    await ckpt.prune(cfg.keepEpochs ?? 5);
+  }
+
   async function checkpointNow(): Promise<void> {
+    if (inflight) {
+      await finishEpoch();
+      if (!dirty) return;
+    }
     const t0 = Date.now();
     const e = epoch + 1;
     const positions = source.positions();
@@ -231,43 +315,82 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       watermark: Number.isFinite(watermark) ? watermark : null,
       time: t0,
     });
+    crashPoint('after-offsets', e, cfg.name, cfg.log);
     pipeline.push({ kind: 'barrier', epoch: e });
     const snaps = pipeline.snapshot();
     cfg.table?.commit(e);
     const batches: Record<string, RecordBatch | null> = {};
     snaps.forEach((s, i) => { batches[`op-${i}`] = s.batch; });
     if (cfg.table) batches.table = cfg.table.size ? cfg.table.batch() : null;
+    const loss = source.dataLoss();
     const meta = {
       ops: snaps.map((s) => s.meta),
       tracker: tracker.snapshot(),
-      counters: { inputRows, malformedRows, deadLettered, lateRows },
+      counters: { inputRows, malformedRows, deadLettered, lateRows, dataLossEvents: lossBase.events + loss.events, dataLossOffsets: lossBase.offsets + loss.offsets },
     };
     const sums = await ckpt.writeState(e, { batches, meta });
-    if (kafkaSink) await kafkaSink.commitEpoch(e, positions);
-    await ckpt.commit(e, sums);
-    epoch = e;
-    epochStart = new Map(positions.map((p) => [partKey(p.topic, p.partition), p.offset]));
+    crashPoint('after-state', e, cfg.name, cfg.log);
+    // From here the epoch is fixed: a failure retries its tail, never recomputes it.
+    inflight = { e, positions, sums, t0 };
     dirty = false;
-    lastCheckpoint = { epoch: e, durationMs: Date.now() - t0, time: new Date().toISOString() };
-    if (!kafkaSink?.exactlyOnce) await source.commit(positions).catch(() => undefined);
-    await ckpt.prune(cfg.keepEpochs ?? 5);
+    await finishEpoch();
   }
 
   function checkpoint(): Promise<void> {
+    checkpointRunning = true;
     return serial(async () => {
       if (state === 'failed') return;
-      try { await checkpointNow(); } catch (e) {
+      try {
+        await checkpointNow();
+        if (consecutiveFailures) cfg.log('info', `query ${cfg.name}: checkpoints succeed again (epoch ${epoch})`);
+        consecutiveFailures = 0;
+      } catch (e) {
         checkpointFailures++;
+        consecutiveFailures++;
+        // Back off while the broker (or disk) is away; the epoch's input stays in memory meanwhile.
+        retryAt = Date.now() + Math.min(5000, 100 * 2 ** consecutiveFailures);
         lastError = `checkpoint failed: ${(e as Error).message}`;
         cfg.log('warn', `query ${cfg.name}: ${lastError}`);
       }
-    });
+    }).finally(() => { checkpointRunning = false; });
+  }
+
+  /**
+   * Two-phase commit, phase two after a crash: an epoch with complete state but no commit marker may
+   * have committed its sink transaction already (the process died between the two). The epoch tag
+   * the transaction wrote into the query's group says whether it did; if so the marker is written
+   * now and the epoch is restored, not replayed.
+   */
+  async function resolvePending(): Promise<void> {
+    if (!kafkaSink?.exactlyOnce || !kafkaSink.committedEpoch) return;
+    const { restored } = await ckpt.latest();
+    const pend = await ckpt.pending(restored?.epoch ?? 0);
+    if (!pend) return;
+    const topics = [...new Set(pend.offsets.ranges.map((r) => r.topic))];
+    if (!topics.length) return;
+    for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+      if (stopped) return;
+      try {
+        const committed = await kafkaSink.committedEpoch(topics);
+        if (committed === pend.epoch) {
+          await ckpt.commit(pend.epoch, pend.checksums);
+          rolledForward = pend.epoch;
+          cfg.log('warn', `query ${cfg.name}: epoch ${pend.epoch} committed its sink transaction but not its marker before the process stopped; rolled forward`);
+        }
+        return;
+      } catch (e) {
+        lastError = `cannot read the committed epoch from group ${groupId}: ${(e as Error).message}`;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   async function restore(): Promise<SourcePosition[]> {
     const { restored, skipped: bad } = await ckpt.latest();
     skipped = [...bad];
     for (const s of bad) cfg.log('warn', `query ${cfg.name}: checkpoint epoch ${s.epoch} is unusable (${s.reason}); using an earlier one`);
+    // Newer leftovers (torn, corrupt, uncommitted) must not mix with the epochs written from here.
+    await ckpt.discardAfter(restored?.epoch ?? 0);
     if (!restored) return [];
     const st = restored.state;
     const metas = (st.meta.ops as Record<string, unknown>[] | undefined) ?? [];
@@ -276,6 +399,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     watermark = (st.meta.tracker as WatermarkState | undefined)?.watermark ?? -Infinity;
     const c = (st.meta.counters ?? {}) as Record<string, number>;
     inputRows = c.inputRows ?? 0; malformedRows = c.malformedRows ?? 0; deadLettered = c.deadLettered ?? 0; lateRows = c.lateRows ?? 0;
+    lossBase = { events: c.dataLossEvents ?? 0, offsets: c.dataLossOffsets ?? 0 };
     if (cfg.table) {
       const tb = st.batches.table;
       cfg.table.load(tb ? batchRows(tb, cfg.table.schema) : [], restored.epoch);
@@ -292,27 +416,39 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     async start() {
       stopped = false;
       await ckpt.writeMetadata({ id: cfg.id, name: cfg.name, sql: cfg.sql });
-      const from = await restore();
-      timer = setInterval(() => {
-        if (dirty && !stopped && state !== 'failed') void checkpoint();
-      }, cfg.options.checkpointIntervalMs);
-      rateTimer = setInterval(() => {
-        samples.push({ t: Date.now(), rows: inputRows, ms: processingMs });
-        while (samples.length > 11) samples.shift();
-        // Idle partitions release the watermark on time, not only when data arrives.
-        if (def.options.idleTimeoutMs !== null) void serial(() => { advanceWatermark(); });
-      }, 1000);
-      // Source start retries while the broker is unreachable; it must not block the caller.
-      source.start(from, handle, {
-        onPartitions: (parts) => { for (const p of parts) if (p.lag > 0) tracker.expect(partKey(p.topic, p.partition)); },
-      }).catch((e) => { state = 'failed'; lastError = (e as Error).message; });
+      const launch = async () => {
+        await resolvePending();
+        if (stopped) return;
+        const from = await restore();
+        crashPoint('restore', epoch, cfg.name, cfg.log);
+        timer = setInterval(() => {
+          if ((dirty || inflight) && !stopped && state !== 'failed' && !checkpointRunning && Date.now() >= retryAt) void checkpoint();
+        }, cfg.options.checkpointIntervalMs);
+        rateTimer = setInterval(() => {
+          samples.push({ t: Date.now(), rows: inputRows, ms: processingMs });
+          while (samples.length > 11) samples.shift();
+          // Idle partitions release the watermark on time, not only when data arrives.
+          if (def.options.idleTimeoutMs !== null) void serial(() => { advanceWatermark(); });
+        }, 1000);
+        // Fence the previous incarnation's producer now, which also aborts its open transaction.
+        kafkaSink?.connect?.().catch(() => undefined);
+        // Source start retries while the broker is unreachable; it must not block the caller.
+        source.start(from, handle, {
+          onPartitions: (parts) => { for (const p of parts) if (p.lag > 0) tracker.expect(partKey(p.topic, p.partition)); },
+          onFatal: (e) => serial(() => fail(e)),
+        }).catch((e) => { state = 'failed'; lastError = (e as Error).message; cfg.log('error', `query ${cfg.name} failed: ${lastError}`); });
+      };
+      // Only a pending exactly-once epoch needs the broker before restoring; don't block startup on it.
+      const needsBroker = kafkaSink?.exactlyOnce && (await ckpt.pending((await ckpt.latest()).restored?.epoch ?? 0)) !== null;
+      if (needsBroker) void launch().catch((e) => fail(e as Error));
+      else await launch();
     },
     async stop(opts = {}) {
       if (timer) clearInterval(timer);
       if (rateTimer) clearInterval(rateTimer);
       timer = rateTimer = null;
       await source.stop();
-      if (opts.checkpoint && dirty && state !== 'failed') await checkpoint();
+      if (opts.checkpoint && (dirty || inflight) && state !== 'failed') await checkpoint();
       stopped = true;
       await serial(() => undefined);
       await kafkaSink?.close();
@@ -323,9 +459,10 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       const s = source.status();
       if (state === 'failed' || state === 'stopped') return state;
       if (s.state === 'recovering' || s.state === 'starting') return s.state === 'starting' && state === 'starting' ? 'starting' : 'recovering';
+      if (consecutiveFailures > 0) return 'recovering';
       return state;
     },
-    lastError: () => lastError ?? source.status().lastError,
+    lastError: () => (consecutiveFailures > 0 || state === 'failed' ? lastError : source.status().lastError ?? lastError),
     async progress(): Promise<QueryProgress> {
       let parts: PartitionLag[] = [];
       try { parts = await Promise.race([source.lag(), new Promise<PartitionLag[]>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]); } catch {
@@ -349,6 +486,9 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         lastCheckpoint,
         checkpointFailures,
         restoredFromEpoch: restoredFrom,
+        rolledForwardEpoch: rolledForward,
+        groupId,
+        dataLoss: { events: lossBase.events + source.dataLoss().events, offsets: lossBase.offsets + source.dataLoss().offsets },
         skippedEpochs: skipped,
         operators: pipeline.operators.map((o, i) => ({ name: o.name, stateRows: ops[i]!.stateRows, stateBytes: ops[i]!.stateBytes, lateRowsDropped: ops[i]!.lateRowsDropped })),
         partitions: parts.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, endOffset: Number.isFinite(p.endOffset) ? p.endOffset : null, lag: Number.isFinite(p.lag) ? p.lag : null })),

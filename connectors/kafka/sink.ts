@@ -17,11 +17,20 @@ export interface KafkaSinkConfig {
   readonly log?: Log;
 }
 
+/** Offset metadata written with the epoch's offsets inside its transaction. */
+export const epochMetadata = (epoch: number) => `streamsql-epoch:${epoch}`;
+const parseEpoch = (m: string | null | undefined): number | null => {
+  const x = /^streamsql-epoch:(\d+)$/.exec(m ?? '');
+  return x ? Number(x[1]) : null;
+};
+
 export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
   const kafka: Kafka = createKafka(cfg.brokers, `streamsql-sink-${cfg.transactionalId}`, cfg.log);
   let producer: Producer | null = null;
   let buffered: SinkRecord[] = [];
   let ensured = false;
+  /** The epoch being committed: its records are frozen at the first attempt. */
+  let pending: { epoch: number; records: SinkRecord[]; uncertain: boolean } | null = null;
 
   const connect = async (): Promise<Producer> => {
     if (producer) return producer;
@@ -30,53 +39,80 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
       await admin.connect();
       try {
         if (!(await admin.listTopics()).includes(cfg.topic)) await admin.createTopics({ topics: [{ topic: cfg.topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => undefined);
-      } finally { await admin.disconnect(); }
+      } finally { await admin.disconnect().catch(() => undefined); }
       ensured = true;
     }
+    // Same transactionalId as the previous incarnation: initProducerId bumps the producer epoch,
+    // which fences the old producer and aborts its open transaction.
     const p = cfg.exactlyOnce
       ? kafka.producer({ transactionalId: cfg.transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000 })
       : kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await p.connect();
+    try { await p.connect(); } catch (e) { await p.disconnect().catch(() => undefined); throw e; }
     producer = p;
     return p;
   };
 
+  async function committedEpoch(topics: readonly string[]): Promise<number | null> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const res = await admin.fetchOffsets({ groupId: cfg.groupId, topics: [...topics] });
+      let best: number | null = null;
+      for (const t of res) for (const part of t.partitions) {
+        const e = parseEpoch((part as { metadata?: string | null }).metadata);
+        if (e !== null && (best === null || e > best)) best = e;
+      }
+      return best;
+    } finally { await admin.disconnect().catch(() => undefined); }
+  }
+
   return {
     exactlyOnce: cfg.exactlyOnce,
     write(records) { for (const r of records) buffered.push(r); },
-    async commitEpoch(_epoch, positions: readonly SourcePosition[]) {
-      const records = buffered;
-      const p = await connect();
-      const messages = records.map((r) => ({ key: r.key, value: r.value }));
+    async connect() { await connect(); },
+    committedEpoch,
+    async commitEpoch(epoch, positions: readonly SourcePosition[]) {
+      if (!pending || pending.epoch !== epoch) { pending = { epoch, records: buffered, uncertain: false }; buffered = []; }
+      const cur = pending;
+      const messages = cur.records.map((r) => ({ key: r.key, value: r.value }));
       try {
+        const p = await connect();
         if (cfg.exactlyOnce) {
+          const byTopic = new Map<string, { partition: number; offset: string; metadata: string }[]>();
+          for (const pos of positions) {
+            const l = byTopic.get(pos.topic) ?? [];
+            l.push({ partition: pos.partition, offset: String(pos.offset), metadata: epochMetadata(epoch) });
+            byTopic.set(pos.topic, l);
+          }
+          // A failed attempt may have committed anyway (the answer to EndTxn was lost): the epoch tag
+          // in the group's offsets tells. The new producer's initProducerId has completed or aborted it.
+          if (cur.uncertain && byTopic.size && (await committedEpoch([...byTopic.keys()])) === epoch) {
+            cfg.log?.('warn', `sink ${cfg.topic}: epoch ${epoch} had committed before its failure was reported; not sending it again`);
+            pending = null;
+            return;
+          }
           const txn = await p.transaction();
           try {
             if (messages.length) await txn.send({ topic: cfg.topic, messages });
-            const byTopic = new Map<string, { partition: number; offset: string }[]>();
-            for (const pos of positions) {
-              const l = byTopic.get(pos.topic) ?? [];
-              l.push({ partition: pos.partition, offset: String(pos.offset) });
-              byTopic.set(pos.topic, l);
-            }
             if (byTopic.size) await txn.sendOffsets({ consumerGroupId: cfg.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
             await txn.commit();
           } catch (e) {
+            cur.uncertain = true;
             await txn.abort().catch(() => undefined);
             throw e;
           }
         } else if (messages.length) {
           await p.send({ topic: cfg.topic, messages, acks: -1 });
         }
-        buffered = buffered.slice(records.length);
+        pending = null;
       } catch (e) {
-        // A failed producer is rebuilt on the next attempt; the epoch's records stay buffered.
+        // A failed producer is rebuilt on the next attempt; the epoch's records stay pending.
         await producer?.disconnect().catch(() => undefined);
         producer = null;
         throw e;
       }
     },
-    async abortEpoch() { buffered = []; },
+    async abortEpoch() { buffered = []; pending = null; },
     async close() { await producer?.disconnect().catch(() => undefined); producer = null; },
   };
 }
@@ -88,14 +124,26 @@ export function createSideProducer(brokers: readonly string[], clientId: string,
   const ready = new Set<string>();
   return {
     async send(topic: string, messages: { key: string | null; value: string | Buffer; timestamp?: number }[]): Promise<void> {
-      if (!producer) { producer = kafka.producer({ allowAutoTopicCreation: true }); await producer.connect(); }
+      if (!producer) {
+        const p = kafka.producer({ allowAutoTopicCreation: true });
+        try { await p.connect(); } catch (e) { await p.disconnect().catch(() => undefined); throw e; }
+        producer = p;
+      }
       if (!ready.has(topic)) {
-        const admin = kafka.admin(); await admin.connect();
+        const admin = kafka.admin();
+        try { await admin.connect(); } catch (e) { await producer.disconnect().catch(() => undefined); producer = null; throw e; }
         try { if (!(await admin.listTopics()).includes(topic)) await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => undefined); }
         finally { await admin.disconnect(); }
         ready.add(topic);
       }
-      await producer.send({ topic, messages: messages.map((m) => ({ key: m.key, value: m.value, timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) })) });
+      try {
+        await producer.send({ topic, messages: messages.map((m) => ({ key: m.key, value: m.value, timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) })) });
+      } catch (e) {
+        // Rebuilt on the next call (the broker may have been away).
+        await producer.disconnect().catch(() => undefined);
+        producer = null;
+        throw e;
+      }
     },
     async close() { await producer?.disconnect().catch(() => undefined); producer = null; },
   };

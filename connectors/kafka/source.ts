@@ -1,8 +1,12 @@
 /**
- * Kafka source: reads every partition of the source's topics with a consumer group named after the
- * query, hands each fetched batch to the runner as plain arrays (decoding happens outside, so it can
- * move to worker threads), and tracks the next offset per partition itself: offsets come from the
- * query's checkpoint, never from auto-commit.
+ * Kafka source: reads every partition of the source's topics, hands each fetched batch to the runner
+ * as plain arrays (decoding happens outside, so it can move to worker threads), and tracks the next
+ * offset per partition itself: offsets come from the query's checkpoint, never from auto-commit.
+ *
+ * Two consumer groups: the query's group (named after the query) holds its committed progress, so
+ * Kafka's lag tools show it; it has no members, which lets checkpoints write it directly (admin, or
+ * inside the sink's transaction). Fetching uses a reader group private to this incarnation, so a
+ * restart after kill -9 does not wait out the dead member's session before partitions are assigned.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { SourceDef } from '../../planner/catalog.ts';
@@ -40,6 +44,15 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   let handler: ((m: RawMessages) => Promise<void>) | null = null;
   let rateStart = 0; let rateRows = 0;
   let restarting: Promise<void> | null = null;
+  let lossEvents = 0; let lossOffsets = 0;
+  /** This incarnation's fetch group (see the file comment). */
+  const readerGroup = `${cfg.groupId}.reader-${process.pid}-${Date.now().toString(36)}`;
+
+  let onFatal: ((e: Error) => Promise<void> | void) | undefined;
+  const lowWatermark = async (topic: string, partition: number): Promise<number> => {
+    const offs = await (await getAdmin()).fetchTopicOffsets(topic);
+    return Number(offs.find((o) => o.partition === partition)?.low ?? -1);
+  };
 
   const getAdmin = async (): Promise<Admin> => {
     if (!admin) { admin = kafka.admin(); await admin.connect(); }
@@ -77,6 +90,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
           if (r < low) {
             if (opts.failOnDataLoss) throw new DataLossError(`offsets ${r}..${low - 1} of ${topic}[${o.partition}] are gone from the broker (retention); set 'failOnDataLoss' = 'false' to skip ahead`);
             cfg.onDataLoss?.({ topic, partition: o.partition, offset: r }, low);
+            lossEvents++; lossOffsets += low - r;
             offset = low;
           }
           if (r > high) offset = high;
@@ -117,6 +131,22 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     const values: (Uint8Array | null)[] = []; const keys: (Uint8Array | null)[] = [];
     const offsets: number[] = []; const timestamps: number[] = []; const headers: (Record<string, unknown> | undefined)[] = [];
     let last = expected - 1;
+    const first = batch.messages.length ? Number(batch.messages[0]!.offset) : expected;
+    if (first > expected) {
+      // A gap: transaction markers and aborted records explain small ones; retention explains the
+      // rest, which is data loss (kafkajs silently resets an out-of-range position).
+      const low = await lowWatermark(batch.topic, batch.partition).catch(() => -1);
+      if (low > expected) {
+        if (opts.failOnDataLoss) {
+          const err = new DataLossError(`offsets ${expected}..${low - 1} of ${batch.topic}[${batch.partition}] were deleted from the broker (retention) before they were read; set 'failOnDataLoss' = 'false' to skip ahead`);
+          state = 'failed'; lastError = err.message;
+          await onFatal?.(err);
+          return;
+        }
+        cfg.onDataLoss?.({ topic: batch.topic, partition: batch.partition, offset: expected }, low);
+        lossEvents++; lossOffsets += low - expected;
+      }
+    }
     for (const m of batch.messages) {
       const o = Number(m.offset);
       // A fetch may start below the restored position (before our seek applied): skip what we had.
@@ -142,7 +172,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
 
   async function run(): Promise<void> {
     const c = kafka.consumer({
-      groupId: cfg.groupId,
+      groupId: readerGroup,
       sessionTimeout: 6_000,
       heartbeatInterval: 1000,
       rebalanceTimeout: 10_000,
@@ -157,6 +187,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
       lastError = `${err?.name ?? 'Error'}: ${err?.message ?? String(err)}`;
       if (!stopped) { state = 'recovering'; retries++; }
       if (!e.payload.restart && !stopped) void restart();
+    });
+    // Every (re)join, kafkajs' own restarts included, starts from our positions, not the reader group's.
+    c.on(c.events.GROUP_JOIN, () => {
+      for (const p of next.values()) { try { c.seek({ topic: p.topic, partition: p.partition, offset: String(p.offset) }); } catch { /* not running yet */ } }
+      if (!stopped && state !== 'failed') { state = 'running'; lastError = null; }
     });
     await c.connect();
     if (opts.topicPattern) await c.subscribe({ topics: [new RegExp(`^(?:${opts.topicPattern})$`)], fromBeginning: true });
@@ -191,6 +226,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   return {
     async start(from, handle, hooks) {
       handler = handle;
+      onFatal = hooks?.onFatal;
       stopped = false;
       rateStart = Date.now(); rateRows = 0;
       let delay = 500;
@@ -201,10 +237,10 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
           const starts = await startOffsets(a, from);
           for (const p of starts) next.set(key(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset: p.offset });
           hooks?.onPartitions?.(starts);
-          // Pre-position the group so the first fetch already starts where we want.
+          // Pre-position the reader group so the first fetch already starts where we want.
           for (const topic of topics) {
             const partitions = starts.filter((p) => p.topic === topic).map((p) => ({ partition: p.partition, offset: String(p.offset) }));
-            await a.setOffsets({ groupId: cfg.groupId, topic, partitions }).catch(() => undefined);
+            await a.setOffsets({ groupId: readerGroup, topic, partitions }).catch(() => undefined);
           }
           await run();
           return;
@@ -225,6 +261,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
       stopped = true;
       state = 'stopped';
       await consumer?.disconnect().catch(() => undefined);
+      // The reader group held no offsets worth keeping; leave no empty group behind.
+      if (admin) await admin.deleteGroups([readerGroup]).catch(() => undefined);
       await admin?.disconnect().catch(() => undefined);
       consumer = null; admin = null;
     },
@@ -243,9 +281,14 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
       return out;
     },
     async commit(positions) {
-      if (!consumer || positions.length === 0) return;
-      await consumer.commitOffsets(positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })));
+      if (positions.length === 0) return;
+      // The query's group has no members, so its offsets are set directly.
+      const a = await getAdmin();
+      const byTopic = new Map<string, { partition: number; offset: string }[]>();
+      for (const p of positions) { const l = byTopic.get(p.topic) ?? []; l.push({ partition: p.partition, offset: String(p.offset) }); byTopic.set(p.topic, l); }
+      for (const [topic, partitions] of byTopic) await a.setOffsets({ groupId: cfg.groupId, topic, partitions });
     },
     status: () => ({ state, lastError, retries }),
+    dataLoss: () => ({ events: lossEvents, offsets: lossOffsets }),
   };
 }
