@@ -106,10 +106,8 @@ export function annotatePositions(select: Ast, tokens: readonly Token[]): void {
     switch (node.type) {
       case 'column_ref': {
         const tbl = node.table == null ? null : typeof node.table === 'string' ? node.table : node.table.value;
-        const first = node.schema ?? tbl;
-        if (first) leaf(node, isName(String(first)));
-        else if (node.column === '*') leaf(node, (t) => t.kind === 'op' && t.value === '*');
-        else leaf(node, isName(columnName(node)));
+        if (node.column === '*' && !tbl) leaf(node, (t) => t.kind === 'op' && t.value === '*');
+        else leaf(node, isName(refParts(node)[0] ?? ''));
         return;
       }
       case 'single_quote_string': case 'string': case 'natural_string': case 'regex_string': {
@@ -122,6 +120,8 @@ export function annotatePositions(select: Ast, tokens: readonly Token[]): void {
       case 'bool': case 'boolean': leaf(node, (t) => t.kind === 'ident' && t.upper === (node.value ? 'TRUE' : 'FALSE')); return;
       case 'null': leaf(node, (t) => t.kind === 'ident' && t.upper === 'NULL'); return;
       case 'interval': if (typeof own !== 'number') leaf(node, (t) => t.kind === 'ident' && t.upper === 'INTERVAL'); break;
+      case 'case': if (typeof own !== 'number') leaf(node, (t) => t.kind === 'ident' && t.upper === 'CASE'); break;
+      case 'cast': if (typeof own !== 'number' && node.keyword === 'cast') leaf(node, (t) => t.kind === 'ident' && t.upper === 'CAST'); break;
       case 'star': leaf(node, (t) => t.kind === 'op' && t.value === '*'); return;
       default: break;
     }
@@ -181,6 +181,21 @@ function firstName(ast: Ast): string | null {
   return null;
 }
 
+/**
+ * The dotted parts of a column reference: `a.b.c` arrives as schema/table/column, and a longer path
+ * (`tweets.user.geo.lat`) as a column whose expression is a tree of '.' operators.
+ */
+export function refParts(ast: Ast): string[] {
+  const flat = (x: Ast): string[] => (typeof x === 'string' ? [x]
+    : x?.type === 'binary_expr' && x.operator === '.' ? [...flat(x.left), ...flat(x.right)]
+      : [String(x?.value ?? '')]);
+  const table: string | null = ast.table == null ? null : typeof ast.table === 'string' ? ast.table : ast.table.value;
+  const head = [ast.schema ?? null, table].filter((x): x is string => x !== null && x !== '');
+  const c = ast.column;
+  const tail = c?.expr?.type === 'binary_expr' && c.expr.operator === '.' ? flat(c.expr) : [columnName(ast)];
+  return [...head, ...tail].filter((x) => x !== '');
+}
+
 export function columnName(ast: Ast): string {
   const c = ast.column;
   if (typeof c === 'string') return c;
@@ -220,10 +235,7 @@ export function containsAggregate(ast: Ast): boolean {
 /** Resolves a column reference (possibly `qualifier.col`, `col.field`, `qualifier.col.field`). */
 export function resolveColumnRef(ctx: BindContext, ast: Ast): Expr {
   const { scope, loc } = ctx;
-  const col = columnName(ast);
-  const table: string | null = ast.table == null ? null : typeof ast.table === 'string' ? ast.table : ast.table.value;
-  const schema: string | null = ast.schema ?? null;
-  const parts = [schema, table, col].filter((x): x is string => x !== null && x !== '');
+  const parts = refParts(ast);
   const at = astOffset(loc, ast);
   // Spark's window struct: window.start / window.end.
   if (parts.length === 2 && parts[0]!.toLowerCase() === SPARK_WINDOW_ALIAS) {
@@ -388,7 +400,12 @@ export function bindExpr(ctx: BindContext, ast: Ast): Expr {
     case 'binary_expr': return bindBinary(ctx, ast, at);
     case 'cast': {
       const e = bindExpr(ctx, ast.expr);
-      const target = castTarget(loc, ast.target?.[0] ?? ast.target, at);
+      const tgt = ast.target?.[0] ?? ast.target;
+      const word = String(tgt?.dataType ?? '').split(/\s+/)[0]!.toUpperCase();
+      const exprAt = astOffset(loc, ast.expr);
+      // The type name is the first such word after the operand (CAST(x AS t) or x::t).
+      const typeTok = loc.tokens.find((t) => loc.base + t.start > exprAt && t.kind === 'ident' && t.upper === word);
+      const target = castTarget(loc, tgt, typeTok ? loc.base + typeTok.start : at);
       if (e.type.kind === 'struct') errAt(loc, at, `cannot CAST a ROW to ${typeToString(target)}`);
       if (e.kind === 'literal' && e.type.kind === 'varchar' && target.kind === 'timestamp') {
         const v = parseTimestampText(String(e.value));
@@ -411,7 +428,8 @@ export function bindExpr(ctx: BindContext, ast: Ast): Expr {
           whens.push({ when: cond, then: bindExpr(ctx, arm.result) });
         } else otherwise = bindExpr(ctx, arm.result);
       }
-      const type = unifyTypes(ctx, [...whens.map((w) => w.then), ...(otherwise ? [otherwise] : [])], at, 'CASE branches');
+      const results: Ast[] = (ast.args ?? []).map((arm: Ast) => arm.result);
+      const type = unifyTypes(ctx, [...whens.map((w) => w.then), ...(otherwise ? [otherwise] : [])], at, 'CASE branches', results.map((r) => astOffset(loc, r)));
       return { kind: 'case', whens, otherwise, type };
     }
     case 'extract': {
@@ -432,13 +450,14 @@ export function bindExpr(ctx: BindContext, ast: Ast): Expr {
   }
 }
 
-export function unifyTypes(ctx: BindContext, es: readonly Expr[], at: number, what: string): SqlType {
+/** The common type of `es`; `ats` (offsets of each) lets an error point at the first one that does not fit. */
+export function unifyTypes(ctx: BindContext, es: readonly Expr[], at: number, what: string, ats: readonly number[] = []): SqlType {
   let t: SqlType = T.null;
-  for (const e of es) {
+  for (const [i, e] of es.entries()) {
     if (e.type.kind === 'null') continue;
     if (t.kind === 'null') { t = e.type; continue; }
     if (isNumeric(t) && isNumeric(e.type)) { t = arithType(t, e.type); continue; }
-    if (t.kind !== e.type.kind) errAt(ctx.loc, at, `${what} mix ${typeToString(t)} and ${typeToString(e.type)}`);
+    if (t.kind !== e.type.kind) errAt(ctx.loc, ats[i] ?? at, `${what} mix ${typeToString(t)} and ${typeToString(e.type)}`);
   }
   return t;
 }
@@ -620,7 +639,7 @@ function bindFunction(ctx: BindContext, ast: Ast, at: number): Expr {
   sig.check?.(ctx, args, at, argAsts.map((a) => astOffset(loc, a)));
   if (sig.fn === 'nullif' && !comparable(args[0]!.type, args[1]!.type)) errAt(loc, astOffset(loc, argAsts[1]), `nullif() compares ${typeToString(args[0]!.type)} with ${typeToString(args[1]!.type)}`);
   let type = sig.type(args);
-  if (sig.fn === 'coalesce') type = unifyTypes(ctx, args, at, 'COALESCE arguments');
+  if (sig.fn === 'coalesce') type = unifyTypes(ctx, args, at, 'COALESCE arguments', argAsts.map((a) => astOffset(loc, a)));
   if (sig.fn === 'date_trunc' || sig.fn === 'extract') args[0] = lit(String((args[0] as { value: unknown }).value).toLowerCase(), T.varchar);
   return call(sig.fn, args, type);
 }

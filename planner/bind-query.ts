@@ -420,8 +420,9 @@ class QueryBinder {
 
   private bindAggregate(ast: Ast, rel: Relation, input: LogicalPlan, groupItems: Ast[]): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] } {
     const { loc } = this;
-    if ((ast.columns as Ast[]).some((c) => (c.expr ?? c)?.type === 'column_ref' && (c.expr ?? c).column === '*')) {
-      errAt(loc, this.keywordAt('SELECT'), 'SELECT * cannot be used with GROUP BY: list the group keys and aggregates');
+    const star = (ast.columns as Ast[]).find((c) => (c.expr ?? c)?.type === 'column_ref' && (c.expr ?? c).column === '*');
+    if (star) {
+      errAt(loc, astOffset(loc, star.expr ?? star), 'SELECT * cannot be used with GROUP BY: list the group keys and aggregates');
     }
     const scope: Scope = { columns: rel.scope };
     const preCtx: BindContext = { loc, scope, noAggregates: 'aggregates are not allowed in GROUP BY' };

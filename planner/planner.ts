@@ -74,7 +74,12 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
     }
     case 'create_view': {
       const exists = checkNewName(work, pm, st.name, st.ifNotExists);
-      const b = bindQuery(st.query, work, pm, 'continuous');
+      // A view is usually a continuous query's building block; one over a materialized view (or with
+      // ORDER BY/LIMIT) can only serve pull queries, and is accepted as such.
+      let b: BoundQuery;
+      try { b = bindQuery(st.query, work, pm, 'continuous'); } catch (e) {
+        try { b = bindQuery(st.query, work, pm, 'pull'); } catch { throw e; }
+      }
       const def: ViewDef = { kind: 'view', name: st.name.value, sql: text, query: st.query.original, schema: { fields: b.plan.schema.fields.slice(0, b.visibleCount) } };
       return { kind: 'create_view', def, ifNotExists: st.ifNotExists, exists };
     }
