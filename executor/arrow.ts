@@ -181,3 +181,11 @@ export function batchFromData(schema: Schema, children: readonly Data[], length:
   const aschema = arrowSchema(schema);
   return new RecordBatch(aschema, makeData({ type: new Struct(aschema.fields), length, nullCount: 0, children: [...children] }));
 }
+
+/**
+ * Vectors of the columns listed in `used` only; the others stay undefined. Operators that read a few
+ * columns of a wide batch skip decoding (string columns, validity bitmaps) the rest.
+ */
+export function usedVectors(batch: RecordBatch, schema: Schema, used: ReadonlySet<number>): (Vector | undefined)[] {
+  return schema.fields.map((f, i) => (used.has(i) ? dataToVector(batch.data.children[i]!, f.type) : undefined));
+}

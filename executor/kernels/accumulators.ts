@@ -100,6 +100,14 @@ class Extremum implements Accumulator {
   update(gids: Int32Array, rows: Int32Array | null, n: number, arg: Vector | null, filter: Vector | null) {
     const src = numericValues(arg!); const valid = arg!.valid; const vals = this.vals; const has = this.has;
     const plain = valid === null && filter === null;
+    if (plain && rows === null) {
+      // The common case (no NULLs, no FILTER, every row): loops without per-row tests.
+      switch (this.op) {
+        case 'sum': for (let i = 0; i < n; i++) { const g = gids[i]!; vals[g]! += src[i]!; has[g] = 1; } return;
+        case 'min': for (let i = 0; i < n; i++) { const g = gids[i]!; const v = src[i]!; if (has[g] === 0 || v < vals[g]!) { vals[g] = v; has[g] = 1; } } return;
+        case 'max': for (let i = 0; i < n; i++) { const g = gids[i]!; const v = src[i]!; if (has[g] === 0 || v > vals[g]!) { vals[g] = v; has[g] = 1; } } return;
+      }
+    }
     switch (this.op) {
       case 'sum':
         for (let i = 0; i < n; i++) {

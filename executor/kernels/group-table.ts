@@ -19,6 +19,8 @@ function laneHash(h: number, v: number): number {
   return (h ^ (h >>> 13)) | 0;
 }
 
+const SEED = 0x811c9dc5 | 0;
+
 function sameLane(a: number, b: number): boolean {
   return a === b || (a !== a && b !== b);
 }
@@ -36,6 +38,7 @@ export class GroupTable {
   private readonly interned: (Map<string, number> | null)[];
   private readonly strings: string[][];
   private lanes: Float64Array = new Float64Array(0);
+  private readonly one = new Float64Array(1);
 
   constructor(readonly types: readonly SqlType[]) {
     this.width = types.length;
@@ -100,9 +103,11 @@ export class GroupTable {
   assign(cols: readonly Vector[], rows: Int32Array | null, n: number, out: Int32Array): void {
     const w = this.width;
     if (w === 0) { if (this.size === 0) this.insert(new Float64Array(0), 0, 0); out.fill(0, 0, n); return; }
+    const c0 = cols[0]!;
+    if (w === 1 && (c0.kind === 'f64' || c0.kind === 'i32')) { this.assignOneNumber(c0.values, c0.valid, rows, n, out); return; }
     const lanes = this.fillLanes(cols, rows, n);
     for (let i = 0; i < n; i++) {
-      let h = 0x811c9dc5 | 0;
+      let h = SEED;
       const base = i * w;
       for (let c = 0; c < w; c++) h = laneHash(h, lanes[base + c]!);
       let s = h & this.mask;
@@ -123,6 +128,37 @@ export class GroupTable {
         g = this.insert(lanes, base, h);
         if (this.size * 2 > this.cap) this.resize(this.cap * 2);
         else { this.slots[s] = g + 1; }
+      }
+      out[i] = g;
+    }
+  }
+
+  /**
+   * assign() for the common single numeric key: reads the column directly instead of copying it into
+   * lanes first. Hashes exactly as the general path does, so both can serve one table.
+   */
+  private assignOneNumber(vals: Float64Array | Int32Array, valid: Uint8Array | null, rows: Int32Array | null, n: number, out: Int32Array): void {
+    const one = this.one;
+    let slots = this.slots; let hashes = this.hashes; let keys = this.keys; let mask = this.mask;
+    for (let i = 0; i < n; i++) {
+      const r = rows === null ? i : rows[i]!;
+      const x = valid !== null && valid[r] === 0 ? NaN : vals[r]!;
+      const h = laneHash(SEED, x);
+      let s = h & mask;
+      let g = -1;
+      for (;;) {
+        const e = slots[s]!;
+        if (e === 0) break;
+        const cand = e - 1;
+        if (hashes[cand] === h) { const k = keys[cand]!; if (k === x || (k !== k && x !== x)) { g = cand; break; } }
+        s = (s + 1) & mask;
+      }
+      if (g < 0) {
+        one[0] = x;
+        g = this.insert(one, 0, h);
+        if (this.size * 2 > this.cap) this.resize(this.cap * 2);
+        else this.slots[s] = g + 1;
+        slots = this.slots; hashes = this.hashes; keys = this.keys; mask = this.mask;
       }
       out[i] = g;
     }

@@ -70,6 +70,11 @@ export class WindowedAggregation {
   readonly windows = new Map<number, WindowGroups>();
   private gids = new Int32Array(1024);
   private sub = new Int32Array(1024);
+  private bucket = new Int32Array(1024);
+  private readonly endIndex = new Map<number, number>();
+  private distinctEnds = new Float64Array(16);
+  private endCounts = new Int32Array(16);
+  private endStarts = new Int32Array(17);
 
   constructor(private readonly o: WindowedAggregationOptions) {}
 
@@ -85,27 +90,41 @@ export class WindowedAggregation {
    */
   accumulate(ends: Float64Array, rows: Int32Array | null, n: number, inputs: AggInputs): void {
     if (n === 0) return;
-    const e0 = ends[0]!;
-    let same = true;
-    for (let i = 1; i < n; i++) if (ends[i] !== e0) { same = false; break; }
-    if (same) { this.accumulateOne(e0, rows, n, inputs); return; }
-    // Several windows in one batch: bucket positions by window end (counting sort over distinct ends).
-    const order = new Map<number, number>();
-    for (let i = 0; i < n; i++) order.set(ends[i]!, (order.get(ends[i]!) ?? 0) + 1);
-    if (this.sub.length < n) this.sub = new Int32Array(n);
-    const starts = new Map<number, number>();
-    let acc = 0;
-    for (const [e, c] of order) { starts.set(e, acc); acc += c; }
-    const fill = new Map(starts);
+    // Bucket positions by window end (a counting sort). Rows mostly come in time order, so the end of
+    // the previous row is the usual answer and the Map is consulted only when the end changes.
+    if (this.bucket.length < n) { this.bucket = new Int32Array(Math.max(n, this.bucket.length * 2)); this.sub = new Int32Array(this.bucket.length); }
+    const bucket = this.bucket;
+    const index = this.endIndex; index.clear();
+    let de = this.distinctEnds; let counts = this.endCounts;
+    let nd = 0; let lastE = NaN; let last = -1;
     for (let i = 0; i < n; i++) {
-      const e = ends[i]!; const p = fill.get(e)!;
-      this.sub[p] = rows === null ? i : rows[i]!;
-      fill.set(e, p + 1);
+      const e = ends[i]!;
+      if (e !== lastE) {
+        let j = index.get(e);
+        if (j === undefined) {
+          j = nd++;
+          if (j === de.length) {
+            const d2 = new Float64Array(de.length * 2); d2.set(de); de = this.distinctEnds = d2;
+            const c2 = new Int32Array(counts.length * 2); c2.set(counts); counts = this.endCounts = c2;
+          }
+          de[j] = e; counts[j] = 0; index.set(e, j);
+        }
+        lastE = e; last = j;
+      }
+      bucket[i] = last; counts[last]!++;
     }
+    if (nd === 1) { this.accumulateOne(de[0]!, rows, n, inputs); return; }
+    const starts = this.endStarts.length >= nd + 1 ? this.endStarts : (this.endStarts = new Int32Array(de.length + 1));
+    let acc = 0;
+    for (let j = 0; j < nd; j++) { starts[j] = acc; acc += counts[j]!; }
+    starts[nd] = acc;
     const sub = this.sub;
-    for (const [e, s] of starts) {
-      const c = order.get(e)!;
-      this.accumulateOne(e, sub.slice(s, s + c), c, inputs);
+    if (rows === null) for (let i = 0; i < n; i++) sub[starts[bucket[i]!]!++] = i;
+    else for (let i = 0; i < n; i++) sub[starts[bucket[i]!]!++] = rows[i]!;
+    // starts[j] now holds the end of bucket j.
+    for (let j = 0; j < nd; j++) {
+      const c = counts[j]!; const e = starts[j]!;
+      this.accumulateOne(de[j]!, sub.subarray(e - c, e), c, inputs);
     }
   }
 
@@ -142,11 +161,11 @@ export class WindowedAggregation {
     return makeBatch(this.o.schema, concatParts(this.o.schema, cols), total);
   }
 
-  /** Rows of all groups changed since the last call (EMIT CHANGES), as upserts. */
-  takeChanges(): RecordBatch | null {
+  /** Rows of the groups changed since the last call (EMIT CHANGES) in windows ending at or before `upTo`, as upserts. */
+  takeChanges(upTo = Infinity): RecordBatch | null {
     const entries: { end: number; w: WindowGroups; gids: Int32Array }[] = [];
     for (const [end, w] of this.windows) {
-      if (w.nDirty === 0) continue;
+      if (w.nDirty === 0 || end > upTo) continue;
       entries.push({ end, w, gids: w.dirtyList.slice(0, w.nDirty) });
       w.clearDirty();
     }

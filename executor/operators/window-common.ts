@@ -5,10 +5,10 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { PhysicalOp } from '../../planner/physical.ts';
 import type { AggCall } from '../../planner/types.ts';
-import { batchVectors, columnVector } from '../arrow.ts';
+import { columnVector, usedVectors } from '../arrow.ts';
 import { aggInputs, WindowedAggregation, type AggInputs } from '../kernels/window-state.ts';
 import type { Operator, OperatorContext, OperatorState, Output } from '../operator.ts';
-import { asF64 } from '../vector.ts';
+import { asF64, type Vector } from '../vector.ts';
 
 export type WindowAggregateOp = Extract<PhysicalOp, { kind: 'window_aggregate' }>;
 
@@ -45,7 +45,9 @@ export function windowAggregate(op: WindowAggregateOp, assign: WindowAssigner, c
   let ends = new Float64Array(1024);
   let keep = new Int32Array(1024);
   let keepEnds = new Float64Array(1024);
-  const lateRows: number[] = [];
+  let keptAny = new Uint8Array(1024);
+  // Only the columns the aggregate reads are turned into vectors.
+  const used = new Set<number>([op.timeColumn, ...op.groupBy, ...op.aggs.flatMap((a) => [a.arg, a.filter])].filter((i) => i >= 0));
 
   return {
     name,
@@ -54,37 +56,51 @@ export function windowAggregate(op: WindowAggregateOp, assign: WindowAssigner, c
     processBatch(batch: RecordBatch, _ops: Int8Array | null, _out: Output) {
       const n = batch.numRows;
       if (n === 0) return;
-      const cols = batchVectors(batch, op.inputSchema);
+      // aggInputs reads only the used columns, so the holes are never touched.
+      const cols = usedVectors(batch, op.inputSchema, used) as Vector[];
       const tv = cols[op.timeColumn]!;
-      const t = asF64(tv);
+      const t = asF64(tv); const tValid = tv.valid;
       const inputs: AggInputs = aggInputs(cols, op.groupBy, op.aggs);
-      if (ends.length < n) { ends = new Float64Array(n); keep = new Int32Array(n); keepEnds = new Float64Array(n); }
-      lateRows.length = 0;
-      for (let i = 0; i < n; i++) {
-        if ((tv.valid !== null && tv.valid[i] === 0) || assign.lastEnd(t[i]!) <= watermark) lateRows.push(i);
-      }
+      if (ends.length < n) { ends = new Float64Array(n); keep = new Int32Array(n); keepEnds = new Float64Array(n); keptAny = new Uint8Array(n); }
+      const multi = assign.passes > 1;
+      if (multi) keptAny.fill(0, 0, n);
+      let keptRows = 0;
       for (let k = 0; k < assign.passes; k++) {
         assign.ends(t, n, k, ends);
         let m = 0;
-        for (let i = 0; i < n; i++) {
-          const e = ends[i]!;
-          // Skip windows that have closed (a hop row may be late for some of its windows only).
-          if (e > watermark && (tv.valid === null || tv.valid[i] === 1)) { keep[m] = i; keepEnds[m] = e; m++; }
+        // Skip windows that have closed (a hop row may be late for some of its windows only), the
+        // rows' missing k-th windows (NaN) and NULL event times.
+        if (tValid === null) {
+          for (let i = 0; i < n; i++) { const e = ends[i]!; if (e > watermark) { keep[m] = i; keepEnds[m] = e; m++; } }
+        } else {
+          for (let i = 0; i < n; i++) { const e = ends[i]!; if (e > watermark && tValid[i] === 1) { keep[m] = i; keepEnds[m] = e; m++; } }
         }
-        if (m === n) state.accumulate(keepEnds, null, n, inputs);
+        if (m === n) state.accumulate(ends, null, n, inputs);
         else if (m > 0) state.accumulate(keepEnds.subarray(0, m), keep.subarray(0, m), m, inputs);
+        if (multi) for (let i = 0; i < m; i++) keptAny[keep[i]!] = 1;
+        else keptRows = m;
       }
-      if (lateRows.length > 0) {
+      if (multi) { keptRows = 0; for (let i = 0; i < n; i++) keptRows += keptAny[i]!; }
+      if (keptRows < n) {
+        // Rows none of whose windows is open any more (or with a NULL event time) are late.
+        const lateRows = new Int32Array(n - keptRows);
+        let j = 0;
+        if (multi) { for (let i = 0; i < n; i++) if (keptAny[i] === 0) lateRows[j++] = i; }
+        else {
+          let p = 0;
+          for (let i = 0; i < n; i++) { if (p < keptRows && keep[p] === i) { p++; continue; } lateRows[j++] = i; }
+        }
         late += lateRows.length;
-        ctx.onLate?.({ batch, schema: op.inputSchema, rows: Int32Array.from(lateRows), watermark, reason: tv.valid !== null ? 'window closed or NULL event time' : 'window closed' });
+        ctx.onLate?.({ batch, schema: op.inputSchema, rows: lateRows, watermark, reason: tValid !== null ? 'window closed or NULL event time' : 'window closed' });
       }
     },
     processWatermark(wm: number, out: Output) {
       if (wm <= watermark) return;
       watermark = wm;
       if (!emitOnClose) {
-        // Changes of closing windows go out before their state is freed.
-        const changes = state.takeChanges();
+        // Changes of closing windows go out before their state is freed; the other windows' changes wait
+        // for the barrier, so that an epoch yields at most one change per group.
+        const changes = state.takeChanges(wm);
         if (changes) out.batch(changes, upserts(changes.numRows));
       }
       const closed = state.close(wm, emitOnClose);
