@@ -2,6 +2,16 @@
  * Binds a SELECT (as rewritten by the front end and parsed by node-sql-parser) against the catalog into
  * a logical plan: FROM (sources, views, window table functions, subqueries), WHERE, GROUP BY with the
  * three window families, aggregates with FILTER, HAVING, the SELECT list, ORDER BY and LIMIT.
+ *
+ * Window columns: every family produces `window_start` and `window_end` (and, for the table-function
+ * forms, `window_time` = window_end - 1 ms). Spark's `window.start` / `window.end` are those columns;
+ * a bare Spark `window` in the SELECT list (Spark's struct column) expands to two output columns named
+ * `window_start` and `window_end` (`<alias>_start` / `<alias>_end` with `AS alias`), since the
+ * engine has no struct-typed outputs for windows. Written with the same names, the three families give
+ * the same plan.
+ *
+ * Aggregates without GROUP BY: a continuous query like `SELECT COUNT(*) FROM src` is one updating
+ * row (a global aggregate); mixing it with a plain column is the "aggregate without GROUP BY" error.
  */
 import nodeSqlParser from 'node-sql-parser';
 import type { EmitMode, QueryText, WindowTvf } from './ast.ts';
