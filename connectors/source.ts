@@ -42,8 +42,8 @@ export interface SourceReader {
   positions(): SourcePosition[];
   /** Positions and end offsets, for progress and lag. */
   lag(): Promise<PartitionLag[]>;
-  /** Records progress in the query's consumer group, so Kafka's lag tools see it. */
-  commit(positions: readonly SourcePosition[]): Promise<void>;
+  /** Records progress in the query's consumer group (tagged with the checkpoint epoch), so Kafka's lag tools see it. */
+  commit(positions: readonly SourcePosition[], epoch?: number): Promise<void>;
   status(): ConnectorStatus;
   /** Offsets skipped because they were gone from the broker (failOnDataLoss = false). */
   dataLoss(): { readonly events: number; readonly offsets: number };

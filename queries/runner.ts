@@ -296,7 +296,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     lastCheckpoint = { epoch: f.e, durationMs: Date.now() - f.t0, time: new Date().toISOString() };
     // Exactly-once sinks committed the offsets inside their transaction; others do it here.
     if (!kafkaSink?.exactlyOnce) {
-      await source.commit(f.positions).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot commit offsets to group ${groupId}: ${(e as Error).message}`));
+      await source.commit(f.positions, f.e).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot commit offsets to group ${groupId}: ${(e as Error).message}`));
     }
     await ckpt.prune(cfg.keepEpochs ?? 5);
   }

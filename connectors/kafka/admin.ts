@@ -103,3 +103,15 @@ export async function listGroups(brokers: readonly string[]): Promise<string[]> 
     await admin.disconnect();
   }
 }
+
+/** Deletes a partition's records below `before` (what retention does), so tests can lose data on purpose. */
+export async function deleteRecords(brokers: readonly string[], topic: string, partition: number, before: number): Promise<void> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    await admin.fetchTopicMetadata({ topics: [topic] });
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(before) }] });
+  } finally {
+    await admin.disconnect();
+  }
+}

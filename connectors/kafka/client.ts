@@ -1,5 +1,5 @@
 /** kafkajs clients configured once: quiet logs routed to our logger, bounded retries. */
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig, type Producer, type Transaction } from 'kafkajs';
 
 export type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
@@ -22,4 +22,35 @@ export function createKafka(brokers: readonly string[], clientId: string, log?: 
 
 export function parseBrokers(s: string): string[] {
   return s.split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+const isConcurrentTxn = (e: unknown): boolean => {
+  for (let x = e as { type?: string; originalError?: unknown; cause?: unknown } | undefined, i = 0; x && i < 4; i++) {
+    if (x.type === 'CONCURRENT_TRANSACTIONS') return true;
+    x = (x.originalError ?? x.cause) as typeof x;
+  }
+  return /concurrent operation on the same transaction/.test(String((e as Error)?.message));
+};
+
+/**
+ * Runs `body` in a transaction of `p` and commits it. Right after a restart (the previous producer's
+ * transaction is still being aborted) or a commit, the coordinator answers CONCURRENT_TRANSACTIONS to
+ * the first requests: those attempts are aborted (nothing was registered) and retried shortly. A
+ * failure of the commit itself is thrown, never retried here: whether it committed is then unknown.
+ */
+export async function inTransaction(p: Producer, body: (txn: Transaction) => Promise<void>): Promise<void> {
+  for (let i = 0; ; i++) {
+    const txn = await p.transaction();
+    let committing = false;
+    try {
+      await body(txn);
+      committing = true;
+      await txn.commit();
+      return;
+    } catch (e) {
+      await txn.abort().catch(() => undefined);
+      if (committing || !isConcurrentTxn(e) || i >= 6) throw e;
+      await new Promise((r) => setTimeout(r, 50 * 2 ** i));
+    }
+  }
 }

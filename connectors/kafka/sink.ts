@@ -5,7 +5,7 @@
  */
 import type { Kafka, Producer } from 'kafkajs';
 import type { SinkRecord, SinkWriter, SourcePosition } from '../source.ts';
-import { createKafka, type Log } from './client.ts';
+import { createKafka, inTransaction, type Log } from './client.ts';
 
 export interface KafkaSinkConfig {
   readonly brokers: readonly string[];
@@ -91,14 +91,13 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
             pending = null;
             return;
           }
-          const txn = await p.transaction();
           try {
-            if (messages.length) await txn.send({ topic: cfg.topic, messages });
-            if (byTopic.size) await txn.sendOffsets({ consumerGroupId: cfg.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
-            await txn.commit();
+            await inTransaction(p, async (txn) => {
+              if (messages.length) await txn.send({ topic: cfg.topic, messages });
+              if (byTopic.size) await txn.sendOffsets({ consumerGroupId: cfg.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+            });
           } catch (e) {
             cur.uncertain = true;
-            await txn.abort().catch(() => undefined);
             throw e;
           }
         } else if (messages.length) {

@@ -8,11 +8,11 @@
  * inside the sink's transaction). Fetching uses a reader group private to this incarnation, so a
  * restart after kill -9 does not wait out the dead member's session before partitions are assigned.
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { SourceDef } from '../../planner/catalog.ts';
 import type { RawMessages } from '../formats/decode.ts';
 import type { ConnectorStatus, PartitionLag, SourcePosition, SourceReader } from '../source.ts';
-import { createKafka, type Log } from './client.ts';
+import { createKafka, inTransaction, type Log } from './client.ts';
 
 export interface KafkaSourceConfig {
   readonly brokers: readonly string[];
@@ -35,6 +35,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   const kafka: Kafka = createKafka(cfg.brokers, `streamsql-${cfg.groupId}`, cfg.log);
   let admin: Admin | null = null;
   let consumer: Consumer | null = null;
+  let committer: Producer | null = null;
   const next = new Map<string, SourcePosition>();
   let topics: string[] = [];
   let state: ConnectorStatus['state'] = 'starting';
@@ -237,11 +238,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
           const starts = await startOffsets(a, from);
           for (const p of starts) next.set(key(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset: p.offset });
           hooks?.onPartitions?.(starts);
-          // Pre-position the reader group so the first fetch already starts where we want.
-          for (const topic of topics) {
-            const partitions = starts.filter((p) => p.topic === topic).map((p) => ({ partition: p.partition, offset: String(p.offset) }));
-            await a.setOffsets({ groupId: readerGroup, topic, partitions }).catch(() => undefined);
-          }
+          // No pre-positioning of the reader group (kafkajs' setOffsets joins the group: slow); the
+          // seek on GROUP_JOIN applies before the first fetch, and onBatch skips anything below.
           await run();
           return;
         } catch (e) {
@@ -261,6 +259,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
       stopped = true;
       state = 'stopped';
       await consumer?.disconnect().catch(() => undefined);
+      await committer?.disconnect().catch(() => undefined);
+      committer = null;
       // The reader group held no offsets worth keeping; leave no empty group behind.
       if (admin) await admin.deleteGroups([readerGroup]).catch(() => undefined);
       await admin?.disconnect().catch(() => undefined);
@@ -280,13 +280,28 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
       }
       return out;
     },
-    async commit(positions) {
+    async commit(positions, epoch) {
       if (positions.length === 0) return;
-      // The query's group has no members, so its offsets are set directly.
-      const a = await getAdmin();
-      const byTopic = new Map<string, { partition: number; offset: string }[]>();
-      for (const p of positions) { const l = byTopic.get(p.topic) ?? []; l.push({ partition: p.partition, offset: String(p.offset) }); byTopic.set(p.topic, l); }
-      for (const [topic, partitions] of byTopic) await a.setOffsets({ groupId: cfg.groupId, topic, partitions });
+      // The query's group has no members: a transaction holding only the offsets (TxnOffsetCommit)
+      // writes them without joining it, tagged with the epoch like an exactly-once sink's.
+      if (!committer) {
+        const p = kafka.producer({ transactionalId: `${cfg.groupId}.offsets`, idempotent: true, maxInFlightRequests: 1 });
+        try { await p.connect(); } catch (e) { await p.disconnect().catch(() => undefined); throw e; }
+        committer = p;
+      }
+      const byTopic = new Map<string, { partition: number; offset: string; metadata: string | null }[]>();
+      for (const p of positions) {
+        const l = byTopic.get(p.topic) ?? [];
+        l.push({ partition: p.partition, offset: String(p.offset), metadata: epoch === undefined ? null : `streamsql-epoch:${epoch}` });
+        byTopic.set(p.topic, l);
+      }
+      try {
+        await inTransaction(committer, (txn) => txn.sendOffsets({ consumerGroupId: cfg.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }));
+      } catch (e) {
+        await committer.disconnect().catch(() => undefined);
+        committer = null;
+        throw e;
+      }
     },
     status: () => ({ state, lastError, retries }),
     dataLoss: () => ({ events: lossEvents, offsets: lossOffsets }),

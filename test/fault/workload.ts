@@ -4,7 +4,7 @@
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { produce } from '../../connectors/kafka/admin.ts';
+import { createTopic, produce } from '../../connectors/kafka/admin.ts';
 import { createSideProducer } from '../../connectors/kafka/sink.ts';
 
 export const T0 = Date.parse('2024-01-01T00:00:00.000Z');
@@ -87,4 +87,27 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
   try {
     return await Promise.race([p, new Promise<never>((_, rej) => { t = setTimeout(() => rej(new Error(`timed out (${ms} ms) waiting for ${what}`)), ms); })]);
   } finally { clearTimeout(t); }
+}
+
+/** createTopic, retried: a broker that has just started may not host the new partitions yet. */
+export async function createTopicReady(brokers: readonly string[], topic: string, partitions: number): Promise<void> {
+  for (let i = 0; ; i++) {
+    try { await createTopic(brokers, topic, partitions); return; } catch (e) {
+      if (i >= 10) throw e;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+}
+
+/** Polls a pull query until it returns `want` (a view shows whole epochs, after their checkpoint); then asserts it for a readable diff. */
+export async function expectRows(sql: (q: string) => Promise<{ body: any }>, query: string, want: unknown, timeoutMs = 20_000): Promise<void> {
+  const { expect } = await import('vitest');
+  const until = Date.now() + timeoutMs;
+  let rows: unknown;
+  for (;;) {
+    rows = (await sql(query)).body.results?.[0]?.rows;
+    if (JSON.stringify(rows) === JSON.stringify(want) || Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(rows).toEqual(want);
 }
