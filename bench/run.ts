@@ -1,0 +1,483 @@
+/**
+ * The benchmark harness (`npm run bench`): one local Kafka broker, one topic of Nexmark bids, and on
+ * that same topic, one after another: kcat (the limit), a bare kafkajs consumer, kafkajs + our
+ * decoders, our engine end to end through the service path (tumbling COUNT/MAX, Nexmark q0, q1, q2,
+ * q5's counting stage), and Spark Structured Streaming running the same tumbling query.
+ * Prints a table with ratios, writes JSON + SVG to --out. Modes: --latency, --memory.
+ *
+ *   npm run bench -- [--events 2000000] [--partitions 4] [--compression none|gzip] [--skip spark,kcat]
+ *                    [--queries tumble,q0,q1,q2,q5] [--workers N] [--out bench/results]
+ *                    [--latency [--rate R] [--seconds 30]] [--memory [--minutes 10] [--rate R]]
+ *                    [--cpu-prof]   (profile the engine runs: writes .cpuprofile files to --out)
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { Session } from 'node:inspector/promises';
+import { createBatchGenerator } from '../connectors/demo/generator.ts';
+import { createDecoder } from '../connectors/formats/decode.ts';
+import { createFastJsonDecoder } from '../connectors/formats/fast-json.ts';
+import { createTopic } from '../connectors/kafka/admin.ts';
+import { consumeAll, createBenchProducer } from '../connectors/kafka/bench-consumer.ts';
+import { consumeAllPlatformatic } from '../connectors/kafka/bench-platformatic.ts';
+import { createDecodePool } from '../connectors/kafka/decode-pool.ts';
+import { startLocalBroker, type LocalBroker } from '../connectors/kafka/local-broker.ts';
+import { createEngine, type Engine } from '../queries/engine.ts';
+import { flag, flags } from './lib/args.ts';
+import { bidSourceSql, sourceDef } from './lib/sources.ts';
+import { barChart, lineChart } from './lib/svg.ts';
+
+const SPARK_VERSION = '3.5.7';
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+
+interface Result {
+  readonly name: string;
+  readonly group: 'limit' | 'client' | 'decode' | 'engine' | 'peer';
+  readonly events: number;
+  readonly ms: number;
+  readonly eventsPerSec: number;
+  readonly note?: string;
+}
+
+const opt = {
+  events: Number(flag('events') ?? 2_000_000),
+  partitions: Number(flag('partitions') ?? 4),
+  compression: (flag('compression') ?? 'none') as 'none' | 'gzip',
+  skip: new Set(flags('skip')),
+  queries: flags('queries').length ? flags('queries') : ['tumble', 'q0', 'q1', 'q2', 'q5'],
+  out: path.resolve(flag('out') ?? path.join(ROOT, 'bench/results')),
+  workers: Number(flag('workers') ?? availableParallelism()),
+  latency: flag('latency') !== undefined,
+  memory: flag('memory') !== undefined,
+  minutes: Number(flag('minutes') ?? 10),
+  seconds: Number(flag('seconds') ?? 30),
+  rate: flag('rate') === undefined ? null : Number(flag('rate')),
+  cpuProf: flag('cpu-prof') !== undefined,
+};
+if (!['none', 'gzip'].includes(opt.compression)) throw new Error('--compression is none or gzip');
+
+const log = (s: string) => console.log(s);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- lifecycle: stop the broker and child processes also on Ctrl-C ------------------------------
+let broker: LocalBroker | null = null;
+let engine: Engine | null = null;
+const children = new Set<ChildProcess>();
+const tmpDirs: string[] = [];
+let cleaning: Promise<void> | null = null;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of children) c.kill('SIGTERM');
+    await engine?.close().catch(() => undefined);
+    await broker?.stop().catch(() => undefined);
+    for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+process.on('unhandledRejection', (e) => { console.error('unhandled rejection:', e); void cleanup().finally(() => process.exit(1)); });
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => { log(`\n${sig}: stopping the broker and child processes…`); void cleanup().finally(() => process.exit(130)); });
+}
+
+function run(cmd: string, args: readonly string[], opts: { stdout?: 'ignore' | 'pipe'; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
+    children.add(c);
+    let out = ''; let err = '';
+    c.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    c.stderr?.on('data', (d: Buffer) => { err += d.toString(); if (err.length > 200_000) err = err.slice(-100_000); });
+    c.on('error', (e) => { children.delete(c); reject(e); });
+    c.on('exit', (code) => { children.delete(c); resolve({ code, out, err }); });
+  });
+}
+
+const has = (cmd: string) => { try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; } };
+
+// ---- setup steps -------------------------------------------------------------------------------
+async function ensureKcat(): Promise<string | null> {
+  if (has('kcat')) return null;
+  if (has('apt-get') && process.getuid?.() === 0) {
+    log('setup: installing kcat (apt-get install -y kcat)…');
+    const r = await run('apt-get', ['install', '-y', '-q', 'kcat']);
+    if (r.code === 0 && has('kcat')) return null;
+  }
+  return 'kcat is not installed (Debian: apt-get install kcat)';
+}
+
+async function ensureSpark(): Promise<{ submit: string } | { skip: string }> {
+  const venv = path.join(ROOT, '.cache/spark-venv');
+  const submit = path.join(venv, 'bin/spark-submit');
+  if (!existsSync(submit)) {
+    if (!has('python3')) return { skip: 'python3 not found' };
+    if (!has('java')) return { skip: 'java not found (Spark needs a JDK 17)' };
+    log(`setup: pip install pyspark==${SPARK_VERSION} into .cache/spark-venv (one time, ~320 MB)…`);
+    const v = await run('python3', ['-m', 'venv', venv]);
+    if (v.code !== 0) return { skip: `python3 -m venv failed: ${v.err.trim().split('\n').pop()}` };
+    const p = await run(path.join(venv, 'bin/pip'), ['install', '-q', `pyspark==${SPARK_VERSION}`]);
+    if (p.code !== 0 || !existsSync(submit)) return { skip: `pip install pyspark failed: ${p.err.trim().split('\n').pop()}` };
+  }
+  return { submit };
+}
+
+// ---- load ---------------------------------------------------------------------------------------
+/**
+ * Loads with one `kcat -P` per partition (librdkafka batches and compresses in C): measured ~25k
+ * messages/s through a kafkajs producer on this machine (its record encoding runs in JS), which
+ * would make loading the slowest step. Falls back to kafkajs when kcat is missing.
+ */
+async function loadWithKcat(bootstrap: string, topic: string): Promise<{ ms: number; bytes: number }> {
+  const gen = createBatchGenerator('bid', { seed: 1 });
+  const procs = Array.from({ length: opt.partitions }, (_, p) => {
+    const c = spawn('kcat', ['-P', '-b', bootstrap, '-t', topic, '-p', String(p), '-z', opt.compression === 'gzip' ? 'gzip' : 'none',
+      '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.kbytes=262144'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    children.add(c);
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const done = new Promise<void>((resolve, reject) => c.on('exit', (code) => { children.delete(c); if (code === 0) resolve(); else reject(new Error(`kcat -P exited ${code}: ${err.slice(-300)}`)); }));
+    return { c, done };
+  });
+  const t0 = performance.now();
+  const chunk = 5_000;
+  let bytes = 0; let sent = 0; let chunkNo = 0;
+  while (sent < opt.events) {
+    const n = Math.min(chunk, opt.events - sent);
+    const msgs = gen.next(n);
+    // Contiguous chunks per partition keep event time increasing within each partition.
+    const { c } = procs[chunkNo++ % opt.partitions]!;
+    const buf = Buffer.concat(msgs.flatMap((m) => [m.value as Buffer, NL]));
+    bytes += buf.length - n;
+    if (!c.stdin!.write(buf)) await new Promise((r) => c.stdin!.once('drain', r));
+    sent += n;
+    if (chunkNo % 40 === 0) process.stdout.write(`\rloading: ${fmt(sent)} / ${fmt(opt.events)}`);
+  }
+  for (const { c } of procs) c.stdin!.end();
+  await Promise.all(procs.map((p) => p.done));
+  process.stdout.write('\r');
+  return { ms: performance.now() - t0, bytes };
+}
+const NL = Buffer.from('\n');
+
+async function load(brokers: string[], topic: string, useKcat: boolean): Promise<{ ms: number; bytes: number; via: string }> {
+  await createTopic(brokers, topic, opt.partitions);
+  if (useKcat) return { ...(await loadWithKcat(brokers[0]!, topic)), via: 'kcat -P' };
+  const producer = await createBenchProducer(brokers, { compression: opt.compression, connections: 4 });
+  const gen = createBatchGenerator('bid', { seed: 1 });
+  // ~100-byte bids: 5,000 a request stays under the broker's 1 MB message.max.bytes.
+  const chunk = 5_000;
+  let failed: Error | null = null;
+  const t0 = performance.now();
+  let bytes = 0; let sent = 0; let chunkNo = 0;
+  const inflight = new Set<Promise<void>>();
+  while (sent < opt.events) {
+    const n = Math.min(chunk, opt.events - sent);
+    const msgs = gen.next(n);
+    for (const m of msgs) bytes += (m.value as Buffer).length;
+    // Contiguous chunks per partition keep event time increasing within each partition.
+    const p: Promise<void> = producer.send(topic, chunkNo++ % opt.partitions, msgs as { value: Buffer; timestamp: number }[])
+      .catch((e: Error) => { failed ??= e; }).finally(() => inflight.delete(p));
+    inflight.add(p);
+    sent += n;
+    if (inflight.size >= 8) await Promise.race(inflight);
+    if (failed) throw failed;
+    if (chunkNo % 50 === 0) process.stdout.write(`\rloading: ${fmt(sent)} / ${fmt(opt.events)}`);
+  }
+  await Promise.all(inflight);
+  await producer.close();
+  if (failed) throw failed;
+  const ms = performance.now() - t0;
+  process.stdout.write('\r');
+  return { ms, bytes, via: 'kafkajs' };
+}
+
+// ---- measurements -------------------------------------------------------------------------------
+async function measureKcat(bootstrap: string, topic: string): Promise<Result> {
+  const t0 = performance.now();
+  const r = await run('kcat', ['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-e', '-q'], { stdout: 'ignore' });
+  const ms = performance.now() - t0;
+  if (r.code !== 0) throw new Error(`kcat failed: ${r.err.slice(-500)}`);
+  return { name: 'kcat -C (the limit)', group: 'limit', events: opt.events, ms, eventsPerSec: opt.events / (ms / 1000) };
+}
+
+async function measureConsumer(name: string, group: Result['group'], brokers: string[], topic: string, o: Parameters<typeof consumeAll>[3] = {}, note?: string): Promise<Result> {
+  const r = await consumeAll(brokers, topic, opt.events, o);
+  return { name, group, events: r.messages, ms: r.ms, eventsPerSec: r.messages / (r.ms / 1000), note: note ?? `steady ${fmt(r.messages / (r.steadyMs / 1000))}/s after the first fetch` };
+}
+
+const QUERIES: Record<string, { label: string; sql: string }> = {
+  tumble: {
+    label: 'engine: 1 s tumbling COUNT/MAX per auction',
+    sql: `SELECT window_start, window_end, auction, COUNT(*) AS bids, MAX(price) AS max_price
+          FROM TUMBLE(bids, dateTime, INTERVAL '1' SECOND) GROUP BY window_start, window_end, auction`,
+  },
+  q0: { label: 'engine: Nexmark q0 pass-through', sql: `SELECT auction, bidder, price, dateTime FROM bids` },
+  q1: { label: 'engine: Nexmark q1 currency', sql: `SELECT auction, bidder, price * 0.908 AS price, dateTime FROM bids` },
+  q2: { label: 'engine: Nexmark q2 selection', sql: `SELECT auction, price FROM bids WHERE auction % 123 = 0` },
+  q5: {
+    label: 'engine: Nexmark q5 (HOP 10 s/2 s count)',
+    sql: `SELECT window_start, window_end, auction, COUNT(*) AS num
+          FROM HOP(bids, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`,
+  },
+};
+
+async function startEngine(brokers: string[]): Promise<Engine> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'streamsql-bench-'));
+  tmpDirs.push(dataDir);
+  const e = createEngine({ brokers, dataDir, log: (level, msg) => { if (level === 'error') console.error(`engine: ${msg}`); } });
+  await e.start();
+  return e;
+}
+
+/** Creates the view, polls progress until every event is in, drops the view. */
+async function measureQuery(e: Engine, key: string, viewOpts: string, expected: number, profileTo?: string): Promise<Result> {
+  const q = QUERIES[key]!;
+  const name = `bench_${key}_${Date.now().toString(36)}`;
+  const session = profileTo ? new Session() : null;
+  if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+  const t0 = performance.now();
+  const [res] = await e.execute(`CREATE MATERIALIZED VIEW ${name} WITH (${viewOpts}) AS ${q.sql}`);
+  const id = res!.queryId!;
+  let last = 0; let firstAt = 0; let firstRows = 0;
+  for (;;) {
+    await sleep(50);
+    const p = await e.progress(id);
+    if (!p) throw new Error(`query ${name} vanished`);
+    const info = e.query(id);
+    if (info?.status === 'failed') throw new Error(`query ${name} failed: ${info.error}`);
+    last = p.inputRows + p.malformedRows;
+    if (firstAt === 0 && last > 0) { firstAt = performance.now(); firstRows = last; }
+    if (last >= expected) break;
+  }
+  const end = performance.now();
+  const ms = end - t0;
+  const steady = firstAt && end > firstAt ? (last - firstRows) / ((end - firstAt) / 1000) : NaN;
+  if (session) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(profileTo!, JSON.stringify(profile));
+    session.disconnect();
+  }
+  await e.stopQuery(id);
+  return { name: q.label, group: 'engine', events: last, ms, eventsPerSec: last / (ms / 1000), note: `steady ${fmt(steady)}/s after the first rows; start ${fmt(firstAt - t0)} ms` };
+}
+
+async function measureSpark(submit: string, bootstrap: string, topic: string): Promise<Result> {
+  const script = path.join(ROOT, 'bench/spark-tumble.py');
+  const env = { ...process.env, PYSPARK_PYTHON: path.join(ROOT, '.cache/spark-venv/bin/python'), SPARK_LOCAL_IP: '127.0.0.1' };
+  const ivy = path.join(ROOT, '.cache/ivy');
+  const t0 = performance.now();
+  const r = await run(submit, [
+    '--master', 'local[2]', '--driver-memory', '2g', '--conf', `spark.jars.ivy=${ivy}`,
+    '--packages', `org.apache.spark:spark-sql-kafka-0-10_2.12:${SPARK_VERSION}`, script, bootstrap, topic, String(opt.events),
+  ], { env });
+  const wall = performance.now() - t0;
+  const line = r.out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (r.code !== 0 || !line) throw new Error(`spark-submit exited ${r.code}: ${r.err.trim().split('\n').slice(-5).join(' | ')}`);
+  const j = JSON.parse(line) as { events: number; query_ms: number; startup_ms: number };
+  return {
+    name: 'Spark 3.5 local[2]: same tumbling query', group: 'peer', events: j.events, ms: j.query_ms,
+    eventsPerSec: j.events / (j.query_ms / 1000),
+    note: `query time only; JVM + session start ${fmt(j.startup_ms)} ms, spark-submit wall ${fmt(wall)} ms`,
+  };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function producerChild(bootstrap: string, topic: string, rate: number, seconds: number, keys: number): Promise<{ code: number | null; out: string; err: string }> {
+  return run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/lib/produce-at-rate.ts'),
+    '--brokers', bootstrap, '--topic', topic, '--rate', String(Math.round(rate)), '--seconds', String(seconds),
+    '--partitions', String(opt.partitions), '--keys', String(keys)], { cwd: ROOT });
+}
+
+/** p50/p99 from produce time (stamped in dateTime) to the row being committed visible in the view. */
+async function measureLatency(e: Engine, brokers: string[], bootstrap: string, rate: number): Promise<Record<string, number>> {
+  const topic = `bench-latency-${Date.now().toString(36)}`;
+  await createTopic(brokers, topic, opt.partitions);
+  await e.execute(`${bidSourceSql(topic, 'bids_lat').replace("'scan.startup.mode' = 'earliest'", "'scan.startup.mode' = 'latest'")}`);
+  const [res] = await e.execute(`CREATE MATERIALIZED VIEW bench_latency WITH ('checkpoint.interval' = '100 ms', 'retention.rows' = '1000') AS SELECT bidder, dateTime FROM bids_lat`);
+  const table = e.table('bench_latency')!;
+  let lat = new Float64Array(1 << 20); let n = 0;
+  const warmupUntil = Date.now() + 3000;
+  const unsub = table.subscribe((_epoch, changes) => {
+    const now = Date.now();
+    if (now < warmupUntil) return;
+    for (const c of changes) {
+      const ts = c.row[1] as number;
+      if (n === lat.length) { const b = new Float64Array(lat.length * 2); b.set(lat); lat = b; }
+      lat[n++] = now - ts;
+    }
+  });
+  await sleep(1500); // the query's consumer joins before the producer starts ('latest')
+  log(`latency: producing ${fmt(rate)} events/s for ${opt.seconds} s (a separate process) into a pass-through view, checkpoint.interval 100 ms`);
+  const r = await producerChild(bootstrap, topic, rate, opt.seconds, 1000);
+  if (r.code !== 0) throw new Error(`producer failed: ${r.err.slice(-500)}`);
+  await sleep(2000);
+  unsub();
+  await e.stopQuery(res!.queryId!);
+  const s = lat.slice(0, n).sort();
+  return { rate, samples: n, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s[n - 1] ?? NaN };
+}
+
+/** RSS every 5 s while moving windows over 100k keys run for `minutes`. */
+async function measureMemory(e: Engine, brokers: string[], bootstrap: string, rate: number): Promise<{ samples: { s: number; rssMb: number; heapMb: number; inputRows: number }[] }> {
+  const topic = `bench-memory-${Date.now().toString(36)}`;
+  await createTopic(brokers, topic, opt.partitions);
+  await e.execute(bidSourceSql(topic, 'bids_mem').replace("'scan.startup.mode' = 'earliest'", "'scan.startup.mode' = 'latest'"));
+  const [a] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_tumble AS SELECT window_start, window_end, auction, COUNT(*) AS bids, MAX(price) AS max_price FROM TUMBLE(bids_mem, dateTime, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
+  const [b] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_hop AS SELECT window_start, window_end, auction, COUNT(*) AS num FROM HOP(bids_mem, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
+  await sleep(1500);
+  log(`memory: ${opt.minutes} min at ${fmt(rate)} events/s over 100k auction keys (10 s tumble + 10 s/2 s hop), RSS every 5 s`);
+  const prod = producerChild(bootstrap, topic, rate, opt.minutes * 60, 100_000);
+  const samples: { s: number; rssMb: number; heapMb: number; inputRows: number }[] = [];
+  const t0 = Date.now();
+  let done = false;
+  void prod.finally(() => { done = true; });
+  while (!done) {
+    const m = process.memoryUsage();
+    const p = await e.progress(a!.queryId!);
+    samples.push({ s: Math.round((Date.now() - t0) / 1000), rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, inputRows: p?.inputRows ?? 0 });
+    process.stdout.write(`\rmemory: ${samples.at(-1)!.s} s  rss ${samples.at(-1)!.rssMb.toFixed(0)} MB  rows ${fmt(samples.at(-1)!.inputRows)}   `);
+    await Promise.race([sleep(5000), prod]);
+  }
+  process.stdout.write('\n');
+  await e.stopQuery(a!.queryId!);
+  await e.stopQuery(b!.queryId!);
+  return { samples };
+}
+
+// ---- report -------------------------------------------------------------------------------------
+function printTable(results: readonly Result[]): Record<string, number | null> {
+  const by = (g: Result['group'], pred: (r: Result) => boolean = () => true) => results.find((r) => r.group === g && pred(r));
+  const kcat = by('limit'); const kjs = results.find((r) => r.name.startsWith('kafkajs bare')); const spark = by('peer');
+  const tumble = results.find((r) => r.name === QUERIES.tumble!.label);
+  log('');
+  log(`${'measurement'.padEnd(52)} ${'events'.padStart(11)} ${'seconds'.padStart(8)} ${'events/s'.padStart(11)}  note`);
+  log('-'.repeat(120));
+  for (const r of results) log(`${r.name.padEnd(52)} ${fmt(r.events).padStart(11)} ${(r.ms / 1000).toFixed(2).padStart(8)} ${fmt(r.eventsPerSec).padStart(11)}  ${r.note ?? ''}`);
+  const ratio = (x: Result | undefined, y: Result | undefined) => (x && y ? x.eventsPerSec / y.eventsPerSec : null);
+  const ratios = { 'tumble/kcat': ratio(tumble, kcat), 'tumble/kafkajs': ratio(tumble, kjs), 'tumble/spark': ratio(tumble, spark) };
+  log('');
+  log(`ratios for the tumbling query: (c)/(a) engine/kcat = ${ratios['tumble/kcat']?.toFixed(2) ?? 'n/a'}   (c)/(b) engine/kafkajs = ${ratios['tumble/kafkajs']?.toFixed(2) ?? 'n/a'}   (c)/(d) engine/Spark = ${ratios['tumble/spark']?.toFixed(2) ?? 'n/a'}`);
+  return ratios;
+}
+
+async function main(): Promise<void> {
+  mkdirSync(opt.out, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const machine = { loadAvgAtStart: loadavg().map((x) => Math.round(x * 10) / 10), cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` };
+  log(`streamsql bench: ${fmt(opt.events)} bids, ${opt.partitions} partitions, compression ${opt.compression}; ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAvgAtStart.join(' ')}`);
+  const kcatSkip = opt.skip.has('kcat') ? 'skipped (--skip kcat)' : await ensureKcat();
+  const spark = opt.skip.has('spark') ? { skip: 'skipped (--skip spark)' } : await ensureSpark();
+
+  log('starting the local Kafka broker…');
+  broker = await startLocalBroker({ heapMb: 1024 });
+  const bootstrap = broker.bootstrap;
+  const brokers = [bootstrap];
+  const topic = `nexmark-bids-${Date.now().toString(36)}`;
+  const loaded = await load(brokers, topic, !has('kcat') ? false : true);
+  log(`loaded ${fmt(opt.events)} bids (${(loaded.bytes / 2 ** 20).toFixed(0)} MB of JSON) into ${topic} in ${(loaded.ms / 1000).toFixed(1)} s = ${fmt(opt.events / (loaded.ms / 1000))}/s (via ${loaded.via})`);
+
+  const results: Result[] = [];
+  const skipped: Record<string, string> = {};
+  const step = async (label: string, f: () => Promise<Result>) => {
+    log(`measuring: ${label}…`);
+    try { const r = await f(); results.push(r); log(`  ${fmt(r.eventsPerSec)} events/s (${(r.ms / 1000).toFixed(2)} s)`); } catch (e) { skipped[label] = (e as Error).message; log(`  skipped: ${(e as Error).message}`); }
+  };
+
+  if (kcatSkip) { skipped.kcat = kcatSkip; log(`kcat: ${kcatSkip}`); } else await step('kcat', () => measureKcat(bootstrap, topic));
+  if (!opt.skip.has('kafkajs')) {
+    await step('kafkajs bare', () => measureConsumer('kafkajs bare consumer (eachBatch)', 'client', brokers, topic));
+    if (!opt.skip.has('platformatic')) {
+      await step('@platformatic/kafka bare', async () => {
+        const r = await consumeAllPlatformatic(brokers, topic, opt.events);
+        if (!r) throw new Error('@platformatic/kafka is not installed (npm install --no-save @platformatic/kafka@1)');
+        return { name: '@platformatic/kafka 1.x bare consumer', group: 'client', events: r.messages, ms: r.ms, eventsPerSec: r.messages / (r.ms / 1000), note: `steady ${fmt(r.messages / (r.steadyMs / 1000))}/s after the first fetch` };
+      });
+    }
+    const def = sourceDef(bidSourceSql(topic));
+    if (!opt.skip.has('decode')) {
+      const ref = createDecoder(def);
+      await step('kafkajs + reference decode', () => measureConsumer('kafkajs + JSON.parse decode, main thread', 'decode', brokers, topic, { onBatch: (r) => { ref(r); } }));
+      const fast = createFastJsonDecoder(def)!;
+      await step('kafkajs + fast decode', () => measureConsumer('kafkajs + fast-JSON decode, main thread', 'decode', brokers, topic, { onBatch: (r) => { fast.decode(r); } }));
+      const pool = createDecodePool({ workers: opt.workers, minBatch: 1 });
+      try {
+        const decode = pool.decoder(def);
+        // Pipelined as the runner should use it: the fetch loop goes on while workers decode, with at
+        // most 2 fetches per worker outstanding (backpressure); results come back in partition order.
+        const outstanding = new Set<Promise<unknown>>();
+        const limit = Math.max(2, 2 * opt.workers);
+        await step('kafkajs + pool decode', async () => {
+          const r = await measureConsumer(`kafkajs + fast decode in ${opt.workers} workers (pipelined)`, 'decode', brokers, topic, {
+            onBatch: async (raw) => {
+              const p: Promise<unknown> = decode(raw).finally(() => outstanding.delete(p));
+              outstanding.add(p);
+              while (outstanding.size >= limit) await Promise.race(outstanding);
+            },
+          });
+          const t = performance.now();
+          await Promise.all(outstanding);
+          const ms = r.ms + (performance.now() - t);
+          return { ...r, ms, eventsPerSec: r.events / (ms / 1000) };
+        });
+      } finally { await pool.close(); }
+    }
+  }
+
+  if (!opt.skip.has('engine')) {
+    engine = await startEngine(brokers);
+    await engine.execute(bidSourceSql(topic, 'bids'));
+    for (const key of opt.queries) {
+      if (!QUERIES[key]) { log(`unknown query ${key}`); continue; }
+      const viewOpts = key === 'q0' || key === 'q1' || key === 'q2' ? `'retention.rows' = '1000'` : `'checkpoint.interval' = '1 s'`;
+      const prof = opt.cpuProf ? path.join(opt.out, `engine-${key}-${stamp}.cpuprofile`) : undefined;
+      await step(`engine ${key}`, () => measureQuery(engine!, key, viewOpts, opt.events, prof));
+    }
+  }
+
+  if ('skip' in spark) { skipped.spark = spark.skip; log(`spark: ${spark.skip}`); } else await step('spark', () => measureSpark(spark.submit, bootstrap, topic));
+
+  const ratios = printTable(results);
+  let latency: Record<string, number> | null = null;
+  let memory: Awaited<ReturnType<typeof measureMemory>> | null = null;
+  const tumble = results.find((r) => r.name === QUERIES.tumble!.label);
+  const maxRate = opt.rate ?? tumble?.eventsPerSec ?? null;
+  if (opt.latency || opt.memory) engine ??= await startEngine(brokers);
+  if (opt.latency) {
+    if (maxRate === null) log('latency: needs the tumbling throughput or --rate R');
+    else {
+      latency = await measureLatency(engine!, brokers, bootstrap, maxRate / 2);
+      log(`latency at ${fmt(latency.rate!)} events/s (half of ${fmt(maxRate)}): p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, max ${latency.max} ms over ${fmt(latency.samples!)} rows`);
+    }
+  }
+  if (opt.memory) {
+    memory = await measureMemory(engine!, brokers, bootstrap, opt.rate ?? 20_000);
+    const rss = memory.samples.map((s) => s.rssMb);
+    const third = Math.max(1, Math.floor(rss.length / 3));
+    const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+    log(`memory: RSS first third ${avg(rss.slice(1, third + 1)).toFixed(0)} MB, last third ${avg(rss.slice(-third)).toFixed(0)} MB, max ${Math.max(...rss).toFixed(0)} MB`);
+    writeFileSync(path.join(opt.out, `memory-${stamp}.svg`), lineChart(`RSS over ${opt.minutes} min, 100k keys, moving windows`, memory.samples.map((s) => ({ x: s.s, y: s.rssMb })), 'seconds', 'RSS MB'));
+  }
+
+  const report = {
+    time: new Date().toISOString(), machine, loadAvgAtEnd: loadavg(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    options: { ...opt, skip: [...opt.skip] }, load: { ms: loaded.ms, bytes: loaded.bytes }, results, ratios, skipped, latency, memory,
+  };
+  const json = path.join(opt.out, `bench-${stamp}.json`);
+  writeFileSync(json, JSON.stringify(report, null, 2));
+  writeFileSync(path.join(opt.out, 'latest.json'), JSON.stringify(report, null, 2));
+  const svg = barChart(`streamsql bench: ${fmt(opt.events)} Nexmark bids, ${opt.partitions} partitions, ${machine.cpus} cores`, results.map((r) => ({ label: r.name, value: r.eventsPerSec, group: r.group })));
+  writeFileSync(path.join(opt.out, `bench-${stamp}.svg`), svg);
+  writeFileSync(path.join(opt.out, 'latest.svg'), svg);
+  log(`\nwrote ${json} and ${path.join(opt.out, `bench-${stamp}.svg`)}`);
+}
+
+try {
+  await main();
+} finally {
+  await cleanup();
+}
+process.exit(0);
