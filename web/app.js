@@ -6,6 +6,7 @@
 import { api, ApiError, getToken, loadCatalog, setToken } from './api.js';
 import { createEditor } from './editor.js';
 import { fillTable, h, statusClass } from './format.js';
+import { isPushQuery, runPushQuery } from './push-query.js';
 import { createQueryPanel } from './query-panel.js';
 import { createViewPanel } from './view-panel.js';
 
@@ -31,10 +32,14 @@ $('sql-editor').addEventListener('input', () => { try { localStorage.setItem(DRA
 $('sql-run').addEventListener('click', () => void run());
 
 let running = false;
+/** The ad-hoc push query streaming into the results, if any: a new run stops it. */
+let push = null;
 async function run() {
   const sql = editor.value;
   if (running || !sql.trim()) return;
   running = true;
+  push?.stop();
+  push = null;
   const button = $('sql-run');
   button.disabled = true;
   const status = $('sql-status');
@@ -43,6 +48,12 @@ async function run() {
   editor.clearError();
   const t0 = performance.now();
   try {
+    if (isPushQuery(sql)) {
+      push = await runPushQuery(sql, $('sql-result'));
+      status.textContent = `push query streaming · started in ${Math.round(performance.now() - t0)} ms · stops when you press Stop or run something else`;
+      status.dataset.state = 'ok';
+      return;
+    }
     const { results } = await api.sql(sql);
     const ms = Math.round(performance.now() - t0);
     status.textContent = `${results.length} statement${results.length === 1 ? '' : 's'} · ${ms} ms`;

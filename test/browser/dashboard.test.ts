@@ -85,7 +85,9 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     const index = await fetch(`${base}/`);
     expect(index.status).toBe(200);
     expect(await index.text()).toContain('id="sql-editor"');
-    expect((await fetch(`${base}/vendor/uPlot.esm.js`)).headers.get('content-type')).toMatch(/javascript/);
+    const uplot = await fetch(`${base}/vendor/uPlot.esm.js`);
+    expect(uplot.headers.get('content-type')).toMatch(/javascript/);
+    expect(await uplot.text()).toContain('export { uPlot as default }'); // read to the end: an unread body holds the connection open past app.close()
     await page.goto(base);
     await page.waitForSelector('#conn[data-state="ok"]', { timeout: 10_000 });
     await page.fill('[data-testid="sql-editor"]', [
@@ -98,6 +100,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
       `FROM TUMBLE(${source}, ts, INTERVAL '1' MINUTE)`,
       'GROUP BY window_start, window_end, auction;',
     ].join('\n'));
+    const tRun = Date.now();
     await page.click('[data-testid="sql-run"]');
     await page.waitForSelector('[data-testid="sql-status"][data-state="ok"]', { timeout: 15_000 });
     expect(await page.$$eval('[data-testid="sql-result-item"]', (els) => els.map((e) => (e as HTMLElement).dataset.statement)))
@@ -109,6 +112,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     await page.waitForSelector(`[data-testid="view-panel"][data-view="${view}"]`, { timeout: 5000 });
 
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="view-row"]').length === 2, null, { timeout: 20_000 });
+    const rowsMs = Date.now() - tRun;
     const first = await tableRows();
     expect(first).toEqual([
       { window_start: iso(0), window_end: iso(60), auction: '7', bids: '2', volume: '350', high: '250' },
@@ -118,6 +122,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
 
     // More events: auction 7 in the same window changes (2 → 3 bids), auction 9 appears.
     const updatesBefore = Number(await page.getAttribute('[data-testid="view-panel"]', 'data-updates'));
+    const tProduce = Date.now();
     await produce(brokerList(), topic, [
       { partition: 0, value: JSON.stringify({ auction: 7, price: 500, ts: iso(30) }) },
       { partition: 1, value: JSON.stringify({ auction: 9, price: 5, ts: iso(31) }) },
@@ -126,7 +131,9 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
       const row = [...document.querySelectorAll('[data-testid="view-row"]')].find((tr) => tr.querySelector('[data-col="auction"]')?.textContent === '7');
       return row?.querySelector('[data-col="bids"]')?.textContent === '3';
     }, null, { timeout: 20_000 });
+    const updateMs = Date.now() - tProduce;
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="view-row"]').length === 3, null, { timeout: 10_000 });
+    process.stderr.write(`[dashboard] rows in the live table ${rowsMs} ms after Run; update shown ${updateMs} ms after produce\n`);
     const second = await tableRows();
     expect(second).toEqual([
       { window_start: iso(0), window_end: iso(60), auction: '7', bids: '3', volume: '850', high: '500' },
@@ -165,6 +172,35 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     await shot('3-query-charts');
   });
 
+  it('streams an ad-hoc push query (SELECT … EMIT CHANGES) and stops it', async () => {
+    await page.fill('[data-testid="sql-editor"]', `SELECT auction, COUNT(*) AS n, MAX(price) AS high\nFROM ${source}\nGROUP BY auction\nEMIT CHANGES;`);
+    await page.click('[data-testid="sql-run"]');
+    await page.waitForSelector('[data-testid="push-result"]', { timeout: 10_000 });
+    const pushRows = () => page.$$eval('[data-testid="push-row"]', (trs) => trs.map((tr) => Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [(td as HTMLElement).dataset.col, td.textContent]))));
+    const sorted = async () => (await pushRows()).sort((a, b) => Number(a.auction) - Number(b.auction));
+    // The source starts from the earliest offsets: all six events so far, grouped per auction.
+    await page.waitForFunction(() => document.querySelector('[data-testid="push-result"]')?.getAttribute('data-rows') === '3', null, { timeout: 20_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="push-row"] [data-col="n"]')].reduce((s, td) => s + Number(td.textContent), 0) === 6, null, { timeout: 10_000 });
+    expect(await sorted()).toEqual([{ auction: '7', n: '3', high: '500' }, { auction: '8', n: '2', high: '60' }, { auction: '9', n: '1', high: '5' }]);
+    expect(service.engine.pushQueries()).toHaveLength(1);
+
+    await produce(brokerList(), topic, [{ partition: 1, value: JSON.stringify({ auction: 8, price: 70, ts: iso(40) }) }]);
+    await page.waitForFunction(() => {
+      const tr = [...document.querySelectorAll('[data-testid="push-row"]')].find((r) => r.querySelector('[data-col="auction"]')?.textContent === '8');
+      return tr?.querySelector('[data-col="n"]')?.textContent === '3';
+    }, null, { timeout: 20_000 });
+    expect(await sorted()).toEqual([{ auction: '7', n: '3', high: '500' }, { auction: '8', n: '3', high: '70' }, { auction: '9', n: '1', high: '5' }]);
+    // The changed row moved to the top.
+    expect((await pushRows())[0]!.auction).toBe('8');
+    await shot('4-push-query');
+
+    await page.click('[data-testid="push-stop"]');
+    expect(await page.getAttribute('[data-testid="push-state"]', 'data-state')).toBe('stopped');
+    // Disconnecting stops the query on the server.
+    for (let i = 0; i < 50 && service.engine.pushQueries().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(service.engine.pushQueries()).toHaveLength(0);
+  });
+
   it('marks bad SQL at the line and column the server reports', async () => {
     const lines = [
       'SELECT window_start,',
@@ -196,7 +232,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     expect(lineBox.y - editorBox.y).toBeGreaterThan(2 * caret.height - 1);
     expect(caret.x - editorBox.x).toBeCloseTo(12 + (column - 1) * caret.width, 0);
     await page.locator('[data-testid="editor-panel"], #editor-panel').scrollIntoViewIfNeeded();
-    await shot('4-sql-error');
+    await shot('5-sql-error');
     expect(pageErrors).toEqual([]);
   });
 });
