@@ -68,7 +68,7 @@ describe('queries/examples against the demo generator', () => {
     expect(hot[0].num).toBeGreaterThanOrEqual(Math.max(...maxes.map((m: any) => m.max_bids)));
     const q7 = pull('nexmark-q7.sql', 0);
     const winner = pull('nexmark-q7.sql', 1)[0];
-    for (const r of q7) { expect(r.max_price).toBeGreaterThan(0); expect(r.bids).toBeGreaterThan(0); }
+    for (const r of q7) expect(r.max_price).toBeGreaterThan(0);
     // The two views commit separately, so only the shape of the winner is checked, not equality.
     expect(winner).toMatchObject({ auction: expect.any(Number), bidder: expect.any(Number), price: expect.any(Number) });
   });
