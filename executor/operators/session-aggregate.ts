@@ -12,7 +12,7 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import { T, type Field, type Schema } from '../../planner/types.ts';
-import { batchVectors, makeBatch } from '../arrow.ts';
+import { batchVectors, makeBatch, usedVectors } from '../arrow.ts';
 import { createAccumulator, type Accumulator } from '../kernels/accumulators.ts';
 import { GroupTable } from '../kernels/group-table.ts';
 import { aggInputs } from '../kernels/window-state.ts';
@@ -44,8 +44,17 @@ export function createSessionAggregate(op: WindowAggregateOp, ctx: OperatorConte
   const free: number[] = [];
   let liveCount = 0;
   let tombCount = 0;
-  /** Sessions (live and tombstones) of each key group, as slot lists. */
-  let byGroup: (number[] | undefined)[] = [];
+  /**
+   * Sessions (live and tombstones) of each key group, as singly linked lists in typed arrays: head[g]
+   * is the group's first slot (-1: none), nextSlot[s] the one after s. Lists are short (a key rarely has
+   * more than one open session and a tombstone), and typed arrays keep the per-row walk cheap.
+   */
+  let head = new Int32Array(1024).fill(-1);
+  let nextSlot = new Int32Array(256);
+  const ensureGroups = (n: number) => {
+    if (head.length >= n) return;
+    const h = new Int32Array(Math.max(n, head.length * 2)).fill(-1); h.set(head); head = h;
+  };
   /** Rows emitted earlier whose key (bounds) changed or vanished: retracted at the next flush. */
   let retractions: { g: number; start: number; end: number }[] = [];
   let watermark = -Infinity;
@@ -58,7 +67,7 @@ export function createSessionAggregate(op: WindowAggregateOp, ctx: OperatorConte
     const u = (a: Uint8Array) => { const b = new Uint8Array(cap); b.set(a); return b; };
     const i32 = (a: Int32Array) => { const b = new Int32Array(cap); b.set(a); return b; };
     start = f(start); end = f(end); emStart = f(emStart); emEnd = f(emEnd);
-    group = i32(group); fwd = i32(fwd); dirty = u(dirty); tomb = u(tomb); used = u(used);
+    group = i32(group); fwd = i32(fwd); nextSlot = i32(nextSlot); dirty = u(dirty); tomb = u(tomb); used = u(used);
   };
   const alloc = (g: number, s: number, e: number): number => {
     const slot = free.length ? free.pop()! : slotCount++;
@@ -67,15 +76,17 @@ export function createSessionAggregate(op: WindowAggregateOp, ctx: OperatorConte
     dirty[slot] = 1; tomb[slot] = 0; used[slot] = 1; fwd[slot] = slot;
     for (const a of accs) { a.ensure(slotCount); a.reset(slot); }
     liveCount++;
-    (byGroup[g] ??= []).push(slot);
+    ensureGroups(g + 1);
+    nextSlot[slot] = head[g]!; head[g] = slot;
     return slot;
   };
   /** Unlinks a slot from its group; the caller frees it (now or after the batch). */
   const unlink = (slot: number) => {
-    const list = byGroup[group[slot]!]!;
-    const i = list.indexOf(slot);
-    list[i] = list[list.length - 1]!; list.pop();
-    if (list.length === 0) byGroup[group[slot]!] = undefined;
+    const g = group[slot]!;
+    if (head[g] === slot) { head[g] = nextSlot[slot]!; return; }
+    let p = head[g]!;
+    while (nextSlot[p] !== slot) p = nextSlot[p]!;
+    nextSlot[p] = nextSlot[slot]!;
   };
   const retractEmitted = (slot: number) => {
     if (emStart[slot] === emStart[slot]) retractions.push({ g: group[slot]!, start: emStart[slot]!, end: emEnd[slot]! });
@@ -130,23 +141,25 @@ export function createSessionAggregate(op: WindowAggregateOp, ctx: OperatorConte
   /** Rebuilds the key table with only the keys that still hold sessions or pending retractions. */
   const compactKeys = () => {
     const alive: number[] = [];
-    for (let g = 0; g < byGroup.length; g++) if (byGroup[g] !== undefined) alive.push(g);
+    for (let g = 0; g < keys.size; g++) if (head[g]! >= 0) alive.push(g);
     for (const r of retractions) alive.push(r.g);
     const old = Int32Array.from(new Set(alive));
     const next = new GroupTable(keyTypes);
     const ids = new Int32Array(old.length);
     next.assign(keys.keyVectors(old, old.length), null, old.length, ids);
     const map = new Map<number, number>();
-    const nextByGroup: (number[] | undefined)[] = [];
+    const nextHead = new Int32Array(Math.max(1024, old.length * 2)).fill(-1);
     for (let i = 0; i < old.length; i++) {
       map.set(old[i]!, ids[i]!);
-      const list = byGroup[old[i]!];
-      if (list) { nextByGroup[ids[i]!] = list; for (const s of list) group[s] = ids[i]!; }
+      const h = head[old[i]!]!;
+      nextHead[ids[i]!] = h;
+      for (let sl = h; sl >= 0; sl = nextSlot[sl]!) group[sl] = ids[i]!;
     }
     for (const r of retractions) r.g = map.get(r.g)!;
-    keys = next; byGroup = nextByGroup;
+    keys = next; head = nextHead;
   };
 
+  const usedCols = new Set<number>([op.timeColumn, ...op.groupBy, ...op.aggs.flatMap((a) => [a.arg, a.filter])].filter((i) => i >= 0));
   let gidBuf = new Int32Array(1024);
   let rowBuf = new Int32Array(1024);
   let slotBuf = new Int32Array(1024);
@@ -157,7 +170,8 @@ export function createSessionAggregate(op: WindowAggregateOp, ctx: OperatorConte
     processBatch(batch: RecordBatch) {
       const n = batch.numRows;
       if (n === 0) return;
-      const cols = batchVectors(batch, op.inputSchema);
+      // aggInputs reads only the used columns, so the holes are never touched.
+      const cols = usedVectors(batch, op.inputSchema, usedCols) as Vector[];
       const tv = cols[op.timeColumn]!; const t = asF64(tv); const tValid = tv.valid;
       const inputs = aggInputs(cols, op.groupBy, op.aggs);
       if (gidBuf.length < n) { gidBuf = new Int32Array(n); rowBuf = new Int32Array(n); slotBuf = new Int32Array(n); }
@@ -168,26 +182,29 @@ export function createSessionAggregate(op: WindowAggregateOp, ctx: OperatorConte
         const x = t[i]!;
         if ((tValid !== null && tValid[i] === 0) || x + gap <= watermark) { (lateRows ??= []).push(i); continue; }
         const g = gidBuf[i]!;
-        const list = byGroup[g];
         let target = -1;
         let isLate = false;
-        if (list !== undefined) {
-          for (let j = 0; j < list.length; j++) {
-            const s = list[j]!;
-            if (!(start[s]! <= x + gap && x <= end[s]!)) continue;
-            if (tomb[s] === 1) { isLate = true; break; }
-            if (target < 0) { target = s; continue; }
-            // A second hit: this row bridges two sessions; fold s into target.
-            if (start[s]! < start[target]!) start[target] = start[s]!;
-            if (end[s]! > end[target]!) end[target] = end[s]!;
-            for (const a of accs) a.merge(target, s);
-            fwd[s] = target;
-            retractEmitted(s);
-            dirty[s] = 0;
-            list[j] = list[list.length - 1]!; list.pop(); j--;
-            liveCount--;
-            freedNow.push(s); // freed after this batch's rows are folded in
+        const first = g < head.length ? head[g]! : -1;
+        // A row reaching a closed session is late: check before merging anything.
+        for (let sl = first; sl >= 0; sl = nextSlot[sl]!) if (tomb[sl] === 1 && start[sl]! <= x + gap && x <= end[sl]!) { isLate = true; break; }
+        if (!isLate) for (let sl = first; sl >= 0;) {
+          const nx = nextSlot[sl]!;
+          if (start[sl]! <= x + gap && x <= end[sl]!) {
+            if (target < 0) target = sl;
+            else {
+              // A second hit: this row bridges two sessions; fold sl into target.
+              if (start[sl]! < start[target]!) start[target] = start[sl]!;
+              if (end[sl]! > end[target]!) end[target] = end[sl]!;
+              for (const a of accs) a.merge(target, sl);
+              fwd[sl] = target;
+              retractEmitted(sl);
+              dirty[sl] = 0;
+              unlink(sl);
+              liveCount--;
+              freedNow.push(sl); // freed after this batch's rows are folded in
+            }
           }
+          sl = nx;
         }
         if (isLate) { (lateRows ??= []).push(i); continue; }
         if (target < 0) target = alloc(g, x, x + gap);
@@ -246,7 +263,7 @@ export function createSessionAggregate(op: WindowAggregateOp, ctx: OperatorConte
     snapshot(): OperatorState {
       const meta = { watermark: Number.isFinite(watermark) ? watermark : null, late };
       const slots: number[] = [];
-      for (let g = 0; g < byGroup.length; g++) for (const s of byGroup[g] ?? []) slots.push(s);
+      for (let g = 0; g < keys.size && g < head.length; g++) for (let sl = head[g]!; sl >= 0; sl = nextSlot[sl]!) slots.push(sl);
       slots.sort((a, b) => a - b);
       const n = slots.length + retractions.length;
       if (n === 0) return { batch: null, meta };
@@ -278,7 +295,7 @@ export function createSessionAggregate(op: WindowAggregateOp, ctx: OperatorConte
       watermark = typeof s.meta.watermark === 'number' ? s.meta.watermark : -Infinity;
       late = Number(s.meta.late ?? 0);
       keys = new GroupTable(keyTypes);
-      byGroup = []; retractions = []; free.length = 0; slotCount = 0; liveCount = 0; tombCount = 0;
+      head.fill(-1); retractions = []; free.length = 0; slotCount = 0; liveCount = 0; tombCount = 0;
       if (!s.batch) return;
       const n = s.batch.numRows;
       const cols = batchVectors(s.batch, snapshotSchema());
