@@ -48,6 +48,10 @@ describe('service surface: metrics, docs, auth, limits', () => {
     expect((await srv.call('GET', '/v1/info', undefined, auth)).status).toBe(200);
     expect((await srv.call('GET', '/healthz')).status).toBe(200);
     expect((await srv.call('GET', '/docs/json')).status).toBe(200);
+    // The dashboard (web/) is served at / without a token.
+    const home = await fetch(`${srv.url}/`);
+    expect(home.status).toBe(200);
+    expect(home.headers.get('content-type')).toMatch(/^text\/html/);
     // EventSource cannot send headers: the token may come as ?access_token=.
     const denied = await sse(`${srv.url}/v1/views/m/changes`);
     expect(denied.status).toBe(401);
