@@ -24,9 +24,11 @@ export function parseBrokers(s: string): string[] {
   return s.split(',').map((x) => x.trim()).filter(Boolean);
 }
 
+/** Errors before the commit that a fresh attempt cures: a transaction still completing, a coordinator moving or loading. */
+const RETRY_TYPES = ['CONCURRENT_TRANSACTIONS', 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS'];
 const isConcurrentTxn = (e: unknown): boolean => {
   for (let x = e as { type?: string; originalError?: unknown; cause?: unknown } | undefined, i = 0; x && i < 4; i++) {
-    if (x.type === 'CONCURRENT_TRANSACTIONS') return true;
+    if (x.type && RETRY_TYPES.includes(x.type)) return true;
     x = (x.originalError ?? x.cause) as typeof x;
   }
   return /concurrent operation on the same transaction/.test(String((e as Error)?.message));
@@ -35,7 +37,8 @@ const isConcurrentTxn = (e: unknown): boolean => {
 /**
  * Runs `body` in a transaction of `p` and commits it. Right after a restart (the previous producer's
  * transaction is still being aborted) or a commit, the coordinator answers CONCURRENT_TRANSACTIONS to
- * the first requests: those attempts are aborted (nothing was registered) and retried shortly. A
+ * the first requests (and a new broker answers NOT_COORDINATOR while its offsets topic loads): those
+ * attempts are aborted and retried shortly. A
  * failure of the commit itself is thrown, never retried here: whether it committed is then unknown.
  */
 export async function inTransaction(p: Producer, body: (txn: Transaction) => Promise<void>): Promise<void> {
@@ -49,8 +52,8 @@ export async function inTransaction(p: Producer, body: (txn: Transaction) => Pro
       return;
     } catch (e) {
       await txn.abort().catch(() => undefined);
-      if (committing || !isConcurrentTxn(e) || i >= 6) throw e;
-      await new Promise((r) => setTimeout(r, 50 * 2 ** i));
+      if (committing || !isConcurrentTxn(e) || i >= 8) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i)));
     }
   }
 }

@@ -47,7 +47,12 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
     const p = cfg.exactlyOnce
       ? kafka.producer({ transactionalId: cfg.transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000 })
       : kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    try { await p.connect(); } catch (e) { await p.disconnect().catch(() => undefined); throw e; }
+    try {
+      await p.connect();
+      // kafkajs sends the transactional InitProducerId at the first transaction, not at connect:
+      // begin (and drop) an empty one now, so the fencing happens here.
+      if (cfg.exactlyOnce) await (await p.transaction()).abort();
+    } catch (e) { await p.disconnect().catch(() => undefined); throw e; }
     producer = p;
     return p;
   };
