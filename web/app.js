@@ -173,14 +173,18 @@ function setConnection(state, text) {
 }
 
 let refreshing = null;
+let lastCatalogJson = '';
 function refresh() {
   // One refresh at a time: a slow server must not pile requests up.
   refreshing ??= (async () => {
     try {
       const [cat, qs] = await Promise.all([loadCatalog(), api.queries()]);
-      catalog = { sources: cat.sources ?? [], views: cat.views ?? [], sinks: cat.sinks ?? [] };
+      const next = { sources: cat.sources ?? [], views: cat.views ?? [], sinks: cat.sinks ?? [] };
+      const json = JSON.stringify([next, qs.queries]);
+      catalog = next;
       queries = qs.queries ?? [];
-      renderCatalog();
+      // Redraw only on change, so hover and clicks are not disturbed every two seconds.
+      if (json !== lastCatalogJson) { lastCatalogJson = json; renderCatalog(); }
       for (const v of catalog.views) viewPanel.refine(v);
       setConnection('ok', 'connected');
       $('catalog-updated').textContent = `updated ${new Date().toLocaleTimeString()}`;

@@ -26,12 +26,16 @@ export function isTimestampType(type) {
   return /^TIMESTAMP/i.test(String(type ?? ''));
 }
 
-const nf = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+const grouped = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+const plain = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3, useGrouping: false });
 
-/** A cell's text: numbers grouped, timestamps shortened when they are whole seconds, objects as JSON. */
-export function cell(v) {
+/**
+ * A cell's text: numbers with at most 3 decimals, grouped in thousands unless `group` is false
+ * (identifiers such as key columns read better as they are), objects as JSON.
+ */
+export function cell(v, group = true) {
   if (v === null || v === undefined) return 'NULL';
-  if (typeof v === 'number') return nf.format(v);
+  if (typeof v === 'number') return (group ? grouped : plain).format(v);
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }
@@ -71,10 +75,10 @@ export function statusClass(status) {
   return 'idle';
 }
 
-/** Renders `columns` + `rows` (objects keyed by column name) into a table's thead and tbody. */
+/** Renders `columns` + `rows` (objects keyed by column name) into a table's thead and tbody, values as they are. */
 export function fillTable(table, columns, rows) {
   const thead = table.tHead ?? table.createTHead();
   const tbody = table.tBodies[0] ?? table.createTBody();
   thead.replaceChildren(h('tr', {}, columns.map((c) => h('th', { title: c.type ?? '', class: isNumericType(c.type) ? 'num' : null }, c.name))));
-  tbody.replaceChildren(...rows.map((r) => h('tr', {}, columns.map((c) => h('td', { class: isNumericType(c.type) || typeof r[c.name] === 'number' ? 'num' : null }, cell(r[c.name]))))));
+  tbody.replaceChildren(...rows.map((r) => h('tr', {}, columns.map((c) => h('td', { class: isNumericType(c.type) || typeof r[c.name] === 'number' ? 'num' : null }, cell(r[c.name], false))))));
 }

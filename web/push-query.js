@@ -100,7 +100,7 @@ export async function runPushQuery(sql, container, { onEnd } = {}) {
     const list = [...rows.entries()].reverse().slice(0, MAX_SHOWN);
     table.tHead.replaceChildren(h('tr', {}, columns.map((c) => h('th', { class: isNumericType(c.type) ? 'num' : null, title: c.type ?? '' }, c.name))));
     table.tBodies[0].replaceChildren(...list.map(([k, r]) => h('tr', { 'data-testid': 'push-row', class: fresh.has(k) ? 'flash' : null },
-      columns.map((c) => h('td', { 'data-col': c.name, class: typeof r[c.name] === 'number' ? 'num' : null }, cell(r[c.name]))))));
+      columns.map((c) => h('td', { 'data-col': c.name, class: typeof r[c.name] === 'number' ? 'num' : null }, cell(r[c.name], !keyNames.includes(c.name)))))));
     fresh.clear();
     count.textContent = `${number(rows.size, 0)} rows · ${number(changes, 0)} changes`;
     card.dataset.rows = String(rows.size);

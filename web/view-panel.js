@@ -36,7 +36,9 @@ export function createViewPanel() {
   let v = null; // the open view's state
 
   $('view-close').addEventListener('click', () => close());
+  const modeSelect = $('view-chart-mode');
   select.addEventListener('change', () => { if (v) { v.chartColumn = select.value; v.chart.destroy(); v.chart = createLineChart(chartEl, chartOptions()); schedule(); } });
+  modeSelect.addEventListener('change', () => { if (v) { v.chartMode = modeSelect.value; schedule(); } });
 
   /** One window's length of room either side of a lone point. */
   function chartOptions() {
@@ -72,8 +74,10 @@ export function createViewPanel() {
       timer: 0,
       renderTimer: 0,
       chartColumn: null,
+      chartMode: 'auto',
       chart: createLineChart(chartEl, chartOptions()),
     };
+    modeSelect.value = 'auto';
     setColumns(v.columns);
     setLive('connecting', 'connecting…');
     const me = v;
@@ -242,7 +246,7 @@ export function createViewPanel() {
     table.tHead.replaceChildren(h('tr', {}, cols.map((c) => h('th', { title: c.type ?? '', class: isNumericType(c.type) ? 'num' : null }, c.name, v.keyNames.includes(c.name) ? h('span', { class: 'key', title: 'key column: identifies a row' }, 'key') : null))));
     table.tBodies[0].replaceChildren(...rows.slice(0, MAX_SHOWN).map(([k, r]) => h('tr', {
       'data-testid': 'view-row', 'data-key': k, class: v.changed.has(k) ? 'flash' : null,
-    }, cols.map((c) => h('td', { 'data-col': c.name, class: typeof r[c.name] === 'number' ? 'num' : null }, cell(r[c.name]))))));
+    }, cols.map((c) => h('td', { 'data-col': c.name, class: typeof r[c.name] === 'number' ? 'num' : null }, cell(r[c.name], !v.keyNames.includes(c.name)))))));
     v.changed.clear();
     $('view-count').textContent = `${number(v.rows.size, 0)} rows${v.rows.size > MAX_SHOWN ? ` · showing the newest ${MAX_SHOWN}` : ''} · ${number(v.updates, 0)} changes received`;
     $('view-epoch').textContent = v.epoch === null || Number.isNaN(v.epoch) ? '' : `epoch ${v.epoch}`;
@@ -270,7 +274,7 @@ export function createViewPanel() {
       return;
     }
     const groupCols = v.keyNames.filter((n) => n !== 'window_start' && n !== 'window_end' && n !== col);
-    const groupOf = (r) => (groupCols.length ? groupCols.map((n) => cell(r[n])).join(' · ') : col);
+    const groupOf = (r) => (groupCols.length ? groupCols.map((n) => cell(r[n], false)).join(' · ') : col);
     const xs = new Set();
     const byGroup = new Map();
     for (const r of rows) {
@@ -285,12 +289,28 @@ export function createViewPanel() {
       m.total += Math.abs(y);
     }
     const xArr = [...xs].sort((a, b) => a - b);
-    const groups = [...byGroup.entries()].sort((a, b) => b[1].total - a[1].total).slice(0, MAX_GROUPS)
-      .sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
-    const labels = groups.map(([g]) => (groupCols.length ? `${groupCols.join(',')}=${g}` : g));
-    v.chart.set(labels, [xArr, ...groups.map(([, m]) => xArr.map((x) => m.points.get(x) ?? null))]);
+    // Many groups (auctions, users) make a line each unreadable: then one line of their sum, unless chosen.
+    const mode = v.chartMode === 'auto' ? (byGroup.size > MAX_GROUPS ? 'sum' : 'groups') : v.chartMode;
+    chartEl.dataset.mode = mode;
+    if (mode === 'sum' || mode === 'max') {
+      const agg = xArr.map(() => null);
+      const at = new Map(xArr.map((x, i) => [x, i]));
+      for (const m of byGroup.values()) {
+        for (const [x, y] of m.points) {
+          const i = at.get(x);
+          agg[i] = agg[i] === null ? y : mode === 'sum' ? agg[i] + y : Math.max(agg[i], y);
+        }
+      }
+      v.chart.set([`${mode}(${col})${groupCols.length ? ` over ${groupCols.join(',')}` : ''}`], [xArr, agg]);
+      $('view-chart-note').textContent = groupCols.length ? `${number(byGroup.size, 0)} groups` : '';
+    } else {
+      const groups = [...byGroup.entries()].sort((a, b) => b[1].total - a[1].total).slice(0, MAX_GROUPS)
+        .sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
+      const labels = groups.map(([g]) => (groupCols.length ? `${groupCols.join(',')}=${g}` : g));
+      v.chart.set(labels, [xArr, ...groups.map(([, m]) => xArr.map((x) => m.points.get(x) ?? null))]);
+      $('view-chart-note').textContent = byGroup.size > MAX_GROUPS ? `the ${MAX_GROUPS} largest of ${number(byGroup.size, 0)} groups` : '';
+    }
     chartEl.dataset.points = String(xArr.length);
-    chartEl.title = byGroup.size > MAX_GROUPS ? `${byGroup.size} groups; the ${MAX_GROUPS} largest are drawn` : '';
   }
 
   function close() {
