@@ -151,8 +151,13 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     await page.selectOption('[data-testid="view-chart-column"]', 'volume');
     await page.waitForFunction(() => document.querySelector('#view-chart')?.getAttribute('data-column') === 'volume' && document.querySelector('#view-chart .uplot') !== null, null, { timeout: 5000 });
     expect(await page.getAttribute('#view-chart', 'data-points')).toBe('1');
+    expect(await page.getAttribute('#view-chart', 'data-mode')).toBe('groups');
     expect(await page.$$eval('#view-chart .u-legend .u-series:not(:first-child) .u-label', (els) => els.map((e) => e.textContent))).toEqual(['auction=7', 'auction=8', 'auction=9']);
     await shot('2-view-updated');
+    await page.selectOption('[data-testid="view-chart-mode"]', 'sum');
+    await page.waitForFunction(() => document.querySelector('#view-chart')?.getAttribute('data-mode') === 'sum', null, { timeout: 5000 });
+    expect(await page.$$eval('#view-chart .u-legend .u-series:not(:first-child) .u-label', (els) => els.map((e) => e.textContent))).toEqual(['sum(volume) over auction']);
+    await page.selectOption('[data-testid="view-chart-mode"]', 'auto');
   });
 
   it('shows the query with live charts of rates, watermark delay and partition lag', async () => {
@@ -233,6 +238,18 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     expect(caret.x - editorBox.x).toBeCloseTo(12 + (column - 1) * caret.width, 0);
     await page.locator('[data-testid="editor-panel"], #editor-panel').scrollIntoViewIfNeeded();
     await shot('5-sql-error');
+  });
+
+  it('stops the query from its panel: the view leaves the catalog and its stream ends', async () => {
+    // The open panels were left by the tests above: the query's (with its Stop button) and the view's.
+    expect(await page.getAttribute('[data-testid="view-live"]', 'data-mode')).toBe('sse');
+    page.once('dialog', (d) => void d.accept());
+    await page.click('[data-testid="query-stop"]');
+    await page.waitForSelector('[data-testid="query-panel"]', { state: 'hidden', timeout: 5000 });
+    await page.waitForSelector(`[data-testid="view-item"][data-name="${view}"]`, { state: 'detached', timeout: 5000 });
+    await page.waitForSelector(`[data-testid="query-item"][data-name="${view}"]`, { state: 'detached', timeout: 5000 });
+    await page.waitForSelector('[data-testid="view-live"][data-mode="ended"]', { timeout: 5000 });
+    expect(service.engine.queries()).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
 });
