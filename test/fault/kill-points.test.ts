@@ -30,7 +30,6 @@ describe('kill -9 at every step of a checkpoint, restart, exact output', () => {
     const steps: string[] = [];
     const start = async (crashAt?: string) => {
       const c = await startChild({ dataDir, brokers: brokers(), crashAt });
-      console.log(`started (${crashAt ?? 'no crash'}): +${Date.now() - t0} ms ${new Date().toISOString()}`);
       return c;
     };
     /** Starts a child that must die by its own crash hook at `crashAt`; checks that it did. */
@@ -38,7 +37,6 @@ describe('kill -9 at every step of a checkpoint, restart, exact output', () => {
       const c = await start(crashAt);
       const exit = await within(c.exited, 40_000, `crash at ${crashAt}`).catch((err) => { throw new Error(`${(err as Error).message}\n${c.stderr().slice(-4000)}`); });
       expect(exit.signal, c.stderr().slice(-2000)).toBe('SIGKILL');
-      console.log(`${crashAt}: +${Date.now() - t0} ms`);
       expect(c.stderr()).toMatch(expectLine);
       steps.push(`${crashAt} (+${Date.now() - t0} ms)`);
     };
@@ -53,7 +51,6 @@ describe('kill -9 at every step of a checkpoint, restart, exact output', () => {
     expect(c1.stderr()).toMatch(/crash hook: mid-batch epoch 3 query counts/);
     if (process.env.FAULT_DEBUG) console.log(c1.stderr());
     steps.push(`mid-batch (+${Date.now() - t0} ms)`);
-    console.log(`view ${viewId} sink ${sinkId} dir ${dataDir}`);
 
     // 2. During a state write: the first state file of the sink's epoch is down, the rest is not.
     let e = latestCommit(dataDir, sinkId);
