@@ -243,6 +243,11 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
   it('stops the query from its panel: the view leaves the catalog and its stream ends', async () => {
     // The open panels were left by the tests above: the query's (with its Stop button) and the view's.
     expect(await page.getAttribute('[data-testid="view-live"]', 'data-mode')).toBe('sse');
+    // The event produced for the push query reached the view as well.
+    await page.waitForFunction(() => {
+      const tr = [...document.querySelectorAll('[data-testid="view-row"]')].find((r) => r.querySelector('[data-col="auction"]')?.textContent === '8');
+      return tr?.querySelector('[data-col="bids"]')?.textContent === '3';
+    }, null, { timeout: 20_000 });
     page.once('dialog', (d) => void d.accept());
     await page.click('[data-testid="query-stop"]');
     await page.waitForSelector('[data-testid="query-panel"]', { state: 'hidden', timeout: 5000 });
