@@ -46,10 +46,10 @@ export const api = {
   query: (id) => request('GET', `/v1/queries/${encodeURIComponent(id)}`),
   stopQuery: (id) => request('DELETE', `/v1/queries/${encodeURIComponent(id)}`),
   view: (name, limit = 1000) => request('GET', `/v1/views/${encodeURIComponent(name)}?limit=${limit}`),
-  /** URL of a view's change stream (SSE). EventSource cannot send headers, so a token travels as a parameter. */
+  /** URL of a view's change stream (SSE). EventSource cannot send headers, so a token travels as `access_token` (the server accepts either). */
   changesUrl(name) {
     const token = getToken();
-    return `/v1/views/${encodeURIComponent(name)}/changes${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+    return `/v1/views/${encodeURIComponent(name)}/changes${token ? `?access_token=${encodeURIComponent(token)}` : ''}`;
   },
 };
 

@@ -257,6 +257,26 @@ describe.skipIf(process.env.SKIP_BROWSER_TESTS === '1')('dashboard in headless C
     await page.waitForSelector(`[data-testid="query-item"][data-name="${view}"]`, { state: 'detached', timeout: 5000 });
     await page.waitForSelector('[data-testid="view-live"][data-mode="ended"]', { timeout: 5000 });
     expect(service.engine.queries()).toEqual([]);
+  });
+
+  it('asks for the API token when the service requires one, and then works with it', async () => {
+    const secured = await buildApp(service, { apiToken: 'dash-secret' });
+    try {
+      await secured.listen({ port: 0, host: '127.0.0.1' });
+      const port = (secured.server.address() as { port: number }).port;
+      const p2 = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+      p2.on('pageerror', (e) => pageErrors.push(e.message));
+      await p2.goto(`http://127.0.0.1:${port}/`);
+      await p2.waitForSelector('#conn[data-state="bad"]', { timeout: 5000 });
+      expect(await p2.textContent('#conn')).toBe('API token required');
+      await p2.fill('[data-testid="token"]', 'dash-secret');
+      await p2.press('[data-testid="token"]', 'Enter');
+      await p2.waitForSelector('#conn[data-state="ok"]', { timeout: 5000 });
+      await p2.waitForSelector(`[data-testid="source-item"][data-name="${source}"]`, { timeout: 5000 });
+      await p2.close();
+    } finally {
+      await secured.close();
+    }
     expect(pageErrors).toEqual([]);
   });
 });
