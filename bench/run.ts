@@ -22,9 +22,11 @@ import { createTopic } from '../connectors/kafka/admin.ts';
 import { consumeAll, createBenchProducer } from '../connectors/kafka/bench-consumer.ts';
 import { consumeAllPlatformatic } from '../connectors/kafka/bench-platformatic.ts';
 import { createDecodePool } from '../connectors/kafka/decode-pool.ts';
+import { createParallelConsumer } from '../connectors/kafka/parallel-consumer.ts';
 import { startLocalBroker, type LocalBroker } from '../connectors/kafka/local-broker.ts';
 import { createEngine, type Engine } from '../queries/engine.ts';
 import { flag, flags } from './lib/args.ts';
+import { runCoreQuery } from './lib/core.ts';
 import { bidSourceSql, sourceDef } from './lib/sources.ts';
 import { barChart, lineChart } from './lib/svg.ts';
 
@@ -427,13 +429,30 @@ async function main(): Promise<void> {
     }
   }
 
+  if (!opt.skip.has('parallel')) {
+    const def = sourceDef(bidSourceSql(topic));
+    await step('parallel consumer', async () => {
+      let n = 0; let done!: () => void;
+      const finished = new Promise<void>((r) => { done = r; });
+      const t0 = performance.now();
+      const pc = createParallelConsumer({ brokers, def, groupId: `streamsql-bench-pc-${Date.now()}`, workers: opt.workers, onBatch: (b) => { n += b.messages; if (n >= opt.events) done(); } });
+      try { await pc.start(); await finished; } finally { await pc.stop(); }
+      const ms = performance.now() - t0;
+      return { name: `kafkajs + fast decode in ${opt.workers} consume workers`, group: 'decode', events: n, ms, eventsPerSec: n / (ms / 1000), note: 'prototype: connectors/kafka/parallel-consumer.ts' };
+    });
+    await step('core tumble, parallel consumer', async () => {
+      const r = await runCoreQuery({ brokers, sourceSql: bidSourceSql(topic, 'bids'), viewSql: `CREATE MATERIALIZED VIEW core_tumble AS ${QUERIES.tumble!.sql}`, expected: opt.events, workers: opt.workers });
+      return { name: `prototype: ${opt.workers} consume workers → tumbling pipeline`, group: 'engine', events: r.rows, ms: r.ms, eventsPerSec: r.rows / (r.ms / 1000), note: 'bench/lib/core.ts: not yet the service path' };
+    });
+  }
+
   if (!opt.skip.has('engine')) {
     engine = await startEngine(brokers);
     await engine.execute(bidSourceSql(topic, 'bids'));
-    for (const key of opt.queries) {
+    for (const [qi, key] of opt.queries.entries()) {
       if (!QUERIES[key]) { log(`unknown query ${key}`); continue; }
       const viewOpts = key === 'q0' || key === 'q1' || key === 'q2' ? `'retention.rows' = '1000'` : `'checkpoint.interval' = '1 s'`;
-      const prof = opt.cpuProf ? path.join(opt.out, `engine-${key}-${stamp}.cpuprofile`) : undefined;
+      const prof = opt.cpuProf ? path.join(opt.out, `engine-${qi + 1}-${key}-${stamp}.cpuprofile`) : undefined;
       await step(`engine ${key}`, () => measureQuery(engine!, key, viewOpts, opt.events, prof));
     }
   }
