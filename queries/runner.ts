@@ -20,7 +20,7 @@ import { asF64 } from '../executor/vector.ts';
 import { dataToVector } from '../executor/arrow.ts';
 import type { QueryOptions, SourceDef } from '../planner/catalog.ts';
 import type { PhysicalPlan } from '../planner/physical.ts';
-import { createCheckpointLog, positionsOf, type CheckpointLog } from './checkpoint-log.ts';
+import { createCheckpointLog, positionsOf, type CheckpointLog, type LatestEpoch, type PendingEpoch } from './checkpoint-log.ts';
 
 export type QueryState = 'starting' | 'running' | 'recovering' | 'failed' | 'stopped';
 
@@ -361,23 +361,21 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
    * the transaction wrote into the query's group says whether it did; if so the marker is written
    * now and the epoch is restored, not replayed.
    */
-  async function resolvePending(): Promise<void> {
-    if (!kafkaSink?.exactlyOnce || !kafkaSink.committedEpoch) return;
-    const { restored } = await ckpt.latest();
-    const pend = await ckpt.pending(restored?.epoch ?? 0);
-    if (!pend) return;
+  async function resolvePending(pend: PendingEpoch | null): Promise<boolean> {
+    if (!pend || !kafkaSink?.exactlyOnce || !kafkaSink.committedEpoch) return false;
     const topics = [...new Set(pend.offsets.ranges.map((r) => r.topic))];
-    if (!topics.length) return;
+    if (!topics.length) return false;
     for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
-      if (stopped) return;
+      if (stopped) return false;
       try {
         const committed = await kafkaSink.committedEpoch(topics);
         if (committed === pend.epoch) {
           await ckpt.commit(pend.epoch, pend.checksums);
           rolledForward = pend.epoch;
           cfg.log('warn', `query ${cfg.name}: epoch ${pend.epoch} committed its sink transaction but not its marker before the process stopped; rolled forward`);
+          return true;
         }
-        return;
+        return false;
       } catch (e) {
         lastError = `cannot read the committed epoch from group ${groupId}: ${(e as Error).message}`;
         await new Promise((r) => setTimeout(r, delay));
@@ -385,8 +383,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     }
   }
 
-  async function restore(): Promise<SourcePosition[]> {
-    const { restored, skipped: bad } = await ckpt.latest();
+  async function restore(found: LatestEpoch): Promise<SourcePosition[]> {
+    const { restored, skipped: bad } = found;
     skipped = [...bad];
     for (const s of bad) cfg.log('warn', `query ${cfg.name}: checkpoint epoch ${s.epoch} is unusable (${s.reason}); using an earlier one`);
     // Newer leftovers (torn, corrupt, uncommitted) must not mix with the epochs written from here.
@@ -417,9 +415,9 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       stopped = false;
       await ckpt.writeMetadata({ id: cfg.id, name: cfg.name, sql: cfg.sql });
       const launch = async () => {
-        await resolvePending();
+        const rolled = await resolvePending(pend);
         if (stopped) return;
-        const from = await restore();
+        const from = await restore(rolled ? await ckpt.latest() : found);
         crashPoint('restore', epoch, cfg.name, cfg.log);
         timer = setInterval(() => {
           if ((dirty || inflight) && !stopped && state !== 'failed' && !checkpointRunning && Date.now() >= retryAt) void checkpoint();
@@ -439,7 +437,10 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         }).catch((e) => { state = 'failed'; lastError = (e as Error).message; cfg.log('error', `query ${cfg.name} failed: ${lastError}`); });
       };
       // Only a pending exactly-once epoch needs the broker before restoring; don't block startup on it.
-      const needsBroker = kafkaSink?.exactlyOnce && (await ckpt.pending((await ckpt.latest()).restored?.epoch ?? 0)) !== null;
+      // Read (and checksum) the log once; a roll-forward reads it again.
+      const found = await ckpt.latest();
+      const pend = kafkaSink?.exactlyOnce ? await ckpt.pending(found.restored?.epoch ?? 0) : null;
+      const needsBroker = pend !== null;
       if (needsBroker) void launch().catch((e) => fail(e as Error));
       else await launch();
     },
