@@ -134,9 +134,12 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
   app.get<{ Params: { id: string } }>('/v1/queries/:id', {
     schema: { tags: ['queries'], summary: 'One query with its progress', params: S.idParams, response: { 200: S.queryWithProgress, ...S.errors } },
   }, async (req, reply) => {
+    if (!engine.query(req.params.id)) return reply.status(404).send(apiError(`no query '${req.params.id}'`));
+    // Progress first, then the status, so the status is never older than the progress beside it.
+    const progress = await engine.progress(req.params.id);
     const q = engine.query(req.params.id);
     if (!q) return reply.status(404).send(apiError(`no query '${req.params.id}'`));
-    return { ...q, progress: await engine.progress(req.params.id) };
+    return { ...q, progress };
   });
 
   app.delete<{ Params: { id: string } }>('/v1/queries/:id', {

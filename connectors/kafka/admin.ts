@@ -12,12 +12,29 @@ export interface ProduceMessage {
   readonly timestamp?: number;
 }
 
+/**
+ * Creates a topic unless it exists, and waits until every partition has a leader that answers for it:
+ * on a freshly started broker, metadata can lag creation ("does not host this topic-partition").
+ */
 export async function createTopic(brokers: readonly string[], topic: string, partitions = 1): Promise<void> {
   const admin = createKafka(brokers, 'streamsql-admin').admin();
   await admin.connect();
   try {
-    if ((await admin.listTopics()).includes(topic)) return;
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    if (!(await admin.listTopics()).includes(topic)) {
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true }).catch((e: Error) => {
+        if (!/already exists/i.test(e.message)) throw e;
+      });
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const offs = await admin.fetchTopicOffsets(topic);
+        if (offs.length >= partitions) return;
+      } catch (e) {
+        if (attempt >= 50) throw e;
+      }
+      if (attempt >= 50) throw new Error(`topic ${topic} has no leaders after creation`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   } finally {
     await admin.disconnect();
   }
