@@ -25,6 +25,8 @@ export interface KafkaSourceOptions {
   readonly onError: OnError;
   readonly deadLetterTopic: string | null;
   readonly failOnDataLoss: boolean;
+  /** JSON: a declared field missing from a message makes it malformed (else it is NULL). */
+  readonly failOnMissingField: boolean;
 }
 
 export interface SourceColumn {

@@ -10,7 +10,7 @@ import { parseIntervalText } from './interval.ts';
 const SOURCE_KEYS = [
   'connector', 'topic', 'topic-pattern', 'properties.bootstrap.servers', 'properties.group.id', 'format', 'csv.delimiter',
   'scan.startup.mode', 'scan.startup.timestamp-millis', 'scan.startup.specific-offsets', 'source.idle-timeout',
-  'scan.max-rate', 'format.on-error', 'format.dead-letter.topic', 'failondataloss', 'json.ignore-parse-errors',
+  'scan.max-rate', 'format.on-error', 'format.dead-letter.topic', 'failondataloss', 'json.ignore-parse-errors', 'json.fail-on-missing-field',
 ] as const;
 
 const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows'] as const;
@@ -99,6 +99,8 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
     onError,
     deadLetterTopic: dlt?.value ?? null,
     failOnDataLoss: fodl ? oneOf(pm, fodl, ['true', 'false'], 'true') === 'true' : true,
+    // Flink's default: a field missing from a JSON message is NULL; 'true' makes it malformed.
+    failOnMissingField: oneOf(pm, m.get('json.fail-on-missing-field'), ['true', 'false'], 'false') === 'true',
   };
 }
 

@@ -63,6 +63,7 @@ export function createDecoder(source: SourceDef): Decoder {
   const cols = source.columns;
   const fmt = source.options.format;
   const delim = source.options.csvDelimiter;
+  const failOnMissing = source.options.failOnMissingField === true;
   const dataCols = cols.map((c, i) => ({ c, i })).filter((x) => x.c.metadata === null);
   return (msgs) => {
     const n = msgs.values.length;
@@ -80,6 +81,9 @@ export function createDecoder(source: SourceDef): Decoder {
           try { obj = JSON.parse(s); } catch (e) { throw new DecodeError(`invalid JSON: ${(e as Error).message}`); }
           if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new DecodeError('expected a JSON object');
           const o = obj as Record<string, unknown>;
+          if (failOnMissing) {
+            for (const { c } of dataCols) if (!(c.name in o)) throw new DecodeError(`missing field '${c.name}'`);
+          }
           for (const { c, i } of dataCols) builders[i]!.set(row, o[c.name]);
         } else if (fmt === 'csv') {
           const s = text(raw);
