@@ -4,7 +4,9 @@
  * queries/runner.ts) on this thread, results into a query table. A prototype measurement for the
  * runner integration; the service path is measured separately through engine.execute.
  */
-import { createParallelConsumer } from '../../connectors/kafka/parallel-consumer.ts';
+import { createFastJsonDecoder } from '../../connectors/formats/fast-json.ts';
+import { consumeAll } from '../../connectors/kafka/bench-consumer.ts';
+import { createParallelConsumer, type ParallelBatch } from '../../connectors/kafka/parallel-consumer.ts';
 import { createQueryTable } from '../../connectors/table/query-table.ts';
 import { dataToVector } from '../../executor/arrow.ts';
 import { createPipeline } from '../../executor/pipeline.ts';
@@ -12,7 +14,7 @@ import { asF64 } from '../../executor/vector.ts';
 import { WatermarkTracker } from '../../executor/watermark.ts';
 import { createCatalog, planRequest, type SourceDef } from '../../planner/index.ts';
 
-export async function runCoreQuery(opts: { brokers: string[]; sourceSql: string; viewSql: string; expected: number; workers: number }): Promise<{ ms: number; rows: number }> {
+export async function runCoreQuery(opts: { brokers: string[]; sourceSql: string; viewSql: string; expected: number; workers: number; sourceTopic?: string }): Promise<{ ms: number; rows: number }> {
   const catalog = createCatalog();
   let def: SourceDef | null = null;
   let plan: Extract<ReturnType<typeof planRequest>[number]['planned'], { kind: 'create_materialized_view' }> | null = null;
@@ -30,9 +32,7 @@ export async function runCoreQuery(opts: { brokers: string[]; sourceSql: string;
   let done!: () => void;
   const finished = new Promise<void>((r) => { done = r; });
   const t0 = performance.now();
-  const consumer = createParallelConsumer({
-    brokers: opts.brokers, def, groupId: `streamsql-core-${Date.now()}`, workers: opts.workers,
-    onBatch: (b) => {
+  const onBatch = (b: ParallelBatch): void => {
       const batch = b.decoded.batch;
       if (batch) {
         if (wmIndex >= 0) {
@@ -49,8 +49,18 @@ export async function runCoreQuery(opts: { brokers: string[]; sourceSql: string;
       // The runner commits the table per epoch; once a second here, as with checkpoint.interval = 1 s.
       if (performance.now() - t0 > (epoch + 1) * 1000) table.commit(++epoch);
       if (rows >= opts.expected) done();
-    },
-  });
+  };
+  if (opts.workers === 0) {
+    // Step 1 of the integration: kafkajs on this thread, the flat-JSON scanner inline.
+    const decode = createFastJsonDecoder(def)!.decode;
+    await consumeAll(opts.brokers, opts.sourceTopic ?? def.options.topics[0]!, opts.expected, {
+      onBatch: (raw) => onBatch({ topic: raw.topic, partition: raw.partition, firstOffset: raw.offsets[0]!, nextOffset: raw.offsets.at(-1)! + 1, messages: raw.values.length, decoded: decode(raw) }),
+    });
+    const ms = performance.now() - t0;
+    table.commit(++epoch);
+    return { ms, rows };
+  }
+  const consumer = createParallelConsumer({ brokers: opts.brokers, def, groupId: `streamsql-core-${Date.now()}`, workers: opts.workers, onBatch });
   await consumer.start();
   await finished;
   const ms = performance.now() - t0;
