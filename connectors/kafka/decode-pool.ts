@@ -42,9 +42,10 @@ export interface DecodePool {
 }
 
 /**
- * Below this many messages a fetch is decoded on the calling thread. Measured (bench/decode.ts,
- * 2-core machine, ~100-byte bids): at 1k messages a worker round trip costs about what the inline
- * fast decode does, from 10k on workers win.
+ * Below this many messages a fetch is decoded on the calling thread. Measured (bench/decode.ts, 2-core
+ * shared machine, ~126-byte bids): the flat-JSON scanner inline decodes 1k messages in ~1.5 ms, about
+ * a worker round trip; on that machine the inline scanner beat the pool at every fetch size (the
+ * workers compete with the fetch loop and the broker for the same cores), so give `workers: 0` there.
  */
 export const DEFAULT_MIN_BATCH = 2000;
 
