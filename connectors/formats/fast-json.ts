@@ -76,10 +76,13 @@ function isWs(c: number): boolean { return c === 32 || c === 10 || c === 13 || c
 
 /**
  * The fast decoder for a source, or null when its schema is not flat JSON (CSV/raw formats, ROW
- * columns, headers metadata, more than 30 data columns): use {@link createDecoder} then.
+ * columns, headers metadata, more than 30 data columns, 'json.fail-on-missing-field'): use
+ * {@link createDecoder} then.
  */
 export function createFastJsonDecoder(source: SourceDef): FastJsonDecoder | null {
   if (source.options.format !== 'json') return null;
+  // 'json.fail-on-missing-field': the reference decoder's check (`name in object`) stays the one authority.
+  if ((source.options as { failOnMissingField?: boolean }).failOnMissingField === true) return null;
   const cols: Col[] = [];
   let dataBits = 0;
   for (let i = 0; i < source.columns.length; i++) {

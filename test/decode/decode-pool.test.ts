@@ -101,8 +101,10 @@ describe('flat-JSON fast decoder', () => {
     expect(fast.lastFallbacks()).toBe(0);
   });
 
-  it('declines schemas it does not cover (ROW columns)', () => {
+  it('declines schemas and options it does not cover (ROW columns, fail-on-missing-field)', () => {
     expect(createFastJsonDecoder(nested)).toBeNull();
+    const strict = sourceDef(`CREATE SOURCE s (a BIGINT, b VARCHAR) WITH (connector = 'kafka', topic = 't', format = 'json', 'json.fail-on-missing-field' = 'true')`);
+    expect(createFastJsonDecoder(strict)).toBeNull();
   });
 });
 
@@ -117,6 +119,11 @@ describe('decode pool', () => {
     const want = createDecoder(nested)(nr);
     expect(want.malformed.length).toBe(2);
     expectSame(await pool.decoder(nested)(nr), want, nested);
+    const strict = sourceDef(`CREATE SOURCE s (a BIGINT, b VARCHAR) WITH (connector = 'kafka', topic = 't', format = 'json', 'json.fail-on-missing-field' = 'true')`);
+    const sr = raw(['{"a":1,"b":"x"}', '{"a":2}', '{"b":null,"a":null}']);
+    const sw = createDecoder(strict)(sr);
+    expect(sw.malformed.map((m) => m.index)).toEqual([1]);
+    expectSame(await pool.decoder(strict)(sr), sw, strict);
   });
 
   it('keeps per-partition order while batches of several partitions are in flight', async () => {
