@@ -7,6 +7,7 @@
 import path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import { createDecoder, type RawMessages } from '../connectors/formats/decode.ts';
+import { createFastJsonDecoder } from '../connectors/formats/fast-json.ts';
 import type { Log } from '../connectors/kafka/client.ts';
 import { createKafkaSink, createSideProducer } from '../connectors/kafka/sink.ts';
 import { createKafkaSource } from '../connectors/kafka/source.ts';
@@ -132,7 +133,9 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const def: SourceDef = plan.source.source;
   const brokers = def.options.bootstrapServers ? def.options.bootstrapServers.split(',') : [...cfg.brokers];
   const groupId = `streamsql-${cfg.name}-${cfg.id}`;
-  const decode = createDecoder(def);
+  // The flat-JSON scanner writes straight into typed columns (2–3× JSON.parse, bench/decode.ts); it falls
+  // back to the reference decoder for anything unusual, and for formats and options it does not handle.
+  const decode = createFastJsonDecoder(def)?.decode ?? createDecoder(def);
   const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
   const wmIndex = def.watermark?.index ?? -1;
   const ckpt: CheckpointLog = createCheckpointLog(cfg.dir, { afterStateFile: (e) => crashPoint('state-write', e, cfg.name, cfg.log) });
