@@ -4,6 +4,11 @@
  * nothing for `idleTimeoutMs`, does not hold the watermark back, and counts again once data comes.
  * The watermark never goes backwards.
  */
+import type { RecordBatch } from 'apache-arrow';
+import { T } from '../planner/types.ts';
+import { dataToVector } from './arrow.ts';
+import { asF64 } from './vector.ts';
+
 export interface WatermarkState {
   readonly partitions: Record<string, { maxTime: number }>;
   readonly watermark: number | null;
@@ -58,4 +63,14 @@ export class WatermarkTracker {
     for (const [p, v] of Object.entries(s.partitions)) { this.maxTime.set(p, v.maxTime); this.lastSeen.set(p, now); }
     this.wm = s.watermark ?? -Infinity;
   }
+}
+
+/** The largest non-NULL value of a TIMESTAMP column in a batch (-Infinity when there is none). */
+export function maxTimestamp(batch: RecordBatch, column: number): number {
+  const tv = dataToVector(batch.data.children[column]!, T.timestamp);
+  const t = asF64(tv);
+  const valid = tv.valid;
+  let max = -Infinity;
+  for (let i = 0; i < t.length; i++) if ((valid === null || valid[i] === 1) && t[i]! > max) max = t[i]!;
+  return max;
 }

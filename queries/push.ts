@@ -16,11 +16,9 @@ import type { Log } from '../connectors/kafka/client.ts';
 import { createKafkaSource } from '../connectors/kafka/source.ts';
 import type { SourceReader } from '../connectors/source.ts';
 import type { QueryTable, TableChange } from '../connectors/table/query-table.ts';
-import { dataToVector } from '../executor/arrow.ts';
 import { createPipeline } from '../executor/pipeline.ts';
 import { batchRows, rowObject } from '../executor/rows.ts';
-import { asF64 } from '../executor/vector.ts';
-import { WatermarkTracker } from '../executor/watermark.ts';
+import { maxTimestamp, WatermarkTracker } from '../executor/watermark.ts';
 import type { PhysicalPlan, Schema, SourceDef } from '../planner/index.ts';
 
 export type ChangeOp = 'insert' | 'upsert' | 'delete';
@@ -216,13 +214,7 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
       }
       if (d.batch) {
         const n = d.batch.numRows;
-        if (wmIndex >= 0) {
-          const tv = dataToVector(d.batch.data.children[wmIndex]!, def.schema.fields[wmIndex]!.type);
-          const t = asF64(tv);
-          let max = -Infinity;
-          for (let i = 0; i < n; i++) if ((tv.valid === null || tv.valid[i] === 1) && t[i]! > max) max = t[i]!;
-          tracker.observe(partKey(raw.topic, raw.partition), max, Date.now());
-        }
+        if (wmIndex >= 0) tracker.observe(partKey(raw.topic, raw.partition), maxTimestamp(d.batch, wmIndex), Date.now());
         pipeline.push({ kind: 'batch', batch: d.batch, ops: null });
         inputRows += n;
       }

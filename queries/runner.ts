@@ -16,9 +16,7 @@ import type { QueryTable } from '../connectors/table/query-table.ts';
 import type { LateRows } from '../executor/operator.ts';
 import { createPipeline, type Pipeline, type PipelineSink } from '../executor/pipeline.ts';
 import { batchRows, rowObject, rowsBatch } from '../executor/rows.ts';
-import { WatermarkTracker, type WatermarkState } from '../executor/watermark.ts';
-import { asF64 } from '../executor/vector.ts';
-import { dataToVector } from '../executor/arrow.ts';
+import { maxTimestamp, WatermarkTracker, type WatermarkState } from '../executor/watermark.ts';
 import type { QueryOptions, SourceDef } from '../planner/catalog.ts';
 import type { PhysicalPlan } from '../planner/physical.ts';
 import { createCheckpointLog, positionsOf, type CheckpointLog, type LatestEpoch, type PendingEpoch } from './checkpoint-log.ts';
@@ -251,13 +249,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       }
       if (d.batch) {
         const n = d.batch.numRows;
-        if (wmIndex >= 0) {
-          const tv = dataToVector(d.batch.data.children[wmIndex]!, def.schema.fields[wmIndex]!.type);
-          const t = asF64(tv);
-          let max = -Infinity;
-          for (let i = 0; i < n; i++) if ((tv.valid === null || tv.valid[i] === 1) && t[i]! > max) max = t[i]!;
-          tracker.observe(partKey(raw.topic, raw.partition), max, Date.now());
-        }
+        if (wmIndex >= 0) tracker.observe(partKey(raw.topic, raw.partition), maxTimestamp(d.batch, wmIndex), Date.now());
         pipeline.push({ kind: 'batch', batch: d.batch, ops: null });
         inputRows += n;
         crashPoint('mid-batch', epoch + 1, cfg.name, cfg.log);

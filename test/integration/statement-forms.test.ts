@@ -49,9 +49,9 @@ describe('statement forms over POST /v1/sql', () => {
     expect(rows).toEqual([{ kind: 'even', n: 2, top: 4 }, { kind: 'odd', n: 2, top: 3 }]);
 
     const sunk = await waitFor(async () => { const r = await readTopic(brokerList(), out, { idleMs: 500 }); return r.length >= 2 ? r : null; }, 30_000, 'sink records');
-    expect(sunk.map((r) => JSON.parse(r.value!)).sort((a, b) => a.id - b.id)).toEqual([{ id: 1, kind: 'odd' }, { id: 3, kind: 'odd' }]);
+    expect(sunk!.map((r) => JSON.parse(r.value!)).sort((a, b) => a.id - b.id)).toEqual([{ id: 1, kind: 'odd' }, { id: 3, kind: 'odd' }]);
     const copied = await waitFor(async () => { const r = await readTopic(brokerList(), copy, { idleMs: 500 }); return r.length >= 4 ? r : null; }, 30_000, 'INSERT INTO records');
-    expect(copied.map((r) => JSON.parse(r.value!).id).sort()).toEqual([1, 2, 3, 4]);
+    expect(copied!.map((r) => JSON.parse(r.value!).id).sort()).toEqual([1, 2, 3, 4]);
 
     const show = async (what: string) => (await ok(`SHOW ${what}`))[0].rows.map((r: { name: string }) => r.name).sort();
     expect(await show('SOURCES')).toEqual(['copies', 'events']);
