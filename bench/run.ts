@@ -333,8 +333,8 @@ async function measureMemory(e: Engine, brokers: string[], bootstrap: string, ra
   const topic = `bench-memory-${Date.now().toString(36)}`;
   await createTopic(brokers, topic, opt.partitions);
   await e.execute(bidSourceSql(topic, 'bids_mem').replace("'scan.startup.mode' = 'earliest'", "'scan.startup.mode' = 'latest'"));
-  const [a] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_tumble AS SELECT window_start, window_end, auction, COUNT(*) AS bids, MAX(price) AS max_price FROM TUMBLE(bids_mem, dateTime, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
-  const [b] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_hop AS SELECT window_start, window_end, auction, COUNT(*) AS num FROM HOP(bids_mem, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
+  const [a] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_tumble WITH ('retention.rows' = '300000') AS SELECT window_start, window_end, auction, COUNT(*) AS bids, MAX(price) AS max_price FROM TUMBLE(bids_mem, dateTime, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
+  const [b] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_hop WITH ('retention.rows' = '300000') AS SELECT window_start, window_end, auction, COUNT(*) AS num FROM HOP(bids_mem, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
   await sleep(1500);
   log(`memory: ${opt.minutes} min at ${fmt(rate)} events/s over 100k auction keys (10 s tumble + 10 s/2 s hop), RSS every 5 s`);
   const prod = producerChild(bootstrap, topic, rate, opt.minutes * 60, 100_000);

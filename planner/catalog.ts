@@ -66,7 +66,11 @@ export interface SinkOptions {
 export interface QueryOptions {
   readonly checkpointIntervalMs: number;
   readonly lateTopic: string | null;
-  readonly retentionRows: number;
+  /**
+   * 'retention.rows': rows a view keeps. Append-only views keep the newest (default 10,000); keyed views,
+   * when set, drop the rows updated longest ago (old windows first). null: the default.
+   */
+  readonly retentionRows: number | null;
 }
 
 export interface MaterializedViewDef {

@@ -111,7 +111,7 @@ export function queryOptions(opts: readonly OptionDecl[], pm: PosMap, allowed: r
   return {
     checkpointIntervalMs: ci ?? 1000,
     lateTopic: m.get('late.topic')?.value ?? null,
-    retentionRows: positive(pm, m.get('retention.rows')) ?? 10_000,
+    retentionRows: positive(pm, m.get('retention.rows')),
   };
 }
 

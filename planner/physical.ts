@@ -31,7 +31,7 @@ export type PhysicalSource =
   | { readonly kind: 'view_source'; readonly view: string; readonly schema: Schema };
 
 export type PhysicalSink =
-  | { readonly kind: 'query_table'; readonly view: string; readonly keyColumns: readonly number[] | null; readonly emit: EmitMode; readonly retentionRows: number }
+  | { readonly kind: 'query_table'; readonly view: string; readonly keyColumns: readonly number[] | null; readonly emit: EmitMode; readonly retentionRows: number | null }
   | { readonly kind: 'kafka_sink'; readonly name: string; readonly sink: SinkOptions; readonly keyColumns: readonly number[] | null; readonly emit: EmitMode }
   | { readonly kind: 'collect' };
 

@@ -36,7 +36,14 @@ export interface QueryTable {
   load(rows: readonly Row[], epoch: number): void;
 }
 
-export function createQueryTable(name: string, schema: Schema, keyColumns: readonly number[] | null, retentionRows = 10_000): QueryTable {
+/**
+ * `retentionRows` bounds the table: an append-only table keeps its newest rows (10,000 when null); a keyed
+ * table, only when it is set, drops the rows updated longest ago — for windowed views the oldest windows —
+ * and tells subscribers with delete changes. Without it a keyed view keeps every window, as Flink and
+ * RisingWave views do.
+ */
+export function createQueryTable(name: string, schema: Schema, keyColumns: readonly number[] | null, retentionRows: number | null = null): QueryTable {
+  const appendLimit = retentionRows ?? 10_000;
   const keyed = new Map<string, Row>();
   let appended: Row[] = [];
   const staged: TableChange[] = [];
@@ -60,11 +67,20 @@ export function createQueryTable(name: string, schema: Schema, keyColumns: reado
       const changes = staged.splice(0, staged.length);
       for (const c of changes) {
         if (keyColumns) {
-          if (c.op === 'delete') keyed.delete(keyOf(c.row)); else keyed.set(keyOf(c.row), c.row);
+          const k = keyOf(c.row);
+          // With a retention bound, re-inserting keeps the Map in order of last change, oldest first.
+          if (c.op === 'delete' || retentionRows !== null) keyed.delete(k);
+          if (c.op !== 'delete') keyed.set(k, c.row);
         } else appended.push(c.row);
       }
-      // Append-only results keep the newest rows (option 'retention.rows').
-      if (!keyColumns && appended.length > retentionRows) appended = appended.slice(appended.length - retentionRows);
+      if (keyColumns && retentionRows !== null && keyed.size > retentionRows) {
+        for (const [k, row] of keyed) {
+          if (keyed.size <= retentionRows) break;
+          keyed.delete(k);
+          changes.push({ op: 'delete', row });
+        }
+      }
+      if (!keyColumns && appended.length > appendLimit) appended = appended.slice(appended.length - appendLimit);
       epoch = e;
       if (changes.length) for (const l of listeners) l(e, changes);
       return changes;
