@@ -2,7 +2,7 @@
  * The connector interfaces the query runner works with. Kafka implements them under connectors/kafka;
  * the runner never sees a Kafka client.
  */
-import type { RawMessages } from './formats/decode.ts';
+import type { FetchedMessages } from './formats/packed.ts';
 
 /** The next offset to read in one topic partition. */
 export interface SourcePosition {
@@ -36,7 +36,7 @@ export interface SourceReader {
    * Starts reading at `from` (positions restored from a checkpoint; partitions not listed start per
    * the source's startup mode). `handle` is awaited before the next fetch, which is the backpressure.
    */
-  start(from: readonly SourcePosition[], handle: (msgs: RawMessages) => Promise<void>, hooks?: SourceHooks): Promise<void>;
+  start(from: readonly SourcePosition[], handle: (msgs: FetchedMessages) => Promise<void>, hooks?: SourceHooks): Promise<void>;
   stop(): Promise<void>;
   /** Positions after the last handled batch. */
   positions(): SourcePosition[];

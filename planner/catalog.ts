@@ -27,6 +27,8 @@ export interface KafkaSourceOptions {
   readonly failOnDataLoss: boolean;
   /** JSON: a declared field missing from a message makes it malformed (else it is NULL). */
   readonly failOnMissingField: boolean;
+  /** Which Kafka reader fetches: the native one (default) or kafkajs' consumer. */
+  readonly client: 'native' | 'kafkajs';
 }
 
 export interface SourceColumn {

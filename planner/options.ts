@@ -11,6 +11,7 @@ const SOURCE_KEYS = [
   'connector', 'topic', 'topic-pattern', 'properties.bootstrap.servers', 'properties.group.id', 'format', 'csv.delimiter',
   'scan.startup.mode', 'scan.startup.timestamp-millis', 'scan.startup.specific-offsets', 'source.idle-timeout',
   'scan.max-rate', 'format.on-error', 'format.dead-letter.topic', 'failondataloss', 'json.ignore-parse-errors', 'json.fail-on-missing-field',
+  'source.client',
 ] as const;
 
 const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows'] as const;
@@ -101,6 +102,8 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
     failOnDataLoss: fodl ? oneOf(pm, fodl, ['true', 'false'], 'true') === 'true' : true,
     // Flink's default: a field missing from a JSON message is NULL; 'true' makes it malformed.
     failOnMissingField: oneOf(pm, m.get('json.fail-on-missing-field'), ['true', 'false'], 'false') === 'true',
+    // 'native' reads fetch responses in place (connectors/kafka/wire); 'kafkajs' uses its consumer.
+    client: oneOf(pm, m.get('source.client'), ['native', 'kafkajs'], 'native'),
   };
 }
 

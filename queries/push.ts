@@ -10,7 +10,7 @@
  *   removes its consumer group when it stops.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { createDecoder, type RawMessages } from '../connectors/formats/decode.ts';
+import { createFetchedDecoder, type FetchedMessages } from '../connectors/formats/packed.ts';
 import { deleteGroup } from '../connectors/kafka/admin.ts';
 import type { Log } from '../connectors/kafka/client.ts';
 import { createKafkaSource } from '../connectors/kafka/source.ts';
@@ -137,6 +137,8 @@ export interface PushQuery {
   readonly groupId: string;
   readonly startedAt: number;
   stats(): { readonly inputRows: number; readonly outputRows: number; readonly malformedRows: number; readonly lateRowsDropped: number; readonly epoch: number };
+  /** True once the start offsets are fixed: events produced from then on are seen. */
+  positioned(): boolean;
   /** Stops reading and deletes the consumer group; idempotent. */
   stop(): Promise<void>;
 }
@@ -157,7 +159,7 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
   const def = pushSourceDef(plan.source.source, cfg.startFrom);
   const brokers = def.options.bootstrapServers ? def.options.bootstrapServers.split(',') : [...cfg.brokers];
   const groupId = `streamsql-push-${cfg.id}`;
-  const decode = createDecoder(def);
+  const decode = createFetchedDecoder(def);
   const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
   const wmIndex = def.watermark?.index ?? -1;
   const schema = plan.schema;
@@ -200,7 +202,7 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
     cfg.onError(e);
   };
 
-  async function handle(raw: RawMessages): Promise<void> {
+  async function handle(raw: FetchedMessages): Promise<void> {
     await serial(() => {
       if (stopped) return;
       const d = decode(raw);
@@ -255,8 +257,9 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
     return stopping;
   }
 
+  let positioned = false;
   const started = source.start([], handle, {
-    onPartitions: (parts) => { for (const p of parts) if (p.lag > 0) tracker.expect(partKey(p.topic, p.partition)); },
+    onPartitions: (parts) => { positioned = true; for (const p of parts) if (p.lag > 0) tracker.expect(partKey(p.topic, p.partition)); },
   }).catch((e) => fail(e as Error));
 
   return {
@@ -264,6 +267,7 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
     groupId,
     startedAt: Date.now(),
     stats: () => ({ inputRows, outputRows, malformedRows, lateRowsDropped: lateRows, epoch }),
+    positioned: () => positioned,
     stop,
   };
 }

@@ -6,8 +6,8 @@
  */
 import path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
-import { createDecoder, type RawMessages } from '../connectors/formats/decode.ts';
-import { createFastJsonDecoder } from '../connectors/formats/fast-json.ts';
+import type { RawMessages } from '../connectors/formats/decode.ts';
+import { createFetchedDecoder, isPacked, unpack, type FetchedMessages } from '../connectors/formats/packed.ts';
 import type { Log } from '../connectors/kafka/client.ts';
 import { createKafkaSink, createSideProducer } from '../connectors/kafka/sink.ts';
 import { createKafkaSource } from '../connectors/kafka/source.ts';
@@ -133,7 +133,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const groupId = `streamsql-${cfg.name}-${cfg.id}`;
   // The flat-JSON scanner writes straight into typed columns (2–3× JSON.parse, bench/decode.ts); it falls
   // back to the reference decoder for anything unusual, and for formats and options it does not handle.
-  const decode = createFastJsonDecoder(def)?.decode ?? createDecoder(def);
+  // The native reader hands packed messages (pointers into the fetch response); the scanner reads them in place.
+  const decode = createFetchedDecoder(def);
   const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
   const wmIndex = def.watermark?.index ?? -1;
   const ckpt: CheckpointLog = createCheckpointLog(cfg.dir, { afterStateFile: (e) => crashPoint('state-write', e, cfg.name, cfg.log) });
@@ -215,11 +216,12 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   });
 
   // ---- processing ------------------------------------------------------------------------------
-  async function handle(raw: RawMessages): Promise<void> {
+  async function handle(fetched: FetchedMessages): Promise<void> {
     await serial(async () => {
       if (stopped || state === 'failed') return;
       const t0 = performance.now();
-      const d = decode(raw);
+      const d = decode(fetched);
+      const raw = { topic: fetched.topic, partition: fetched.partition };
       if (d.malformed.length) {
         malformedRows += d.malformed.length;
         switch (def.options.onError) {
@@ -228,10 +230,11 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
             throw new Error(`malformed message at ${raw.topic}[${raw.partition}] offset ${m.offset}: ${m.error}`);
           }
           case 'dead-letter': {
+            const all: RawMessages = isPacked(fetched) ? unpack(fetched) : fetched;
             const msgs = d.malformed.map((m) => ({
-              key: raw.keys[m.index] ? Buffer.from(raw.keys[m.index]!).toString('utf8') : null,
-              value: raw.values[m.index] ? Buffer.from(raw.values[m.index]!) : Buffer.alloc(0),
-              timestamp: raw.timestamps[m.index],
+              key: all.keys[m.index] ? Buffer.from(all.keys[m.index]!).toString('utf8') : null,
+              value: all.values[m.index] ? Buffer.from(all.values[m.index]!) : Buffer.alloc(0),
+              timestamp: all.timestamps[m.index],
             }));
             // The broker may be away: hold the batch (backpressure) rather than fail the query.
             for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {

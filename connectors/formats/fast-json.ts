@@ -20,9 +20,10 @@ import { createBuilder, DecodeError, type ColumnBuilder } from './builders.ts';
 import type { Decoded, Decoder, Malformed, RawMessages } from './decode.ts';
 
 /**
- * Messages packed into one byte buffer: message `m` is `bytes[starts[m] .. starts[m+1])`, or null
- * when `nulls?.[m]` is 1. The form decode workers receive (one transferable buffer, not one object
- * per message).
+ * Messages packed into one byte buffer: message `m` is `bytes[starts[m] .. ends[m])` (or
+ * `starts[m+1]` when there is no `ends`: back to back), or null when `nulls?.[m]` is 1. The form
+ * decode workers receive (one transferable buffer, not one object per message), and the form the
+ * native Kafka reader hands over, pointing into the fetch response itself.
  */
 export interface PackedMessages {
   readonly topic: string;
@@ -30,11 +31,14 @@ export interface PackedMessages {
   readonly count: number;
   readonly bytes: Uint8Array;
   readonly starts: Int32Array;
+  readonly ends?: Int32Array | null;
   readonly nulls: Uint8Array | null;
   /** Keys in the same form, only when the source has a `key` metadata column. */
-  readonly keys: { readonly bytes: Uint8Array; readonly starts: Int32Array; readonly nulls: Uint8Array | null } | null;
+  readonly keys: { readonly bytes: Uint8Array; readonly starts: Int32Array; readonly ends?: Int32Array | null; readonly nulls: Uint8Array | null } | null;
   readonly offsets: Float64Array;
   readonly timestamps: Float64Array;
+  /** Kafka headers (values as bytes), only when the source reads them. */
+  readonly headers?: readonly (Record<string, unknown> | undefined)[] | null;
 }
 
 export interface FastJsonDecoder {
@@ -422,13 +426,16 @@ export function createFastJsonDecoder(source: SourceDef): FastJsonDecoder | null
     },
     decodePacked(p: PackedMessages): Decoded {
       const { bytes, starts, nulls } = p;
+      const ends = p.ends ?? null;
       const keys = p.keys;
-      return run(p.count, p.count ? bytes.length / p.count : 0, p.topic, p.partition, p.offsets, p.timestamps,
-        (m) => {
-          if (nulls !== null && nulls[m] === 1) { cur = null; return; }
-          cur = bytes; curS = starts[m]!; curE = starts[m + 1]!;
-        },
-        (m) => keys === null || (keys.nulls !== null && keys.nulls[m] === 1) ? null : keys.bytes.subarray(keys.starts[m]!, keys.starts[m + 1]!));
+      const kends = keys?.ends ?? null;
+      const avg = p.count ? (ends ? (ends[p.count - 1]! - starts[0]!) : bytes.length) / p.count : 0;
+      return run(p.count, avg, p.topic, p.partition, p.offsets, p.timestamps,
+        ends
+          ? (m) => { if (nulls !== null && nulls[m] === 1) { cur = null; return; } cur = bytes; curS = starts[m]!; curE = ends[m]!; }
+          : (m) => { if (nulls !== null && nulls[m] === 1) { cur = null; return; } cur = bytes; curS = starts[m]!; curE = starts[m + 1]!; },
+        (m) => keys === null || (keys.nulls !== null && keys.nulls[m] === 1) ? null
+          : keys.bytes.subarray(keys.starts[m]!, kends ? kends[m]! : keys.starts[m + 1]!));
     },
     lastFallbacks: () => fallbacks,
   };

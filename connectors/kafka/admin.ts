@@ -10,6 +10,7 @@ export interface ProduceMessage {
   readonly partition?: number;
   /** Kafka record timestamp, epoch ms. */
   readonly timestamp?: number;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -52,6 +53,7 @@ export async function produce(brokers: readonly string[], topic: string, message
         messages: messages.slice(i, i + 10_000).map((m) => ({
           key: m.key ?? null, value: m.value, partition: m.partition,
           timestamp: m.timestamp === undefined ? undefined : String(m.timestamp),
+          ...(m.headers ? { headers: { ...m.headers } } : {}),
         })),
       });
     }
@@ -128,6 +130,33 @@ export async function deleteRecords(brokers: readonly string[], topic: string, p
   try {
     await admin.fetchTopicMetadata({ topics: [topic] });
     await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(before) }] });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sends `messages` in one transaction and commits it, or aborts it when `abort` (the records stay in the log, marked aborted). */
+export async function produceTransaction(brokers: readonly string[], topic: string, messages: readonly ProduceMessage[], abort: boolean): Promise<void> {
+  const producer = createKafka(brokers, 'streamsql-txn-producer').producer({ transactionalId: `streamsql-test-txn-${topic}`, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    const txn = await producer.transaction();
+    await txn.send({ topic, messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, partition: m.partition })) });
+    if (abort) await txn.abort(); else await txn.commit();
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Partition leaders and broker addresses, as the native reader wants them. */
+export async function clusterMetadata(brokers: readonly string[], topics: readonly string[]): Promise<{ leaders: Map<string, number>; brokers: Map<number, { host: string; port: number }> }> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    const [cluster, meta] = await Promise.all([admin.describeCluster(), admin.fetchTopicMetadata({ topics: [...topics] })]);
+    const leaders = new Map<string, number>();
+    for (const t of meta.topics) for (const p of t.partitions) leaders.set(`${t.name}:${p.partitionId}`, p.leader);
+    return { leaders, brokers: new Map(cluster.brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }])) };
   } finally {
     await admin.disconnect();
   }

@@ -6,6 +6,7 @@
 import { makeData, RecordBatch, Struct, Type, type Bool, type Data, type DataType, type Float64, type Int32, type Schema as ArrowSchema, type Utf8 } from 'apache-arrow';
 import type { Decoded, Malformed, RawMessages } from '../formats/decode.ts';
 import type { PackedMessages } from '../formats/fast-json.ts';
+import { unpack } from '../formats/packed.ts';
 
 /** PackedMessages plus Kafka headers (only when the source reads them; structured-cloned). */
 export interface WireMessages extends PackedMessages {
@@ -64,20 +65,7 @@ export function packMessages(raw: RawMessages, opts: { keys: boolean; headers: b
 
 /** Back to RawMessages with Buffer values (what kafkajs hands the runner), for the reference decoder. */
 export function unpackMessages(p: WireMessages): RawMessages {
-  const buf = Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength);
-  const slice = (b: Buffer, starts: Int32Array, nulls: Uint8Array | null, m: number): Buffer | null =>
-    nulls !== null && nulls[m] === 1 ? null : b.subarray(starts[m]!, starts[m + 1]!);
-  const values: (Buffer | null)[] = new Array(p.count);
-  const keys: (Buffer | null)[] = new Array(p.count);
-  const kbuf = p.keys ? Buffer.from(p.keys.bytes.buffer, p.keys.bytes.byteOffset, p.keys.bytes.byteLength) : null;
-  for (let m = 0; m < p.count; m++) {
-    values[m] = slice(buf, p.starts, p.nulls, m);
-    keys[m] = kbuf ? slice(kbuf, p.keys!.starts, p.keys!.nulls, m) : null;
-  }
-  return {
-    topic: p.topic, partition: p.partition, values, keys, offsets: Array.from(p.offsets), timestamps: Array.from(p.timestamps),
-    ...(p.headers ? { headers: p.headers } : {}),
-  };
+  return unpack(p);
 }
 
 function dataToWire(d: Data, transfer: Set<ArrayBuffer>): WireData {

@@ -11,8 +11,11 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { SourceDef } from '../../planner/catalog.ts';
 import type { RawMessages } from '../formats/decode.ts';
+import type { PackedMessages } from '../formats/fast-json.ts';
+import type { FetchedMessages } from '../formats/packed.ts';
 import type { ConnectorStatus, PartitionLag, SourcePosition, SourceReader } from '../source.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
+import { createNativeReader, type ClusterMetadata, type NativeReader } from './wire/reader.ts';
 
 export interface KafkaSourceConfig {
   readonly brokers: readonly string[];
@@ -25,7 +28,7 @@ export interface KafkaSourceConfig {
 }
 
 /** Raised when restored offsets are no longer on the broker and failOnDataLoss is true. */
-export class DataLossError extends Error {}
+export class DataLossError extends Error { override name = 'DataLossError'; }
 
 const key = (t: string, p: number) => `${t}:${p}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,7 +45,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   let lastError: string | null = null;
   let retries = 0;
   let stopped = false;
-  let handler: ((m: RawMessages) => Promise<void>) | null = null;
+  let handler: ((m: FetchedMessages) => Promise<void>) | null = null;
+  let native: NativeReader | null = null;
   let rateStart = 0; let rateRows = 0;
   let restarting: Promise<void> | null = null;
   let lossEvents = 0; let lossOffsets = 0;
@@ -161,17 +165,77 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     const end = Math.max(last + 1, Number(batch.lastOffset()) + 1, expected);
     if (offsets.length && handler) {
       await handler({ topic: batch.topic, partition: batch.partition, values, keys, offsets, timestamps, headers });
-      if (opts.maxRate) {
-        // scan.max-rate: hold the next fetch until the rows so far fit the rate.
-        rateRows += offsets.length;
-        const due = rateStart + (rateRows / opts.maxRate) * 1000;
-        while (Date.now() < due && p.isRunning() && !stopped) { await sleep(Math.min(500, due - Date.now())); await p.heartbeat(); }
-      }
+      await throttle(offsets.length, () => p.isRunning(), () => p.heartbeat());
     }
     next.set(k, { topic: batch.topic, partition: batch.partition, offset: end });
   }
 
+  /** scan.max-rate: holds the next fetch until the rows so far fit the rate. */
+  async function throttle(rows: number, alive: () => boolean, beat?: () => Promise<void>): Promise<void> {
+    if (!opts.maxRate) return;
+    rateRows += rows;
+    const due = rateStart + (rateRows / opts.maxRate) * 1000;
+    while (Date.now() < due && alive() && !stopped) { await sleep(Math.min(500, due - Date.now())); await beat?.(); }
+  }
+
+  async function clusterMetadata(): Promise<ClusterMetadata> {
+    const a = await getAdmin();
+    const [cluster, meta] = await Promise.all([a.describeCluster(), a.fetchTopicMetadata({ topics })]);
+    const leaders = new Map<string, number>();
+    for (const t of meta.topics) for (const p of t.partitions) leaders.set(key(t.name, p.partitionId), p.leader);
+    return { leaders, brokers: new Map(cluster.brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }])) };
+  }
+
+  /** The native reader (connectors/kafka/wire): fetch responses read in place, kafkajs only for metadata. */
+  function runNative(): void {
+    const r = createNativeReader({
+      clientId: `streamsql-${cfg.groupId}`,
+      readCommitted: true,
+      headers: cfg.def.columns.some((c) => c.metadata === 'headers'),
+      maxWaitMs: 100,
+      metadata: async () => {
+        try { return await clusterMetadata(); } catch (e) {
+          // A broker that went away: the next attempt needs a fresh admin client.
+          await admin?.disconnect().catch(() => undefined); admin = null;
+          throw e;
+        }
+      },
+      onMessages: async (m: PackedMessages, nextOffset: number) => {
+        if (state !== 'running') { state = 'running'; lastError = null; }
+        if (handler) await handler(m);
+        next.set(key(m.topic, m.partition), { topic: m.topic, partition: m.partition, offset: nextOffset });
+        await throttle(m.count, () => native === r);
+      },
+      onSkip: (topic, partition, nextOffset) => { next.set(key(topic, partition), { topic, partition, offset: nextOffset }); },
+      outOfRange: async (topic, partition, offset) => {
+        const offs = await (await getAdmin()).fetchTopicOffsets(topic);
+        const o = offs.find((x) => x.partition === partition);
+        const low = Number(o?.low ?? 0); const high = Number(o?.high ?? 0);
+        let to = offset;
+        if (offset < low) {
+          if (opts.failOnDataLoss) throw new DataLossError(`offsets ${offset}..${low - 1} of ${topic}[${partition}] were deleted from the broker (retention) before they were read; set 'failOnDataLoss' = 'false' to skip ahead`);
+          cfg.onDataLoss?.({ topic, partition, offset }, low);
+          lossEvents++; lossOffsets += low - offset;
+          to = low;
+        } else if (offset > high) {
+          cfg.log?.('warn', `${topic}[${partition}]: position ${offset} is past the end (${high}); the topic was truncated or recreated, reading on from ${high}`);
+          to = high;
+        }
+        next.set(key(topic, partition), { topic, partition, offset: to });
+        return to;
+      },
+      onState: (s, err) => {
+        if (stopped || state === 'failed') return;
+        if (s === 'recovering') { state = 'recovering'; retries++; lastError = err; } else { state = 'running'; lastError = null; }
+      },
+      onFatal: (e) => { state = 'failed'; lastError = e.message; void onFatal?.(e); },
+    });
+    native = r;
+    r.start([...next.values()]);
+  }
+
   async function run(): Promise<void> {
+    if (opts.client === 'native') { runNative(); return; }
     const c = kafka.consumer({
       groupId: readerGroup,
       sessionTimeout: 6_000,
@@ -258,11 +322,13 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     async stop() {
       stopped = true;
       state = 'stopped';
+      const r = native; native = null;
+      await r?.stop();
       await consumer?.disconnect().catch(() => undefined);
       await committer?.disconnect().catch(() => undefined);
       committer = null;
       // The reader group held no offsets worth keeping; leave no empty group behind.
-      if (admin) await admin.deleteGroups([readerGroup]).catch(() => undefined);
+      if (admin && opts.client === 'kafkajs') await admin.deleteGroups([readerGroup]).catch(() => undefined);
       await admin?.disconnect().catch(() => undefined);
       consumer = null; admin = null;
     },

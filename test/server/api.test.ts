@@ -127,9 +127,8 @@ describe('HTTP v1: catalog, views, SSE changes and push queries', () => {
     expect(schema!.data.columns).toEqual([{ name: 'auction', type: 'BIGINT' }, { name: 'price', type: 'BIGINT' }, { name: 'ts', type: 'TIMESTAMP(3)' }]);
     const queryId: string = schema!.data.queryId;
     expect(srv.service.engine.pushQueries().map((p) => p.id)).toEqual([queryId]);
-    // The consumer positions itself at the end before new events count.
-    await waitFor(async () => (await listGroups(brokerList())).some((g) => g.startsWith(`streamsql-push-${queryId}`)), 15_000, 'the push consumer group');
-    await new Promise((r) => setTimeout(r, 500));
+    // The reader fixes its start (the end of each partition) before new events count.
+    await waitFor(() => srv.service.engine.pushQueries()[0]?.query.positioned() === true, 15_000, 'the push query to position itself');
     await produce(brokerList(), topic, [bid(21, 500, 20), bid(22, 50, 21, 1), bid(23, 150, 22, 1)]);
     const ev = await c.until((e) => e.filter((x) => x.event === 'change').length >= 2, 15_000, 'push changes');
     const changes = ev.filter((x) => x.event === 'change');
