@@ -57,6 +57,8 @@ const opt = {
   rate: flag('rate') === undefined ? null : Number(flag('rate')),
   cpuProf: flag('cpu-prof') !== undefined,
   repeat: Math.max(1, Number(flag('repeat') ?? 2)),
+  /** The tumbling query again on sources read differently: 'kafkajs' (its consumer), 'workers' (N read workers), 'inline'. */
+  variants: flag('variants') === undefined ? ['kafkajs', 'workers', 'inline'] : flags('variants'),
 };
 if (!['none', 'gzip'].includes(opt.compression)) throw new Error('--compression is none or gzip');
 
@@ -233,12 +235,13 @@ async function startEngine(brokers: string[]): Promise<Engine> {
 }
 
 /** Creates the view, polls progress until every event is in, drops the view. */
-async function measureQuery(e: Engine, key: string, viewOpts: string, expected: number, profileTo?: string): Promise<Result> {
-  const q = QUERIES[key]!;
+async function measureQuery(e: Engine, key: string, viewOpts: string, expected: number, profileTo?: string, source = 'bids'): Promise<Result> {
+  const q = { ...QUERIES[key]!, sql: QUERIES[key]!.sql.replace(/\bbids\b/g, source) };
   const name = `bench_${key}_${Date.now().toString(36)}`;
   const session = profileTo ? new Session() : null;
   if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const [res] = await e.execute(`CREATE MATERIALIZED VIEW ${name} WITH (${viewOpts}) AS ${q.sql}`);
   const id = res!.queryId!;
   let last = 0; let firstAt = 0; let firstRows = 0;
@@ -254,6 +257,8 @@ async function measureQuery(e: Engine, key: string, viewOpts: string, expected: 
   }
   const end = performance.now();
   const ms = end - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuPct = ((cpu.user + cpu.system) / 1000) / ms * 100;
   const steady = firstAt && end > firstAt ? (last - firstRows) / ((end - firstAt) / 1000) : NaN;
   if (session) {
     const { profile } = await session.post('Profiler.stop');
@@ -261,7 +266,7 @@ async function measureQuery(e: Engine, key: string, viewOpts: string, expected: 
     session.disconnect();
   }
   await e.stopQuery(id);
-  return { name: q.label, group: 'engine', events: last, ms, eventsPerSec: last / (ms / 1000), note: `steady ${fmt(steady)}/s after the first rows; start ${fmt(firstAt - t0)} ms` };
+  return { name: q.label, group: 'engine', events: last, ms, eventsPerSec: last / (ms / 1000), note: `steady ${fmt(steady)}/s after the first rows; start ${fmt(firstAt - t0)} ms; process CPU ${cpuPct.toFixed(0)}%` };
 }
 
 async function measureSpark(submit: string, bootstrap: string, topic: string): Promise<Result> {
@@ -471,6 +476,22 @@ async function main(): Promise<void> {
       const viewOpts = key === 'q0' || key === 'q1' || key === 'q2' ? `'retention.rows' = '1000'` : `'checkpoint.interval' = '1 s'`;
       const prof = opt.cpuProf ? path.join(opt.out, `engine-${qi + 1}-${key}-${stamp}.cpuprofile`) : undefined;
       await step(`engine ${key}`, () => measureQuery(engine!, key, viewOpts, opt.events, prof));
+    }
+    // The same tumbling query over the other ways of reading, side by side.
+    const variants: Record<string, { label: string; with: string }> = {
+      kafkajs: { label: 'kafkajs consumer', with: `'source.client' = 'kafkajs'` },
+      workers: { label: `native reader, ${opt.workers} read workers`, with: `'source.workers' = '${opt.workers}'` },
+      inline: { label: 'native reader on the query thread', with: `'source.workers' = '0'` },
+    };
+    for (const v of opt.variants) {
+      const vv = variants[v];
+      if (!vv) { log(`unknown variant ${v}`); continue; }
+      const src = `bids_${v}`;
+      await engine.execute(bidSourceSql(topic, src).replace(/\)\s*$/, `, ${vv.with})`));
+      await step(`engine tumble (${v})`, async () => {
+        const r = await measureQuery(engine!, 'tumble', `'checkpoint.interval' = '1 s'`, opt.events, undefined, src);
+        return { ...r, name: `${r.name} [${vv.label}]` };
+      });
     }
   }
 

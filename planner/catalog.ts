@@ -29,6 +29,8 @@ export interface KafkaSourceOptions {
   readonly failOnMissingField: boolean;
   /** Which Kafka reader fetches: the native one (default) or kafkajs' consumer. */
   readonly client: 'native' | 'kafkajs';
+  /** Read workers for the native reader (null: the default, see connectors/kafka/source.ts). */
+  readonly workers: number | null;
 }
 
 export interface SourceColumn {

@@ -11,7 +11,7 @@ const SOURCE_KEYS = [
   'connector', 'topic', 'topic-pattern', 'properties.bootstrap.servers', 'properties.group.id', 'format', 'csv.delimiter',
   'scan.startup.mode', 'scan.startup.timestamp-millis', 'scan.startup.specific-offsets', 'source.idle-timeout',
   'scan.max-rate', 'format.on-error', 'format.dead-letter.topic', 'failondataloss', 'json.ignore-parse-errors', 'json.fail-on-missing-field',
-  'source.client',
+  'source.client', 'source.workers',
 ] as const;
 
 const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows'] as const;
@@ -104,7 +104,16 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
     failOnMissingField: oneOf(pm, m.get('json.fail-on-missing-field'), ['true', 'false'], 'false') === 'true',
     // 'native' reads fetch responses in place (connectors/kafka/wire); 'kafkajs' uses its consumer.
     client: oneOf(pm, m.get('source.client'), ['native', 'kafkajs'], 'native'),
+    workers: workerCount(pm, m.get('source.workers')),
   };
+}
+
+/** 'source.workers': read-and-decode worker threads for the native reader; 0 reads on the query's thread. */
+function workerCount(pm: PosMap, o: OptionDecl | undefined): number | null {
+  if (!o) return null;
+  const v = Number(o.value);
+  if (!Number.isInteger(v) || v < 0 || v > 64) fail(pm, o.valueStart, `option '${o.key}' must be a whole number from 0 to 64, not '${o.value}'`);
+  return v;
 }
 
 export function queryOptions(opts: readonly OptionDecl[], pm: PosMap, allowed: readonly string[] = QUERY_KEYS): QueryOptions {

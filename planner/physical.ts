@@ -76,6 +76,38 @@ export function toPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode
   return { source, ops, sink, schema: plan.schema };
 }
 
+function exprColumns(e: Expr, into: boolean[]): void {
+  switch (e.kind) {
+    case 'column': into[e.index] = true; return;
+    case 'literal': return;
+    case 'call': for (const a of e.args) exprColumns(a, into); return;
+    case 'field': case 'cast': exprColumns(e.input, into); return;
+    case 'case': for (const w of e.whens) { exprColumns(w.when, into); exprColumns(w.then, into); } if (e.otherwise) exprColumns(e.otherwise, into); return;
+    default: assertNever(e, 'expression');
+  }
+}
+
+/**
+ * The source columns a pipeline reads, so decoders can skip the others (they arrive as NULL): the
+ * columns referenced by filters up to the first projection and by that projection, plus the
+ * watermark column. Null when every column may be read (no projection, or another operator first).
+ */
+export function sourceColumnsUsed(plan: PhysicalPlan): boolean[] | null {
+  if (plan.source.kind !== 'kafka_source') return null;
+  const used: boolean[] = plan.source.schema.fields.map(() => false);
+  for (const op of plan.ops) {
+    if (op.kind === 'filter') { exprColumns(op.predicate, used); continue; }
+    if (op.kind === 'project') {
+      for (const e of op.exprs) exprColumns(e, used);
+      const wm = plan.source.source.watermark;
+      if (wm) used[wm.index] = true;
+      return used;
+    }
+    return null;
+  }
+  return null;
+}
+
 const AGG_OP_NAME: Record<WindowSpec['kind'], string> = {
   tumble: 'TumbleAggregate', hop: 'HopAggregate', cumulate: 'CumulateAggregate', session: 'SessionAggregate',
 };
@@ -99,7 +131,7 @@ function opLine(op: PhysicalOp): string {
   }
 }
 
-function sourceLine(s: PhysicalSource): string {
+function sourceLine(s: PhysicalSource, used: readonly boolean[] | null): string {
   switch (s.kind) {
     case 'kafka_source': {
       const o = s.source.options;
@@ -110,9 +142,13 @@ function sourceLine(s: PhysicalSource): string {
         o.startupMode !== 'group-offsets' ? `startup=${o.startupMode}${o.startupMode === 'timestamp' ? `@${o.startupTimestampMs}` : ''}` : '',
         o.maxRate !== null ? `max-rate=${o.maxRate}/s` : '',
         o.idleTimeoutMs !== null ? `idle-timeout=${formatDuration(o.idleTimeoutMs)}` : '',
+        o.client !== 'native' ? `client=${o.client}` : '',
+        o.workers !== null ? `workers=${o.workers}` : '',
       ].filter(Boolean).map((x) => ` ${x}`).join('');
       const cols = s.source.columns.map((c) => `${c.name}:${typeToString(c.type)}${c.metadata ? `@${c.metadata}` : ''}`);
-      return `KafkaSource: ${s.source.name} ${o.topicPattern ? `topic-pattern=${o.topicPattern}` : `topics=[${o.topics.join(', ')}]`} format=${o.format}${extra} columns=[${cols.join(', ')}]${wm ? ` watermark=${wm.column} - ${formatDuration(wm.delayMs)}` : ''}`;
+      // Columns the query reads, when not all: the others are not decoded.
+      const decoded = used && used.some((u) => !u) ? ` decode=[${s.source.columns.filter((_, i) => used[i]).map((c) => c.name).join(', ')}]` : '';
+      return `KafkaSource: ${s.source.name} ${o.topicPattern ? `topic-pattern=${o.topicPattern}` : `topics=[${o.topics.join(', ')}]`} format=${o.format}${extra} columns=[${cols.join(', ')}]${decoded}${wm ? ` watermark=${wm.column} - ${formatDuration(wm.delayMs)}` : ''}`;
     }
     case 'view_source': return `ViewScan: ${s.view}`;
     default: return assertNever(s, 'source');
@@ -131,6 +167,6 @@ function sinkLine(s: PhysicalSink, schema: Schema): string {
 
 /** Renders the pipeline top-down, sink first, as DataFusion prints physical plans. */
 export function printPhysical(p: PhysicalPlan): string {
-  const lines = [sinkLine(p.sink, p.schema), ...[...p.ops].reverse().map(opLine), sourceLine(p.source)];
+  const lines = [sinkLine(p.sink, p.schema), ...[...p.ops].reverse().map(opLine), sourceLine(p.source, sourceColumnsUsed(p))];
   return lines.map((l, i) => '  '.repeat(i) + l).join('\n');
 }

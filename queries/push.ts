@@ -10,6 +10,7 @@
  *   removes its consumer group when it stops.
  */
 import type { RecordBatch } from 'apache-arrow';
+import { sourceColumnsUsed } from '../planner/physical.ts';
 import { createFetchedDecoder, type FetchedMessages } from '../connectors/formats/packed.ts';
 import { deleteGroup } from '../connectors/kafka/admin.ts';
 import type { Log } from '../connectors/kafka/client.ts';
@@ -159,7 +160,8 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
   const def = pushSourceDef(plan.source.source, cfg.startFrom);
   const brokers = def.options.bootstrapServers ? def.options.bootstrapServers.split(',') : [...cfg.brokers];
   const groupId = `streamsql-push-${cfg.id}`;
-  const decode = createFetchedDecoder(def);
+  const used = sourceColumnsUsed(plan);
+  const decode = createFetchedDecoder(def, used);
   const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
   const wmIndex = def.watermark?.index ?? -1;
   const schema = plan.schema;
@@ -188,7 +190,7 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
     },
   }, { onLate: (l) => { lateRows += l.rows.length; } });
 
-  const source: SourceReader = createKafkaSource({ brokers, def, groupId, log: cfg.log });
+  const source: SourceReader = createKafkaSource({ brokers, def, groupId, log: cfg.log, columns: used });
 
   const advanceWatermark = () => {
     if (wmIndex < 0) return;

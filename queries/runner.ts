@@ -6,8 +6,8 @@
  */
 import path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
-import type { RawMessages } from '../connectors/formats/decode.ts';
-import { createFetchedDecoder, isPacked, unpack, type FetchedMessages } from '../connectors/formats/packed.ts';
+import { sourceColumnsUsed } from '../planner/physical.ts';
+import { createFetchedDecoder, malformedMessages, type FetchedMessages } from '../connectors/formats/packed.ts';
 import type { Log } from '../connectors/kafka/client.ts';
 import { createKafkaSink, createSideProducer } from '../connectors/kafka/sink.ts';
 import { createKafkaSource } from '../connectors/kafka/source.ts';
@@ -134,7 +134,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   // The flat-JSON scanner writes straight into typed columns (2–3× JSON.parse, bench/decode.ts); it falls
   // back to the reference decoder for anything unusual, and for formats and options it does not handle.
   // The native reader hands packed messages (pointers into the fetch response); the scanner reads them in place.
-  const decode = createFetchedDecoder(def);
+  const used = sourceColumnsUsed(plan);
+  const decode = createFetchedDecoder(def, used);
   const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
   const wmIndex = def.watermark?.index ?? -1;
   const ckpt: CheckpointLog = createCheckpointLog(cfg.dir, { afterStateFile: (e) => crashPoint('state-write', e, cfg.name, cfg.log) });
@@ -211,7 +212,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const pipeline: Pipeline = createPipeline(plan.ops, sinkAdapter, { onLate });
 
   const source: SourceReader = createKafkaSource({
-    brokers, def, groupId, log: cfg.log,
+    brokers, def, groupId, log: cfg.log, columns: used,
     onDataLoss: (p, earliest) => { cfg.log('warn', `query ${cfg.name}: offsets ${p.offset}..${earliest - 1} of ${p.topic}[${p.partition}] are gone; skipping ahead`); },
   });
 
@@ -230,11 +231,10 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
             throw new Error(`malformed message at ${raw.topic}[${raw.partition}] offset ${m.offset}: ${m.error}`);
           }
           case 'dead-letter': {
-            const all: RawMessages = isPacked(fetched) ? unpack(fetched) : fetched;
-            const msgs = d.malformed.map((m) => ({
-              key: all.keys[m.index] ? Buffer.from(all.keys[m.index]!).toString('utf8') : null,
-              value: all.values[m.index] ? Buffer.from(all.values[m.index]!) : Buffer.alloc(0),
-              timestamp: all.timestamps[m.index],
+            const msgs = malformedMessages(fetched, d).map((m) => ({
+              key: m.key ? Buffer.from(m.key).toString('utf8') : null,
+              value: m.value ? Buffer.from(m.value) : Buffer.alloc(0),
+              timestamp: m.timestamp,
             }));
             // The broker may be away: hold the batch (backpressure) rather than fail the query.
             for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {

@@ -83,7 +83,7 @@ function isWs(c: number): boolean { return c === 32 || c === 10 || c === 13 || c
  * columns, headers metadata, more than 30 data columns, 'json.fail-on-missing-field'): use
  * {@link createDecoder} then.
  */
-export function createFastJsonDecoder(source: SourceDef): FastJsonDecoder | null {
+export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[] | null = null): FastJsonDecoder | null {
   if (source.options.format !== 'json') return null;
   // 'json.fail-on-missing-field': the reference decoder's check (`name in object`) stays the one authority.
   if ((source.options as { failOnMissingField?: boolean }).failOnMissingField === true) return null;
@@ -100,8 +100,12 @@ export function createFastJsonDecoder(source: SourceDef): FastJsonDecoder | null
     if (meta === null) { if (dataBits >= 30) return null; bit = 1 << dataBits++; }
     cols.push({ index: i, kind, type: c.type, isInt: c.type.kind === 'bigint', meta, name: enc.encode(c.name), bit });
   }
-  const dataCols = cols.filter((c) => c.meta === null);
-  const metaCols = cols.filter((c) => c.meta !== null);
+  // Columns the query never reads are not decoded: their keys are skipped like unknown ones and the
+  // column arrives all NULL (see sourceColumnsUsed in planner/physical.ts).
+  const isUsed = (c: Col) => used === null || used[c.index] !== false;
+  const dataCols = cols.filter((c) => c.meta === null && isUsed(c));
+  const metaCols = cols.filter((c) => c.meta !== null && isUsed(c));
+  const usedCol = cols.map((c) => isUsed(c));
   const nCols = cols.length;
   // Reference path for one message: the same builders createDecoder uses, with room for one row.
   const scratch: ColumnBuilder[] = source.columns.map((c) => createBuilder(c.type, 1, c.name));
@@ -124,12 +128,13 @@ export function createFastJsonDecoder(source: SourceDef): FastJsonDecoder | null
     spos = new Int32Array(nCols);
     for (let c = 0; c < nCols; c++) {
       const col = cols[c]!;
-      f64.push(col.kind === 'f64' ? new Float64Array(n) : null);
-      i32.push(col.kind === 'i32' ? new Int32Array(n) : null);
-      u8.push(col.kind === 'bool' ? new Uint8Array(n) : null);
+      const u = usedCol[c]!;
+      f64.push(u && col.kind === 'f64' ? new Float64Array(n) : null);
+      i32.push(u && col.kind === 'i32' ? new Int32Array(n) : null);
+      u8.push(u && col.kind === 'bool' ? new Uint8Array(n) : null);
       valid.push(null);
-      soff.push(col.kind === 'str' ? new Int32Array(n + 1) : null);
-      sbytes.push(col.kind === 'str' ? new Uint8Array(Math.max(64, Math.ceil(n * Math.min(avgBytes, 64) / 2))) : null);
+      soff.push(u && col.kind === 'str' ? new Int32Array(n + 1) : null);
+      sbytes.push(u && col.kind === 'str' ? new Uint8Array(Math.max(64, Math.ceil(n * Math.min(avgBytes, 64) / 2))) : null);
     }
   }
 
@@ -305,6 +310,7 @@ export function createFastJsonDecoder(source: SourceDef): FastJsonDecoder | null
       return e.message;
     }
     for (let c = 0; c < nCols; c++) {
+      if (!usedCol[c]) continue;
       const v = scratch[c]!.finish(1);
       if (v.valid !== null && v.valid[0] === 0) { setNull(c, row); continue; }
       switch (v.kind) {
@@ -364,6 +370,7 @@ export function createFastJsonDecoder(source: SourceDef): FastJsonDecoder | null
     const children: Data[] = [];
     for (let c = 0; c < nCols; c++) {
       const col = cols[c]!;
+      if (!usedCol[c]) { children.push(nullData(col, rows)); continue; }
       const v = valid[c] ? valid[c]!.subarray(0, rows) : null;
       switch (col.kind) {
         case 'f64': children.push(vectorToData({ kind: 'f64', type: col.type, length: rows, values: f64[c]!.subarray(0, rows), valid: v })); break;
@@ -377,6 +384,20 @@ export function createFastJsonDecoder(source: SourceDef): FastJsonDecoder | null
       }
     }
     return { batch: batchFromData(source.schema, children, rows), kept: kept ? kept.subarray(0, rows) : null, malformed };
+  }
+
+  /** An all-NULL column of `rows` (a column the query does not read). */
+  function nullData(col: Col, rows: number): Data {
+    const none = new Uint8Array(rows); // validity: all 0
+    switch (col.kind) {
+      case 'f64': return vectorToData({ kind: 'f64', type: col.type, length: rows, values: new Float64Array(rows), valid: none });
+      case 'i32': return vectorToData({ kind: 'i32', type: col.type, length: rows, values: new Int32Array(rows), valid: none });
+      case 'bool': return vectorToData({ kind: 'bool', type: col.type, length: rows, values: new Uint8Array(rows), valid: none });
+      case 'str': {
+        const { bitmap, nullCount } = packValidity(none, rows);
+        return makeData({ type: new Utf8(), length: rows, nullCount, nullBitmap: bitmap, valueOffsets: new Int32Array(rows + 1), data: new Uint8Array(0) });
+      }
+    }
   }
 
   /** The shared loop: `get(m)` points `cur*` at message m's bytes. */

@@ -11,11 +11,14 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { SourceDef } from '../../planner/catalog.ts';
 import type { RawMessages } from '../formats/decode.ts';
-import type { PackedMessages } from '../formats/fast-json.ts';
-import type { FetchedMessages } from '../formats/packed.ts';
+import { countOf, type FetchedMessages } from '../formats/packed.ts';
 import type { ConnectorStatus, PartitionLag, SourcePosition, SourceReader } from '../source.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
-import { createNativeReader, type ClusterMetadata, type NativeReader } from './wire/reader.ts';
+import { createNativeReader, type ClusterMetadata, type NativeReader, type NativeReaderConfig } from './wire/reader.ts';
+import { createWorkerReader } from './wire/worker-reader.ts';
+
+/** Read workers when the source does not say ('source.workers'); chosen by measurement, see README "Performance". */
+export const DEFAULT_READ_WORKERS = 0;
 
 export interface KafkaSourceConfig {
   readonly brokers: readonly string[];
@@ -23,6 +26,8 @@ export interface KafkaSourceConfig {
   /** The consumer group: named after the query, so lag tools show its progress. */
   readonly groupId: string;
   readonly log?: Log;
+  /** Source columns the query reads (sourceColumnsUsed); read workers decode only these. Null: all. */
+  readonly columns?: readonly boolean[] | null;
   /** Called when offsets a checkpoint wants are gone (retention) and failOnDataLoss is false. */
   readonly onDataLoss?: (p: SourcePosition, earliest: number) => void;
 }
@@ -188,7 +193,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
 
   /** The native reader (connectors/kafka/wire): fetch responses read in place, kafkajs only for metadata. */
   function runNative(): void {
-    const r = createNativeReader({
+    const workers = opts.workers ?? DEFAULT_READ_WORKERS;
+    const r = (workers > 0 ? (c: NativeReaderConfig) => createWorkerReader({ ...c, def: cfg.def, workers, columns: cfg.columns ?? null }) : createNativeReader)({
       clientId: `streamsql-${cfg.groupId}`,
       readCommitted: true,
       headers: cfg.def.columns.some((c) => c.metadata === 'headers'),
@@ -200,11 +206,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
           throw e;
         }
       },
-      onMessages: async (m: PackedMessages, nextOffset: number) => {
+      onMessages: async (m: FetchedMessages, nextOffset: number) => {
         if (state !== 'running') { state = 'running'; lastError = null; }
         if (handler) await handler(m);
         next.set(key(m.topic, m.partition), { topic: m.topic, partition: m.partition, offset: nextOffset });
-        await throttle(m.count, () => native === r);
+        await throttle(countOf(m), () => native === r);
       },
       onSkip: (topic, partition, nextOffset) => { next.set(key(topic, partition), { topic, partition, offset: nextOffset }); },
       outOfRange: async (topic, partition, offset) => {

@@ -101,6 +101,26 @@ describe('flat-JSON fast decoder', () => {
     expect(fast.lastFallbacks()).toBe(0);
   });
 
+  it('decodes only the columns a query reads: the others are NULL, the read ones as the reference decodes them', () => {
+    const msgs = generateBatch('bid', 2000, { seed: 9, baseTime: 1_700_000_000_000 });
+    const r = raw(msgs.map((m) => m.value as Buffer));
+    const used = bids.columns.map((c) => ['auction', 'price', 'dateTime'].includes(c.name));
+    const fast = createFastJsonDecoder(bids, used)!;
+    const got = fast.decode(r);
+    const want = createDecoder(bids)(r);
+    expect(fast.lastFallbacks()).toBe(0);
+    const g = cells(got.batch, bids); const w = cells(want.batch, bids);
+    bids.columns.forEach((c, i) => {
+      if (used[i]) expect(g[i]).toEqual(w[i]);
+      else { expect(g[i]!.every((v) => v === null)).toBe(true); expect(got.batch!.data.children[i]!.nullCount).toBe(2000); }
+    });
+    // A type error in a column nobody reads does not make the message malformed; one in a read column does.
+    const bad = raw(['{"auction":1,"price":2,"dateTime":3,"channel":[1]}', '{"auction":"x","price":2,"dateTime":3}']);
+    const d = fast.decode(bad);
+    expect(d.malformed.map((m) => m.index)).toEqual([1]);
+    expect(d.batch!.numRows).toBe(1);
+  });
+
   it('declines schemas and options it does not cover (ROW columns, fail-on-missing-field)', () => {
     expect(createFastJsonDecoder(nested)).toBeNull();
     const strict = sourceDef(`CREATE SOURCE s (a BIGINT, b VARCHAR) WITH (connector = 'kafka', topic = 't', format = 'json', 'json.fail-on-missing-field' = 'true')`);

@@ -15,6 +15,7 @@
  * `recovering`. Nothing here decides what a lost offset means: `outOfRange` does.
  */
 import type { PackedMessages } from '../../formats/fast-json.ts';
+import type { FetchedMessages } from '../../formats/packed.ts';
 import { openConnection, type BrokerConnection } from './connection.ts';
 import { decodeFetchResponse, encodeFetchRequest, FETCH_API_KEY, FETCH_VERSION, KafkaError, needsMetadata } from './fetch-protocol.ts';
 import { readRecordSet, UnsupportedCompressionError } from './record-set.ts';
@@ -38,8 +39,8 @@ export interface NativeReaderConfig {
   /** Per partition and response; default 4 MiB (doubled when one batch is larger). */
   readonly partitionMaxBytes?: number;
   metadata(): Promise<ClusterMetadata>;
-  /** Messages of one partition, in offset order; awaited before that loop handles more. */
-  onMessages(m: PackedMessages, nextOffset: number): Promise<void>;
+  /** Messages of one partition, in offset order (packed; decoded already from read workers); awaited before that loop handles more. */
+  onMessages(m: FetchedMessages, nextOffset: number): Promise<void>;
   /** The position moved without messages (transaction markers, aborted records). */
   onSkip(topic: string, partition: number, nextOffset: number): void;
   /** The broker no longer has `offset` (retention) or never had it: where to go on; throws to stop reading. */
@@ -126,6 +127,8 @@ export function createNativeReader(cfg: NativeReaderConfig): NativeReader {
         // The next response travels while this one is handled.
         if (!replan && lost.length === 0) { inflight = fetch(conn, ps); inflight.catch(() => undefined); }
         for (const w of work) {
+          // Let the socket drain between runs: the next response arrives while this one is handled.
+          await new Promise<void>((r) => setImmediate(r));
           if (w.m) await cfg.onMessages(w.m, w.next);
           else cfg.onSkip(w.part.topic, w.part.partition, w.next);
           if (stopped) return;
