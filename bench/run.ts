@@ -258,6 +258,11 @@ async function measureQuery(e: Engine, key: string, viewOpts: string, expected: 
   const end = performance.now();
   const ms = end - t0;
   const cpu = process.cpuUsage(cpu0);
+  // Every event exactly once: more would mean a reader delivered some twice (and flatter the rate).
+  await sleep(300);
+  const after = await e.progress(id);
+  const total = (after?.inputRows ?? 0) + (after?.malformedRows ?? 0);
+  if (total !== expected) throw new Error(`query ${name} counted ${total} events, not ${expected}`);
   const cpuPct = ((cpu.user + cpu.system) / 1000) / ms * 100;
   const steady = firstAt && end > firstAt ? (last - firstRows) / ((end - firstAt) / 1000) : NaN;
   if (session) {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Log } from '../connectors/kafka/client.ts';
+import { holdReaders } from '../connectors/kafka/source.ts';
 import { createQueryTable, type QueryTable } from '../connectors/table/query-table.ts';
 import { createPipeline } from '../executor/pipeline.ts';
 import { batchRows, jsonValue, rowObject } from '../executor/rows.ts';
@@ -111,6 +112,7 @@ const STATEMENT_LABEL: Record<Planned['kind'], string> = {
 
 export function createEngine(cfg: EngineConfig): Engine {
   const catalog = createCatalog();
+  let releaseReaders: (() => Promise<void>) | null = null;
   const stored: StoredObject[] = [];
   const runners = new Map<string, { runner: QueryRunner; kind: 'materialized_view' | 'sink'; object: string }>();
   const tables = new Map<string, QueryTable>();
@@ -241,6 +243,7 @@ export function createEngine(cfg: EngineConfig): Engine {
 
   return {
     async start() {
+      releaseReaders ??= holdReaders();
       await fs.mkdir(cfg.dataDir, { recursive: true });
       let saved: StoredObject[] = [];
       try { saved = (JSON.parse(await fs.readFile(catalogFile, 'utf8')) as { objects: StoredObject[] }).objects; } catch { saved = []; }
@@ -265,6 +268,8 @@ export function createEngine(cfg: EngineConfig): Engine {
       await serial(async () => {
         await Promise.all([...runners.values()].map((r) => r.runner.stop({ checkpoint: true }).catch(() => undefined)));
       });
+      const release = releaseReaders; releaseReaders = null;
+      await release?.();
     },
     execute(sql: string) {
       return serial(async () => {

@@ -100,10 +100,10 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
     if (meta === null) { if (dataBits >= 30) return null; bit = 1 << dataBits++; }
     cols.push({ index: i, kind, type: c.type, isInt: c.type.kind === 'bigint', meta, name: enc.encode(c.name), bit });
   }
-  // Columns the query never reads are not decoded: their keys are skipped like unknown ones and the
-  // column arrives all NULL (see sourceColumnsUsed in planner/physical.ts).
+  // Columns the query never reads are checked but not stored: a message is malformed or not by the
+  // source's schema, whatever the query; the column arrives all NULL (sourceColumnsUsed, planner/physical.ts).
   const isUsed = (c: Col) => used === null || used[c.index] !== false;
-  const dataCols = cols.filter((c) => c.meta === null && isUsed(c));
+  const dataCols = cols.filter((c) => c.meta === null);
   const metaCols = cols.filter((c) => c.meta !== null && isUsed(c));
   const usedCol = cols.map((c) => isUsed(c));
   const nCols = cols.length;
@@ -161,6 +161,14 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
   function setValid(c: number, row: number): void {
     const v = valid[c];
     if (v) v[row] = 1;
+  }
+
+  /** The builders' checks of {@link setNum} without the write (columns the query does not read). */
+  function numFits(c: number, x: number): boolean {
+    const col = cols[c]!;
+    if (col.kind === 'f64') return !col.isInt || Number.isInteger(x);
+    if (col.kind === 'i32') return Number.isInteger(x) && x <= 2147483647 && x >= -2147483648;
+    return false;
   }
 
   /** Writes a number with the builders' checks; false when the builder would reject it. */
@@ -233,7 +241,7 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
           const vs = ++p;
           while (p < e) { const x = b[p]!; if (x === Q) break; if (x === BS || x < 0x20 || x >= 0x80) return false; p++; }
           if (p >= e) return false;
-          if (c >= 0) { if (cols[c]!.kind !== 'str') return false; appendAscii(c, row, b, vs, p); }
+          if (c >= 0) { if (cols[c]!.kind !== 'str') return false; if (usedCol[c]) appendAscii(c, row, b, vs, p); }
           p++;
         } else if (ch === MINUS || (ch >= ZERO && ch <= NINE)) {
           const ns = p;
@@ -262,7 +270,7 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
             let x: number;
             if (simple) x = neg ? -v : v;
             else { let t = ''; for (let k = ns; k < p; k++) t += String.fromCharCode(b[k]!); x = Number(t); }
-            if (!setNum(c, row, x)) return false;
+            if (usedCol[c] ? !setNum(c, row, x) : !numFits(c, x)) return false;
           }
         } else if (ch === 116 /* t */ || ch === 102 /* f */) {
           const isTrue = ch === 116;
@@ -270,11 +278,11 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
           if (p + len > e) return false;
           if (isTrue ? !(b[p + 1] === 114 && b[p + 2] === 117 && b[p + 3] === 101) : !(b[p + 1] === 97 && b[p + 2] === 108 && b[p + 3] === 115 && b[p + 4] === 101)) return false;
           p += len;
-          if (c >= 0) { if (cols[c]!.kind !== 'bool') return false; u8[c]![row] = isTrue ? 1 : 0; setValid(c, row); }
+          if (c >= 0) { if (cols[c]!.kind !== 'bool') return false; if (usedCol[c]) { u8[c]![row] = isTrue ? 1 : 0; setValid(c, row); } }
         } else if (ch === 110 /* n */) {
           if (p + 4 > e || b[p + 1] !== 117 || b[p + 2] !== 108 || b[p + 3] !== 108) return false;
           p += 4;
-          if (c >= 0) setNull(c, row);
+          if (c >= 0 && usedCol[c]) setNull(c, row);
         } else return false; // nested objects and arrays, or not JSON at all
         while (p < e && isWs(b[p]!)) p++;
         if (p >= e) return false;
@@ -287,7 +295,7 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
     if (p !== e) return false;
     for (let j = 0; j < dataCols.length; j++) {
       const col = dataCols[j]!;
-      if (!(seen & col.bit)) setNull(col.index, row);
+      if (!(seen & col.bit) && usedCol[col.index]) setNull(col.index, row);
     }
     return true;
   }

@@ -114,10 +114,13 @@ describe('flat-JSON fast decoder', () => {
       if (used[i]) expect(g[i]).toEqual(w[i]);
       else { expect(g[i]!.every((v) => v === null)).toBe(true); expect(got.batch!.data.children[i]!.nullCount).toBe(2000); }
     });
-    // A type error in a column nobody reads does not make the message malformed; one in a read column does.
-    const bad = raw(['{"auction":1,"price":2,"dateTime":3,"channel":[1]}', '{"auction":"x","price":2,"dateTime":3}']);
+    // Malformed or not by the source's schema, whatever the query reads: a bad value in a column nobody
+    // reads still makes the message malformed, exactly as the reference decoder says.
+    const bad = raw(['{"auction":1,"price":2,"dateTime":3,"channel":[1]}', '{"auction":"x","price":2,"dateTime":3}',
+      '{"auction":1,"price":2,"dateTime":3,"bidder":1.5}', '{"auction":1,"price":2,"dateTime":3,"bidder":7,"url":"ok"}']);
     const d = fast.decode(bad);
-    expect(d.malformed.map((m) => m.index)).toEqual([1]);
+    expect(d.malformed).toEqual(createDecoder(bids)(bad).malformed);
+    expect(d.malformed.map((m) => m.index)).toEqual([0, 1, 2]);
     expect(d.batch!.numRows).toBe(1);
   });
 
