@@ -263,6 +263,7 @@ async function measureQuery(e: Engine, key: string, viewOpts: string, expected: 
   const after = await e.progress(id);
   const total = (after?.inputRows ?? 0) + (after?.malformedRows ?? 0);
   if (total !== expected) throw new Error(`query ${name} counted ${total} events, not ${expected}`);
+  const reader = after?.source?.reader ?? '?';
   const cpuPct = ((cpu.user + cpu.system) / 1000) / ms * 100;
   const steady = firstAt && end > firstAt ? (last - firstRows) / ((end - firstAt) / 1000) : NaN;
   if (session) {
@@ -271,7 +272,7 @@ async function measureQuery(e: Engine, key: string, viewOpts: string, expected: 
     session.disconnect();
   }
   await e.stopQuery(id);
-  return { name: q.label, group: 'engine', events: last, ms, eventsPerSec: last / (ms / 1000), note: `steady ${fmt(steady)}/s after the first rows; start ${fmt(firstAt - t0)} ms; process CPU ${cpuPct.toFixed(0)}%` };
+  return { name: q.label, group: 'engine', events: last, ms, eventsPerSec: last / (ms / 1000), note: `steady ${fmt(steady)}/s after the first rows; start ${fmt(firstAt - t0)} ms; process CPU ${cpuPct.toFixed(0)}%; reader ${reader}` };
 }
 
 async function measureSpark(submit: string, bootstrap: string, topic: string): Promise<Result> {
@@ -309,7 +310,8 @@ function producerChild(bootstrap: string, topic: string, rate: number, seconds: 
 async function measureLatency(e: Engine, brokers: string[], bootstrap: string, rate: number): Promise<Record<string, number>> {
   const topic = `bench-latency-${Date.now().toString(36)}`;
   await createTopic(brokers, topic, opt.partitions);
-  await e.execute(`${bidSourceSql(topic, 'bids_lat').replace("'scan.startup.mode' = 'earliest'", "'scan.startup.mode' = 'latest'")}`);
+  const extra = process.env.BENCH_SOURCE_WITH ? `, ${process.env.BENCH_SOURCE_WITH}` : '';
+  await e.execute(`${bidSourceSql(topic, 'bids_lat').replace("'scan.startup.mode' = 'earliest'", `'scan.startup.mode' = 'latest'${extra}`)}`);
   const [res] = await e.execute(`CREATE MATERIALIZED VIEW bench_latency WITH ('checkpoint.interval' = '100 ms', 'retention.rows' = '1000') AS SELECT bidder, dateTime FROM bids_lat`);
   const table = e.table('bench_latency')!;
   let lat = new Float64Array(1 << 20); let n = 0;

@@ -22,6 +22,8 @@ export interface ConnectorStatus {
   readonly state: ConnectorState;
   readonly lastError: string | null;
   readonly retries: number;
+  /** How it reads, e.g. 'native, 2 read workers (auto)'. */
+  readonly reader?: string;
 }
 
 export interface SourceHooks {

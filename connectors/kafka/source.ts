@@ -19,11 +19,19 @@ import { createWorkerReader, holdReadPool } from './wire/worker-reader.ts';
 import { availableParallelism } from 'node:os';
 
 /**
- * Read workers when the source does not say ('source.workers'): one per core. Chosen by measurement
- * (README, "Performance"): on 2 cores, 2 workers read the tumbling benchmark 1.6× faster than the
- * inline reader. A source with fewer partitions uses fewer.
+ * Read workers when a source reads in workers without saying how many ('source.workers'): one per
+ * core (a source with fewer partitions uses fewer). Measured (README, "Performance"): on 2 cores,
+ * 2 workers read the tumbling benchmark 1.6× faster than the inline reader.
  */
 export const DEFAULT_READ_WORKERS = availableParallelism();
+
+/** Auto mode: workers once the unread backlog stays above this many messages for AUTO_UP_TICKS ticks. */
+const AUTO_UP_LAG = 100_000;
+const AUTO_UP_TICKS = 2;
+/** …and inline again once it stays below AUTO_DOWN_LAG for AUTO_DOWN_TICKS ticks (10 s). */
+const AUTO_DOWN_LAG = 10_000;
+const AUTO_DOWN_TICKS = 20;
+const AUTO_TICK_MS = 500;
 
 /** Keeps the read workers warm for a service; call the result when it stops. */
 export function holdReaders(): () => Promise<void> {
@@ -62,6 +70,12 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   let stopped = false;
   let handler: ((m: FetchedMessages) => Promise<void>) | null = null;
   let native: NativeReader | null = null;
+  /** Read workers of the running native reader (0: inline). */
+  let readerWorkers = 0;
+  let startLag = 0;
+  let autoTimer: NodeJS.Timeout | null = null;
+  let switching: Promise<void> | null = null;
+  const highWatermarks = new Map<string, number>();
   let rateStart = 0; let rateRows = 0;
   let restarting: Promise<void> | null = null;
   let lossEvents = 0; let lossOffsets = 0;
@@ -202,10 +216,41 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   }
 
   /** The native reader (connectors/kafka/wire): fetch responses read in place, kafkajs only for metadata. */
+  /**
+   * The native reader, inline or in read workers. With 'source.workers' unset the choice follows the
+   * load (measured, README "Performance": inline has the lower latency under moderate load, workers
+   * 1.6× the throughput): inline while reading keeps up, workers once it falls behind by
+   * {@link AUTO_UP_LAG} messages, inline again after {@link AUTO_DOWN_TICKS} quiet ticks. A switch stops
+   * one reader (its batch in hand finishes) and starts the other at the positions reached.
+   */
   function runNative(): void {
     // A rate-limited source reads on the query's thread: the limit then holds the next fetch itself,
     // where workers would fetch ahead of it.
-    const workers = opts.workers ?? (opts.maxRate ? 0 : DEFAULT_READ_WORKERS);
+    const fixed = opts.workers ?? (opts.maxRate || DEFAULT_READ_WORKERS === 0 ? 0 : null);
+    // A backlog at start (a new query over a full topic, a restart after downtime): workers at once.
+    startReader(fixed ?? (startLag > AUTO_UP_LAG ? DEFAULT_READ_WORKERS : 0));
+    if (fixed !== null) return;
+    let up = 0; let down = 0;
+    autoTimer = setInterval(() => {
+      if (stopped || switching || !native || state === 'failed') return;
+      let lag = 0;
+      for (const [k, hw] of highWatermarks) lag += Math.max(0, hw - (next.get(k)?.offset ?? hw));
+      if (readerWorkers === 0) { up = lag > AUTO_UP_LAG ? up + 1 : 0; down = 0; } else { down = lag < AUTO_DOWN_LAG ? down + 1 : 0; up = 0; }
+      const to = up >= AUTO_UP_TICKS ? DEFAULT_READ_WORKERS : down >= AUTO_DOWN_TICKS ? 0 : -1;
+      if (to < 0) return;
+      up = 0; down = 0;
+      switching = (async () => {
+        const old = native;
+        native = null;
+        await old?.stop();
+        if (!stopped) { cfg.log?.('info', `source ${cfg.def.name}: ${to ? `${to} read workers` : 'reading inline'} (lag ${lag})`); startReader(to); }
+      })().finally(() => { switching = null; });
+    }, AUTO_TICK_MS);
+    autoTimer.unref();
+  }
+
+  function startReader(workers: number): void {
+    readerWorkers = workers;
     const r = (workers > 0 ? (c: NativeReaderConfig) => createWorkerReader({ ...c, def: cfg.def, workers, columns: cfg.columns ?? null }) : createNativeReader)({
       clientId: `streamsql-${cfg.groupId}`,
       readCommitted: true,
@@ -225,6 +270,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
         await throttle(countOf(m), () => native === r);
       },
       onSkip: (topic, partition, nextOffset) => { next.set(key(topic, partition), { topic, partition, offset: nextOffset }); },
+      onHighWatermark: (topic, partition, hw) => { highWatermarks.set(key(topic, partition), hw); },
       outOfRange: async (topic, partition, offset) => {
         const offs = await (await getAdmin()).fetchTopicOffsets(topic);
         const o = offs.find((x) => x.partition === partition);
@@ -319,6 +365,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
           topics = await resolveTopics(a);
           const starts = await startOffsets(a, from);
           for (const p of starts) next.set(key(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset: p.offset });
+          startLag = starts.reduce((a, p) => a + p.lag, 0);
           hooks?.onPartitions?.(starts);
           // No pre-positioning of the reader group (kafkajs' setOffsets joins the group: slow); the
           // seek on GROUP_JOIN applies before the first fetch, and onBatch skips anything below.
@@ -340,6 +387,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     async stop() {
       stopped = true;
       state = 'stopped';
+      if (autoTimer) { clearInterval(autoTimer); autoTimer = null; }
+      await switching;
       const r = native; native = null;
       await r?.stop();
       await consumer?.disconnect().catch(() => undefined);
@@ -387,7 +436,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
         throw e;
       }
     },
-    status: () => ({ state, lastError, retries }),
+    status: () => ({
+      state, lastError, retries,
+      reader: opts.client === 'kafkajs' ? 'kafkajs consumer'
+        : `native, ${readerWorkers ? `${readerWorkers} read worker${readerWorkers > 1 ? 's' : ''}` : 'inline'}${autoTimer ? ' (auto)' : ''}`,
+    }),
     dataLoss: () => ({ events: lossEvents, offsets: lossOffsets }),
   };
 }

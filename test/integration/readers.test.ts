@@ -5,6 +5,7 @@
  * transaction (never counted under read_committed); each reader's view must equal the expected
  * counts, and each dead-letter topic the malformed messages.
  */
+import { availableParallelism } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTopic, produce, produceTransaction, readTopic } from '../../connectors/kafka/admin.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
@@ -71,4 +72,39 @@ describe('source readers', () => {
       expect(dead!.map((d) => d.value).sort(), name).toEqual([...bad].sort());
     }
   });
+
+  it('auto mode: a backlog at start reads in workers, then inline once caught up, losing and repeating nothing', async () => {
+    const topic = uniqueTopic('readers-auto');
+    await createTopic(brokerList(), topic, 2);
+    const N = 120_000; // above the 100k backlog that starts workers
+    const msgs = Array.from({ length: N }, (_, i) => ({ partition: i % 2, value: `{"k":${i % 3},"v":1}` }));
+    await produce(brokerList(), topic, msgs);
+    ts ??= await startTestService();
+    const r = await ts.sql(`CREATE SOURCE auto_src (k BIGINT, v BIGINT) WITH (connector = 'kafka', topic = '${topic}', format = 'json', 'scan.startup.mode' = 'earliest');
+      CREATE MATERIALIZED VIEW auto_v WITH ('checkpoint.interval' = '200 ms') AS SELECT k, COUNT(*) AS n FROM auto_src GROUP BY k;`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const id: string = r.body.results[1].queryId;
+    const status = async () => (await ts!.get(`/v1/queries/${id}`)).body.progress;
+    const readers: string[] = [];
+    const seen = async (pred: (p: { inputRows: number; source: { reader: string } }) => boolean, what: string, ms: number) =>
+      waitFor(async () => { const p = await status(); if (readers.at(-1) !== p.source.reader) readers.push(p.source.reader); return pred(p) ? p : null; }, ms, what);
+    // Before its first rows the query has not chosen a reader yet.
+    await seen((p) => p.inputRows > 0, 'the first rows', 30_000);
+    readers.length = 0;
+    await seen((p) => p.inputRows === N, 'the backlog read', 60_000);
+    // One worker per core, at most one per partition (2 here).
+    const w = Math.min(2, availableParallelism());
+    expect(readers).toEqual([`native, ${w} read worker${w > 1 ? 's' : ''} (auto)`]);
+    // Caught up and quiet for 10 s: back on the query's thread.
+    await seen((p) => p.source.reader === 'native, inline (auto)', 'the switch to inline', 30_000);
+    await produce(brokerList(), topic, Array.from({ length: 1000 }, (_, i) => ({ partition: i % 2, value: `{"k":${i % 3},"v":1}` })));
+    await seen((p) => p.inputRows === N + 1000, 'the rows after the switch', 30_000);
+    const rows = await waitFor(async () => {
+      const q = await ts!.sql('SELECT k, n FROM auto_v ORDER BY k');
+      const rs = q.body.results?.[0]?.rows as { k: number; n: number }[] | undefined;
+      return rs && rs.reduce((a, x) => a + x.n, 0) === N + 1000 ? rs : null;
+    }, 20_000, 'the view to hold every row');
+    const want = [0, 1, 2].map((k) => ({ k, n: Math.ceil((N - k) / 3) + Math.ceil((1000 - k) / 3) }));
+    expect(rows).toEqual(want);
+  }, 120_000);
 });

@@ -38,6 +38,7 @@ type Ask = { readonly op: 'metadata' } | { readonly op: 'outOfRange'; readonly t
 export type FromReadWorker = { readonly rid: number } & (
   | { readonly kind: 'batch'; readonly topic: string; readonly partition: number; readonly count: number; readonly nextOffset: number; readonly wire: WireDecoded; readonly malformedRaw: ReturnType<typeof malformedMessages> }
   | { readonly kind: 'skip'; readonly topic: string; readonly partition: number; readonly nextOffset: number }
+  | { readonly kind: 'hw'; readonly topic: string; readonly partition: number; readonly highWatermark: number }
   | ({ readonly kind: 'ask'; readonly id: number } & Ask)
   | { readonly kind: 'state'; readonly state: 'running' | 'recovering'; readonly error: string | null }
   | { readonly kind: 'fatal'; readonly message: string; readonly name: string }
@@ -82,6 +83,7 @@ if (port) {
         send({ rid, kind: 'batch', topic: msgs.topic, partition: msgs.partition, count: isPacked(msgs) ? msgs.count : 0, nextOffset, wire, malformedRaw }, transfer);
       },
       onSkip: (topic, partition, nextOffset) => send({ rid, kind: 'skip', topic, partition, nextOffset }),
+      onHighWatermark: (topic, partition, highWatermark) => send({ rid, kind: 'hw', topic, partition, highWatermark }),
       outOfRange: (topic, partition, offset) => ask<number>({ op: 'outOfRange', topic, partition, offset }),
       onState: (state, error) => send({ rid, kind: 'state', state, error }),
       onFatal: (e) => send({ rid, kind: 'fatal', message: e.message, name: e.name }),

@@ -43,6 +43,8 @@ export interface NativeReaderConfig {
   onMessages(m: FetchedMessages, nextOffset: number): Promise<void>;
   /** The position moved without messages (transaction markers, aborted records). */
   onSkip(topic: string, partition: number, nextOffset: number): void;
+  /** Each response's high watermark per partition (how far behind the end reading is). */
+  onHighWatermark?(topic: string, partition: number, highWatermark: number): void;
   /** The broker no longer has `offset` (retention) or never had it: where to go on; throws to stop reading. */
   outOfRange(topic: string, partition: number, offset: number): Promise<number>;
   onState(state: 'running' | 'recovering', error: string | null): void;
@@ -113,6 +115,7 @@ export function createNativeReader(cfg: NativeReaderConfig): NativeReader {
           const part = byKey.get(`${pr.topic}:${pr.partition}`);
           if (!part) continue;
           if (pr.errorCode === KafkaError.NONE) {
+            cfg.onHighWatermark?.(pr.topic, pr.partition, pr.highWatermark);
             if (pr.recordsEnd <= pr.recordsStart) continue;
             const set = readRecordSet(resp, pr.recordsStart, pr.recordsEnd, {
               topic: part.topic, partition: part.partition, fetchOffset: part.offset, aborted: pr.aborted, headers: cfg.headers,

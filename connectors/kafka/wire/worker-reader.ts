@@ -112,6 +112,9 @@ export function createWorkerReader(cfg: WorkerReaderConfig): NativeReader {
         case 'skip':
           inOrder(() => cfg.onSkip(m.topic, m.partition, m.nextOffset));
           break;
+        case 'hw':
+          cfg.onHighWatermark?.(m.topic, m.partition, m.highWatermark);
+          break;
         case 'ask':
           void (async () => {
             try {
