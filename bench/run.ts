@@ -1,12 +1,15 @@
 /**
  * The benchmark harness (`npm run bench`): one local Kafka broker, one topic of Nexmark bids, and on
- * that same topic, one after another: kcat (the limit), a bare kafkajs consumer, kafkajs + our
- * decoders, our engine end to end through the service path (tumbling COUNT/MAX, Nexmark q0, q1, q2,
- * q5's counting stage), and Spark Structured Streaming running the same tumbling query.
- * Prints a table with ratios, writes JSON + SVG to --out. Modes: --latency, --memory.
+ * that same topic, one after another: kcat (the limit), bare consumers (kafkajs, our native reader,
+ * @platformatic/kafka when installed), client + decoder on one thread, our engine end to end through
+ * the service path (tumbling COUNT/MAX, Nexmark q0, q1, q2, q5's counting stage; the tumbling query
+ * again per reader: kafkajs, native inline, native in read workers), and Spark Structured Streaming
+ * running the same tumbling query. Prints a table with ratios, writes JSON + SVG to --out. Modes:
+ * --latency, --memory.
  *
- *   npm run bench -- [--events 2000000] [--partitions 4] [--compression none|gzip] [--skip spark,kcat]
- *                    [--queries tumble,q0,q1,q2,q5] [--workers N] [--out bench/results]
+ *   npm run bench -- [--events 2000000] [--partitions 4] [--compression none|gzip]
+ *                    [--skip spark,kcat,kafkajs,platformatic,native,decode,engine]
+ *                    [--queries tumble,q0,q1,q2,q5] [--variants kafkajs,workers,inline] [--workers N] [--out bench/results]
  *                    [--latency [--rate R] [--seconds 30]] [--memory [--minutes 10] [--rate R]]
  *                    [--repeat 2]   (runs per measurement, best counts) [--cpu-prof] (engine .cpuprofile files to --out)
  */
@@ -21,12 +24,12 @@ import { createFastJsonDecoder } from '../connectors/formats/fast-json.ts';
 import { createTopic } from '../connectors/kafka/admin.ts';
 import { consumeAll, createBenchProducer } from '../connectors/kafka/bench-consumer.ts';
 import { consumeAllPlatformatic } from '../connectors/kafka/bench-platformatic.ts';
-import { createDecodePool } from '../connectors/kafka/decode-pool.ts';
-import { createParallelConsumer } from '../connectors/kafka/parallel-consumer.ts';
+import { clusterMetadata } from '../connectors/kafka/admin.ts';
+import { createNativeReader } from '../connectors/kafka/wire/reader.ts';
+import { isPacked } from '../connectors/formats/packed.ts';
 import { startLocalBroker, type LocalBroker } from '../connectors/kafka/local-broker.ts';
 import { createEngine, type Engine } from '../queries/engine.ts';
 import { flag, flags } from './lib/args.ts';
-import { runCoreQuery } from './lib/core.ts';
 import { bidSourceSql, sourceDef } from './lib/sources.ts';
 import { barChart, lineChart } from './lib/svg.ts';
 
@@ -208,6 +211,38 @@ async function measureKcat(bootstrap: string, topic: string): Promise<Result> {
 async function measureConsumer(name: string, group: Result['group'], brokers: string[], topic: string, o: Parameters<typeof consumeAll>[3] = {}, note?: string): Promise<Result> {
   const r = await consumeAll(brokers, topic, opt.events, o);
   return { name, group, events: r.messages, ms: r.ms, eventsPerSec: r.messages / (r.ms / 1000), note: note ?? `steady ${fmt(r.messages / (r.steadyMs / 1000))}/s after the first fetch` };
+}
+
+/** The native reader (connectors/kafka/wire) on this thread over every partition: bare, or with the fast JSON decoder. */
+async function measureNative(brokers: string[], topic: string, decode: boolean): Promise<Result> {
+  const meta = await clusterMetadata(brokers, [topic]);
+  const fast = decode ? createFastJsonDecoder(sourceDef(bidSourceSql(topic)))! : null;
+  let n = 0; let firstAt = 0; let done!: () => void;
+  const finished = new Promise<void>((r) => { done = r; });
+  const t0 = performance.now();
+  const reader = createNativeReader({
+    clientId: 'streamsql-bench', readCommitted: true, headers: false, maxWaitMs: 100,
+    metadata: async () => meta,
+    onMessages: async (m) => {
+      if (!isPacked(m)) return;
+      if (fast) fast.decodePacked(m);
+      if (firstAt === 0) firstAt = performance.now();
+      n += m.count;
+      if (n >= opt.events) done();
+    },
+    onSkip: () => undefined,
+    outOfRange: async () => { throw new Error('offsets out of range'); },
+    onState: () => undefined,
+    onFatal: (e) => { throw e; },
+  });
+  reader.start(Array.from({ length: opt.partitions }, (_, p) => ({ topic, partition: p, offset: 0 })));
+  await finished;
+  const ms = performance.now() - t0;
+  await reader.stop();
+  return {
+    name: decode ? 'native reader + fast-JSON decode, main thread' : 'native reader bare (Fetch v4, no decoding)', group: decode ? 'decode' : 'client',
+    events: n, ms, eventsPerSec: n / (ms / 1000), note: `steady ${fmt((n) / ((performance.now() - firstAt) / 1000))}/s after the first fetch; connectors/kafka/wire`,
+  };
 }
 
 const QUERIES: Record<string, { label: string; sql: string }> = {
@@ -424,55 +459,17 @@ async function main(): Promise<void> {
         return { name: '@platformatic/kafka 1.x bare consumer', group: 'client', events: r.messages, ms: r.ms, eventsPerSec: r.messages / (r.ms / 1000), note: `steady ${fmt(r.messages / (r.steadyMs / 1000))}/s after the first fetch` };
       });
     }
-    const def = sourceDef(bidSourceSql(topic));
     if (!opt.skip.has('decode')) {
+      const def = sourceDef(bidSourceSql(topic));
       const ref = createDecoder(def);
       await step('kafkajs + reference decode', () => measureConsumer('kafkajs + JSON.parse decode, main thread', 'decode', brokers, topic, { onBatch: (r) => { ref(r); } }));
       const fast = createFastJsonDecoder(def)!;
       await step('kafkajs + fast decode', () => measureConsumer('kafkajs + fast-JSON decode, main thread', 'decode', brokers, topic, { onBatch: (r) => { fast.decode(r); } }));
-      const pool = createDecodePool({ workers: opt.workers, minBatch: 1 });
-      try {
-        const decode = pool.decoder(def);
-        // Pipelined as the runner should use it: the fetch loop goes on while workers decode, with at
-        // most 2 fetches per worker outstanding (backpressure); results come back in partition order.
-        const outstanding = new Set<Promise<unknown>>();
-        const limit = Math.max(2, 2 * opt.workers);
-        await step('kafkajs + pool decode', async () => {
-          const r = await measureConsumer(`kafkajs + fast decode in ${opt.workers} workers (pipelined)`, 'decode', brokers, topic, {
-            onBatch: async (raw) => {
-              const p: Promise<unknown> = decode(raw).finally(() => outstanding.delete(p));
-              outstanding.add(p);
-              while (outstanding.size >= limit) await Promise.race(outstanding);
-            },
-          });
-          const t = performance.now();
-          await Promise.all(outstanding);
-          const ms = r.ms + (performance.now() - t);
-          return { ...r, ms, eventsPerSec: r.events / (ms / 1000) };
-        });
-      } finally { await pool.close(); }
     }
   }
-
-  if (!opt.skip.has('parallel')) {
-    const def = sourceDef(bidSourceSql(topic));
-    await step('parallel consumer', async () => {
-      let n = 0; let done!: () => void;
-      const finished = new Promise<void>((r) => { done = r; });
-      const t0 = performance.now();
-      const pc = createParallelConsumer({ brokers, def, groupId: `streamsql-bench-pc-${Date.now()}`, workers: opt.workers, onBatch: (b) => { n += b.messages; if (n >= opt.events) done(); } });
-      try { await pc.start(); await finished; } finally { await pc.stop(); }
-      const ms = performance.now() - t0;
-      return { name: `kafkajs + fast decode in ${opt.workers} consume workers`, group: 'decode', events: n, ms, eventsPerSec: n / (ms / 1000), note: 'prototype: connectors/kafka/parallel-consumer.ts' };
-    });
-    await step('core tumble, inline fast decode', async () => {
-      const r = await runCoreQuery({ brokers, sourceSql: bidSourceSql(topic, 'bids'), viewSql: `CREATE MATERIALIZED VIEW core_tumble AS ${QUERIES.tumble!.sql}`, expected: opt.events, workers: 0 });
-      return { name: 'prototype: kafkajs + inline fast decode → tumbling', group: 'engine', events: r.rows, ms: r.ms, eventsPerSec: r.rows / (r.ms / 1000), note: 'bench/lib/core.ts: integration step 1' };
-    });
-    await step('core tumble, parallel consumer', async () => {
-      const r = await runCoreQuery({ brokers, sourceSql: bidSourceSql(topic, 'bids'), viewSql: `CREATE MATERIALIZED VIEW core_tumble AS ${QUERIES.tumble!.sql}`, expected: opt.events, workers: opt.workers });
-      return { name: `prototype: ${opt.workers} consume workers → tumbling pipeline`, group: 'engine', events: r.rows, ms: r.ms, eventsPerSec: r.rows / (r.ms / 1000), note: 'bench/lib/core.ts: not yet the service path' };
-    });
+  if (!opt.skip.has('native')) {
+    await step('native reader bare', () => measureNative(brokers, topic, false));
+    if (!opt.skip.has('decode')) await step('native reader + fast decode', () => measureNative(brokers, topic, true));
   }
 
   if (!opt.skip.has('engine')) {

@@ -250,7 +250,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   }
 
   function startReader(workers: number): void {
-    readerWorkers = workers;
+    readerWorkers = Math.min(workers, next.size);
     const r = (workers > 0 ? (c: NativeReaderConfig) => createWorkerReader({ ...c, def: cfg.def, workers, columns: cfg.columns ?? null }) : createNativeReader)({
       clientId: `streamsql-${cfg.groupId}`,
       readCommitted: true,

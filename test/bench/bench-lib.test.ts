@@ -3,7 +3,7 @@ import { createBatchGenerator } from '../../connectors/demo/generator.ts';
 import { createDecoder, type Decoded, type RawMessages } from '../../connectors/formats/decode.ts';
 import { createTopic } from '../../connectors/kafka/admin.ts';
 import { consumeAll, createBenchProducer } from '../../connectors/kafka/bench-consumer.ts';
-import { createDecodePool } from '../../connectors/kafka/decode-pool.ts';
+import { createFastJsonDecoder } from '../../connectors/formats/fast-json.ts';
 import { batchVectors } from '../../executor/arrow.ts';
 import { valueAt } from '../../executor/vector.ts';
 import { flag, flags } from '../../bench/lib/args.ts';
@@ -32,7 +32,7 @@ describe('bench helpers', () => {
 });
 
 describe('bench clients on the real broker', () => {
-  it('loads a topic, reads it back completely, and the pool decodes fetches exactly as the reference decoder', async () => {
+  it('loads a topic, reads it back completely, and the fast decoder decodes fetches exactly as the reference decoder', async () => {
     const brokers = brokerList();
     const topic = uniqueTopic('bench-lib');
     await createTopic(brokers, topic, 2);
@@ -44,16 +44,15 @@ describe('bench clients on the real broker', () => {
     } finally { await producer.close(); }
     const def = sourceDef(bidSourceSql(topic));
     const ref = createDecoder(def);
-    const pool = createDecodePool({ workers: 2, minBatch: 1 });
-    const decode = pool.decoder(def);
-    const pairs: { got: Promise<Decoded>; want: Decoded; raw: RawMessages }[] = [];
-    try {
-      const r = await consumeAll(brokers, topic, total, { onBatch: (raw) => { pairs.push({ raw, got: decode(raw), want: ref(raw) }); }, timeoutMs: 45_000 });
+    const fast = createFastJsonDecoder(def)!;
+    const pairs: { got: Decoded; want: Decoded; raw: RawMessages }[] = [];
+    {
+      const r = await consumeAll(brokers, topic, total, { onBatch: (raw) => { pairs.push({ raw, got: fast.decode(raw), want: ref(raw) }); }, timeoutMs: 45_000 });
       expect(r.messages).toBe(total);
       expect(r.bytes).toBeGreaterThan(total * 80);
       let rows = 0;
       for (const p of pairs) {
-        const got = await p.got;
+        const got = p.got;
         rows += got.batch?.numRows ?? 0;
         expect(got.malformed).toEqual(p.want.malformed);
         const g = batchVectors(got.batch!, def.schema).map((v) => Array.from({ length: v.length }, (_, i) => valueAt(v, i)));
@@ -61,8 +60,6 @@ describe('bench clients on the real broker', () => {
         expect(g).toEqual(w);
       }
       expect(rows).toBe(total);
-    } finally {
-      await pool.close();
     }
   });
 });

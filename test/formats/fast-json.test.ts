@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RecordBatch } from 'apache-arrow';
-import { createDecodePool } from '../../connectors/kafka/decode-pool.ts';
 import { createDecoder, type Decoded, type RawMessages } from '../../connectors/formats/decode.ts';
 import { createFastJsonDecoder } from '../../connectors/formats/fast-json.ts';
 import { generateBatch } from '../../connectors/demo/generator.ts';
@@ -128,73 +127,5 @@ describe('flat-JSON fast decoder', () => {
     expect(createFastJsonDecoder(nested)).toBeNull();
     const strict = sourceDef(`CREATE SOURCE s (a BIGINT, b VARCHAR) WITH (connector = 'kafka', topic = 't', format = 'json', 'json.fail-on-missing-field' = 'true')`);
     expect(createFastJsonDecoder(strict)).toBeNull();
-  });
-});
-
-describe('decode pool', () => {
-  const pool = createDecodePool({ workers: 2, minBatch: 1 });
-  afterAll(() => pool.close());
-
-  it('returns exactly what the single-thread decoder returns, for fast and reference-path schemas', async () => {
-    const r = raw(tricky, 1, tricky.map((_, i) => (i % 2 ? `key-${i}` : null)));
-    expectSame(await pool.decoder(mixed)(r), createDecoder(mixed)(r), mixed);
-    const nr = raw(['{"id":1,"r":{"a":2,"b":"x"}}', '{"id":2,"r":null}', '{"id":3,"r":{"a":"bad"}}', 'oops', '{"id":4}']);
-    const want = createDecoder(nested)(nr);
-    expect(want.malformed.length).toBe(2);
-    expectSame(await pool.decoder(nested)(nr), want, nested);
-    const strict = sourceDef(`CREATE SOURCE s (a BIGINT, b VARCHAR) WITH (connector = 'kafka', topic = 't', format = 'json', 'json.fail-on-missing-field' = 'true')`);
-    const sr = raw(['{"a":1,"b":"x"}', '{"a":2}', '{"b":null,"a":null}']);
-    const sw = createDecoder(strict)(sr);
-    expect(sw.malformed.map((m) => m.index)).toEqual([1]);
-    expectSame(await pool.decoder(strict)(sr), sw, strict);
-  });
-
-  it('keeps per-partition order while batches of several partitions are in flight', async () => {
-    const decode = pool.decoder(bids);
-    const gen = generateBatch('bid', 12_000, { seed: 3, baseTime: 1_700_000_000_000 });
-    const parts = [0, 1, 2];
-    const sizes = [3000, 50, 1000, 2000, 10, 500];
-    const submitted: { part: number; promise: Promise<Decoded>; input: RawMessages }[] = [];
-    let at = 0;
-    for (const size of sizes) {
-      for (const part of parts) {
-        const input = raw(gen.slice(at, at + size).map((m) => m.value as Buffer), part);
-        at = (at + size) % 9000;
-        submitted.push({ part, input, promise: decode(input) });
-      }
-    }
-    const order: string[] = [];
-    submitted.forEach((s, i) => void s.promise.then(() => order.push(`${s.part}:${i}`)));
-    const results = await Promise.all(submitted.map((s) => s.promise));
-    for (const part of parts) {
-      const seen = order.filter((o) => o.startsWith(`${part}:`)).map((o) => Number(o.split(':')[1]));
-      expect(seen).toEqual([...seen].sort((a, b) => a - b));
-    }
-    const ref = createDecoder(bids);
-    results.forEach((d, i) => expectSame(d, ref(submitted[i]!.input), bids));
-  });
-
-  it('decodes small fetches inline and large ones in workers, with the same results', async () => {
-    const p = createDecodePool({ workers: 1, minBatch: 100 });
-    try {
-      const decode = p.decoder(bids);
-      const msgs = generateBatch('bid', 300, { seed: 9, baseTime: 1_700_000_000_000 }).map((m) => m.value as Buffer);
-      const ref = createDecoder(bids);
-      expectSame(await decode(raw(msgs.slice(0, 50))), ref(raw(msgs.slice(0, 50))), bids);
-      expectSame(await decode(raw(msgs)), ref(raw(msgs)), bids);
-    } finally {
-      await p.close();
-    }
-  });
-
-  it('terminates its workers on close and refuses work afterwards', async () => {
-    const p = createDecodePool({ workers: 3, minBatch: 1 });
-    const decode = p.decoder(bids);
-    const msgs = generateBatch('bid', 100, { seed: 1, baseTime: 1_700_000_000_000 }).map((m) => m.value as Buffer);
-    expect((await decode(raw(msgs))).batch!.numRows).toBe(100);
-    expect(p.alive()).toBe(3);
-    await p.close();
-    expect(p.alive()).toBe(0);
-    await expect(decode(raw(msgs))).rejects.toThrow(/closed/);
   });
 });
