@@ -232,7 +232,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     if (fixed !== null) return;
     let up = 0; let down = 0;
     autoTimer = setInterval(() => {
-      if (stopped || switching || !native || state === 'failed') return;
+      // No high watermark seen yet: nothing to judge by.
+      if (stopped || switching || !native || state === 'failed' || highWatermarks.size === 0) return;
       let lag = 0;
       for (const [k, hw] of highWatermarks) lag += Math.max(0, hw - (next.get(k)?.offset ?? hw));
       if (readerWorkers === 0) { up = lag > AUTO_UP_LAG ? up + 1 : 0; down = 0; } else { down = lag < AUTO_DOWN_LAG ? down + 1 : 0; up = 0; }
