@@ -2,6 +2,7 @@
  * Small admin and producer calls for tools, benchmarks and tests: create a topic, produce messages to
  * chosen partitions, read a consumer group's committed offsets. They keep kafkajs behind this folder.
  */
+import type { Admin } from 'kafkajs';
 import { createKafka } from './client.ts';
 
 export interface ProduceMessage {
@@ -148,15 +149,20 @@ export async function produceTransaction(brokers: readonly string[], topic: stri
   }
 }
 
-/** Partition leaders and broker addresses, as the native reader wants them. */
+/** Partition leaders and broker addresses, as the native reader wants them, from a connected admin client. */
+export async function metadataOf(admin: Admin, topics: readonly string[]): Promise<{ leaders: Map<string, number>; brokers: Map<number, { host: string; port: number }> }> {
+  const [cluster, meta] = await Promise.all([admin.describeCluster(), admin.fetchTopicMetadata({ topics: [...topics] })]);
+  const leaders = new Map<string, number>();
+  for (const t of meta.topics) for (const p of t.partitions) leaders.set(`${t.name}:${p.partitionId}`, p.leader);
+  return { leaders, brokers: new Map(cluster.brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }])) };
+}
+
+/** {@link metadataOf} with a short-lived admin client (tools, tests, benchmarks). */
 export async function clusterMetadata(brokers: readonly string[], topics: readonly string[]): Promise<{ leaders: Map<string, number>; brokers: Map<number, { host: string; port: number }> }> {
   const admin = createKafka(brokers, 'streamsql-admin').admin();
   await admin.connect();
   try {
-    const [cluster, meta] = await Promise.all([admin.describeCluster(), admin.fetchTopicMetadata({ topics: [...topics] })]);
-    const leaders = new Map<string, number>();
-    for (const t of meta.topics) for (const p of t.partitions) leaders.set(`${t.name}:${p.partitionId}`, p.leader);
-    return { leaders, brokers: new Map(cluster.brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }])) };
+    return await metadataOf(admin, topics);
   } finally {
     await admin.disconnect();
   }

@@ -13,6 +13,7 @@ import type { SourceDef } from '../../planner/catalog.ts';
 import type { RawMessages } from '../formats/decode.ts';
 import { countOf, type FetchedMessages } from '../formats/packed.ts';
 import type { ConnectorStatus, PartitionLag, SourcePosition, SourceReader } from '../source.ts';
+import { metadataOf } from './admin.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
 import { createNativeReader, type ClusterMetadata, type NativeReader, type NativeReaderConfig } from './wire/reader.ts';
 import { createWorkerReader, holdReadPool } from './wire/worker-reader.ts';
@@ -207,15 +208,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     while (Date.now() < due && alive() && !stopped) { await sleep(Math.min(500, due - Date.now())); await beat?.(); }
   }
 
-  async function clusterMetadata(): Promise<ClusterMetadata> {
-    const a = await getAdmin();
-    const [cluster, meta] = await Promise.all([a.describeCluster(), a.fetchTopicMetadata({ topics })]);
-    const leaders = new Map<string, number>();
-    for (const t of meta.topics) for (const p of t.partitions) leaders.set(key(t.name, p.partitionId), p.leader);
-    return { leaders, brokers: new Map(cluster.brokers.map((b) => [b.nodeId, { host: b.host, port: b.port }])) };
-  }
+  const clusterMetadata = async (): Promise<ClusterMetadata> => metadataOf(await getAdmin(), topics);
 
-  /** The native reader (connectors/kafka/wire): fetch responses read in place, kafkajs only for metadata. */
   /**
    * The native reader, inline or in read workers. With 'source.workers' unset the choice follows the
    * load (measured, README "Performance": inline has the lower latency under moderate load, workers

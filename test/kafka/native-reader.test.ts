@@ -59,7 +59,7 @@ describe('native Kafka reader', () => {
     await createTopic(brokerList(), topic, 2);
     const mk = (i: number): ProduceMessage => ({
       partition: i % 2, key: i % 7 === 0 ? null : `k${i}`, value: i % 11 === 0 ? null : JSON.stringify({ i, s: 'é✓'.repeat(i % 3) }),
-      timestamp: 1_700_000_000_000 + i * 13, ...(i % 5 === 0 ? { headers: { h: `v${i}`, other: 'x' } } : {}),
+      timestamp: 1_700_000_000_000 + i * 13, ...(i % 5 === 0 ? { headers: { h: `v${i}`, other: 'x', 'ключ': 'значение' } } : {}),
     });
     await produce(brokerList(), topic, Array.from({ length: 300 }, (_, i) => mk(i)));
     await produce(brokerList(), topic, Array.from({ length: 300 }, (_, i) => mk(300 + i)), { compression: 'gzip' });

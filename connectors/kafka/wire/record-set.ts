@@ -62,7 +62,7 @@ function varint(b: Uint8Array): number {
   return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
 }
 
-const latin = new TextDecoder('latin1');
+const utf8 = new TextDecoder();
 
 /** Reads the complete batches of `buf[start, end)`. */
 export function readRecordSet(buf: Uint8Array, start: number, end: number, o: RecordSetOptions): RecordSet {
@@ -169,7 +169,7 @@ export function readRecordSet(buf: Uint8Array, start: number, end: number, o: Re
         const hc = varint(bytes);
         for (let i = 0; i < hc; i++) {
           const hkl = varint(bytes);
-          const hk = latin.decode(bytes.subarray(P, P + hkl)); P += hkl;
+          const hk = utf8.decode(bytes.subarray(P, P + hkl)); P += hkl;
           const hvl = varint(bytes);
           const hv = hvl < 0 ? null : Buffer.from(bytes.buffer, bytes.byteOffset + P, hvl); if (hvl > 0) P += hvl;
           h ??= {};
