@@ -392,7 +392,7 @@ async function measureLatency(e: Engine, brokers: string[], bootstrap: string, r
 }
 
 /** RSS every 5 s while moving windows over 100k keys run for `minutes`. */
-async function measureMemory(e: Engine, brokers: string[], bootstrap: string, rate: number): Promise<{ samples: { s: number; rssMb: number; heapMb: number; inputRows: number }[] }> {
+async function measureMemory(e: Engine, brokers: string[], bootstrap: string, rate: number): Promise<{ samples: { s: number; rssMb: number; heapMb: number; heapTotalMb: number; arrayBuffersMb: number; inputRows: number }[] }> {
   const topic = `bench-memory-${Date.now().toString(36)}`;
   await createTopic(brokers, topic, opt.partitions);
   await e.execute(bidSourceSql(topic, 'bids_mem').replace("'scan.startup.mode' = 'earliest'", "'scan.startup.mode' = 'latest'"));
@@ -401,14 +401,14 @@ async function measureMemory(e: Engine, brokers: string[], bootstrap: string, ra
   await sleep(1500);
   log(`memory: ${opt.minutes} min at ${fmt(rate)} events/s over 100k auction keys (10 s tumble + 10 s/2 s hop), RSS every 5 s`);
   const prod = producerChild(bootstrap, topic, rate, opt.minutes * 60, 100_000);
-  const samples: { s: number; rssMb: number; heapMb: number; inputRows: number }[] = [];
+  const samples: { s: number; rssMb: number; heapMb: number; heapTotalMb: number; arrayBuffersMb: number; inputRows: number }[] = [];
   const t0 = Date.now();
   let done = false;
   void prod.finally(() => { done = true; });
   while (!done) {
     const m = process.memoryUsage();
     const p = await e.progress(a!.queryId!);
-    samples.push({ s: Math.round((Date.now() - t0) / 1000), rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, inputRows: p?.inputRows ?? 0 });
+    samples.push({ s: Math.round((Date.now() - t0) / 1000), rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, heapTotalMb: m.heapTotal / 2 ** 20, arrayBuffersMb: m.arrayBuffers / 2 ** 20, inputRows: p?.inputRows ?? 0 });
     process.stdout.write(`\rmemory: ${samples.at(-1)!.s} s  rss ${samples.at(-1)!.rssMb.toFixed(0)} MB  rows ${fmt(samples.at(-1)!.inputRows)}   `);
     await Promise.race([sleep(5000), prod]);
   }
