@@ -1,17 +1,9 @@
 /**
- * What crosses the thread boundary of the decode pool, and how: fetched messages packed into one
- * byte buffer (one transferable object instead of one per message), and decoded Arrow columns as
- * their raw buffers, moved with a transfer list and rebuilt into a RecordBatch without copying.
+ * What crosses the thread boundary from a read worker: decoded Arrow columns as their raw buffers,
+ * moved with a transfer list and rebuilt into a RecordBatch without copying.
  */
 import { makeData, RecordBatch, Struct, Type, type Bool, type Data, type DataType, type Float64, type Int32, type Schema as ArrowSchema, type Utf8 } from 'apache-arrow';
-import type { Decoded, Malformed, RawMessages } from '../formats/decode.ts';
-import type { PackedMessages } from '../formats/fast-json.ts';
-import { unpack } from '../formats/packed.ts';
-
-/** PackedMessages plus Kafka headers (only when the source reads them; structured-cloned). */
-export interface WireMessages extends PackedMessages {
-  readonly headers: readonly (Record<string, unknown> | undefined)[] | null;
-}
+import type { Decoded, Malformed } from '../formats/decode.ts';
 
 /** One Arrow Data as its buffers. */
 export interface WireData {
@@ -28,44 +20,6 @@ export interface WireDecoded {
   readonly columns: readonly WireData[] | null;
   readonly kept: Int32Array | null;
   readonly malformed: readonly Malformed[];
-}
-
-function packBytes(items: readonly (Uint8Array | null | undefined)[], n: number): { bytes: Uint8Array; starts: Int32Array; nulls: Uint8Array | null } {
-  let total = 0;
-  for (let m = 0; m < n; m++) total += items[m]?.length ?? 0;
-  const bytes = new Uint8Array(total);
-  const starts = new Int32Array(n + 1);
-  let nulls: Uint8Array | null = null;
-  let pos = 0;
-  for (let m = 0; m < n; m++) {
-    const v = items[m];
-    if (v === null || v === undefined) { (nulls ??= new Uint8Array(n))[m] = 1; }
-    else { bytes.set(v, pos); pos += v.length; }
-    starts[m + 1] = pos;
-  }
-  return { bytes, starts, nulls };
-}
-
-/** Packs a fetch for a worker; `transfer` lists the buffers to move rather than copy. */
-export function packMessages(raw: RawMessages, opts: { keys: boolean; headers: boolean }): { msg: WireMessages; transfer: ArrayBuffer[] } {
-  const n = raw.values.length;
-  const v = packBytes(raw.values, n);
-  const k = opts.keys ? packBytes(raw.keys, n) : null;
-  const offsets = Float64Array.from(raw.offsets);
-  const timestamps = Float64Array.from(raw.timestamps);
-  const msg: WireMessages = {
-    topic: raw.topic, partition: raw.partition, count: n, bytes: v.bytes, starts: v.starts, nulls: v.nulls, keys: k,
-    offsets, timestamps, headers: opts.headers ? (raw.headers ?? null) : null,
-  };
-  const transfer = [v.bytes.buffer, v.starts.buffer, offsets.buffer, timestamps.buffer] as ArrayBuffer[];
-  if (v.nulls) transfer.push(v.nulls.buffer as ArrayBuffer);
-  if (k) { transfer.push(k.bytes.buffer as ArrayBuffer, k.starts.buffer as ArrayBuffer); if (k.nulls) transfer.push(k.nulls.buffer as ArrayBuffer); }
-  return { msg, transfer };
-}
-
-/** Back to RawMessages with Buffer values (what kafkajs hands the runner), for the reference decoder. */
-export function unpackMessages(p: WireMessages): RawMessages {
-  return unpack(p);
 }
 
 function dataToWire(d: Data, transfer: Set<ArrayBuffer>): WireData {

@@ -59,9 +59,6 @@ export interface NativeReader {
 
 interface Part { readonly topic: string; readonly partition: number; readonly key: string; offset: number; maxBytes: number }
 
-/** Errors that end reading instead of being retried. */
-export class FatalReadError extends Error {}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createNativeReader(cfg: NativeReaderConfig): NativeReader {
@@ -79,7 +76,8 @@ export function createNativeReader(cfg: NativeReaderConfig): NativeReader {
     cfg.onState(s, err);
   };
 
-  const isFatal = (e: unknown) => e instanceof FatalReadError || e instanceof UnsupportedCompressionError || (e as Error)?.name === 'DataLossError';
+  /** Errors that end reading instead of being retried (DataLossError comes from `outOfRange`, maybe across threads: by name). */
+  const isFatal = (e: unknown) => e instanceof UnsupportedCompressionError || (e as Error)?.name === 'DataLossError';
 
   async function connection(id: number, addr: BrokerAddress): Promise<BrokerConnection> {
     const c = conns.get(id);

@@ -65,8 +65,6 @@ export async function closeReadPool(): Promise<void> {
   await Promise.all(ts.map((t) => t.worker.terminate()));
 }
 
-export function readPoolSize(): number { return threads.length; }
-
 let holders = 0;
 /**
  * Holds the pool for a service (warming it); the last release terminates its threads. Readers
