@@ -15,10 +15,12 @@
  *                    [--cpu-prof] (engine .cpuprofile files to --out)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createBatchGenerator } from '../connectors/demo/generator.ts';
 import { createDecoder } from '../connectors/formats/decode.ts';
 import { createFastJsonDecoder } from '../connectors/formats/fast-json.ts';
@@ -59,6 +61,8 @@ const opt = {
   seconds: Number(flag('seconds') ?? 30),
   rate: flag('rate') === undefined ? null : Number(flag('rate')),
   cpuProf: flag('cpu-prof') !== undefined,
+  heapProf: flag('heap-prof') !== undefined,
+  gcSamples: flag('gc-samples') !== undefined,
   repeat: Math.max(1, Number(flag('repeat') ?? 2)),
   /** The tumbling query again on sources read differently: 'kafkajs' (its consumer), 'workers' (N read workers), 'inline'. */
   warmup: flag('no-warmup') === undefined,
@@ -392,27 +396,52 @@ async function measureLatency(e: Engine, brokers: string[], bootstrap: string, r
 }
 
 /** RSS every 5 s while moving windows over 100k keys run for `minutes`. */
-async function measureMemory(e: Engine, brokers: string[], bootstrap: string, rate: number): Promise<{ samples: { s: number; rssMb: number; heapMb: number; heapTotalMb: number; arrayBuffersMb: number; inputRows: number }[] }> {
+/** Retention of each of the memory mode's two views. */
+const MEMORY_VIEW_ROWS = 100_000;
+
+interface MemorySample { s: number; rssMb: number; heapMb: number; heapTotalMb: number; arrayBuffersMb: number; rssAnonMb: number; rssFileMb: number; inputRows: number; tableRows: number }
+interface MemoryRun {
+  samples: MemorySample[];
+  steady?: { fromS: number; rssFirstThirdMb: number; rssLastThirdMb: number; rssMaxMb: number; rssSlopeMbPerMin: number; heapSlopeMbPerMin: number };
+}
+
+async function measureMemory(e: Engine, brokers: string[], bootstrap: string, rate: number): Promise<MemoryRun> {
   const topic = `bench-memory-${Date.now().toString(36)}`;
   await createTopic(brokers, topic, opt.partitions);
   await e.execute(bidSourceSql(topic, 'bids_mem').replace("'scan.startup.mode' = 'earliest'", "'scan.startup.mode' = 'latest'"));
-  const [a] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_tumble WITH ('retention.rows' = '300000') AS SELECT window_start, window_end, auction, COUNT(*) AS bids, MAX(price) AS max_price FROM TUMBLE(bids_mem, dateTime, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
-  const [b] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_hop WITH ('retention.rows' = '300000') AS SELECT window_start, window_end, auction, COUNT(*) AS num FROM HOP(bids_mem, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
+  const [a] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_tumble WITH ('retention.rows' = '${MEMORY_VIEW_ROWS}') AS SELECT window_start, window_end, auction, COUNT(*) AS bids, MAX(price) AS max_price FROM TUMBLE(bids_mem, dateTime, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
+  const [b] = await e.execute(`CREATE MATERIALIZED VIEW bench_mem_hop WITH ('retention.rows' = '${MEMORY_VIEW_ROWS}') AS SELECT window_start, window_end, auction, COUNT(*) AS num FROM HOP(bids_mem, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`);
   await sleep(1500);
   log(`memory: ${opt.minutes} min at ${fmt(rate)} events/s over 100k auction keys (10 s tumble + 10 s/2 s hop), RSS every 5 s`);
   const prod = producerChild(bootstrap, topic, rate, opt.minutes * 60, 100_000);
-  const samples: { s: number; rssMb: number; heapMb: number; heapTotalMb: number; arrayBuffersMb: number; inputRows: number }[] = [];
+  // --heap-prof: V8's sampling heap profiler over the run; what is still live at the end, by
+  // allocation site, is what grew.
+  const heapSession = opt.heapProf ? new Session() : null;
+  if (heapSession) { heapSession.connect(); await heapSession.post('HeapProfiler.startSampling', { samplingInterval: 64 * 1024 }); }
+  const samples: MemorySample[] = [];
   const t0 = Date.now();
   let done = false;
   void prod.finally(() => { done = true; });
+  // --gc-samples: a full GC before each sample, so heapUsed is what is live, not what awaits collection.
+  const gc = opt.gcSamples ? (setFlagsFromString('--expose-gc'), runInNewContext('gc') as () => void) : null;
+  const tables = [e.table('bench_mem_tumble'), e.table('bench_mem_hop')];
   while (!done) {
+    gc?.();
     const m = process.memoryUsage();
+    const st = readFileSync('/proc/self/status', 'utf8');
+    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? NaN) / 1024;
     const p = await e.progress(a!.queryId!);
-    samples.push({ s: Math.round((Date.now() - t0) / 1000), rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, heapTotalMb: m.heapTotal / 2 ** 20, arrayBuffersMb: m.arrayBuffers / 2 ** 20, inputRows: p?.inputRows ?? 0 });
-    process.stdout.write(`\rmemory: ${samples.at(-1)!.s} s  rss ${samples.at(-1)!.rssMb.toFixed(0)} MB  rows ${fmt(samples.at(-1)!.inputRows)}   `);
+    samples.push({ s: Math.round((Date.now() - t0) / 1000), rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, heapTotalMb: m.heapTotal / 2 ** 20, arrayBuffersMb: m.arrayBuffers / 2 ** 20, rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), inputRows: p?.inputRows ?? 0, tableRows: tables.reduce((n, t) => n + (t?.size ?? 0), 0) });
+    process.stdout.write(`\rmemory: ${samples.at(-1)!.s} s  rss ${samples.at(-1)!.rssMb.toFixed(0)} MB  heap ${samples.at(-1)!.heapMb.toFixed(0)} MB  view rows ${fmt(samples.at(-1)!.tableRows)}  input ${fmt(samples.at(-1)!.inputRows)}   `);
     await Promise.race([sleep(5000), prod]);
   }
   process.stdout.write('\n');
+  if (heapSession) {
+    const { profile } = await heapSession.post('HeapProfiler.getSamplingProfile');
+    await heapSession.post('HeapProfiler.stopSampling');
+    heapSession.disconnect();
+    writeFileSync(path.join(opt.out, `memory-${Date.now().toString(36)}.heapprofile`), JSON.stringify(profile));
+  }
   await e.stopQuery(a!.queryId!);
   await e.stopQuery(b!.queryId!);
   return { samples };
@@ -525,7 +554,7 @@ async function main(): Promise<void> {
 
   const ratios = printTable(results);
   let latency: Latency | null = null;
-  let memory: Awaited<ReturnType<typeof measureMemory>> | null = null;
+  let memory: MemoryRun | null = null;
   const tumble = results.find((r) => r.name === QUERIES.tumble!.label);
   const maxRate = opt.rate ?? tumble?.eventsPerSec ?? null;
   if (opt.latency || opt.memory) engine ??= await startEngine(brokers);
@@ -540,10 +569,22 @@ async function main(): Promise<void> {
   }
   if (opt.memory) try {
     memory = await measureMemory(engine!, brokers, bootstrap, opt.rate ?? 20_000);
-    const rss = memory.samples.map((s) => s.rssMb);
+    // The views fill up to their retention bound first (230 bytes a row measured): judge flatness
+    // from when both are full, by the least-squares slope and the first and last third.
+    const full = memory.samples.findIndex((s) => s.tableRows >= 2 * MEMORY_VIEW_ROWS);
+    const steady = memory.samples.slice(full < 0 ? Math.floor(memory.samples.length / 3) : full);
+    const rss = steady.map((s) => s.rssMb);
     const third = Math.max(1, Math.floor(rss.length / 3));
     const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
-    log(`memory: RSS first third ${avg(rss.slice(1, third + 1)).toFixed(0)} MB, last third ${avg(rss.slice(-third)).toFixed(0)} MB, max ${Math.max(...rss).toFixed(0)} MB`);
+    const slope = (k: 'rssMb' | 'heapMb') => {
+      const mx = avg(steady.map((s) => s.s)); const my = avg(steady.map((s) => s[k]));
+      let num = 0; let den = 0;
+      for (const s of steady) { num += (s.s - mx) * (s[k] - my); den += (s.s - mx) ** 2; }
+      return den > 0 ? (num / den) * 60 : NaN;
+    };
+    memory.steady = { fromS: steady[0]?.s ?? 0, rssFirstThirdMb: avg(rss.slice(0, third)), rssLastThirdMb: avg(rss.slice(-third)), rssMaxMb: Math.max(...rss), rssSlopeMbPerMin: slope('rssMb'), heapSlopeMbPerMin: slope('heapMb') };
+    const st = memory.steady;
+    log(`memory: views full at ${full < 0 ? 'never (judged from the last two thirds)' : `${st.fromS} s`}; from there RSS first third ${st.rssFirstThirdMb.toFixed(0)} MB, last third ${st.rssLastThirdMb.toFixed(0)} MB, max ${st.rssMaxMb.toFixed(0)} MB, slope ${st.rssSlopeMbPerMin.toFixed(1)} MB/min (heap used ${st.heapSlopeMbPerMin.toFixed(1)} MB/min)`);
     writeFileSync(path.join(opt.out, `memory-${stamp}.svg`), lineChart(`RSS over ${opt.minutes} min, 100k keys, moving windows`, memory.samples.map((s) => ({ x: s.s, y: s.rssMb })), 'seconds', 'RSS MB'));
   } catch (e) { skipped.memory = (e as Error).message.slice(0, 500); log(`memory failed: ${skipped.memory}`); }
 
