@@ -275,6 +275,23 @@ async function startEngine(brokers: string[]): Promise<Engine> {
 }
 
 /** Creates the view, polls progress until every event is in, drops the view. */
+/** Jiffies of the whole machine so far (/proc/stat): busy (not idle, not iowait), steal, total. */
+function machineTicks(): { busy: number; steal: number; total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - f[3]! - (f[4] ?? 0), steal: f[7] ?? 0, total };
+  } catch { return null; }
+}
+
+/** Machine CPU between two readings, in % of one core (200% = both cores of this machine). */
+function machineCpu(a: ReturnType<typeof machineTicks>, b: ReturnType<typeof machineTicks>): string {
+  if (!a || !b || b.total <= a.total) return '';
+  const cores = cpus().length;
+  const pct = (x: number) => Math.round((x / (b.total - a.total)) * 100 * cores);
+  return `; machine CPU ${pct(b.busy - a.busy)}% (steal ${pct(b.steal - a.steal)}%)`;
+}
+
 async function measureQuery(e: Engine, key: string, viewOpts: string, expected: number, profileTo?: string, source = 'bids'): Promise<Result> {
   const q = { ...QUERIES[key]!, sql: QUERIES[key]!.sql.replace(/\bbids\b/g, source) };
   const name = `bench_${key}_${Date.now().toString(36)}`;
@@ -282,6 +299,7 @@ async function measureQuery(e: Engine, key: string, viewOpts: string, expected: 
   if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const m0 = machineTicks();
   const [res] = await e.execute(`CREATE MATERIALIZED VIEW ${name} WITH (${viewOpts}) AS ${q.sql}`);
   const id = res!.queryId!;
   let last = 0; let firstAt = 0; let firstRows = 0;
@@ -298,6 +316,7 @@ async function measureQuery(e: Engine, key: string, viewOpts: string, expected: 
   const end = performance.now();
   const ms = end - t0;
   const cpu = process.cpuUsage(cpu0);
+  const machine = machineCpu(m0, machineTicks());
   // Every event exactly once: more would mean a reader delivered some twice (and flatter the rate).
   await sleep(300);
   const after = await e.progress(id);
@@ -312,7 +331,7 @@ async function measureQuery(e: Engine, key: string, viewOpts: string, expected: 
     session.disconnect();
   }
   await e.stopQuery(id);
-  return { name: q.label, group: 'engine', events: last, ms, eventsPerSec: last / (ms / 1000), note: `steady ${fmt(steady)}/s after the first rows; start ${fmt(firstAt - t0)} ms; process CPU ${cpuPct.toFixed(0)}%; reader ${reader}` };
+  return { name: q.label, group: 'engine', events: last, ms, eventsPerSec: last / (ms / 1000), note: `steady ${fmt(steady)}/s after the first rows; start ${fmt(firstAt - t0)} ms; process CPU ${cpuPct.toFixed(0)}%${machine}; reader ${reader}` };
 }
 
 async function measureSpark(submit: string, bootstrap: string, topic: string): Promise<Result> {

@@ -76,6 +76,13 @@ const tricky: (string | null)[] = [
   '{"d":-}',
   '{"name":""}',
   '{"big":-42,"d":-0,"id":-7}',
+  // Keys in changing orders (the scanner tries the column after the last match first), unknown
+  // keys next to known ones of the same length, a key with an escape and a non-ASCII key.
+  '{"ts":5,"id":9,"name":"x"}',
+  '{"name":"y","ts":6,"id":10}',
+  '{"idx":1,"nam":2,"id":11,"ok":false,"ko":true}',
+  '{"i\\u0064":12}',
+  '{"ключ":1,"id":13}',
 ];
 
 describe('flat-JSON fast decoder', () => {
