@@ -31,6 +31,8 @@ export interface KafkaSourceOptions {
   readonly client: 'native' | 'kafkajs';
   /** Read workers for the native reader (null: the default, see connectors/kafka/source.ts). */
   readonly workers: number | null;
+  /** How often a running source looks for new partitions and pattern topics (null: the default; 0: never). */
+  readonly discoveryIntervalMs: number | null;
 }
 
 export interface SourceColumn {

@@ -11,7 +11,7 @@ const SOURCE_KEYS = [
   'connector', 'topic', 'topic-pattern', 'properties.bootstrap.servers', 'properties.group.id', 'format', 'csv.delimiter',
   'scan.startup.mode', 'scan.startup.timestamp-millis', 'scan.startup.specific-offsets', 'source.idle-timeout',
   'scan.max-rate', 'format.on-error', 'format.dead-letter.topic', 'failondataloss', 'json.ignore-parse-errors', 'json.fail-on-missing-field',
-  'source.client', 'source.workers',
+  'source.client', 'source.workers', 'scan.topic-partition-discovery.interval',
 ] as const;
 
 const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows'] as const;
@@ -105,6 +105,8 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
     // 'native' reads fetch responses in place (connectors/kafka/wire); 'kafkajs' uses its consumer.
     client: oneOf(pm, m.get('source.client'), ['native', 'kafkajs'], 'native'),
     workers: workerCount(pm, m.get('source.workers')),
+    // Flink's name; 0 turns discovery off. Partitions (and pattern topics) found later are read from the earliest.
+    discoveryIntervalMs: duration(pm, m.get('scan.topic-partition-discovery.interval')),
   };
 }
 

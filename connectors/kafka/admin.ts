@@ -18,13 +18,33 @@ export interface ProduceMessage {
  * Creates a topic unless it exists, and waits until every partition has a leader that answers for it:
  * on a freshly started broker, metadata can lag creation ("does not host this topic-partition").
  */
+/** Raises a topic's partition count to `total` (Kafka only adds partitions). */
+export async function addPartitions(brokers: readonly string[], topic: string, total: number): Promise<void> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    await admin.createPartitions({ topicPartitions: [{ topic, count: total }] });
+    // Until the new partitions have leaders, offset lookups fail or list the old ones.
+    for (let attempt = 0; ; attempt++) {
+      const n = await admin.fetchTopicOffsets(topic).then((o) => o.length, () => 0);
+      if (n >= total) return;
+      if (attempt > 100) throw new Error(`${topic} did not reach ${total} partitions`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function createTopic(brokers: readonly string[], topic: string, partitions = 1): Promise<void> {
   const admin = createKafka(brokers, 'streamsql-admin').admin();
   await admin.connect();
   try {
     if (!(await admin.listTopics()).includes(topic)) {
       await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true }).catch((e: Error) => {
-        if (!/already exists/i.test(e.message)) throw e;
+        // kafkajs' wait for leaders gives up on UNKNOWN_TOPIC_OR_PARTITION while the new topic's metadata
+        // spreads (seen while other clients poll metadata); the loop below waits for the leaders instead.
+        if (!/already exists|does not host this topic-partition/i.test(e.message)) throw e;
       });
     }
     for (let attempt = 0; ; attempt++) {

@@ -33,6 +33,8 @@ const AUTO_UP_TICKS = 2;
 const AUTO_DOWN_LAG = 10_000;
 const AUTO_DOWN_TICKS = 20;
 const AUTO_TICK_MS = 500;
+/** 'scan.topic-partition-discovery.interval' when unset (Flink: 5 min; Spark looks every micro-batch). */
+export const DEFAULT_DISCOVERY_MS = 30_000;
 
 /** Keeps the read workers warm for a service; call the result when it stops. */
 export function holdReaders(): () => Promise<void> {
@@ -75,6 +77,10 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   let readerWorkers = 0;
   let startLag = 0;
   let autoTimer: NodeJS.Timeout | null = null;
+  let discoveryTimer: NodeJS.Timeout | null = null;
+  /** The worker count the running native reader was started with (before capping by partitions). */
+  let requestedWorkers = 0;
+  let onPartitions: ((parts: readonly PartitionLag[]) => void) | undefined;
   let switching: Promise<void> | null = null;
   const highWatermarks = new Map<string, number>();
   let rateStart = 0; let rateRows = 0;
@@ -223,6 +229,15 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     const fixed = opts.workers ?? (opts.maxRate || DEFAULT_READ_WORKERS === 0 ? 0 : null);
     // A backlog at start (a new query over a full topic, a restart after downtime): workers at once.
     startReader(fixed ?? (startLag > AUTO_UP_LAG ? DEFAULT_READ_WORKERS : 0));
+    const every = opts.discoveryIntervalMs ?? DEFAULT_DISCOVERY_MS;
+    if (every > 0) {
+      discoveryTimer = setInterval(() => {
+        if (stopped || switching || !native || state === 'failed') return;
+        switching = discover().catch((e: Error) => { cfg.log?.('warn', `source ${cfg.def.name}: looking for new partitions failed: ${e.message}`); })
+          .finally(() => { switching = null; });
+      }, every);
+      discoveryTimer.unref();
+    }
     if (fixed !== null) return;
     let up = 0; let down = 0;
     autoTimer = setInterval(() => {
@@ -244,7 +259,36 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     autoTimer.unref();
   }
 
+  /**
+   * Partitions added to the source's topics, and topics matching its pattern, since it started: they
+   * join at their earliest offset (as in Flink: data written there before discovery is not skipped),
+   * the runner hears of them (the watermark waits for their first batch when they hold data), and the
+   * reader restarts over the larger set at the positions reached, like a switch between readers.
+   */
+  async function discover(): Promise<void> {
+    const a = await getAdmin();
+    const now = opts.topicPattern ? await resolveTopics(a) : topics;
+    const found: PartitionLag[] = [];
+    for (const topic of now) {
+      for (const o of await a.fetchTopicOffsets(topic)) {
+        if (next.has(key(topic, o.partition))) continue;
+        const low = Number(o.low); const high = Number(o.high);
+        found.push({ topic, partition: o.partition, offset: low, endOffset: high, lag: Math.max(0, high - low) });
+      }
+    }
+    if (found.length === 0 || stopped) return;
+    topics = [...now];
+    for (const p of found) next.set(key(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset: p.offset });
+    onPartitions?.(found);
+    cfg.log?.('info', `source ${cfg.def.name}: reading ${found.length} new partition(s): ${found.map((p) => `${p.topic}[${p.partition}]`).join(', ')}`);
+    const old = native;
+    native = null;
+    await old?.stop();
+    if (!stopped) startReader(requestedWorkers);
+  }
+
   function startReader(workers: number): void {
+    requestedWorkers = workers;
     readerWorkers = Math.min(workers, next.size);
     const r = (workers > 0 ? (c: NativeReaderConfig) => createWorkerReader({ ...c, def: cfg.def, workers, columns: cfg.columns ?? null }) : createNativeReader)({
       clientId: `streamsql-${cfg.groupId}`,
@@ -351,6 +395,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     async start(from, handle, hooks) {
       handler = handle;
       onFatal = hooks?.onFatal;
+      onPartitions = hooks?.onPartitions;
       stopped = false;
       rateStart = Date.now(); rateRows = 0;
       let delay = 500;
@@ -361,7 +406,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
           const starts = await startOffsets(a, from);
           for (const p of starts) next.set(key(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset: p.offset });
           startLag = starts.reduce((a, p) => a + p.lag, 0);
-          hooks?.onPartitions?.(starts);
+          onPartitions?.(starts);
           // No pre-positioning of the reader group (kafkajs' setOffsets joins the group: slow); the
           // seek on GROUP_JOIN applies before the first fetch, and onBatch skips anything below.
           await run();
@@ -383,6 +428,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
       stopped = true;
       state = 'stopped';
       if (autoTimer) { clearInterval(autoTimer); autoTimer = null; }
+      if (discoveryTimer) { clearInterval(discoveryTimer); discoveryTimer = null; }
       await switching;
       const r = native; native = null;
       await r?.stop();

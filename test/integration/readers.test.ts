@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTopic, produce, produceTransaction, readTopic } from '../../connectors/kafka/admin.ts';
+import { addPartitions, createTopic, produce, produceTransaction, readTopic } from '../../connectors/kafka/admin.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/service.ts';
 
@@ -107,4 +107,36 @@ describe('source readers', () => {
     const want = [0, 1, 2].map((k) => ({ k, n: Math.ceil((N - k) / 3) + Math.ceil((1000 - k) / 3) }));
     expect(rows).toEqual(want);
   }, 120_000);
+
+  it('partitions added to a running source, and topics matching its pattern, are read from their earliest offset', async () => {
+    const topic = uniqueTopic('grow');
+    const other = `${topic}-b`;
+    await createTopic(brokerList(), topic, 1);
+    await produce(brokerList(), topic, Array.from({ length: 10 }, (_, i) => ({ partition: 0, value: `{"k":${i % 2},"v":1}` })));
+    ts ??= await startTestService();
+    const variants = { inline: `'source.workers' = '0'`, two: `'source.workers' = '2'` };
+    for (const [name, opt] of Object.entries(variants)) {
+      const r = await ts.sql(`CREATE SOURCE grow_${name} (k BIGINT, v BIGINT) WITH (connector = 'kafka', 'topic-pattern' = '${topic}(-b)?', format = 'json',
+          'scan.startup.mode' = 'earliest', 'scan.topic-partition-discovery.interval' = '300 ms', ${opt});
+        CREATE MATERIALIZED VIEW grow_v_${name} WITH ('checkpoint.interval' = '200 ms') AS SELECT k, COUNT(*) AS n FROM grow_${name} GROUP BY k;`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+    }
+    const counts = (name: string, total: number) => waitFor(async () => {
+      const q = await ts!.sql(`SELECT k, n FROM grow_v_${name} ORDER BY k`);
+      const rs = q.body.results?.[0]?.rows as { k: number; n: number }[] | undefined;
+      return rs && rs.reduce((a, x) => a + x.n, 0) === total ? rs : null;
+    }, 30_000, `grow_v_${name} to hold ${total} rows`);
+    for (const name of Object.keys(variants)) await counts(name, 10);
+    // Written to the new partitions before the sources can have seen them: not skipped.
+    await addPartitions(brokerList(), topic, 3);
+    await produce(brokerList(), topic, Array.from({ length: 20 }, (_, i) => ({ partition: 1 + (i % 2), value: `{"k":${i % 2},"v":1}` })));
+    await createTopic(brokerList(), other, 2);
+    await produce(brokerList(), other, Array.from({ length: 6 }, (_, i) => ({ partition: i % 2, value: `{"k":${i % 2},"v":1}` })));
+    for (const name of Object.keys(variants)) {
+      expect(await counts(name, 36), name).toEqual([{ k: 0, n: 18 }, { k: 1, n: 18 }]);
+      const q = (await ts.get('/v1/queries')).body.queries.find((x: { name: string }) => x.name === `grow_v_${name}`);
+      const parts = (await ts.get(`/v1/queries/${q.id}`)).body.progress.partitions as { topic: string; partition: number }[];
+      expect(parts.map((p) => `${p.topic}[${p.partition}]`).sort(), name).toEqual([`${other}[0]`, `${other}[1]`, `${topic}[0]`, `${topic}[1]`, `${topic}[2]`]);
+    }
+  }, 90_000);
 });
