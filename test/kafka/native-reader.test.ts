@@ -4,6 +4,7 @@
  * batches, tombstones, a start inside a batch, committed and aborted transactions (read_committed),
  * a partition limit smaller than one batch, and offsets deleted under it.
  */
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterMetadata, createTopic, deleteRecords, produce, produceTransaction, readTopic, type ProduceMessage } from '../../connectors/kafka/admin.ts';
 import type { PackedMessages } from '../../connectors/formats/fast-json.ts';
@@ -84,6 +85,21 @@ describe('native Kafka reader', () => {
     // The same records kafkajs' consumer reads.
     const ref = await readTopic(brokerList(), topic);
     expect(ref.map((x) => `${x.partition}:${x.offset}:${x.key}:${x.value}`).sort()).toEqual(got.map((x) => `${x.partition}:${x.offset}:${x.key}:${x.value}`).sort());
+  });
+
+  it('reads snappy, lz4 and zstd batches as librdkafka writes them (kcat -z)', async () => {
+    // kcat is a Debian package (.ci/run installs it): librdkafka compresses the way other clients do.
+    for (const codec of ['snappy', 'lz4', 'zstd']) {
+      const topic = uniqueTopic(`native-${codec}`);
+      await createTopic(brokerList(), topic, 1);
+      // Repetitive values (back-references) and unique ones (literals), 2,000 of them: several batches.
+      const lines = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ i, pad: 'ab'.repeat(i % 40), u: (i * 2654435761) % 4294967296 }));
+      const r = spawnSync('kcat', ['-P', '-b', brokerList().join(','), '-t', topic, '-p', '0', '-z', codec, '-X', 'linger.ms=50', '-X', 'batch.num.messages=700'], { input: lines.join('\n') + '\n' });
+      expect(r.status, `kcat: ${r.error?.message ?? r.stderr?.toString()}`).toBe(0);
+      const { got } = await readAll(topic, 1, lines.length);
+      expect(got.map((g) => g.value), codec).toEqual(lines);
+      expect(got.map((g) => g.offset), codec).toEqual(lines.map((_, i) => i));
+    }
   });
 
   it('starts inside a batch and reads batches larger than the partition limit', async () => {

@@ -18,6 +18,7 @@ import type { PackedMessages } from '../../formats/fast-json.ts';
 import type { FetchedMessages } from '../../formats/packed.ts';
 import { openConnection, type BrokerConnection } from './connection.ts';
 import { decodeFetchResponse, encodeFetchRequest, FETCH_API_KEY, FETCH_VERSION, KafkaError, needsMetadata } from './fetch-protocol.ts';
+import { CodecError } from './codecs.ts';
 import { readRecordSet, UnsupportedCompressionError } from './record-set.ts';
 
 export interface BrokerAddress { readonly host: string; readonly port: number }
@@ -77,7 +78,7 @@ export function createNativeReader(cfg: NativeReaderConfig): NativeReader {
   };
 
   /** Errors that end reading instead of being retried (DataLossError comes from `outOfRange`, maybe across threads: by name). */
-  const isFatal = (e: unknown) => e instanceof UnsupportedCompressionError || (e as Error)?.name === 'DataLossError';
+  const isFatal = (e: unknown) => e instanceof UnsupportedCompressionError || e instanceof CodecError || (e as Error)?.name === 'DataLossError';
 
   async function connection(id: number, addr: BrokerAddress): Promise<BrokerConnection> {
     const c = conns.get(id);

@@ -7,17 +7,21 @@
  * Handles what a consumer must: a fetch that starts inside a batch (records below the fetch offset
  * are dropped), a truncated last batch (ignored; fetched again next time), LogAppendTime batches,
  * control batches (transaction markers: skipped, but they move the position), records of aborted
- * transactions under read_committed (dropped, using the response's aborted list), and gzip
- * compression. snappy, lz4 and zstd batches raise {@link UnsupportedCompressionError}: Node has no
- * built-in codec for them (kafkajs needs plugins for them too).
+ * transactions under read_committed (dropped, using the response's aborted list), and compressed
+ * batches: gzip (node:zlib), snappy, lz4 and zstd (codecs.ts). An unknown codec raises
+ * {@link UnsupportedCompressionError}.
  */
 import { gunzipSync } from 'node:zlib';
 import type { PackedMessages } from '../../formats/fast-json.ts';
+import { lz4Decompress, snappyDecompress, zstdDecompressFrame } from './codecs.ts';
 import { getInt64, ProtocolError, type AbortedTransaction } from './fetch-protocol.ts';
 
 export class UnsupportedCompressionError extends Error {}
 
-const CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+/** Decompressors by the batch's codec id (attributes & 7): 1 gzip, 2 snappy, 3 lz4, 4 zstd. */
+const DECOMPRESS: Record<number, (b: Uint8Array) => Uint8Array> = {
+  1: (b) => gunzipSync(b), 2: snappyDecompress, 3: lz4Decompress, 4: zstdDecompressFrame,
+};
 const HEADER = 61; // bytes of a v2 batch header, up to and including the record count
 
 export interface RecordSetOptions {
@@ -112,12 +116,12 @@ export function readRecordSet(buf: Uint8Array, start: number, end: number, o: Re
     const fixedTimestamp = (attributes & 0x08) !== 0 ? getInt64(dv, batchStart + 35) : null;
     const seg = { baseOffset, baseTimestamp: getInt64(dv, batchStart + 27), fixedTimestamp, count };
     if (codec === 0) segments.push({ ...seg, buf, start: batchStart + HEADER, end: batchStart + size });
-    else if (codec === 1) {
-      const raw = gunzipSync(buf.subarray(batchStart + HEADER, batchStart + size));
+    else {
+      const decompress = DECOMPRESS[codec];
+      if (!decompress) throw new UnsupportedCompressionError(`${o.topic}[${o.partition}] offset ${baseOffset}: codec ${codec} is not one Kafka defines (none, gzip, snappy, lz4, zstd)`);
+      const raw = decompress(buf.subarray(batchStart + HEADER, batchStart + size));
       segments.push({ ...seg, buf: raw, start: 0, end: raw.length });
       compressed = true;
-    } else {
-      throw new UnsupportedCompressionError(`${o.topic}[${o.partition}] offset ${baseOffset}: ${CODECS[codec] ?? `codec ${codec}`}-compressed batches are not supported (gzip and none are); produce with gzip or no compression`);
     }
     total += count;
   }
