@@ -1,5 +1,16 @@
 /** kafkajs clients configured once: quiet logs routed to our logger, bounded retries. */
-import { Kafka, logLevel, type KafkaConfig, type Producer, type Transaction } from 'kafkajs';
+import { CompressionCodecs, CompressionTypes, Kafka, logLevel, type KafkaConfig, type Producer, type Transaction } from 'kafkajs';
+import { lz4Decompress, snappyDecompress, zstdDecompressFrame } from './wire/codecs.ts';
+
+// kafkajs reads only gzip on its own; it takes the native reader's decoders for the other codecs, so
+// its consumers ('source.client' = 'kafkajs', tools) read what other clients compress. Producing
+// with them stays unsupported: we write gzip or nothing.
+for (const [type, decompress] of [[CompressionTypes.Snappy, snappyDecompress], [CompressionTypes.LZ4, lz4Decompress], [CompressionTypes.ZSTD, zstdDecompressFrame]] as const) {
+  CompressionCodecs[type] = () => ({
+    compress: async () => { throw new Error(`producing ${CompressionTypes[type]}-compressed batches is not supported; use gzip or none`); },
+    decompress: async (buf: Buffer) => { const out = decompress(buf); return Buffer.from(out.buffer, out.byteOffset, out.byteLength); },
+  });
+}
 
 export type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
 

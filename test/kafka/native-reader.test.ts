@@ -99,6 +99,8 @@ describe('native Kafka reader', () => {
       const { got } = await readAll(topic, 1, lines.length);
       expect(got.map((g) => g.value), codec).toEqual(lines);
       expect(got.map((g) => g.offset), codec).toEqual(lines.map((_, i) => i));
+      // kafkajs' consumer reads them too, with the same decoders registered as its codecs.
+      expect((await readTopic(brokerList(), topic)).map((x) => x.value), `kafkajs ${codec}`).toEqual(lines);
     }
   });
 
