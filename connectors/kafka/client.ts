@@ -1,10 +1,12 @@
 /** kafkajs clients configured once: quiet logs routed to our logger, bounded retries. */
-import { CompressionCodecs, CompressionTypes, Kafka, logLevel, type KafkaConfig, type Producer, type Transaction } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type KafkaConfig, type Producer, type Transaction } from 'kafkajs';
 import { lz4Decompress, snappyDecompress, zstdDecompressFrame } from './wire/codecs.ts';
 
 // kafkajs reads only gzip on its own; it takes the native reader's decoders for the other codecs, so
 // its consumers ('source.client' = 'kafkajs', tools) read what other clients compress. Producing
-// with them stays unsupported: we write gzip or nothing.
+// with them stays unsupported: we write gzip or nothing. (Through the default export: Node's ESM
+// view of kafkajs, a CommonJS module, does not list CompressionCodecs as a named export.)
+const { CompressionCodecs, CompressionTypes } = kafkajs;
 for (const [type, decompress] of [[CompressionTypes.Snappy, snappyDecompress], [CompressionTypes.LZ4, lz4Decompress], [CompressionTypes.ZSTD, zstdDecompressFrame]] as const) {
   CompressionCodecs[type] = () => ({
     compress: async () => { throw new Error(`producing ${CompressionTypes[type]}-compressed batches is not supported; use gzip or none`); },
