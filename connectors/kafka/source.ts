@@ -233,7 +233,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     if (every > 0) {
       discoveryTimer = setInterval(() => {
         if (stopped || switching || !native || state === 'failed') return;
-        switching = discover().catch((e: Error) => { cfg.log?.('warn', `source ${cfg.def.name}: looking for new partitions failed: ${e.message}`); })
+        switching = discover().catch(async (e: Error) => {
+          cfg.log?.('warn', `source ${cfg.def.name}: looking for new partitions failed: ${e.message}`);
+          // As for metadata: a broker that went away needs a fresh admin client next time.
+          await admin?.disconnect().catch(() => undefined); admin = null;
+        })
           .finally(() => { switching = null; });
       }, every);
       discoveryTimer.unref();
