@@ -31,11 +31,7 @@ export function snappyDecompress(src: Uint8Array): Uint8Array {
       parts.push(out); total += out.length;
       p += n;
     }
-    if (parts.length === 1) return parts[0]!;
-    const all = new Uint8Array(total);
-    let at = 0;
-    for (const x of parts) { all.set(x, at); at += x.length; }
-    return all;
+    return join(parts, total);
   }
   return snappyRaw(src);
 }
@@ -125,6 +121,11 @@ export function lz4Decompress(src: Uint8Array): Uint8Array {
     }
     p += contentChecksum ? 4 : 0;
   }
+  return join(parts, total);
+}
+
+/** Decoded blocks as one buffer (no copy for a single block). */
+function join(parts: readonly Uint8Array[], total: number): Uint8Array {
   if (parts.length === 1) return parts[0]!;
   const all = new Uint8Array(total);
   let at = 0;
