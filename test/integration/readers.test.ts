@@ -17,6 +17,13 @@ describe('source readers', () => {
   let ts: TestService | undefined;
   afterAll(async () => { await ts?.close(); });
 
+  /** The view's rows (ordered by k) once their counts `n` add up to `total`. */
+  const viewOnceTotal = <R extends { n: number }>(view: string, columns: string, total: number) => waitFor(async () => {
+    const q = await ts!.sql(`SELECT ${columns} FROM ${view} ORDER BY k`);
+    const rs = q.body.results?.[0]?.rows as R[] | undefined;
+    return rs && rs.reduce((a, x) => a + x.n, 0) === total ? rs : null;
+  }, 30_000, `view ${view} to hold ${total} rows`);
+
   it('kafkajs, native inline and native in read workers read the same rows', async () => {
     const topic = uniqueTopic('readers');
     await createTopic(brokerList(), topic, 3);
@@ -58,11 +65,7 @@ describe('source readers', () => {
     expect(JSON.stringify(explain.body)).toContain('workers=2');
 
     for (const name of Object.keys(variants)) {
-      const rows = await waitFor(async () => {
-        const r = await ts!.sql(`SELECT k, n, total FROM v_${name} ORDER BY k`);
-        const rs = r.body.results?.[0]?.rows as { k: number; n: number; total: number }[] | undefined;
-        return rs && rs.reduce((a, x) => a + x.n, 0) === good.length ? rs : null;
-      }, 30_000, `view v_${name} to hold every event`);
+      const rows = await viewOnceTotal<{ k: number; n: number; total: number }>(`v_${name}`, 'k, n, total', good.length);
       expect(rows, name).toEqual([...want].sort((a, b) => a[0] - b[0]).map(([k, w]) => ({ k, n: w.n, total: w.total })));
       const q = (await ts.get('/v1/queries')).body.queries.find((x: { name: string }) => x.name === `v_${name}`);
       const p = (await ts.get(`/v1/queries/${q.id}`)).body.progress;
@@ -99,11 +102,7 @@ describe('source readers', () => {
     await seen((p) => p.source.reader === 'native, inline (auto)', 'the switch to inline', 30_000);
     await produce(brokerList(), topic, Array.from({ length: 1000 }, (_, i) => ({ partition: i % 2, value: `{"k":${i % 3},"v":1}` })));
     await seen((p) => p.inputRows === N + 1000, 'the rows after the switch', 30_000);
-    const rows = await waitFor(async () => {
-      const q = await ts!.sql('SELECT k, n FROM auto_v ORDER BY k');
-      const rs = q.body.results?.[0]?.rows as { k: number; n: number }[] | undefined;
-      return rs && rs.reduce((a, x) => a + x.n, 0) === N + 1000 ? rs : null;
-    }, 20_000, 'the view to hold every row');
+    const rows = await viewOnceTotal<{ k: number; n: number }>('auto_v', 'k, n', N + 1000);
     const want = [0, 1, 2].map((k) => ({ k, n: Math.ceil((N - k) / 3) + Math.ceil((1000 - k) / 3) }));
     expect(rows).toEqual(want);
   }, 120_000);
@@ -121,11 +120,7 @@ describe('source readers', () => {
         CREATE MATERIALIZED VIEW grow_v_${name} WITH ('checkpoint.interval' = '200 ms') AS SELECT k, COUNT(*) AS n FROM grow_${name} GROUP BY k;`);
       expect(r.status, JSON.stringify(r.body)).toBe(200);
     }
-    const counts = (name: string, total: number) => waitFor(async () => {
-      const q = await ts!.sql(`SELECT k, n FROM grow_v_${name} ORDER BY k`);
-      const rs = q.body.results?.[0]?.rows as { k: number; n: number }[] | undefined;
-      return rs && rs.reduce((a, x) => a + x.n, 0) === total ? rs : null;
-    }, 30_000, `grow_v_${name} to hold ${total} rows`);
+    const counts = (name: string, total: number) => viewOnceTotal<{ k: number; n: number }>(`grow_v_${name}`, 'k, n', total);
     for (const name of Object.keys(variants)) await counts(name, 10);
     // Written to the new partitions before the sources can have seen them: not skipped.
     await addPartitions(brokerList(), topic, 3);
