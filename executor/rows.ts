@@ -2,6 +2,7 @@
  * Row views of batches, for the edges only: HTTP responses, sinks' JSON, query tables and tests. Hot
  * paths stay columnar.
  */
+import { formatTimestamp } from './expr/calendar.ts';
 import type { RecordBatch } from 'apache-arrow';
 import type { Schema, SqlType } from '../planner/types.ts';
 import { batchVectors, makeBatch } from './arrow.ts';
@@ -31,7 +32,7 @@ export function rowsBatch(schema: Schema, rows: readonly Row[]): RecordBatch {
 export function jsonValue(type: SqlType, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (type.kind) {
-    case 'timestamp': return new Date(v as number).toISOString();
+    case 'timestamp': return formatTimestamp(v as number); // null beyond Date's range, never a throw
     case 'struct': {
       const o = v as Record<string, unknown>;
       const r: Record<string, unknown> = {};

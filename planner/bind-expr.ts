@@ -2,8 +2,9 @@
  * Binds node-sql-parser expression ASTs to typed `Expr`s against a scope, with the type checks users
  * expect from Flink or Postgres. Every error points at the offending token.
  */
-import { SqlError, didYouMean, type PosMap } from './errors.ts';
-import { parseIntervalText } from './interval.ts';
+import { SqlError, didYouMean, type PosMap, type SqlErrorKind } from './errors.ts';
+import { compileSafeRegex } from './regex-safety.ts';
+import { intervalRangeError, parseIntervalText } from './interval.ts';
 import type { Token } from './lexer.ts';
 import { SPARK_WINDOW_ALIAS } from './parse.ts';
 import { T, isNumeric, typeToString, type Expr, type ScalarFn, type SqlType } from './types.ts';
@@ -144,9 +145,9 @@ export function partOffset(loc: Locator, ast: Ast, j: number): number {
   return t && (t.kind === 'ident' || t.kind === 'qident') ? loc.base + t.start : at;
 }
 
-export function errAt(loc: Locator, offset: number, msg: string, status: 400 | 404 = 400): never {
+export function errAt(loc: Locator, offset: number, msg: string, kind: SqlErrorKind = 'plan'): never {
   const p = loc.pm.pos(offset);
-  throw new SqlError(msg, p.line, p.column, status);
+  throw new SqlError(msg, p.line, p.column, kind);
 }
 
 /** Offset of the first token inside an AST node: its own loc, or the first identifier/literal found in it. */
@@ -387,6 +388,8 @@ export function bindExpr(ctx: BindContext, ast: Ast): Expr {
       const text = String(ast.expr?.value ?? '');
       const ms = parseIntervalText(text, ast.unit || null);
       if (ms === null) errAt(loc, at, `cannot read interval '${text}${ast.unit ? ' ' + ast.unit : ''}'`);
+      const range = intervalRangeError(ms!);
+      if (range) errAt(loc, at, range, 'limit');
       return lit(ms, T.interval);
     }
     case 'unary_expr': {
@@ -569,9 +572,14 @@ const intArgsFrom = (from: number, fn: string) => (ctx: BindContext, args: Expr[
 const both = (...cs: NonNullable<FnSig['check']>[]): NonNullable<FnSig['check']> => (ctx, args, at, ats) => { for (const c of cs) c(ctx, args, at, ats); };
 const regexpFlags = (ctx: BindContext, args: Expr[], at: number, ats: number[]) => {
   const f = args[2];
-  if (!f) return;
-  if (f.kind !== 'literal' || f.type.kind !== 'varchar' || !/^[imsu]*$/.test(String(f.value))) {
+  if (f && (f.kind !== 'literal' || f.type.kind !== 'varchar' || !/^[imsu]*$/.test(String(f.value)))) {
     errAt(ctx.loc, ats[2] ?? at, `regexp_like() flags must be a string literal of 'i', 'm', 's', 'u' (for example 'i')`);
+  }
+  // A constant pattern is compiled now: an invalid or unsafe one is the user's error, at its position.
+  const p = args[1];
+  if (p?.kind === 'literal' && typeof p.value === 'string') {
+    const r = compileSafeRegex(p.value, f ? String((f as { value: unknown }).value) : '');
+    if ('error' in r) errAt(ctx.loc, ats[1] ?? at, `regexp_like(): ${r.error}`);
   }
 };
 

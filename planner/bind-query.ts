@@ -13,7 +13,6 @@
  * Aggregates without GROUP BY: a continuous query like `SELECT COUNT(*) FROM src` is one updating
  * row (a global aggregate); mixing it with a plain column is the "aggregate without GROUP BY" error.
  */
-import nodeSqlParser from 'node-sql-parser';
 import type { EmitMode, QueryText, WindowTvf } from './ast.ts';
 import {
   annotatePositions, astOffset, bindExpr, partOffset, columnName, containsAggregate, errAt, functionName, isAggregateAst, locateIdent,
@@ -21,13 +20,14 @@ import {
 } from './bind-expr.ts';
 import type { Catalog, SourceDef } from './catalog.ts';
 import { SqlError, didYouMean, posMap, type PosMap } from './errors.ts';
-import { parseIntervalText } from './interval.ts';
+import { intervalRangeError, parseIntervalText } from './interval.ts';
 import { tokenize } from './lexer.ts';
 import type { LogicalPlan, SortKey } from './logical.ts';
 import { parseRequest, SPARK_WINDOW_ALIAS } from './parse.ts';
+import { MAX_SELECT_ITEMS } from './limits.ts';
+import { parseSqlText } from './sql-parse-core.ts';
+import type { Preparsed } from './sql-parse.ts';
 import { T, formatDuration, isNumeric, typeToString, type AggCall, type AggFn, type Expr, type Field, type Schema, type WindowSpec } from './types.ts';
-
-const parser = new nodeSqlParser.Parser();
 
 export type QueryMode = 'continuous' | 'pull' | 'push';
 
@@ -47,19 +47,29 @@ export interface BoundQuery {
   readonly columnAts: readonly number[];
 }
 
+let preparsed: Preparsed | null = null;
+
+/**
+ * Runs `f` (synchronous planning) with the parse outcomes of a request's queries at hand: the user's
+ * SQL is parsed on the parse thread under a deadline (planner/sql-parse.ts), never here.
+ */
+export function withPreparsed<T>(p: Preparsed | undefined, f: () => T): T {
+  if (!p) return f();
+  const outer = preparsed; preparsed = p;
+  try { return f(); } finally { preparsed = outer; }
+}
+
 /** Parses the query text with node-sql-parser, mapping its syntax errors to the user's line:column. */
 export function parseSelect(q: QueryText, pm: PosMap): Ast {
-  let ast: Ast;
-  try {
-    ast = parser.astify(q.text, { database: 'postgresql', parseOptions: { includeLocations: true } } as never);
-  } catch (e) {
-    const l = (e as { location?: { start?: { offset?: number } }; found?: string | null }).location;
-    const off = q.start + (l?.start?.offset ?? 0);
+  const outcome = preparsed?.get(q.text) ?? parseSqlText(q.text);
+  if (!outcome.ok) {
+    const off = q.start + (outcome.offset ?? 0);
     const p = pm.pos(off);
-    const found = (e as { found?: string | null }).found;
-    const near = found ? `near '${q.original.slice(off - q.start).match(/^\S+/)?.[0] ?? found}'` : 'at the end of the query';
+    if (outcome.limit) throw new SqlError(outcome.limit, p.line, p.column, 'limit');
+    const near = outcome.found ? `near '${q.original.slice(off - q.start).match(/^\S+/)?.[0] ?? outcome.found}'` : 'at the end of the query';
     throw new SqlError(`syntax error ${near}`, p.line, p.column);
   }
+  const ast = outcome.ast as Ast;
   const stmts = Array.isArray(ast) ? ast : [ast];
   if (stmts.length !== 1 || stmts[0]?.type !== 'select') {
     const p = pm.pos(q.start);
@@ -132,6 +142,14 @@ class QueryBinder {
 
   bind(ast: Ast): BoundQuery {
     const { loc } = this;
+    if (ast._next || ast.set_op) {
+      // node-sql-parser chains set operations in `_next`: binding `ast` alone would read only the first input.
+      const op = String(ast.set_op ?? 'union').toUpperCase();
+      errAt(loc, this.keywordAt(op.split(' ')[0]!), `${op} is not supported yet: a query reads one input (a view per input, read by separate queries, is the workaround)`, 'unsupported');
+    }
+    if (Array.isArray(ast.columns) && ast.columns.length > MAX_SELECT_ITEMS) {
+      errAt(loc, this.keywordAt('SELECT'), `a SELECT list may have at most ${MAX_SELECT_ITEMS} items; this one has ${ast.columns.length} (limit MAX_SELECT_ITEMS)`, 'limit');
+    }
     if (ast.with) errAt(loc, this.keywordAt('WITH'), 'WITH (common table expressions) is not supported yet; use CREATE VIEW');
     if (ast.distinct?.type) errAt(loc, this.keywordAt('DISTINCT'), 'SELECT DISTINCT is not supported yet; use GROUP BY');
     if (!ast.from || ast.from.length === 0) errAt(loc, this.keywordAt('SELECT'), 'a query needs a FROM clause');
@@ -231,7 +249,7 @@ class QueryBinder {
     const { loc } = this;
     const obj = this.catalog.get(name);
     if (!obj) {
-      errAt(loc, at, `unknown source or view '${name}'${didYouMean(name, this.catalog.all().map((o) => o.name))}`, 400);
+      errAt(loc, at, `unknown source or view '${name}'${didYouMean(name, this.catalog.all().map((o) => o.name))}`);
     }
     switch (obj.kind) {
       case 'source': {
@@ -313,8 +331,18 @@ class QueryBinder {
     return { ...base, scope, tvf: { spec, timeColumn: tc.index, virtualStart: v, tvf } };
   }
 
+  /** Every window syntax binds to a spec, and every spec passes here: the one place its intervals are checked. */
   private checkSpec(spec: WindowSpec, at: number): void {
     const { loc } = this;
+    const lengths: [string, number][] = spec.kind === 'tumble' ? [['size', spec.sizeMs]]
+      : spec.kind === 'hop' ? [['slide', spec.slideMs], ['size', spec.sizeMs]]
+        : spec.kind === 'cumulate' ? [['step', spec.stepMs], ['size', spec.sizeMs]]
+          : [['gap', spec.gapMs]];
+    for (const [what, ms] of lengths) {
+      if (!(ms > 0)) errAt(loc, at, `a window's ${what} must be positive, not ${formatDuration(ms)}`);
+      const range = intervalRangeError(ms);
+      if (range) errAt(loc, at, range, 'limit');
+    }
     if (spec.kind === 'hop' && spec.slideMs > spec.sizeMs) errAt(loc, at, `a HOP window's slide (${formatDuration(spec.slideMs)}) must not exceed its size (${formatDuration(spec.sizeMs)}): HOP(source, time_col, slide, size), Spark: window(ts, size, slide)`);
     if (spec.kind === 'cumulate' && spec.sizeMs % spec.stepMs !== 0) errAt(loc, at, `a CUMULATE window's size must be a multiple of its step`);
     if ((spec.kind === 'tumble' || spec.kind === 'hop' || spec.kind === 'cumulate') && Math.abs(spec.offsetMs) >= spec.sizeMs) {
@@ -413,6 +441,8 @@ class QueryBinder {
       const text = a.type === 'interval' ? String(a.expr?.value ?? '') : String(a.value ?? '');
       const ms = parseIntervalText(text, a.type === 'interval' ? a.unit || null : null);
       if (ms === null) errAt(loc, astOffset(loc, a), `cannot read duration '${text}' in ${shown}(): use for example '10 minutes'`);
+      const range = intervalRangeError(ms!);
+      if (range) errAt(loc, astOffset(loc, a), range, 'limit');
       return ms!;
     });
     let spec: WindowSpec;

@@ -1,14 +1,28 @@
 /**
- * The one error type the planner throws: a message and the 1-based line:column of the offending token
- * in the text the user submitted. The HTTP layer turns it into a 400 with that position.
+ * The one error type the planner throws: a message, the 1-based line:column of the offending token in
+ * the text the user submitted, and a kind (as DataFusion's errors have kinds). The planner says what
+ * went wrong, not how to answer it: the server maps kinds to HTTP statuses (server/errors.ts).
  */
+export type SqlErrorKind =
+  /** Bad SQL: syntax, types, names used wrongly. */
+  | 'plan'
+  /** Valid SQL that this engine does not run (yet). */
+  | 'unsupported'
+  /** An object the statement names does not exist. */
+  | 'not_found'
+  /** Conflicts with the catalog: exists already, or others depend on it. */
+  | 'conflict'
+  /** A request over one of the limits in planner/limits.ts. */
+  | 'limit'
+  /** The engine has no room: MAX_QUERIES running. */
+  | 'busy';
+
 export class SqlError extends Error {
   constructor(
     message: string,
     readonly line: number,
     readonly column: number,
-    /** HTTP status the API answers with: 400 bad SQL, 404 unknown object, 409 conflicts with the catalog. */
-    readonly status: 400 | 404 | 409 | 429 = 400,
+    readonly kind: SqlErrorKind = 'plan',
   ) {
     super(message);
     this.name = 'SqlError';

@@ -1,4 +1,5 @@
 /** Interval literals in every form users bring: `INTERVAL '1' MINUTE`, `INTERVAL '1 minute'`, Spark's '10 minutes'. */
+import { MAX_INTERVAL_MS } from './limits.ts';
 
 const UNIT_MS: Record<string, number> = {
   millisecond: 1, milliseconds: 1, ms: 1, msec: 1, msecs: 1,
@@ -8,6 +9,11 @@ const UNIT_MS: Record<string, number> = {
   day: 86_400_000, days: 86_400_000, d: 86_400_000,
   week: 604_800_000, weeks: 604_800_000,
 };
+
+/** Why an interval of `ms` cannot be used, or null: beyond MAX_INTERVAL_MS it could carry a time out of range. */
+export function intervalRangeError(ms: number): string | null {
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_INTERVAL_MS ? null : `an interval may be at most ${MAX_INTERVAL_MS / 86_400_000} days (limit MAX_INTERVAL_MS)`;
+}
 
 export function unitMs(unit: string): number | null {
   return UNIT_MS[unit.toLowerCase()] ?? null;

@@ -4,6 +4,7 @@
  * the offending token.
  */
 import { SqlError, type PosMap } from './errors.ts';
+import { MAX_IDENTIFIER_LENGTH } from './limits.ts';
 
 export type TokenKind = 'ident' | 'qident' | 'string' | 'number' | 'op' | 'eof';
 
@@ -27,6 +28,10 @@ export function tokenize(text: string, pm: PosMap): Token[] {
     const p = pm.pos(at);
     throw new SqlError(msg, p.line, p.column);
   };
+  const tooLong = (at: number): never => {
+    const p = pm.pos(at);
+    throw new SqlError(`a name may be at most ${MAX_IDENTIFIER_LENGTH} characters long (limit MAX_IDENTIFIER_LENGTH)`, p.line, p.column, 'limit');
+  };
   while (i < n) {
     const c = text[i]!;
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
@@ -40,6 +45,7 @@ export function tokenize(text: string, pm: PosMap): Token[] {
     if (/[A-Za-z_]/.test(c)) {
       while (i < n && /[A-Za-z0-9_$]/.test(text[i]!)) i++;
       const v = text.slice(start, i);
+      if (v.length > MAX_IDENTIFIER_LENGTH) tooLong(start);
       out.push({ kind: 'ident', value: v, upper: v.toUpperCase(), start, end: i });
       continue;
     }
@@ -51,6 +57,7 @@ export function tokenize(text: string, pm: PosMap): Token[] {
         if (text[i] === c) { if (text[i + 1] === c) { v += c; i += 2; continue; } i++; break; }
         v += text[i++];
       }
+      if (v.length > MAX_IDENTIFIER_LENGTH) tooLong(start);
       out.push({ kind: 'qident', value: v, upper: v.toUpperCase(), start, end: i });
       continue;
     }

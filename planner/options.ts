@@ -6,6 +6,7 @@ import type { OptionDecl } from './ast.ts';
 import type { KafkaSourceOptions, OnError, QueryOptions, SinkOptions, StartupMode } from './catalog.ts';
 import { SqlError, didYouMean, type PosMap } from './errors.ts';
 import { parseIntervalText } from './interval.ts';
+import { MAX_DURATION_OPTION_MS } from './limits.ts';
 
 const SOURCE_KEYS = [
   'connector', 'topic', 'topic-pattern', 'properties.bootstrap.servers', 'properties.group.id', 'format', 'csv.delimiter',
@@ -39,10 +40,18 @@ function oneOf<T extends string>(pm: PosMap, o: OptionDecl | undefined, allowed:
   return v as T;
 }
 
+/**
+ * A duration option in milliseconds, at most MAX_DURATION_OPTION_MS: durations become timers, and a
+ * Node timer asked to wait longer than 2^31 - 1 ms (24.8 days) fires after 1 ms instead.
+ */
 function duration(pm: PosMap, o: OptionDecl | undefined): number | null {
   if (!o) return null;
   const v = /^\d+$/.test(o.value.trim()) ? Number(o.value) : parseIntervalText(o.value);
-  if (v === null || v < 0) fail(pm, o.valueStart, `option '${o.key}' must be a duration such as '30 s' or '500 ms', not '${o.value}'`);
+  if (v === null || v < 0 || !Number.isFinite(v)) fail(pm, o.valueStart, `option '${o.key}' must be a duration such as '30 s' or '500 ms', not '${o.value}'`);
+  if (v > MAX_DURATION_OPTION_MS) {
+    const p = pm.pos(o.valueStart);
+    throw new SqlError(`option '${o.key}' may be at most ${MAX_DURATION_OPTION_MS / 86_400_000} days, not '${o.value}' (limit MAX_DURATION_OPTION_MS)`, p.line, p.column, 'limit');
+  }
   return v;
 }
 

@@ -9,7 +9,8 @@ import type {
   WatermarkDecl, WindowTvf,
 } from './ast.ts';
 import { SqlError, posMap, type PosMap } from './errors.ts';
-import { parseIntervalText } from './interval.ts';
+import { intervalRangeError, parseIntervalText } from './interval.ts';
+import { MAX_PAREN_DEPTH, MAX_SQL_LENGTH, MAX_STATEMENTS } from './limits.ts';
 import { splitStatements, tokenize, type StatementTokens, type Token } from './lexer.ts';
 import { T, type Field, type SqlType } from './types.ts';
 
@@ -23,11 +24,30 @@ export interface ParsedRequest {
 }
 
 export function parseRequest(text: string): ParsedRequest {
+  if (text.length > MAX_SQL_LENGTH) throw new SqlError(`the SQL is ${text.length} characters long; at most ${MAX_SQL_LENGTH} are taken in one request (limit MAX_SQL_LENGTH)`, 1, 1, 'limit');
   const pm = posMap(text);
   const tokens = tokenize(text, pm);
+  checkNesting(tokens, pm);
   const stmts = splitStatements(tokens);
   if (stmts.length === 0) throw new SqlError('no SQL statement given', 1, 1);
+  if (stmts.length > MAX_STATEMENTS) {
+    const p = pm.pos(stmts[MAX_STATEMENTS]!.start);
+    throw new SqlError(`too many statements in one request: ${stmts.length}, at most ${MAX_STATEMENTS} (limit MAX_STATEMENTS)`, p.line, p.column, 'limit');
+  }
   return { text, pm, statements: stmts.map((s) => new StatementParser(text, pm, s).parse()) };
+}
+
+/** Refuses parentheses nested deeper than MAX_PAREN_DEPTH, at the one that goes too deep. */
+function checkNesting(tokens: readonly Token[], pm: PosMap): void {
+  let depth = 0;
+  for (const t of tokens) {
+    if (t.kind !== 'op') continue;
+    if (t.value === '(' && ++depth > MAX_PAREN_DEPTH) {
+      const p = pm.pos(t.start);
+      throw new SqlError(`parentheses nested more than ${MAX_PAREN_DEPTH} deep (limit MAX_PAREN_DEPTH)`, p.line, p.column, 'limit');
+    }
+    if (t.value === ')' && depth > 0) depth--;
+  }
 }
 
 const METADATA_KEYS: readonly MetadataKey[] = ['timestamp', 'partition', 'offset', 'key', 'headers', 'topic'];
@@ -267,6 +287,12 @@ class StatementParser {
     }
   }
 
+  private inRange(a: IntervalArg): IntervalArg {
+    const range = intervalRangeError(a.ms);
+    if (range) { const p = this.pm.pos(a.start); throw new SqlError(range, p.line, p.column, 'limit'); }
+    return a;
+  }
+
   private interval(): IntervalArg {
     const t = this.peek();
     if (this.acceptKw('INTERVAL')) {
@@ -279,13 +305,13 @@ class StatementParser {
       }
       const ms = parseIntervalText(lit.value, unit);
       if (ms === null) this.err(`cannot read interval '${lit.value}${unit ? ' ' + unit : ''}': use for example INTERVAL '5' SECOND or INTERVAL '1 minute'`, lit);
-      return { ms: ms!, start: t.start };
+      return this.inRange({ ms: ms!, start: t.start });
     }
     if (t.kind === 'string') {
       this.i++;
       const ms = parseIntervalText(t.value);
       if (ms === null) this.err(`cannot read interval '${t.value}': use for example '10 minutes'`, t);
-      return { ms: ms!, start: t.start };
+      return this.inRange({ ms: ms!, start: t.start });
     }
     return this.err(`expected an interval such as INTERVAL '5' SECOND but found ${describe(t)}`, t);
   }

@@ -4,12 +4,14 @@
  * statements. Nothing takes effect here: when any statement is wrong the whole request is refused.
  */
 import type { ObjectKind, QueryText, Statement } from './ast.ts';
-import { bindQuery, noteRequestView, type BoundQuery } from './bind-query.ts';
+import { bindQuery, noteRequestView, withPreparsed, type BoundQuery } from './bind-query.ts';
 import { createCatalog, kindLabel, type Catalog, type CatalogObject, type MaterializedViewDef, type SinkDef, type SourceColumn, type SourceDef, type ViewDef } from './catalog.ts';
-import { SqlError, didYouMean, type PosMap } from './errors.ts';
+import { SqlError, didYouMean, posMap, type PosMap } from './errors.ts';
+import { tokenize } from './lexer.ts';
 import { printLogical, type LogicalPlan } from './logical.ts';
 import { queryOptions, sinkOptions, sourceOptions } from './options.ts';
 import { parseRequest } from './parse.ts';
+import type { Preparsed } from './sql-parse.ts';
 import { printPhysical, toPhysical, type PhysicalPlan, type PhysicalSink } from './physical.ts';
 import { assertNever, isNumeric, sameType, typeToString, type Expr, type Field } from './types.ts';
 
@@ -37,7 +39,11 @@ function fail(pm: PosMap, at: number, msg: string): never {
 }
 
 /** Plans every statement of `sql` against `catalog` without changing it. Throws SqlError on the first error. */
-export function planRequest(sql: string, catalog: Catalog): PlannedStatement[] {
+export function planRequest(sql: string, catalog: Catalog, preparsed?: Preparsed): PlannedStatement[] {
+  return withPreparsed(preparsed, () => planAll(sql, catalog));
+}
+
+function planAll(sql: string, catalog: Catalog): PlannedStatement[] {
   const req = parseRequest(sql);
   const work = createCatalog(catalog.all());
   const out: PlannedStatement[] = [];
@@ -126,7 +132,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       }
       if (o.kind !== st.object) fail(pm, st.name.start, `'${o.name}' is a ${kindLabel(o)}, not a ${st.object.replace('_', ' ')}: use DROP ${kindLabel(o).toUpperCase()}`);
       const dependents = work.all().filter((x) => (x.kind === 'materialized_view' || x.kind === 'sink') && x.dependsOn.some((d) => d.toLowerCase() === o.name.toLowerCase()))
-        .concat(work.all().filter((x) => x.kind === 'view' && new RegExp(`\\b${o.name}\\b`, 'i').test(x.query)));
+        .concat(work.all().filter((x) => x.kind === 'view' && mentions(x.query, o.name)));
       if (dependents.length) fail(pm, st.name.start, `cannot drop ${kindLabel(o)} '${o.name}': ${dependents.map((d) => `${kindLabel(d)} '${d.name}'`).join(', ')} depend${dependents.length === 1 ? 's' : ''} on it; drop ${dependents.length === 1 ? 'it' : 'them'} first`);
       return { kind: 'drop', object: st.object, name: o.name, exists: true };
     }
@@ -158,6 +164,18 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
     }
     default: return assertNever(st, 'statement');
   }
+}
+
+/**
+ * Whether a view's query names `name`: compared token by token, so any legal name (quotes, `$`,
+ * parentheses) is matched exactly and never read as a pattern. A query that no longer tokenizes counts
+ * as a reference: when unsure, a drop is refused rather than leaving a view broken.
+ */
+function mentions(query: string, name: string): boolean {
+  let tokens;
+  try { tokens = tokenize(query, posMap(query)); } catch { return true; }
+  const lower = name.toLowerCase();
+  return tokens.some((t) => (t.kind === 'ident' || t.kind === 'qident') && t.value.toLowerCase() === lower);
 }
 
 function uniqueName(work: Catalog, base: string): string {

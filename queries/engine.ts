@@ -12,7 +12,7 @@ import { createQueryTable, type QueryTable } from '../connectors/table/query-tab
 import { createPipeline } from '../executor/pipeline.ts';
 import { batchRows, jsonValue, rowObject } from '../executor/rows.ts';
 import {
-  createCatalog, kindLabel, planRequest, SqlError, typeToString,
+  createCatalog, kindLabel, limits, planRequest, preparseRequest, SqlError, typeToString, warmParser,
   type CatalogObject, type MaterializedViewDef, type Planned, type PlannedStatement, type Schema,
 } from '../planner/index.ts';
 import { atomicWrite } from './checkpoint-log.ts';
@@ -110,6 +110,9 @@ const STATEMENT_LABEL: Record<Planned['kind'], string> = {
   create_sink: 'CREATE SINK', drop: 'DROP', show: 'SHOW', describe: 'DESCRIBE', explain: 'EXPLAIN', pull: 'SELECT', push: 'SELECT',
 };
 
+/** Rows of a view pushed through a pull query at a time. */
+const PULL_SLICE_ROWS = 1024;
+
 export function createEngine(cfg: EngineConfig): Engine {
   const catalog = createCatalog();
   let releaseReaders: (() => Promise<void>) | null = null;
@@ -151,16 +154,22 @@ export function createEngine(cfg: EngineConfig): Engine {
     if (!table) throw new Error(`view ${src.view} has no table`);
     const schema = p.physical.schema;
     const out: Record<string, unknown>[] = [];
+    const budget = resultBudget('the result');
     const pipeline = createPipeline(p.physical.ops, {
       batch(b) {
         for (const r of batchRows(b, schema)) {
           const o: Record<string, unknown> = {};
           for (let c = 0; c < p.visibleCount; c++) o[schema.fields[c]!.name] = jsonValue(schema.fields[c]!.type, r[c]);
+          budget.add(o);
           out.push(o);
         }
       },
     });
-    if (table.size) pipeline.push({ kind: 'batch', batch: table.batch(), ops: null });
+    // In slices, so a result over its budget stops after a slice, not after the whole view.
+    if (table.size) {
+      const all = table.batch();
+      for (let at = 0; at < all.numRows; at += PULL_SLICE_ROWS) pipeline.push({ kind: 'batch', batch: all.slice(at, at + PULL_SLICE_ROWS), ops: null });
+    }
     pipeline.push({ kind: 'end' });
     return { statement: 'SELECT', columns: columnsOf(schema, p.visibleCount), rows: out };
   }
@@ -193,7 +202,30 @@ export function createEngine(cfg: EngineConfig): Engine {
     return { statement: 'DESCRIBE', name: o.name, message: `${kindLabel(o)} ${o.name}`, columns: [{ name: 'column', type: 'VARCHAR' }, { name: 'type', type: 'VARCHAR' }], rows };
   }
 
-  async function apply(ps: PlannedStatement): Promise<StatementResult> {
+  /** Refuses a request whose new queries would go past MAX_QUERIES, before any statement takes effect. */
+  function checkCapacity(planned: readonly PlannedStatement[]): void {
+    if (cfg.maxQueries === undefined) return;
+    const starts = planned.filter((ps) => (ps.planned.kind === 'create_materialized_view' || ps.planned.kind === 'create_sink') && !ps.planned.exists).length;
+    if (starts > 0 && runners.size + pushes.size + starts > cfg.maxQueries) {
+      throw new SqlError(`too many running queries: this request starts ${starts}, ${Math.max(0, cfg.maxQueries - runners.size - pushes.size)} more may run (MAX_QUERIES = ${cfg.maxQueries}); drop one first`, 1, 1, 'busy');
+    }
+  }
+
+  /**
+   * Takes back a CREATE whose request failed later (or whose query failed to start): no catalog entry,
+   * stored statement, table or query of it stays behind.
+   */
+  async function undoCreate(name: string, queryId: string | undefined): Promise<void> {
+    if (queryId) await dropQuery(queryId).catch((e: Error) => cfg.log('warn', `undo of ${name}: ${e.message}`));
+    catalog.remove(name);
+    tables.delete(name.toLowerCase());
+    closeFeed(name);
+    const i = stored.findIndex((x) => x.name.toLowerCase() === name.toLowerCase());
+    if (i >= 0) stored.splice(i, 1);
+    await persist();
+  }
+
+  async function apply(ps: PlannedStatement, undo: (() => Promise<void>)[]): Promise<StatementResult> {
     const p = ps.planned;
     const label = STATEMENT_LABEL[p.kind];
     switch (p.kind) {
@@ -201,15 +233,16 @@ export function createEngine(cfg: EngineConfig): Engine {
         if (p.exists) return { statement: label, name: p.def.name, message: `${p.def.name} already exists` };
         catalog.put(p.def);
         stored.push({ kind: p.def.kind, name: p.def.name, sql: ps.sql });
+        undo.push(() => undoCreate(p.def.name, undefined));
         await persist();
         return { statement: label, name: p.def.name, message: `${kindLabel(p.def)} ${p.def.name} created` };
       }
       case 'create_materialized_view': case 'create_sink': {
         if (p.exists) return { statement: label, name: p.def.name, message: `${p.def.name} already exists`, ...queryIdOf(p.def.name) };
-        if (cfg.maxQueries !== undefined && runners.size + pushes.size >= cfg.maxQueries) throw new SqlError(`too many running queries (MAX_QUERIES = ${cfg.maxQueries}); drop one first`, 1, 1, 429);
         const id = randomUUID();
         catalog.put(p.def);
         stored.push({ kind: p.def.kind, name: p.def.name, sql: ps.sql, queryId: id });
+        undo.push(() => undoCreate(p.def.name, id));
         await persist();
         await startQuery(p, ps.sql, id);
         return { statement: label, name: p.def.name, queryId: id, message: `${kindLabel(p.def)} ${p.def.name} created; query ${id} started` };
@@ -244,6 +277,7 @@ export function createEngine(cfg: EngineConfig): Engine {
   return {
     async start() {
       releaseReaders ??= holdReaders();
+      warmParser();
       await fs.mkdir(cfg.dataDir, { recursive: true });
       let saved: StoredObject[] = [];
       try { saved = (JSON.parse(await fs.readFile(catalogFile, 'utf8')) as { objects: StoredObject[] }).objects; } catch { saved = []; }
@@ -271,11 +305,21 @@ export function createEngine(cfg: EngineConfig): Engine {
       const release = releaseReaders; releaseReaders = null;
       await release?.();
     },
-    execute(sql: string) {
+    async execute(sql: string) {
+      // Parsed off the main thread under a deadline, before waiting for the engine's turn.
+      const parsed = await preparseRequest(sql);
       return serial(async () => {
-        const planned = planRequest(sql, catalog);
+        const planned = planRequest(sql, catalog, parsed);
+        checkCapacity(planned);
         const results: StatementResult[] = [];
-        for (const ps of planned) results.push(await apply(ps));
+        // A statement that fails while taking effect takes back the CREATEs of its request (DROPs stay done).
+        const undo: (() => Promise<void>)[] = [];
+        try {
+          for (const ps of planned) results.push(await apply(ps, undo));
+        } catch (e) {
+          for (const u of undo.reverse()) await u().catch((x: Error) => cfg.log('warn', `undo failed: ${x.message}`));
+          throw e;
+        }
         return results;
       });
     },
@@ -305,7 +349,9 @@ export function createEngine(cfg: EngineConfig): Engine {
       if (!v) return undefined;
       const all = v.table.rows();
       const rows = limit !== undefined && all.length > limit ? all.slice(all.length - limit) : all;
-      return { name: v.def.name, epoch: v.table.epoch, total: all.length, columns: columnsOf(v.def.schema, v.def.visibleCount), rows: rows.map((r) => rowObject(v.def.schema, r, v.def.visibleCount)) };
+      const budget = resultBudget(`the newest ${rows.length} rows of ${v.def.name}`, 'ask for fewer with ?limit=N');
+      const objects = rows.map((r) => budget.add(rowObject(v.def.schema, r, v.def.visibleCount)));
+      return { name: v.def.name, epoch: v.table.epoch, total: all.length, columns: columnsOf(v.def.schema, v.def.visibleCount), rows: objects };
     },
     viewFeed(name) {
       const v = materialized(name);
@@ -360,13 +406,13 @@ export function createEngine(cfg: EngineConfig): Engine {
   }
 
   async function startPush(sql: string, opts: PushOptions): Promise<PushHandle> {
-    const planned = planRequest(sql, catalog);
+    const planned = planRequest(sql, catalog, await preparseRequest(sql));
     const p = planned[0]?.planned;
     if (planned.length !== 1 || p?.kind !== 'push') {
       throw new SqlError('POST /v1/query-stream takes one push query: SELECT … FROM <source> … EMIT CHANGES', 1, 1);
     }
     if (cfg.maxQueries !== undefined && runners.size + pushes.size >= cfg.maxQueries) {
-      throw new SqlError(`too many running queries (MAX_QUERIES = ${cfg.maxQueries}); stop one first`, 1, 1, 429);
+      throw new SqlError(`too many running queries (MAX_QUERIES = ${cfg.maxQueries}); stop one first`, 1, 1, 'busy');
     }
     const id = randomUUID();
     const schema = p.physical.schema;
@@ -385,6 +431,39 @@ export function createEngine(cfg: EngineConfig): Engine {
     };
     pushes.set(id, handle);
     return handle;
+  }
+}
+
+/**
+ * Counts the JSON bytes of result rows as they are built and refuses a result over
+ * MAX_PULL_RESULT_BYTES with a 4xx naming the limit (past ~512 MB a JSON string cannot even be made).
+ */
+function resultBudget(what: string, hint = 'add a LIMIT or a WHERE clause'): { add<T>(row: T): T } {
+  let bytes = 0;
+  return {
+    add(row) {
+      bytes += jsonSize(row);
+      if (bytes > limits.MAX_PULL_RESULT_BYTES) {
+        throw new SqlError(`${what} is larger than ${limits.MAX_PULL_RESULT_BYTES / 1048576} MiB of JSON (limit MAX_PULL_RESULT_BYTES): ${hint}`, 1, 1, 'limit');
+      }
+      return row;
+    },
+  };
+}
+
+/** About the length of `v` as JSON (strings by their length; escapes not counted). */
+function jsonSize(v: unknown): number {
+  if (v === null || v === undefined) return 4;
+  switch (typeof v) {
+    case 'string': return v.length + 2;
+    case 'number': return 24;
+    case 'boolean': return 5;
+    case 'object': {
+      let n = 2;
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) n += k.length + 4 + jsonSize(x);
+      return n;
+    }
+    default: return 8;
   }
 }
 

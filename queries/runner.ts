@@ -4,6 +4,7 @@
  * serialized, so a barrier always falls between two source batches and an epoch is a clean prefix of
  * every partition.
  */
+import { formatTimestamp } from '../executor/expr/calendar.ts';
 import path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import { sourceColumnsUsed } from '../planner/physical.ts';
@@ -205,7 +206,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     const rows = batchRows(l.batch, l.schema);
     const msgs = Array.from(l.rows, (i) => ({
       key: null,
-      value: JSON.stringify({ row: rowObject(l.schema, rows[i]!), reason: l.reason, watermark: Number.isFinite(l.watermark) ? new Date(l.watermark).toISOString() : null, query: cfg.name }),
+      value: JSON.stringify({ row: rowObject(l.schema, rows[i]!), reason: l.reason, watermark: formatTimestamp(l.watermark), query: cfg.name }),
     }));
     side.send(topic, msgs).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot send late rows to ${topic}: ${(e as Error).message}`));
   };
@@ -476,7 +477,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         inputRows,
         inputRowsPerSecond: dt > 0 ? Math.round(rows / dt) : 0,
         processedRowsPerSecond: ms > 0 ? Math.round(rows / (ms / 1000)) : 0,
-        watermark: Number.isFinite(watermark) ? new Date(watermark).toISOString() : null,
+        watermark: formatTimestamp(watermark),
         watermarkDelayMs: Number.isFinite(watermark) ? Date.now() - watermark : null,
         lateRowsDropped: lateRows,
         malformedRows,

@@ -4,6 +4,7 @@
  * Positions and lengths count characters (Unicode code points), as Postgres does, not UTF-16 code
  * units; strings without surrogate pairs (nearly all) take plain `slice` paths.
  */
+import { compileSafeRegex } from '../../planner/regex-safety.ts';
 import { T } from '../../planner/types.ts';
 import type { Vector } from '../vector.ts';
 import { andValidity, compactValidity } from '../kernels/validity.ts';
@@ -216,7 +217,9 @@ const regexp_like: FnCompiler = (args, type) => {
     flags = f.constant.value.replace(/[gy]/g, ''); // 'g'/'y' would make test() stateful across rows
   }
   if (isConst(pattern) && pattern.constant.value !== null) {
-    const re = new RegExp(String(pattern.constant.value), flags);
+    const c = compileSafeRegex(String(pattern.constant.value), flags);
+    if ('error' in c) throw new Error(c.error); // the planner refuses these first
+    const re = c.re;
     return node(type, (cols, n) => {
       const v = s.eval(cols, n); const src = strValues(v);
       const out = new Uint8Array(n);
@@ -236,7 +239,8 @@ const regexp_like: FnCompiler = (args, type) => {
       const pat = pats[i]!;
       if (pat !== last) {
         last = pat;
-        try { re = new RegExp(pat, flags); } catch { re = null; }
+        const c = compileSafeRegex(pat, flags);
+        re = 're' in c ? c.re : null;
       }
       if (re === null) continue;
       out[i] = re.test(src[i]!) ? 1 : 0;
