@@ -69,9 +69,10 @@ export function annotatePositions(select: Ast, tokens: readonly Token[]): void {
   const claimed = new Set<number>();
   let cursor = 0;
   const indexAt = (off: number): number => {
-    let k = tokens.findIndex((t) => t.start >= off);
-    if (k < 0) k = tokens.length - 1;
-    return k;
+    // The first token starting at or after `off` (tokens are in text order), else the last.
+    let lo = 0; let hi = tokens.length - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (tokens[mid]!.start >= off) hi = mid; else lo = mid + 1; }
+    return lo;
   };
   const claim = (match: (t: Token) => boolean, from: number): number | null => {
     for (let k = from; k < tokens.length; k++) if (!claimed.has(k) && match(tokens[k]!)) { claimed.add(k); return k; }
@@ -84,6 +85,7 @@ export function annotatePositions(select: Ast, tokens: readonly Token[]): void {
   const isName = (name: string) => (t: Token) => (t.kind === 'ident' || t.kind === 'qident') && t.value.toLowerCase() === name.toLowerCase();
   const walkSelect = (s: Ast): void => {
     if (s.loc?.start?.offset != null) cursor = indexAt(s.loc.start.offset);
+    for (const w of (Array.isArray(s.with) ? s.with : []) as Ast[]) { const b = w?.stmt?.ast ?? w?.stmt; if (b) walkSelect(b); }
     for (const c of (Array.isArray(s.columns) ? s.columns : []) as Ast[]) walk(c?.expr ?? c);
     for (const f of (s.from ?? []) as Ast[]) {
       if (f?.expr?.ast) { walkSelect(f.expr.ast); continue; }

@@ -127,13 +127,44 @@ function fieldName(e: Expr, fallback: string): string {
   return fallback;
 }
 
+/** A common table expression in scope: its name and body, bound where it is referenced. */
+interface Cte { readonly name: string; readonly ast: Ast; readonly at: number }
+
 class QueryBinder {
   constructor(
     private readonly catalog: Catalog,
     private readonly loc: Locator,
     private readonly q: QueryText,
     private readonly mode: QueryMode,
+    /** CTEs visible here, by lower-cased name (an inner WITH shadows an outer one, both shadow the catalog). */
+    private readonly ctes: ReadonlyMap<string, Cte> = new Map(),
   ) {}
+
+  /**
+   * `WITH a AS (…), b AS (…) SELECT …`: each CTE sees the ones before it; the query sees all. A CTE is
+   * inlined where it is referenced, as a subquery (so a CTE read twice is computed twice, as in Flink).
+   */
+  private withCtes(ast: Ast): QueryBinder {
+    const { loc } = this;
+    const ctes = new Map(this.ctes);
+    for (const w of ast.with as Ast[]) {
+      const name = String(w.name?.value ?? w.name ?? '');
+      const at = this.identAt(name);
+      if (w.columns?.length) errAt(loc, at, `WITH ${name}(…) column lists are not supported: name the columns with AS inside the query`, 'unsupported');
+      if (ctes.has(name.toLowerCase()) && !this.ctes.has(name.toLowerCase())) errAt(loc, at, `WITH names '${name}' twice`);
+      const body: Ast = w.stmt?.ast ?? w.stmt;
+      if (!body || body.type !== 'select') errAt(loc, at, `WITH ${name} needs a SELECT`);
+      ctes.set(name.toLowerCase(), { name, ast: body, at });
+    }
+    return new QueryBinder(this.catalog, loc, this.q, this.mode, ctes);
+  }
+
+  /** Offset of the first identifier token spelled `name` (case-insensitive), or the query start. */
+  private identAt(name: string): number {
+    const lower = name.toLowerCase();
+    const t = this.loc.tokens.find((x) => (x.kind === 'ident' || x.kind === 'qident') && x.value.toLowerCase() === lower);
+    return t ? this.loc.base + t.start : this.loc.base;
+  }
 
   private keywordAt(kw: string): number {
     const t = this.loc.tokens.find((x) => x.kind === 'ident' && x.upper === kw);
@@ -150,7 +181,10 @@ class QueryBinder {
     if (Array.isArray(ast.columns) && ast.columns.length > MAX_SELECT_ITEMS) {
       errAt(loc, this.keywordAt('SELECT'), `a SELECT list may have at most ${MAX_SELECT_ITEMS} items; this one has ${ast.columns.length} (limit MAX_SELECT_ITEMS)`, 'limit');
     }
-    if (ast.with) errAt(loc, this.keywordAt('WITH'), 'WITH (common table expressions) is not supported yet; use CREATE VIEW');
+    if (ast.with?.length) {
+      if (/^\s*WITH\s+RECURSIVE\b/i.test(this.q.original)) errAt(loc, this.keywordAt('RECURSIVE'), 'WITH RECURSIVE is not supported', 'unsupported');
+      return this.withCtes(ast).bind({ ...ast, with: null });
+    }
     if (ast.distinct?.type) errAt(loc, this.keywordAt('DISTINCT'), 'SELECT DISTINCT is not supported yet; use GROUP BY');
     if (!ast.from || ast.from.length === 0) errAt(loc, this.keywordAt('SELECT'), 'a query needs a FROM clause');
     if (ast.from.length > 1 || ast.from[0].join) errAt(loc, this.keywordAt(ast.from[1]?.join ? 'JOIN' : 'FROM'), 'joins are not supported yet: a query reads one source or view');
@@ -215,7 +249,7 @@ class QueryBinder {
   private bindFrom(item: Ast): Relation {
     const { loc } = this;
     if (item.expr?.ast) {
-      const sub = new QueryBinder(this.catalog, loc, this.q, this.mode === 'pull' ? 'pull' : 'continuous').bindSubquery(item.expr.ast);
+      const sub = new QueryBinder(this.catalog, loc, this.q, this.mode === 'pull' ? 'pull' : 'continuous', this.ctes).bindSubquery(item.expr.ast);
       return this.asRelation(sub, item.as ?? null, []);
     }
     if (item.type === 'expr' && item.expr?.type === 'function') {
@@ -247,6 +281,13 @@ class QueryBinder {
 
   private bindNamed(name: string, qualifier: string, at: number): Relation {
     const { loc } = this;
+    const cte = this.ctes.get(name.toLowerCase());
+    if (cte) {
+      // Bound with the CTEs defined before it only (no CTE can read itself or a later one).
+      const before = new Map([...this.ctes].filter(([k]) => k !== name.toLowerCase() && [...this.ctes.keys()].indexOf(k) < [...this.ctes.keys()].indexOf(name.toLowerCase())));
+      const b = new QueryBinder(this.catalog, loc, this.q, this.mode === 'pull' ? 'pull' : 'continuous', before).bindSubquery(cte.ast);
+      return this.asRelation(b, qualifier, []);
+    }
     const obj = this.catalog.get(name);
     if (!obj) {
       errAt(loc, at, `unknown source or view '${name}'${didYouMean(name, this.catalog.all().map((o) => o.name))}`);
@@ -604,8 +645,15 @@ class QueryBinder {
     });
 
     // Spark's bare `window` column is a struct<start, end> there; here it expands to two columns.
+    // So is the window call itself, selected as Spark users write it: SELECT window(ts, '1 minute'), …
+    // GROUP BY window(ts, '1 minute'); it must be the GROUP BY's window.
     const expandWindow = (e: Ast, alias: string | null): { exprs: Expr[]; names: string[] } | null => {
-      if (!window || e?.type !== 'column_ref' || e.table != null || columnName(e).toLowerCase() !== SPARK_WINDOW_ALIAS) return null;
+      const call = e?.type === 'function' ? this.sparkWindow(e, scope) : null;
+      if (call) {
+        if (!window || JSON.stringify(call.spec) !== JSON.stringify(window.spec) || exprKey(call.time) !== exprKey(window.time)) {
+          errAt(loc, astOffset(loc, e), `${functionName(e) === 'session_window' ? 'session_window' : 'window'}(…) in the SELECT list must be the window of the GROUP BY`);
+        }
+      } else if (!window || e?.type !== 'column_ref' || e.table != null || columnName(e).toLowerCase() !== SPARK_WINDOW_ALIAS) return null;
       const p = alias ?? 'window';
       return {
         exprs: [{ kind: 'column', index: 0, name: 'window_start', type: T.timestamp }, { kind: 'column', index: 1, name: 'window_end', type: T.timestamp }],

@@ -4,12 +4,12 @@
  * line:column, or planned correctly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCatalog, limits, planRequest, preparseRequest, SqlError, stopParser, warmParser, type Catalog } from '../../planner/index.ts';
+import { createCatalog, limits, planRequest, preparseRequest, SqlError, stopParser, warmParser } from '../../planner/index.ts';
 
 const SOURCE = `CREATE SOURCE bids (auction BIGINT, price BIGINT, url VARCHAR, dateTime TIMESTAMP(3),
   WATERMARK FOR dateTime AS dateTime - INTERVAL '1' SECOND) WITH (connector = 'kafka', topic = 'b', format = 'json')`;
 
-let catalog: Catalog;
+let catalog: ReturnType<typeof createCatalog>;
 
 /** Plans `sql` the way the engine does (parsed on the parse thread, under its deadline). */
 async function plan(sql: string) { return planRequest(sql, catalog, await preparseRequest(sql)); }
@@ -25,7 +25,7 @@ async function refusal(sql: string): Promise<SqlError & { ms: number }> {
 
 beforeAll(async () => {
   catalog = createCatalog();
-  for (const p of planRequest(SOURCE, catalog)) catalog.put((p.planned as { def: never }).def);
+  for (const p of planRequest(SOURCE, catalog)) catalog.put((p.planned as unknown as { def: never }).def);
   warmParser();
   await plan('SELECT auction FROM bids EMIT CHANGES'); // the parse thread has booted
 }, 60_000);
@@ -121,7 +121,7 @@ describe('user input that made 500s', () => {
 
   it('DROP takes any legal name literally: "x(" and "d$x"', async () => {
     const cat = createCatalog(catalog.all());
-    const run = async (sql: string) => { for (const p of planRequest(sql, cat, await preparseRequest(sql))) { const d = (p.planned as { def?: never }).def; if (d) cat.put(d); } };
+    const run = async (sql: string) => { for (const p of planRequest(sql, cat, await preparseRequest(sql))) { const d = (p.planned as unknown as { def?: never }).def; if (d) cat.put(d); } };
     const missing = await refusal('DROP SOURCE "x("');
     expect(missing.message).toContain('unknown source');
     await run(`CREATE SOURCE "d$x" (a BIGINT) WITH (connector = 'kafka', topic = 'dx', format = 'json'); CREATE VIEW vx AS SELECT a FROM "d$x"`);
