@@ -43,6 +43,11 @@ export interface GraphSnapshot {
   /** The barrier the snapshot belongs to (null before any barrier). */
   readonly epoch: number | null;
   readonly nodes: Readonly<Record<string, NodeSnapshot>>;
+  /**
+   * Per node, the watermark of each of its inputs (null: none yet), so a restored multi-input node
+   * takes the minimum over the same values as before (absent: none known).
+   */
+  readonly watermarks?: Readonly<Record<string, readonly (number | null)[]>>;
 }
 
 /** A snapshot that does not fit the graph: nothing was restored. */
@@ -92,7 +97,7 @@ interface RtNode {
   done: boolean;
   /** The last epoch this node aligned, and its state captured at that point when touched since. */
   alignedEpoch: number;
-  captured: TableState | null;
+  captured: { readonly state: TableState | null; readonly wms: readonly (number | null)[] } | null;
   stateful: boolean;
 }
 
@@ -158,7 +163,11 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
 
   /** A node about to change after aligning a barrier others have not: keep its state at the barrier. */
   function touch(rt: RtNode): void {
-    if (unaligned > 0 && rt.stateful && rt.alignedEpoch === curEpoch && rt.captured === null) rt.captured = captureOf(rt.op!);
+    if (unaligned > 0 && rt.alignedEpoch === curEpoch && rt.captured === null) rt.captured = { state: rt.stateful ? captureOf(rt.op!) : null, wms: wmsOf(rt) };
+  }
+
+  function wmsOf(rt: RtNode): (number | null)[] {
+    return Array.from(rt.wms, (w) => (Number.isFinite(w) ? w : null));
   }
 
   function enqueue(rt: RtNode, port: number, msg: Message): void {
@@ -184,6 +193,7 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
     switch (msg.kind) {
       case 'watermark': {
         if (msg.time <= rt.wms[port]!) return;
+        if (unaligned > 0) touch(rt);
         rt.wms[port] = msg.time;
         advanceWatermark(rt);
         return;
@@ -196,6 +206,7 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
         return;
       }
       case 'end': {
+        if (unaligned > 0) touch(rt);
         rt.port[port] = ENDED; rt.nEnded++; rt.wms[port] = Infinity;
         if (rt.nEnded === rt.nIn) { finish(rt); return; }
         if (rt.nBarrier > 0 && rt.nBarrier + rt.nEnded === rt.nIn) align(rt, rt.barrierEpoch);
@@ -249,14 +260,17 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
   function snapshot(): GraphSnapshot {
     if (unaligned > 0) throw new Error(`barrier ${curEpoch} has not reached every node yet (${unaligned} to go)`);
     const out: Record<string, NodeSnapshot> = {};
+    const watermarks: Record<string, (number | null)[]> = {};
     for (const rt of nodes) {
+      const wms = rt.captured?.wms ?? wmsOf(rt);
+      if (wms.some((w) => w !== null)) watermarks[rt.id] = [...wms];
       if (!rt.stateful) continue;
-      const s = rt.captured ?? captureOf(rt.op!);
+      const s = rt.captured?.state ?? captureOf(rt.op!);
       const tables: Record<string, RecordBatch> = {};
       for (const [name, b] of Object.entries(s.tables)) if (b) tables[name] = b;
       out[rt.id] = { tables, meta: s.meta };
     }
-    return { planFingerprint: plan.fingerprint, epoch: curEpoch >= 0 ? curEpoch : null, nodes: out };
+    return { planFingerprint: plan.fingerprint, epoch: curEpoch >= 0 ? curEpoch : null, nodes: out, watermarks };
   }
 
   function restore(s: GraphSnapshot): void {
@@ -271,6 +285,17 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
       for (const name of Object.keys(ns.tables)) if (!known.has(name)) throw new StateMismatchError(`the checkpoint holds a table ${name} for node ${id} (${rt.op!.name}), which keeps only [${[...known].join(', ')}]`);
     }
     for (const rt of nodes) if (rt.stateful && !s.nodes[rt.id]) throw new StateMismatchError(`the checkpoint has no state for node ${rt.id} (${rt.op!.name})`);
+    for (const [id, w] of Object.entries(s.watermarks ?? {})) {
+      const rt = byId.get(id);
+      if (!rt || rt.nIn !== w.length) throw new StateMismatchError(`the checkpoint holds watermarks for ${w.length} inputs of node ${id}, which ${rt ? `has ${rt.nIn}` : 'does not exist'}`);
+    }
+    for (const rt of nodes) {
+      const w = s.watermarks?.[rt.id];
+      for (let i = 0; i < rt.nIn; i++) rt.wms[i] = w?.[i] ?? -Infinity;
+      let min = Infinity;
+      for (let i = 0; i < rt.nIn; i++) min = Math.min(min, rt.wms[i]!);
+      rt.wm = min;
+    }
     for (const rt of nodes) {
       if (!rt.stateful) continue;
       const ns = s.nodes[rt.id]!;
