@@ -12,9 +12,10 @@
  * - End of input: a node ends when every input has ended.
  * - Fan-out: a node may feed several nodes; each gets every batch.
  *
- * Snapshots are consistent cuts: a node that aligned a barrier and is touched again before the barrier
- * has reached every node (data replayed from a buffer, or pushed into another input) captures its state
- * first; `snapshot()` returns those captures and the current state of the untouched nodes.
+ * Snapshots are consistent cuts: a node that aligned a barrier and is touched again before that barrier
+ * has reached every node (data replayed from a buffer, pushed into another input, or a newer barrier)
+ * captures its state first; `snapshot(epoch)` returns those captures and the current state of the
+ * untouched nodes. Once a barrier is complete, take its snapshot before pushing anything else.
  *
  * Dispatch goes through per-node tables built once (targets, ports, operator); no per-row work here.
  */
@@ -65,8 +66,11 @@ export interface Graph {
   barrier(epoch: number): void;
   /** Pushes end of input into every input that has not ended. */
   end(): void;
-  /** The state at the last barrier; throws while that barrier has not reached every node. */
-  snapshot(): GraphSnapshot;
+  /**
+   * The state at barrier `epoch` (default: the newest barrier pushed); throws while that barrier has
+   * not reached every node, or once a newer barrier has completed.
+   */
+  snapshot(epoch?: number): GraphSnapshot;
   /** Replaces every operator's state; refuses (StateMismatchError, nothing changed) a snapshot of another plan. */
   restore(s: GraphSnapshot): void;
   metrics(): Record<string, OperatorMetrics>;
@@ -76,6 +80,8 @@ const EMPTY_METRICS: OperatorMetrics = { stateRows: 0, stateBytes: 0, lateRowsDr
 const OPEN = 0; const BARRIER = 1; const ENDED = 2;
 
 interface Target { readonly node: RtNode; readonly port: number }
+
+interface Capture { readonly state: TableState | null; readonly wms: readonly (number | null)[] }
 
 interface RtNode {
   readonly id: string;
@@ -95,9 +101,9 @@ interface RtNode {
   /** Messages that arrived on a blocked input, per input (allocated on first use). */
   queues: Message[][] | null;
   done: boolean;
-  /** The last epoch this node aligned, and its state captured at that point when touched since. */
+  /** The last epoch this node aligned, and its state at each aligned epoch still in flight elsewhere. */
   alignedEpoch: number;
-  captured: { readonly state: TableState | null; readonly wms: readonly (number | null)[] } | null;
+  captured: Map<number, Capture> | null;
   stateful: boolean;
 }
 
@@ -153,7 +159,20 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
 
   /** Barrier epoch in flight and how many nodes have yet to align it. */
   let curEpoch = -1;
+  /** Per barrier epoch in flight: how many nodes have yet to align it. */
+  const pending = new Map<number, number>();
+  /** Epochs complete but not yet snapshotted, newest last (captures are kept for the newest only). */
+  let completed = -1;
+  /** Number of epochs in flight: while > 0, touched nodes capture their state first. */
   let unaligned = 0;
+  const settle = (e: number) => {
+    const left = pending.get(e)! - 1;
+    if (left > 0) { pending.set(e, left); return; }
+    pending.delete(e); unaligned = pending.size;
+    completed = Math.max(completed, e);
+    // Captures of older complete epochs can no longer be asked for.
+    for (const n of nodes) if (n.captured) for (const k of n.captured.keys()) if (k < completed) n.captured.delete(k);
+  };
 
   function makeOutput(rt: RtNode): Output {
     const ts = rt.targets;
@@ -163,7 +182,8 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
 
   /** A node about to change after aligning a barrier others have not: keep its state at the barrier. */
   function touch(rt: RtNode): void {
-    if (unaligned > 0 && rt.alignedEpoch === curEpoch && rt.captured === null) rt.captured = { state: rt.stateful ? captureOf(rt.op!) : null, wms: wmsOf(rt) };
+    const e = rt.alignedEpoch;
+    if (unaligned > 0 && pending.has(e) && !rt.captured?.has(e)) (rt.captured ??= new Map()).set(e, { state: rt.stateful ? captureOf(rt.op!) : null, wms: wmsOf(rt) });
   }
 
   function wmsOf(rt: RtNode): (number | null)[] {
@@ -199,7 +219,7 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
         return;
       }
       case 'barrier': {
-        if (msg.epoch > curEpoch) { curEpoch = msg.epoch; unaligned = nodes.filter((n) => !n.done).length; for (const n of nodes) n.captured = null; }
+        if (msg.epoch > curEpoch) { curEpoch = msg.epoch; pending.set(msg.epoch, nodes.filter((n) => !n.done).length); unaligned = pending.size; }
         if (rt.nIn === 1) { align(rt, msg.epoch); return; }
         rt.port[port] = BARRIER; rt.nBarrier++; rt.barrierEpoch = msg.epoch;
         if (rt.nBarrier + rt.nEnded === rt.nIn) align(rt, msg.epoch);
@@ -229,48 +249,59 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
   }
 
   function align(rt: RtNode, epoch: number): void {
+    if (unaligned > 0) touch(rt); // the previous epoch may still be in flight elsewhere
     rt.op?.flush?.(rt.out);
-    rt.alignedEpoch = epoch; rt.captured = null;
-    if (epoch === curEpoch) unaligned--;
+    rt.alignedEpoch = epoch;
     for (let i = 0; i < rt.nIn; i++) if (rt.port[i] === BARRIER) rt.port[i] = OPEN;
     rt.nBarrier = 0;
     if (rt.sink !== null) rt.sink.barrier?.(epoch);
     else { const m: Message = { kind: 'barrier', epoch }; for (const t of rt.targets) deliver(t.node, t.port, m); }
-    // What arrived behind the barrier belongs to the next epoch: replay it now, in arrival order per input.
+    // What arrived behind the barrier belongs to the next epoch: replay it now, in arrival order per
+    // input. The epoch counts as complete only after that, so every node it touches keeps its state at
+    // the barrier.
     const qs = rt.queues;
-    if (qs === null) return;
-    for (let p = 0; p < qs.length; p++) {
-      const q = qs[p]!;
-      if (q.length === 0) continue;
-      qs[p] = [];
-      for (const m of q) deliver(rt, p, m);
+    if (qs !== null) {
+      for (let p = 0; p < qs.length; p++) {
+        const q = qs[p]!;
+        if (q.length === 0) continue;
+        qs[p] = [];
+        for (const m of q) deliver(rt, p, m);
+      }
     }
+    if (pending.has(epoch)) settle(epoch);
   }
+
 
   function finish(rt: RtNode): void {
     rt.done = true;
-    if (unaligned > 0 && rt.alignedEpoch !== curEpoch) unaligned--; // it will never see that barrier
     if (unaligned > 0) touch(rt);
+    // It will never see the barriers still to come.
+    for (const e of [...pending.keys()]) if (e > rt.alignedEpoch) settle(e);
     if (rt.op !== null) rt.op.end?.(rt.out);
     if (rt.sink !== null) { rt.sink.end?.(); return; }
     const m: Message = { kind: 'end' };
     for (const t of rt.targets) deliver(t.node, t.port, m);
   }
 
-  function snapshot(): GraphSnapshot {
-    if (unaligned > 0) throw new Error(`barrier ${curEpoch} has not reached every node yet (${unaligned} to go)`);
+  function snapshot(epoch?: number): GraphSnapshot {
+    const e = epoch ?? curEpoch;
+    if (pending.has(e)) throw new Error(`barrier ${e} has not reached every node yet (${pending.get(e)} to go)`);
+    if (e >= 0 && e < completed) throw new Error(`barrier ${e} is older than the last complete one (${completed}); its state is gone`);
     const out: Record<string, NodeSnapshot> = {};
     const watermarks: Record<string, (number | null)[]> = {};
     for (const rt of nodes) {
-      const wms = rt.captured?.wms ?? wmsOf(rt);
+      const c = rt.captured?.get(e);
+      if (!c && rt.alignedEpoch > e && !rt.done) throw new Error(`node ${rt.id} has moved past barrier ${e}; its state at that barrier is gone`);
+      const wms = c?.wms ?? wmsOf(rt);
       if (wms.some((w) => w !== null)) watermarks[rt.id] = [...wms];
       if (!rt.stateful) continue;
-      const s = rt.captured?.state ?? captureOf(rt.op!);
+      const s = c?.state ?? captureOf(rt.op!);
       const tables: Record<string, RecordBatch> = {};
       for (const [name, b] of Object.entries(s.tables)) if (b) tables[name] = b;
       out[rt.id] = { tables, meta: s.meta };
     }
-    return { planFingerprint: plan.fingerprint, epoch: curEpoch >= 0 ? curEpoch : null, nodes: out, watermarks };
+    for (const rt of nodes) rt.captured?.delete(e);
+    return { planFingerprint: plan.fingerprint, epoch: e >= 0 ? e : null, nodes: out, watermarks };
   }
 
   function restore(s: GraphSnapshot): void {
