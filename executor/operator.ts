@@ -1,6 +1,8 @@
 /**
- * The operator contract. Only `processBatch` is required: the pipeline forwards watermarks, barriers
- * and end of input for operators that do not handle them.
+ * The operator contract. Only `processBatch` is required: the graph runtime (graph.ts) forwards
+ * watermarks, barriers and end of input for operators that do not handle them. An operator with
+ * several inputs learns which one a batch came from by `input` (0-based, the order of the node's
+ * inputs); watermarks, barriers and end reach it once they hold on every input.
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { Schema } from '../planner/types.ts';
@@ -32,6 +34,16 @@ export interface OperatorState {
   readonly meta: Record<string, unknown>;
 }
 
+/**
+ * State as named tables (graph snapshots): each table one Arrow batch (null or absent when empty),
+ * plus small scalar state as JSON. Names are fixed per operator (`stateTables`), so a restore can
+ * refuse tables it does not know.
+ */
+export interface TableState {
+  readonly tables: Readonly<Record<string, RecordBatch | null>>;
+  readonly meta: Record<string, unknown>;
+}
+
 export interface OperatorMetrics {
   stateRows: number;
   stateBytes: number;
@@ -41,7 +53,7 @@ export interface OperatorMetrics {
 export interface Operator {
   readonly name: string;
   readonly schema: Schema;
-  processBatch(batch: RecordBatch, ops: Int8Array | null, out: Output): void;
+  processBatch(batch: RecordBatch, ops: Int8Array | null, out: Output, input?: number): void;
   /** Called when the event-time watermark advances; stateful operators close windows here. */
   processWatermark?(watermark: number, out: Output): void;
   /**
@@ -51,7 +63,13 @@ export interface Operator {
   flush?(out: Output): void;
   /** End of a bounded input: emit whatever is still held. */
   end?(out: Output): void;
+  /** Single-table state (the original form); the graph stores it as the table `state`. */
   snapshot?(): OperatorState;
   restore?(state: OperatorState): void;
+  /** Names of the tables `snapshotTables` may return. */
+  readonly stateTables?: readonly string[];
+  /** Named-table state; preferred over `snapshot` when present. */
+  snapshotTables?(): TableState;
+  restoreTables?(state: TableState): void;
   metrics?(): OperatorMetrics;
 }

@@ -24,7 +24,32 @@ export type PhysicalOp =
     }
   | { readonly kind: 'updating_aggregate'; readonly groupBy: readonly number[]; readonly aggs: readonly AggCall[]; readonly inputSchema: Schema; readonly schema: Schema }
   | { readonly kind: 'sort'; readonly keys: readonly SortKey[]; readonly schema: Schema }
-  | { readonly kind: 'limit'; readonly limit: number | null; readonly offset: number; readonly schema: Schema };
+  | { readonly kind: 'limit'; readonly limit: number | null; readonly offset: number; readonly schema: Schema }
+  /** UNION ALL of n inputs with the same columns (graph plans only). */
+  | { readonly kind: 'union'; readonly inputs: number; readonly schema: Schema }
+  /**
+   * Deduplication, `ROW_NUMBER() OVER (PARTITION BY keys ORDER BY time [DESC]) = 1`: `first` keeps the
+   * earliest row per key by event time (append-only, final once the watermark passes it), `last` the
+   * latest (a changelog keyed by `keys`).
+   */
+  | { readonly kind: 'dedup'; readonly keys: readonly number[]; readonly timeColumn: number; readonly keep: 'first' | 'last'; readonly schema: Schema }
+  /**
+   * Top-N, `ROW_NUMBER() | RANK() OVER (PARTITION BY … ORDER BY …) <= limit`. With `window` (the
+   * window_start / window_end columns, which must be among `partitionBy`) the ranking is final per
+   * window when the watermark passes its end; without, it is a changelog updated at every barrier.
+   * `rankColumn`: the rank is appended as the last output column.
+   */
+  | {
+      readonly kind: 'top_n';
+      readonly partitionBy: readonly number[];
+      readonly orderBy: readonly SortKey[];
+      readonly limit: number;
+      readonly rankFn: 'row_number' | 'rank';
+      readonly rankColumn: boolean;
+      readonly window: { readonly start: number; readonly end: number } | null;
+      readonly inputSchema: Schema;
+      readonly schema: Schema;
+    };
 
 export type PhysicalSource =
   | { readonly kind: 'kafka_source'; readonly source: SourceDef; readonly schema: Schema }
@@ -116,7 +141,7 @@ function windowArgs(w: WindowSpec): string {
   return windowToString(w).replace(/^\w+\((.*)\)$/, '$1');
 }
 
-function opLine(op: PhysicalOp): string {
+export function opLine(op: PhysicalOp): string {
   switch (op.kind) {
     case 'filter': return `Filter: ${exprToString(op.predicate, op.schema)}`;
     case 'project': return `Project: ${op.exprs.map((e, i) => { const s = exprToString(e, op.inputSchema); const n = op.schema.fields[i]!.name; return s === n ? s : `${s} AS ${n}`; }).join(', ')}`;
@@ -127,11 +152,17 @@ function opLine(op: PhysicalOp): string {
       return `UpdatingAggregate: groupBy=[${op.groupBy.map((i) => op.inputSchema.fields[i]!.name).join(', ')}], aggs=[${op.aggs.map((a) => aggToString(a, op.inputSchema)).join(', ')}]`;
     case 'sort': return `Sort: ${op.keys.map((k) => `${op.schema.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ')}`;
     case 'limit': return `Limit: ${op.limit ?? 'ALL'}${op.offset ? ` OFFSET ${op.offset}` : ''}`;
+    case 'union': return `Union: ${op.inputs} inputs`;
+    case 'dedup': return `Dedup: keep=${op.keep}, keys=[${op.keys.map((i) => op.schema.fields[i]!.name).join(', ')}], time=${op.schema.fields[op.timeColumn]!.name}`;
+    case 'top_n': {
+      const names = (ix: readonly number[]) => ix.map((i) => op.inputSchema.fields[i]!.name).join(', ');
+      return `${op.window ? 'WindowTopN' : 'TopN'}: ${op.rankFn === 'rank' ? 'RANK' : 'ROW_NUMBER'} <= ${op.limit}, partitionBy=[${names(op.partitionBy)}], orderBy=[${op.orderBy.map((k) => `${op.inputSchema.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ')}]${op.rankColumn ? `, rank=${op.schema.fields[op.schema.fields.length - 1]!.name}` : ''}`;
+    }
     default: return assertNever(op, 'operator');
   }
 }
 
-function sourceLine(s: PhysicalSource, used: readonly boolean[] | null): string {
+export function sourceLine(s: PhysicalSource, used: readonly boolean[] | null): string {
   switch (s.kind) {
     case 'kafka_source': {
       const o = s.source.options;
@@ -155,7 +186,7 @@ function sourceLine(s: PhysicalSource, used: readonly boolean[] | null): string 
   }
 }
 
-function sinkLine(s: PhysicalSink, schema: Schema): string {
+export function sinkLine(s: PhysicalSink, schema: Schema): string {
   const key = (k: readonly number[] | null) => (k ? `key=[${k.map((i) => schema.fields[i]!.name).join(', ')}]` : 'append-only');
   switch (s.kind) {
     case 'query_table': return `QueryTableSink: ${s.view} ${key(s.keyColumns)} emit=${s.emit === 'changes' ? 'changes' : 'on-window-close'}`;

@@ -182,3 +182,73 @@ export function canon(rows: readonly Record<string, unknown>[]): Record<string, 
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .map((x) => x[1]);
 }
+
+/*
+ * Graph reference (graph-properties.test.ts): plain computations over rows {k, v, ts} that reached a
+ * node, each with the watermark in force there when it arrived. Nothing is shared with executor/.
+ */
+
+export interface GRow { readonly k: string | null; readonly v: number | null; readonly ts: number | null }
+export interface Arrived { readonly row: GRow; readonly wm: number }
+
+/** Orders values as SQL ORDER BY does here: NULL last ascending, first descending. */
+export function sqlCompare(x: unknown, y: unknown, desc = false): number {
+  if (x === y) return 0;
+  if (x === null) return desc ? -1 : 1;
+  if (y === null) return desc ? 1 : -1;
+  const c = (x as number) < (y as number) ? -1 : 1;
+  return desc ? -c : c;
+}
+
+/** Tumbling windows of `size` with COUNT(*), SUM(v), MAX(v) per (window, k); rows whose window closed are left out. */
+export function refTumble(rows: readonly Arrived[], size: number): { start: number; end: number; k: string | null; n: number; sv: number | null; mx: number | null }[] {
+  const groups = new Map<string, { start: number; end: number; k: string | null; vs: (number | null)[] }>();
+  for (const { row, wm } of rows) {
+    if (row.ts === null) continue;
+    const start = Math.floor(row.ts / size) * size; const end = start + size;
+    if (end <= wm) continue;
+    const id = JSON.stringify([start, row.k]);
+    (groups.get(id) ?? groups.set(id, { start, end, k: row.k, vs: [] }).get(id)!).vs.push(row.v);
+  }
+  return [...groups.values()].map((g) => {
+    const vs = g.vs.filter((x): x is number => x !== null);
+    return { start: g.start, end: g.end, k: g.k, n: g.vs.length, sv: vs.length ? vs.reduce((a, b) => a + b, 0) : null, mx: vs.length ? Math.max(...vs) : null };
+  });
+}
+
+/** First row per k by time among rows not at or behind the watermark; last row per k by time (times are distinct). */
+export function refDedup(rows: readonly Arrived[], keep: 'first' | 'last'): GRow[] {
+  const best = new Map<string, GRow>();
+  for (const { row, wm } of rows) {
+    if (row.ts === null || (keep === 'first' && row.ts <= wm)) continue;
+    const id = JSON.stringify(row.k);
+    const cur = best.get(id);
+    if (!cur || (keep === 'first' ? row.ts < cur.ts! : row.ts > cur.ts!)) best.set(id, row);
+  }
+  return [...best.values()];
+}
+
+/**
+ * Top-N of plain objects within each partition: ordered by `order` (desc), ties broken by every column
+ * in `cols` ascending; ROW_NUMBER or RANK, keeping ranks ≤ n, the rank in `rn`.
+ */
+export function refTopN<R extends Record<string, unknown>>(rows: readonly R[], partition: (r: R) => string, order: keyof R, cols: readonly (keyof R)[], n: number, fn: 'row_number' | 'rank'): (R & { rn: number })[] {
+  const parts = new Map<string, R[]>();
+  for (const r of rows) { const p = partition(r); (parts.get(p) ?? parts.set(p, []).get(p)!).push(r); }
+  const out: (R & { rn: number })[] = [];
+  for (const list of parts.values()) {
+    list.sort((a, b) => sqlCompare(a[order], b[order], true) || cols.reduce((c, col) => c || sqlCompare(a[col], b[col]), 0));
+    list.forEach((r, i) => {
+      const rn = fn === 'row_number' ? i + 1 : list.findIndex((x) => x[order] === r[order]) + 1;
+      if (rn <= n) out.push({ ...r, rn });
+    });
+  }
+  return out;
+}
+
+/** GROUP BY over plain objects with the aggregates given as functions of the group's rows. */
+export function refGroup<R, O>(rows: readonly R[], key: (r: R) => unknown, aggs: (key: unknown, rows: R[]) => O): O[] {
+  const groups = new Map<string, { key: unknown; rows: R[] }>();
+  for (const r of rows) { const k = key(r); const id = JSON.stringify(k); (groups.get(id) ?? groups.set(id, { key: k, rows: [] }).get(id)!).rows.push(r); }
+  return [...groups.values()].map((g) => aggs(g.key, g.rows));
+}
