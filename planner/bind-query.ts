@@ -83,6 +83,8 @@ interface Relation {
   scope: ScopeColumn[];
   streaming: boolean;
   aggregated: boolean;
+  /** Upsert key of a changelog relation (an aggregating subquery or view), as plan column indices; null: append-only. */
+  key: readonly number[] | null;
   dependsOn: string[];
   sources: SourceDef[];
   /** Window TVF in FROM: its virtual columns window_start/window_end/window_time sit at `virtualStart`. */
@@ -274,7 +276,7 @@ class QueryBinder {
   private asRelation(b: BoundQuery, qualifier: string | null, deps: string[]): Relation {
     const scope = b.plan.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type, hidden: i >= b.visibleCount }));
     return {
-      plan: b.plan, scope, streaming: this.mode !== 'pull', aggregated: b.keyColumns !== null,
+      plan: b.plan, scope, streaming: this.mode !== 'pull', aggregated: b.keyColumns !== null, key: b.keyColumns,
       dependsOn: [...deps, ...b.dependsOn], sources: [...b.sources], tvf: null,
     };
   }
@@ -302,7 +304,7 @@ class QueryBinder {
           watermark: obj.watermark ? { column: obj.watermark.index, delayMs: obj.watermark.delayMs } : null,
         };
         const scope = obj.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type }));
-        return { plan, scope, streaming: true, aggregated: false, dependsOn: [obj.name], sources: [obj], tvf: null };
+        return { plan, scope, streaming: true, aggregated: false, key: null, dependsOn: [obj.name], sources: [obj], tvf: null };
       }
       case 'view': {
         // A view created earlier in this request is bound from its text in the request, so an error in
@@ -336,7 +338,7 @@ class QueryBinder {
         }
         const plan: LogicalPlan = { kind: 'view_scan', view: obj.name, schema: obj.schema };
         const scope = obj.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type, hidden: i >= obj.visibleCount }));
-        return { plan, scope, streaming: false, aggregated: false, dependsOn: [obj.name], sources: [], tvf: null };
+        return { plan, scope, streaming: false, aggregated: false, key: null, dependsOn: [obj.name], sources: [], tvf: null };
       }
       case 'sink':
         return errAt(loc, at, `'${obj.name}' is a sink: it writes to Kafka and cannot be read from`);
@@ -460,9 +462,25 @@ class QueryBinder {
     const ctx: BindContext = { loc: this.loc, scope: { columns: rel.scope }, noAggregates: 'aggregates need GROUP BY here' };
     const scope = rel.tvf ? rel.scope : rel.scope;
     const { exprs, names, ats } = this.selectItems(ast, scope, (e) => bindExpr(ctx, e));
+    // A changelog input (an aggregating subquery or view) keeps its upsert key through the projection:
+    // key columns not selected ride along as hidden columns, so updates and deletes still find their row.
+    const visibleCount = exprs.length;
+    let keyColumns: number[] | null = null;
+    if (rel.key && this.mode !== 'pull') {
+      keyColumns = [];
+      for (const k of rel.key) {
+        const j = exprs.findIndex((e) => e.kind === 'column' && e.index === k);
+        if (j >= 0) { keyColumns.push(j); continue; }
+        const f = plan.schema.fields[k]!;
+        exprs.push({ kind: 'column', index: k, name: f.name, type: f.type });
+        let n = `_key_${f.name}`;
+        while (names.includes(n)) n = `_${n}`;
+        names.push(n);
+        keyColumns.push(exprs.length - 1);
+      }
+    }
     const fields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
-    // An updating input (a view that aggregates) keeps its key through a projection only if the key is selected.
-    return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount: exprs.length, keyColumns: null, window: rel.tvf?.spec ?? null, ats };
+    return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount, keyColumns, window: rel.tvf?.spec ?? null, ats };
   }
 
   // ---- aggregation ------------------------------------------------------------------------

@@ -8,9 +8,9 @@ import type {
   ColumnDecl, EmitMode, Ident, IntervalArg, MetadataKey, ObjectKind, OptionDecl, QueryText, Statement,
   WatermarkDecl, WindowTvf,
 } from './ast.ts';
-import { SqlError, posMap, type PosMap } from './errors.ts';
+import { SqlError, posMap, type PosMap, type SqlErrorKind } from './errors.ts';
 import { intervalRangeError, parseIntervalText } from './interval.ts';
-import { MAX_PAREN_DEPTH, MAX_SQL_LENGTH, MAX_STATEMENTS } from './limits.ts';
+import { MAX_PAREN_DEPTH, MAX_SELECT_ITEMS, MAX_SQL_LENGTH, MAX_STATEMENTS } from './limits.ts';
 import { splitStatements, tokenize, type StatementTokens, type Token } from './lexer.ts';
 import { T, type Field, type SqlType } from './types.ts';
 
@@ -60,10 +60,10 @@ class StatementParser {
     this.toks = stmt.tokens;
   }
 
-  private err(msg: string, at: Token | number = this.peek()): never {
+  private err(msg: string, at: Token | number = this.peek(), kind: SqlErrorKind = 'plan'): never {
     const off = typeof at === 'number' ? at : at.start;
     const p = this.pm.pos(off);
-    throw new SqlError(msg, p.line, p.column);
+    throw new SqlError(msg, p.line, p.column, kind);
   }
   private peek(k = 0): Token { return this.toks[Math.min(this.i + k, this.toks.length - 1)]!; }
   private next(): Token { const t = this.peek(); if (t.kind !== 'eof') this.i++; return t; }
@@ -397,6 +397,7 @@ class StatementParser {
     if (!(first.kind === 'ident' && (first.upper === 'SELECT' || first.upper === 'WITH')) && !(first.kind === 'op' && first.value === '(')) {
       this.err(`expected SELECT but found ${describe(first)}`, first);
     }
+    this.checkSelectItems(from, to);
     const start = first.start;
     const endOff = this.toks[to - 1]!.end;
     const chars = this.text.slice(start, endOff).split('');
@@ -446,6 +447,27 @@ class StatementParser {
     }
     this.i = stopAt >= 0 ? stopAt : this.toks.length - 1;
     return { text: chars.join(''), start, original: this.text.slice(start, endOff), windows, emit, emitStart };
+  }
+
+  /**
+   * Counts the items of every SELECT list (commas at the list's own nesting level) before the SQL
+   * parser sees them: parsing costs about a millisecond an item, so a huge list is refused up front.
+   */
+  private checkSelectItems(from: number, to: number): void {
+    const open: { items: number; depth: number; at: Token }[] = [];
+    let depth = 0;
+    for (let k = from; k < to; k++) {
+      const t = this.toks[k]!;
+      if (t.kind === 'op' && t.value === '(') { depth++; continue; }
+      if (t.kind === 'op' && t.value === ')') { depth--; while (open.length && open[open.length - 1]!.depth > depth) open.pop(); continue; }
+      const top = open[open.length - 1];
+      if (t.kind === 'ident' && t.upper === 'SELECT') { open.push({ items: 1, depth, at: t }); continue; }
+      if (!top || top.depth !== depth) continue;
+      if (t.kind === 'ident' && t.upper === 'FROM') { open.pop(); continue; }
+      if (t.kind === 'op' && t.value === ',' && ++top.items > MAX_SELECT_ITEMS) {
+        this.err(`a SELECT list may have at most ${MAX_SELECT_ITEMS} items (limit MAX_SELECT_ITEMS)`, top.at, 'limit');
+      }
+    }
   }
 
   private placeholder(chars: string[], base: number, s: number, e: number, name: string): void {

@@ -6,7 +6,9 @@
 import type { ObjectKind, QueryText, Statement } from './ast.ts';
 import { bindQuery, noteRequestView, withPreparsed, type BoundQuery } from './bind-query.ts';
 import { createCatalog, kindLabel, type Catalog, type CatalogObject, type MaterializedViewDef, type SinkDef, type SourceColumn, type SourceDef, type ViewDef } from './catalog.ts';
-import { SqlError, didYouMean, posMap, type PosMap } from './errors.ts';
+import { SqlError, didYouMean, posMap, type PosMap, type SqlErrorKind } from './errors.ts';
+import { chainToGraph, GraphPlanError } from './physical-graph.ts';
+import type { EmitMode } from './ast.ts';
 import { tokenize } from './lexer.ts';
 import { printLogical, type LogicalPlan } from './logical.ts';
 import { queryOptions, sinkOptions, sourceOptions } from './options.ts';
@@ -33,9 +35,9 @@ export interface PlannedStatement {
   readonly sql: string;
 }
 
-function fail(pm: PosMap, at: number, msg: string): never {
+function fail(pm: PosMap, at: number, msg: string, kind: SqlErrorKind = 'plan'): never {
   const p = pm.pos(at);
-  throw new SqlError(msg, p.line, p.column);
+  throw new SqlError(msg, p.line, p.column, kind);
 }
 
 /** Plans every statement of `sql` against `catalog` without changing it. Throws SqlError on the first error. */
@@ -94,7 +96,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       const options = queryOptions(st.options, pm);
       const b = bindQuery(st.query, work, pm, 'continuous');
       const sink: PhysicalSink = { kind: 'query_table', view: st.name.value, keyColumns: b.keyColumns, emit: b.emit, retentionRows: options.retentionRows };
-      const physical = toPhysical(b.plan, sink, b.emit);
+      const physical = checkedPhysical(b.plan, sink, b.emit, pm, st.query.start);
       const def: MaterializedViewDef = {
         kind: 'materialized_view', name: st.name.value, sql: text, schema: b.plan.schema, visibleCount: b.visibleCount,
         keyColumns: b.keyColumns, emit: b.emit, options, dependsOn: b.dependsOn,
@@ -154,12 +156,12 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
     case 'select': {
       if (st.query.emit === 'changes') {
         const b = bindQuery(st.query, work, pm, 'push');
-        const physical = toPhysical(b.plan, { kind: 'collect' }, b.emit);
+        const physical = checkedPhysical(b.plan, { kind: 'collect' }, b.emit, pm, st.query.start);
         return { kind: 'push', logical: b.plan, physical, visibleCount: b.visibleCount, keyColumns: b.keyColumns };
       }
       if (st.query.emit === 'window_close') fail(pm, st.query.emitStart, 'EMIT ON WINDOW CLOSE belongs to CREATE MATERIALIZED VIEW or CREATE SINK; a pull query reads the current state');
       const b = bindQuery(st.query, work, pm, 'pull');
-      const physical = toPhysical(b.plan, { kind: 'collect' }, 'changes');
+      const physical = checkedPhysical(b.plan, { kind: 'collect' }, 'changes', pm, st.query.start);
       return { kind: 'pull', logical: b.plan, physical, visibleCount: b.visibleCount };
     }
     default: return assertNever(st, 'statement');
@@ -176,6 +178,20 @@ function mentions(query: string, name: string): boolean {
   try { tokens = tokenize(query, posMap(query)); } catch { return true; }
   const lower = name.toLowerCase();
   return tokens.some((t) => (t.kind === 'ident' || t.kind === 'qident') && t.value.toLowerCase() === lower);
+}
+
+/**
+ * Lowers a bound query and checks that its dataflow graph can run exactly: each operator must be able
+ * to consume what its input emits (planner/physical-graph.ts). A combination that cannot be computed
+ * exactly is refused here, at the query, never run wrongly.
+ */
+function checkedPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, pm: PosMap, at: number): PhysicalPlan {
+  const physical = toPhysical(plan, sink, emit);
+  try { chainToGraph(physical); } catch (e) {
+    if (!(e instanceof GraphPlanError)) throw e;
+    fail(pm, at, `this query cannot be computed exactly: ${e.message}`, 'unsupported');
+  }
+  return physical;
 }
 
 function uniqueName(work: Catalog, base: string): string {
