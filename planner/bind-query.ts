@@ -108,7 +108,19 @@ export function bindQuery(q: QueryText, catalog: Catalog, pm: PosMap, mode: Quer
   const ast = parseSelect(q, pm);
   const loc: Locator = { pm, base: q.start, tokens: tokenize(q.text, posMap(q.text)) };
   annotatePositions(ast, loc.tokens);
-  return new QueryBinder(catalog, loc, q, mode).bind(ast);
+  const b = new QueryBinder(catalog, loc, q, mode).bind(ast);
+  checkNoRank(b.plan, loc);
+  return b;
+}
+
+/** A ROW_NUMBER()/RANK() that no enclosing filter turned into a dedup or Top-N would keep every row forever. */
+function checkNoRank(p: LogicalPlan, loc: Locator): void {
+  for (let n: LogicalPlan | null = p; n; n = 'input' in n ? n.input : null) {
+    if (n.kind === 'rank') {
+      const rn = n.schema.fields[n.schema.fields.length - 1]!.name;
+      errAt(loc, n.at, `${n.fn.toUpperCase()}() OVER must be filtered by an enclosing query: SELECT … FROM (this query) WHERE ${rn} = 1 (deduplication) or WHERE ${rn} <= N (Top-N)`, 'unsupported');
+    }
+  }
 }
 
 function schemaOf(fields: Field[]): Schema {
@@ -190,7 +202,10 @@ class QueryBinder {
     if (ast.distinct?.type) errAt(loc, this.keywordAt('DISTINCT'), 'SELECT DISTINCT is not supported yet; use GROUP BY');
     if (!ast.from || ast.from.length === 0) errAt(loc, this.keywordAt('SELECT'), 'a query needs a FROM clause');
     if (ast.from.length > 1 || ast.from[0].join) errAt(loc, this.keywordAt(ast.from[1]?.join ? 'JOIN' : 'FROM'), 'joins are not supported yet: a query reads one source or view');
-    const rel = this.bindFrom(ast.from[0]);
+    let rel = this.bindFrom(ast.from[0]);
+    let where: Ast | null = ast.where ?? null;
+    const folded = this.foldRank(rel, where);
+    if (folded) { rel = folded.rel; where = folded.where; }
     if (this.mode === 'continuous' || this.mode === 'push') {
       if (ast.orderby) errAt(loc, this.keywordAt('ORDER'), 'ORDER BY is not allowed in a continuous query: its result is a table that keeps changing, with no order to keep. Put ORDER BY in the pull query that reads the view');
       if (ast.limit?.value?.length) errAt(loc, this.keywordAt('LIMIT'), 'LIMIT is not allowed in a continuous query: it would stop counting rows that arrive later. Put LIMIT in the pull query that reads the view');
@@ -199,23 +214,29 @@ class QueryBinder {
 
     let plan = rel.plan;
     const ctx: BindContext = { loc, scope: { columns: rel.scope }, noAggregates: 'aggregates are not allowed in WHERE; use HAVING' };
-    if (ast.where) {
-      const pred = bindExpr(ctx, ast.where);
-      this.rejectVirtual(rel, pred, astOffset(loc, ast.where), 'WHERE');
-      if (pred.type.kind !== 'boolean') errAt(loc, astOffset(loc, ast.where), `WHERE needs a BOOLEAN condition, got ${typeToString(pred.type)}`);
+    if (where) {
+      const pred = bindExpr(ctx, where);
+      this.rejectVirtual(rel, pred, astOffset(loc, where), 'WHERE');
+      if (pred.type.kind !== 'boolean') errAt(loc, astOffset(loc, where), `WHERE needs a BOOLEAN condition, got ${typeToString(pred.type)}`);
       plan = { kind: 'filter', input: plan, predicate: pred, schema: plan.schema };
     }
 
     const groupItems: Ast[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
     const aggregating = groupItems.length > 0 || (ast.columns as Ast[]).some((c) => c.expr && containsAggregate(c.expr)) || (ast.having != null);
     let out: { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] };
-    if (aggregating) out = this.bindAggregate(ast, rel, plan, groupItems);
-    else {
+    const rankItems = (ast.columns as Ast[]).filter((c) => (c?.expr ?? c)?.type === 'window_func');
+    if (aggregating) {
+      if (rankItems.length) errAt(loc, this.keywordAt(String((rankItems[0].expr ?? rankItems[0]).name).toUpperCase()), `${String((rankItems[0].expr ?? rankItems[0]).name).toUpperCase()}() OVER cannot be computed beside GROUP BY here: aggregate in a subquery, then rank its rows`, 'unsupported');
+      out = this.bindAggregate(ast, rel, plan, groupItems);
+    } else {
       if (rel.tvf) {
         if (rel.tvf.spec.kind === 'session') errAt(loc, rel.tvf.tvf.start, 'SESSION windows need a GROUP BY: sessions are formed per group key');
         plan = { kind: 'window_assign', input: plan, spec: rel.tvf.spec, timeColumn: rel.tvf.timeColumn, schema: this.windowAssignSchema(plan.schema) };
       }
-      out = this.bindProjection(ast, rel, plan);
+      if (rankItems.length) {
+        const r = this.bindRank(rankItems, rel, plan);
+        out = this.bindProjection(ast, { ...rel, scope: r.scope }, r.plan, r.expand);
+      } else out = this.bindProjection(ast, rel, plan);
     }
     if (emit === 'window_close' && this.mode !== 'pull') {
       const at = this.q.emitStart;
@@ -458,10 +479,129 @@ class QueryBinder {
     return `expr${i + 1}`;
   }
 
-  private bindProjection(ast: Ast, rel: Relation, plan: LogicalPlan): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] } {
+  /**
+   * `ROW_NUMBER() | RANK() OVER (PARTITION BY … ORDER BY …)` in a SELECT list: a rank column appended
+   * to the input, selected where the item stands. The enclosing query's filter on it makes it a
+   * deduplication or a Top-N (foldRank); on its own it is refused (checkNoRank).
+   */
+  private bindRank(items: Ast[], rel: Relation, input: LogicalPlan): { plan: LogicalPlan; scope: ScopeColumn[]; expand: (e: Ast, alias: string | null) => { exprs: Expr[]; names: string[] } | null } {
+    const { loc } = this;
+    const first = items[0].expr ?? items[0];
+    const at = this.keywordAt(String(first.name).toUpperCase());
+    if (items.length > 1) errAt(loc, at, 'one ROW_NUMBER() or RANK() per query', 'unsupported');
+    const name = String(first.name).toLowerCase();
+    if (name !== 'row_number' && name !== 'rank') errAt(loc, at, `${String(first.name).toUpperCase()}() OVER is not supported: ROW_NUMBER() and RANK() are (deduplication and Top-N)`, 'unsupported');
+    if (this.mode === 'pull') errAt(loc, at, `${name.toUpperCase()}() OVER belongs to continuous queries (deduplication and Top-N); a pull query ranks with ORDER BY … LIMIT`, 'unsupported');
+    const spec = first.over?.as_window_specification?.window_specification;
+    if (!spec) errAt(loc, at, `${name.toUpperCase()}() needs OVER (PARTITION BY … ORDER BY …)`);
+    if (spec.window_frame_clause) errAt(loc, at, 'a window frame is not supported with ROW_NUMBER() and RANK()', 'unsupported');
+    const ctx: BindContext = { loc, scope: { columns: rel.scope }, noAggregates: 'aggregates are not allowed in OVER (…)' };
+    const column = (a: Ast, what: string): number => {
+      const e = bindExpr(ctx, a);
+      if (e.kind !== 'column') errAt(loc, astOffset(loc, a), `${what} of ${name.toUpperCase()}() takes columns, not expressions: compute it in a subquery`, 'unsupported');
+      return e.index;
+    };
+    const partitionBy = ((spec.partitionby ?? []) as Ast[]).map((p) => column(p.expr ?? p, 'PARTITION BY'));
+    const orderItems = (spec.orderby ?? []) as Ast[];
+    if (orderItems.length === 0) errAt(loc, at, `${name.toUpperCase()}() needs ORDER BY inside OVER (…): the order that decides which rows are first`);
+    const orderBy: SortKey[] = orderItems.map((o) => {
+      const desc = String(o.type ?? 'ASC').toUpperCase() === 'DESC';
+      return { index: column(o.expr, 'ORDER BY'), desc, nullsFirst: !desc };
+    });
+    const alias = items[0].as ? String(typeof items[0].as === 'string' ? items[0].as : items[0].as.value ?? items[0].as) : name;
+    const rankIdx = input.schema.fields.length;
+    const plan: LogicalPlan = {
+      kind: 'rank', input, fn: name as 'row_number' | 'rank', partitionBy, orderBy, at,
+      schema: schemaOf([...input.schema.fields, { name: alias, type: T.bigint, nullable: false }]),
+    };
+    const rankCol: ScopeColumn = { name: `__rank_${alias}`, qualifier: null, index: rankIdx, type: T.bigint, hidden: true };
+    return {
+      plan, scope: [...rel.scope, rankCol],
+      expand: (e) => (e?.type === 'window_func' ? { exprs: [{ kind: 'column', index: rankIdx, name: alias, type: T.bigint }], names: [alias] } : null),
+    };
+  }
+
+  /**
+   * The filter of a query over a ranked subquery: `rn = 1` over ROW_NUMBER ordered by a time column
+   * is a deduplication (first row per key, or the last with DESC); `rn <= N` (`rn < N`, `rn = 1`
+   * otherwise) is a Top-N, per window when it partitions by window_start and window_end. The rank
+   * condition leaves the WHERE; the rest stays. Returns null when `rel` is not a ranked subquery.
+   */
+  private foldRank(rel: Relation, where: Ast | null): { rel: Relation; where: Ast | null } | null {
+    const { loc } = this;
+    const P = rel.plan;
+    if (P.kind !== 'project' || P.input.kind !== 'rank') return null;
+    const R = P.input;
+    const rankIdx = R.input.schema.fields.length;
+    const j = P.exprs.findIndex((e) => e.kind === 'column' && e.index === rankIdx);
+    const conjuncts: Ast[] = [];
+    const split = (a: Ast) => { if (a?.type === 'binary_expr' && String(a.operator).toUpperCase() === 'AND') { split(a.left); split(a.right); } else if (a) conjuncts.push(a); };
+    split(where);
+    let limit: number | null = null; let byEq = false;
+    const isRank = (a: Ast) => a?.type === 'column_ref' && j >= 0 && (() => {
+      const c = rel.scope.find((s) => s.name.toLowerCase() === columnName(a).toLowerCase() && !s.hidden);
+      return c !== undefined && c.index === j;
+    })();
+    const rest = conjuncts.filter((c) => {
+      if (limit !== null || c?.type !== 'binary_expr') return true;
+      let op = String(c.operator); let col = c.left; let num = c.right;
+      if (isRank(c.right) && c.left?.type === 'number') { col = c.right; num = c.left; op = ({ '<': '>', '<=': '>=', '>': '<', '>=': '<=', '=': '=' } as Record<string, string>)[op] ?? op; }
+      if (!isRank(col) || num?.type !== 'number') return true;
+      const n = Number(num.value);
+      if (op === '=' && n === 1) { limit = 1; byEq = true; return false; }
+      if (op === '<=' && Number.isInteger(n) && n >= 1) { limit = n; return false; }
+      if (op === '<' && Number.isInteger(n) && n >= 2) { limit = n - 1; return false; }
+      return true;
+    });
+    if (limit === null) {
+      return errAt(loc, R.at, `${R.fn.toUpperCase()}() must be filtered by the enclosing query: WHERE ${R.schema.fields[rankIdx]!.name} = 1 (deduplication) or WHERE ${R.schema.fields[rankIdx]!.name} <= N (Top-N)`, 'unsupported');
+    }
+    void byEq;
+    const inSchema = R.input.schema;
+    const named = (n: string) => R.partitionBy.find((i) => inSchema.fields[i]!.name.toLowerCase() === n);
+    const ws = named('window_start'); const we = named('window_end');
+    const window = ws !== undefined && we !== undefined ? { start: ws, end: we } : null;
+    const timeOrder = R.orderBy.length === 1 && inSchema.fields[R.orderBy[0]!.index]!.type.kind === 'timestamp';
+    let inner: LogicalPlan; let exprs = [...P.exprs]; let keyIn: number[] | null;
+    if (R.fn === 'row_number' && limit === 1 && timeOrder && !window && rel.key === null) {
+      const keep = R.orderBy[0]!.desc ? 'last' : 'first';
+      inner = { kind: 'dedup', input: R.input, keys: R.partitionBy, timeColumn: R.orderBy[0]!.index, keep, schema: inSchema };
+      exprs = exprs.map((e) => (e.kind === 'column' && e.index === rankIdx ? { kind: 'literal', value: 1, type: T.bigint } : e));
+      keyIn = keep === 'last' ? [...R.partitionBy] : null;
+    } else {
+      inner = { kind: 'top_n', input: R.input, fn: R.fn, limit, partitionBy: R.partitionBy, orderBy: R.orderBy, window, schema: R.schema };
+      // Per window: final rows, append-only. Otherwise a changelog keyed by (partition, row number),
+      // or for RANK (ties share a rank) by the whole row.
+      keyIn = window ? null : R.fn === 'row_number' ? [...R.partitionBy, rankIdx] : R.schema.fields.map((_, i) => i);
+    }
+    // The output key must be among the projection's columns: add the missing ones hidden.
+    const names = P.schema.fields.map((f) => f.name);
+    let key: number[] | null = null;
+    const scope = [...rel.scope];
+    if (keyIn) {
+      key = [];
+      for (const k of keyIn) {
+        const at = exprs.findIndex((e) => e.kind === 'column' && e.index === k);
+        if (at >= 0) { key.push(at); continue; }
+        const f = inner.schema.fields[k]!;
+        exprs.push({ kind: 'column', index: k, name: f.name, type: f.type });
+        let n = `_key_${f.name}`;
+        while (names.includes(n)) n = `_${n}`;
+        names.push(n);
+        scope.push({ name: n, qualifier: null, index: exprs.length - 1, type: f.type, hidden: true });
+        key.push(exprs.length - 1);
+      }
+    }
+    const plan: LogicalPlan = { kind: 'project', input: inner, exprs, schema: schemaOf(exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }))) };
+    const remaining = rest.reduce<Ast | null>((acc, c) => (acc ? { type: 'binary_expr', operator: 'AND', left: acc, right: c, loc: c.loc } : c), null);
+    return { rel: { ...rel, plan, scope, key, aggregated: key !== null }, where: remaining };
+  }
+
+  private bindProjection(
+    ast: Ast, rel: Relation, plan: LogicalPlan, expand?: (e: Ast, alias: string | null) => { exprs: Expr[]; names: string[] } | null,
+  ): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] } {
     const ctx: BindContext = { loc: this.loc, scope: { columns: rel.scope }, noAggregates: 'aggregates need GROUP BY here' };
-    const scope = rel.tvf ? rel.scope : rel.scope;
-    const { exprs, names, ats } = this.selectItems(ast, scope, (e) => bindExpr(ctx, e));
+    const { exprs, names, ats } = this.selectItems(ast, rel.scope, (e) => bindExpr(ctx, e), expand);
     // A changelog input (an aggregating subquery or view) keeps its upsert key through the projection:
     // key columns not selected ride along as hidden columns, so updates and deletes still find their row.
     const visibleCount = exprs.length;

@@ -35,7 +35,24 @@ export type LogicalPlan =
       readonly schema: Schema;
     }
   | { readonly kind: 'sort'; readonly input: LogicalPlan; readonly keys: readonly SortKey[]; readonly schema: Schema }
-  | { readonly kind: 'limit'; readonly input: LogicalPlan; readonly limit: number | null; readonly offset: number; readonly schema: Schema };
+  | { readonly kind: 'limit'; readonly input: LogicalPlan; readonly limit: number | null; readonly offset: number; readonly schema: Schema }
+  /**
+   * `ROW_NUMBER() | RANK() OVER (PARTITION BY … ORDER BY …)` as a column appended to the input. Not
+   * runnable alone (its state would grow without end): the enclosing query's `WHERE rn = 1` or
+   * `rn <= N` turns it into a `dedup` or a `top_n`, and a rank left unfiltered is refused at `at`.
+   */
+  | {
+      readonly kind: 'rank'; readonly input: LogicalPlan; readonly fn: 'row_number' | 'rank';
+      readonly partitionBy: readonly number[]; readonly orderBy: readonly SortKey[]; readonly at: number; readonly schema: Schema;
+    }
+  /** First or last row per key by event time (`ROW_NUMBER() … ORDER BY ts [DESC]` = 1); schema of the input. */
+  | { readonly kind: 'dedup'; readonly input: LogicalPlan; readonly keys: readonly number[]; readonly timeColumn: number; readonly keep: 'first' | 'last'; readonly schema: Schema }
+  /** The N best rows per partition; with `window`, per window and final when it closes. The rank is the last column. */
+  | {
+      readonly kind: 'top_n'; readonly input: LogicalPlan; readonly fn: 'row_number' | 'rank'; readonly limit: number;
+      readonly partitionBy: readonly number[]; readonly orderBy: readonly SortKey[];
+      readonly window: { readonly start: number; readonly end: number } | null; readonly schema: Schema;
+    };
 
 export type LogicalKind = LogicalPlan['kind'];
 
@@ -89,6 +106,9 @@ function inputSchema(p: LogicalPlan): Schema {
   return 'input' in p ? p.input.schema : p.schema;
 }
 
+const names = (s: Schema, ix: readonly number[]) => ix.map((i) => s.fields[i]!.name).join(', ');
+const keysText = (s: Schema, ks: readonly SortKey[]) => ks.map((k) => `${s.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ');
+
 function nodeLine(p: LogicalPlan): string {
   const ins = inputSchema(p);
   switch (p.kind) {
@@ -104,6 +124,9 @@ function nodeLine(p: LogicalPlan): string {
     }
     case 'sort': return `Sort: ${p.keys.map((k) => `${p.schema.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ')}`;
     case 'limit': return `Limit: ${p.limit ?? 'ALL'}${p.offset ? ` OFFSET ${p.offset}` : ''}`;
+    case 'rank': return `Rank: ${p.fn === 'rank' ? 'RANK' : 'ROW_NUMBER'}() OVER (PARTITION BY ${names(ins, p.partitionBy)} ORDER BY ${keysText(ins, p.orderBy)}) AS ${p.schema.fields[p.schema.fields.length - 1]!.name}`;
+    case 'dedup': return `Dedup: keep=${p.keep}, keys=[${names(ins, p.keys)}], time=${ins.fields[p.timeColumn]!.name}`;
+    case 'top_n': return `${p.window ? 'WindowTopN' : 'TopN'}: ${p.fn === 'rank' ? 'RANK' : 'ROW_NUMBER'} <= ${p.limit}, partitionBy=[${names(ins, p.partitionBy)}], orderBy=[${keysText(ins, p.orderBy)}]`;
     default: return assertNever(p, 'plan node');
   }
 }

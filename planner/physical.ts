@@ -70,8 +70,10 @@ export interface PhysicalPlan {
 export type PhysicalKind = PhysicalOp['kind'];
 
 /** Lowers a logical plan into a linear operator pipeline. */
-export function toPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode): PhysicalPlan {
+export function toPhysical(plan: LogicalPlan, sink: PhysicalSink, queryEmit: EmitMode): PhysicalPlan {
   const ops: PhysicalOp[] = [];
+  // Below a window Top-N the window aggregate emits each window once, final, when it closes.
+  let emit = queryEmit;
   const walk = (p: LogicalPlan): PhysicalSource => {
     switch (p.kind) {
       case 'source_scan': return { kind: 'kafka_source', source: p.def, schema: p.schema };
@@ -94,6 +96,19 @@ export function toPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode
       }
       case 'sort': { const s = walk(p.input); ops.push({ kind: 'sort', keys: p.keys, schema: p.schema }); return s; }
       case 'limit': { const s = walk(p.input); ops.push({ kind: 'limit', limit: p.limit, offset: p.offset, schema: p.schema }); return s; }
+      case 'dedup': { const s = walk(p.input); ops.push({ kind: 'dedup', keys: p.keys, timeColumn: p.timeColumn, keep: p.keep, schema: p.schema }); return s; }
+      case 'top_n': {
+        const outer = emit;
+        if (p.window) emit = 'window_close';
+        const s = walk(p.input);
+        emit = outer;
+        ops.push({
+          kind: 'top_n', partitionBy: p.partitionBy, orderBy: p.orderBy, limit: p.limit, rankFn: p.fn, rankColumn: true,
+          window: p.window, inputSchema: p.input.schema, schema: p.schema,
+        });
+        return s;
+      }
+      case 'rank': throw new Error('a rank without its filter reached the physical plan (the binder refuses it)');
       default: return assertNever(p, 'plan node');
     }
   };

@@ -5,11 +5,12 @@
  * commit the sink's output, and a run can be killed at a barrier and resumed in a FRESH pipeline from
  * snapshots that went through Arrow IPC bytes, replaying the input after that barrier.
  */
-import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import type { GraphSnapshot } from '../../executor/graph.ts';
+import { fromIpcFiles, toIpcFiles } from '../../executor/graph-state.ts';
 import { createCatalog, planRequest, type PhysicalPlan, type SourceDef } from '../../planner/index.ts';
 import { createPipeline, type Pipeline } from '../../executor/pipeline.ts';
 import { batchRows, jsonValue, rowsBatch, type Row } from '../../executor/rows.ts';
-import type { OperatorMetrics, OperatorState } from '../../executor/operator.ts';
+import type { OperatorMetrics } from '../../executor/operator.ts';
 import { WatermarkTracker } from '../../executor/watermark.ts';
 
 export type Step =
@@ -63,22 +64,13 @@ interface SinkState {
   changes: { op: number; row: Record<string, unknown> }[];
 }
 
-/** Serializes operator states as a checkpoint would: Arrow IPC bytes plus JSON. */
-function toBytes(states: readonly OperatorState[]): { ipc: (Uint8Array | null)[]; meta: string } {
-  return {
-    ipc: states.map((s) => (s.batch ? tableToIPC(new Table([s.batch])) : null)),
-    meta: JSON.stringify(states.map((s) => s.meta)),
-  };
+/** Serializes the graph's state as a checkpoint would: named tables as Arrow IPC files, plus JSON. */
+function toBytes(s: GraphSnapshot): Record<string, Uint8Array> {
+  return toIpcFiles(s);
 }
 
-function fromBytes(b: { ipc: (Uint8Array | null)[]; meta: string }): OperatorState[] {
-  const metas = JSON.parse(b.meta) as Record<string, unknown>[];
-  return b.ipc.map((bytes, i) => {
-    if (!bytes) return { batch: null, meta: metas[i]! };
-    const t = tableFromIPC(bytes);
-    if (t.batches.length !== 1) throw new Error(`expected one snapshot batch, got ${t.batches.length}`);
-    return { batch: t.batches[0]!, meta: metas[i]! };
-  });
+function fromBytes(files: Record<string, Uint8Array>): GraphSnapshot {
+  return fromIpcFiles(files);
 }
 
 export function runSteps(q: PlannedQuery, steps: readonly Step[], opts: RunOptions = {}): RunResult {
@@ -129,7 +121,7 @@ export function runSteps(q: PlannedQuery, steps: readonly Step[], opts: RunOptio
       // Crash: the uncommitted output is lost; a fresh pipeline resumes from the checkpoint's bytes.
       pending = [];
       cur = start();
-      cur.pipeline.restore(fromBytes(checkpoint!.bytes));
+      cur.pipeline.graph.restore(fromBytes(checkpoint!.bytes));
       cur.tracker.restore(JSON.parse(checkpoint!.tracker), i);
       for (const p of partitionsFrom(checkpoint!.step + 1)) cur.tracker.expect(p);
       cur.wm.v = checkpoint!.wm;
@@ -143,7 +135,7 @@ export function runSteps(q: PlannedQuery, steps: readonly Step[], opts: RunOptio
     if (s.kind === 'barrier') {
       cur.pipeline.push({ kind: 'barrier', epoch: ++barriers });
       if (!restored && checkpoint === null && opts.restoreAtBarrier === barriers - 1) {
-        checkpoint = { step: i, bytes: toBytes(cur.pipeline.snapshot()), tracker: JSON.stringify(cur.tracker.snapshot()), wm: cur.wm.v };
+        checkpoint = { step: i, bytes: toBytes(cur.pipeline.graph.snapshot()), tracker: JSON.stringify(cur.tracker.snapshot()), wm: cur.wm.v };
         // The doomed pipeline goes on, but never through another barrier (that one would have been the checkpoint).
         let next = i + 1;
         while (next < steps.length && steps[next]!.kind !== 'barrier') next++;
