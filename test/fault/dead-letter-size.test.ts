@@ -87,6 +87,33 @@ describe('dead letters larger than a produce request', () => {
     expect(dead.every((d) => d.headers[TRUNCATED_HEADER] === undefined || d === dead[2])).toBe(true);
   });
 
+  it('late rows are split and cut the same way (late.topic)', async () => {
+    const lateIn = uniqueTopic('late-size-in'); const lateOut = uniqueTopic('late-size-out');
+    await createTopic(brokerList(), lateIn, 1);
+    await createTopicWithConfig(brokerList(), lateOut, { 'max.message.bytes': '20000' });
+    const T0 = Date.parse('2024-01-01T12:00:00.000Z');
+    const ev = (sec: number, n: number) => ({ value: JSON.stringify({ s: 'y'.repeat(n), ts: new Date(T0 + sec * 1000).toISOString() }) });
+    await produce(brokerList(), lateIn, [ev(5, 1), ev(30, 1), ev(75, 1)]);
+    const r = await ts!.sql(`CREATE SOURCE lev (s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+        WITH (connector = 'kafka', topic = '${lateIn}', format = 'json', 'scan.startup.mode' = 'earliest');
+      CREATE MATERIALIZED VIEW late_sized WITH ('late.topic' = '${lateOut}', 'checkpoint.interval' = '200 ms') AS
+        SELECT window_start, COUNT(*) AS n, COUNT(DISTINCT s) AS l FROM TUMBLE(lev, ts, INTERVAL '1' MINUTE) GROUP BY window_start`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const id = r.body.results[1].queryId as string;
+    await waitFor(async () => (await ts!.get(`/v1/queries/${id}`)).body.progress.inputRows === 3, 30_000, 'on time rows');
+    // Window [0, 60) closed at watermark 70 s: three late rows of 9 kB (27 kB in all, the topic takes 20 kB) and one of 30 kB.
+    await produce(brokerList(), lateIn, [ev(20, 9000), ev(21, 9000), ev(22, 9000), ev(23, 30_000)]);
+    const q = await waitFor(async () => { const x = (await ts!.get(`/v1/queries/${id}`)).body; return x.progress.lateRowsDropped === 4 ? x : null; }, 30_000, 'late rows');
+    expect(q.status).toBe('running');
+    const recs = (await waitFor(async () => { const x = await readTopic(brokerList(), lateOut, { idleMs: 500 }); return x.length >= 4 ? x : null; }, 30_000, 'late records'))!;
+    expect(recs).toHaveLength(4);
+    // Each whole (the row holds the string, whatever its column is called after projection).
+    for (const x of recs.slice(0, 3)) { expect(x.value!.length).toBeGreaterThan(9000); expect(JSON.parse(x.value!).reason).toMatch(/window closed/); }
+    expect(Number(recs[3]!.headers[TRUNCATED_HEADER])).toBeGreaterThan(30_000);
+    expect(recs[3]!.value!.length).toBeLessThan(20_000);
+    expect((await ts!.get(`/v1/queries/${id}`)).body.progress.sideOutputTruncated).toBe(1);
+  });
+
   it('a dead-letter topic that refuses the records for good fails the query, with the reason in its status', async () => {
     await produce(brokerList(), permSrc, [{ value: good(1) }, { value: bad(100, 'x') }]);
     const r = await ts!.sql(source('s_perm', permSrc, permDlt));
@@ -107,19 +134,19 @@ describe('dead letters larger than a produce request', () => {
     expect(q.error).toMatch(/^cannot send dead letters to topic .* \(attempt \d+ of \d+, next in \d+ ms\)/);
     const other = await timed(() => ts!.sql(`CREATE SOURCE unrelated (a BIGINT) WITH (connector = 'kafka', topic = '${src}', format = 'json'); SHOW QUERIES`));
     expect(other.value.status).toBe(200);
-    expect(other.ms).toBeLessThan(3000);
+    expect(other.ms).toBeLessThan(5000);
     const del = await timed(async () => { const x = await ts!.app.inject({ method: 'DELETE', url: `/v1/queries/${id}` }); return x.statusCode; });
     expect(del.value).toBeLessThan(300);
-    expect(del.ms).toBeLessThan(4000);
+    expect(del.ms).toBeLessThan(8000);
     expect((await ts!.get(`/v1/queries/${id}`)).status).toBe(404);
     const after = await timed(() => ts!.sql('SHOW QUERIES'));
     expect(after.value.status).toBe(200);
-    expect(after.ms).toBeLessThan(3000);
+    expect(after.ms).toBeLessThan(5000);
     expect((await ts!.get(`/v1/queries/${id2}`)).body.status).toBe('recovering');
     // Shutdown (SIGINT's path) with the second query still stuck: bounded, not forever.
     const close = await timed(() => ts!.close());
     ts = undefined;
-    expect(close.ms).toBeLessThan(15_000);
+    expect(close.ms).toBeLessThan(20_000);
   });
 });
 
