@@ -256,6 +256,7 @@ const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) 
 export function createSideProducer(brokers: readonly string[], clientId: string, log?: Log) {
   const kafka = createKafka(brokers, clientId, log);
   let producer: Producer | null = null;
+  let closed = false;
   const limits = new Map<string, number>();
 
   const drop = async () => { const p = producer; producer = null; await p?.disconnect().catch(() => undefined); };
@@ -265,6 +266,8 @@ export function createSideProducer(brokers: readonly string[], clientId: string,
       // Idempotent: kafkajs' own retries of a request whose answer was lost do not write it twice.
       const p = kafka.producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
       try { await p.connect(); } catch (e) { await p.disconnect().catch(() => undefined); throw e; }
+      // Closed meanwhile (an aborted delivery left this connect running): leave nothing open.
+      if (closed) { await p.disconnect().catch(() => undefined); throw new SideOutputAborted(); }
       producer = p;
     }
     const known = limits.get(topic);
@@ -292,6 +295,7 @@ export function createSideProducer(brokers: readonly string[], clientId: string,
   }
 
   async function deliver(topic: string, messages: readonly SideMessage[], opts: DeliverOptions = {}): Promise<DeliverResult> {
+    closed = false;
     const attempts = opts.attempts ?? SIDE_ATTEMPTS;
     const { signal } = opts;
     let limit = -1;
@@ -341,6 +345,6 @@ export function createSideProducer(brokers: readonly string[], clientId: string,
     deliver,
     /** One attempt of {@link deliver} (tools, tests, the demo). */
     async send(topic: string, messages: readonly SideMessage[]): Promise<void> { await deliver(topic, messages, { attempts: 1 }); },
-    async close() { await drop(); },
+    async close() { closed = true; await drop(); },
   };
 }
