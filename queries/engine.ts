@@ -270,8 +270,23 @@ export function createEngine(cfg: EngineConfig): Engine {
     const r = runners.get(id);
     if (!r) return;
     runners.delete(id);
-    await r.runner.stop();
-    await r.runner.destroy();
+    await retire(r.runner);
+  }
+
+  /** Runners being stopped and destroyed (close waits for them). */
+  const retiring = new Set<Promise<void>>();
+
+  /**
+   * Stops a runner taken out of the engine and deletes its checkpoints. The runner's stop is bounded
+   * in time even when its query is stuck in Kafka I/O (queries/runner.ts), so this always ends.
+   */
+  function retire(runner: QueryRunner): Promise<void> {
+    const p: Promise<void> = (async () => {
+      await runner.stop();
+      await runner.destroy();
+    })().catch((e) => { cfg.log('warn', `query ${runner.name}: stop: ${(e as Error).message}`); }).finally(() => { retiring.delete(p); });
+    retiring.add(p);
+    return p;
   }
 
   return {
@@ -302,6 +317,7 @@ export function createEngine(cfg: EngineConfig): Engine {
       await serial(async () => {
         await Promise.all([...runners.values()].map((r) => r.runner.stop({ checkpoint: true }).catch(() => undefined)));
       });
+      await Promise.all([...retiring]);
       const release = releaseReaders; releaseReaders = null;
       await release?.();
     },
@@ -326,19 +342,24 @@ export function createEngine(cfg: EngineConfig): Engine {
     queries: () => [...runners.keys()].map((id) => info(id)!),
     query: info,
     async progress(id) { return runners.get(id)?.runner.progress(); },
-    stopQuery(id) {
-      return serial(async () => {
-        const r = runners.get(id);
-        if (!r) return false;
-        await dropQuery(id);
-        catalog.remove(r.object);
-        tables.delete(r.object.toLowerCase());
-        closeFeed(r.object);
-        const i = stored.findIndex((x) => x.queryId === id);
+    async stopQuery(id) {
+      // The catalog change is serialised with other statements; the runner's stop is not: other
+      // requests never wait behind a query's Kafka I/O (its stop is bounded, see queries/runner.ts).
+      const r = await serial(async () => {
+        const x = runners.get(id);
+        if (!x) return null;
+        runners.delete(id);
+        catalog.remove(x.object);
+        tables.delete(x.object.toLowerCase());
+        closeFeed(x.object);
+        const i = stored.findIndex((o) => o.queryId === id);
         if (i >= 0) stored.splice(i, 1);
         await persist();
-        return true;
+        return x;
       });
+      if (!r) return false;
+      await retire(r.runner);
+      return true;
     },
     table: (name) => tables.get(name.toLowerCase()),
     objects: () => catalog.all(),

@@ -10,7 +10,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { sourceColumnsUsed } from '../planner/physical.ts';
 import { createFetchedDecoder, malformedMessages, type FetchedMessages } from '../connectors/formats/packed.ts';
 import type { Log } from '../connectors/kafka/client.ts';
-import { createKafkaSink, createSideProducer } from '../connectors/kafka/sink.ts';
+import { createKafkaSink, createSideProducer, SIDE_ATTEMPTS, SideOutputAborted, type SideMessage } from '../connectors/kafka/sink.ts';
 import { createKafkaSource } from '../connectors/kafka/source.ts';
 import type { ConnectorStatus, PartitionLag, SinkWriter, SourcePosition, SourceReader } from '../connectors/source.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
@@ -41,6 +41,8 @@ export interface QueryProgress {
   readonly lateRowsDropped: number;
   readonly malformedRows: number;
   readonly deadLetteredRows: number;
+  /** Dead letters and late rows cut to fit their topic's `max.message.bytes` (marked with the `streamsql-truncated` header). */
+  readonly sideOutputTruncated: number;
   readonly epoch: number;
   readonly lastCheckpoint: { readonly epoch: number; readonly durationMs: number; readonly time: string } | null;
   readonly checkpointFailures: number;
@@ -126,6 +128,27 @@ export function crashPoint(point: CrashPointName, epoch: number, query: string, 
 
 const partKey = (t: string, p: number) => `${t}:${p}`;
 
+/** How long a stop with a final checkpoint lets a side-output send in flight finish before aborting it. */
+const STOP_GRACE_MS = 2000;
+/** Bound of each step of a stop (source, handler chain, producers): a stuck step is abandoned, logged. */
+const STOP_STEP_MS = 5000;
+/** Bound of the final checkpoint of a stop (service shutdown); an unfinished one is resolved at the next start. */
+const STOP_CHECKPOINT_MS = 10_000;
+
+/** True when `p` settles within `ms`; false (and `p` left running) otherwise. */
+function within(p: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  if (!p) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    p.then(() => { clearTimeout(t); resolve(true); }, () => { clearTimeout(t); resolve(true); });
+  });
+}
+
+/** Header values on each dead letter: where the message came from and why it was refused. */
+const deadLetterHeaders = (topic: string, partition: number, offset: number, error: string): Record<string, string> => ({
+  'streamsql-source-topic': topic, 'streamsql-source-partition': String(partition), 'streamsql-source-offset': String(offset), 'streamsql-error': error.slice(0, 500),
+});
+
 export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const { plan } = cfg;
   if (plan.source.kind !== 'kafka_source') throw new Error('a continuous query reads a Kafka source');
@@ -145,7 +168,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   let state: QueryState = 'starting';
   let lastError: string | null = null;
   let epoch = 0;
-  let inputRows = 0; let malformedRows = 0; let deadLettered = 0; let lateRows = 0;
+  let inputRows = 0; let malformedRows = 0; let deadLettered = 0; let lateRows = 0; let sideTruncated = 0;
   let processingMs = 0;
   let watermark = -Infinity;
   let dirty = false;
@@ -166,6 +189,17 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   let chain: Promise<unknown> = Promise.resolve();
   const samples: { t: number; rows: number; ms: number }[] = [];
   let stopped = false;
+  /**
+   * Side outputs (dead letters, late rows) are sent inside the batch's handling, before the source
+   * moves past the batch, so a checkpoint never covers a dead letter or late row not yet produced.
+   * A stop aborts a send stuck in retries (`abort`); the batch is then abandoned half-handled
+   * (`torn`) and no checkpoint is taken after it: a restart replays from the last one.
+   */
+  let abort = new AbortController();
+  let torn = false;
+  /** The retry a side-output send is in, for the status (`recovering` meanwhile). */
+  let sideError: string | null = null;
+  let lateOut: SideMessage[] = [];
 
   const serial = <T>(f: () => Promise<T> | T): Promise<T> => {
     const r = chain.then(f);
@@ -204,12 +238,46 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     const topic = cfg.options.lateTopic;
     if (!topic) return;
     const rows = batchRows(l.batch, l.schema);
-    const msgs = Array.from(l.rows, (i) => ({
-      key: null,
-      value: JSON.stringify({ row: rowObject(l.schema, rows[i]!), reason: l.reason, watermark: formatTimestamp(l.watermark), query: cfg.name }),
-    }));
-    side.send(topic, msgs).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot send late rows to ${topic}: ${(e as Error).message}`));
+    // Sent by the batch's handler once the pipeline has taken the batch (flushLate).
+    for (const i of l.rows) {
+      lateOut.push({
+        key: null,
+        value: JSON.stringify({ row: rowObject(l.schema, rows[i]!), reason: l.reason, watermark: formatTimestamp(l.watermark), query: cfg.name }),
+      });
+    }
   };
+
+  /**
+   * Sends side-output records: split by the topic's size limit, oversized ones cut and marked,
+   * retriable errors retried with backoff {@link SIDE_ATTEMPTS} times (status `recovering`
+   * meanwhile). A permanent failure throws (the query fails with it in its status); a stop throws
+   * {@link SideOutputAborted}.
+   */
+  async function sendSide(what: string, topic: string, msgs: readonly SideMessage[]): Promise<void> {
+    try {
+      const r = await side.deliver(topic, msgs, {
+        signal: abort.signal,
+        onRetry: (e, attempt, delay) => {
+          sideError = `cannot send ${what} to topic ${topic} (attempt ${attempt} of ${SIDE_ATTEMPTS}, next in ${delay} ms): ${e.message}`;
+          cfg.log('warn', `query ${cfg.name}: ${sideError}`);
+        },
+      });
+      if (r.truncated) {
+        sideTruncated += r.truncated;
+        cfg.log('warn', `query ${cfg.name}: ${r.truncated} ${what} larger than topic ${topic}'s max.message.bytes were cut to fit (header streamsql-truncated)`);
+      }
+    } catch (e) {
+      if (e instanceof SideOutputAborted) throw e;
+      throw new Error(`cannot send ${what} to topic ${topic}: ${(e as Error).message}`);
+    } finally { sideError = null; }
+  }
+
+  async function flushLate(): Promise<void> {
+    const topic = cfg.options.lateTopic;
+    if (!topic || !lateOut.length) { lateOut = []; return; }
+    const msgs = lateOut; lateOut = [];
+    await sendSide('late rows', topic, msgs);
+  }
   const pipeline: Pipeline = createPipeline(plan.ops, sinkAdapter, { onLate });
 
   const source: SourceReader = createKafkaSource({
@@ -232,19 +300,15 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
             throw new Error(`malformed message at ${raw.topic}[${raw.partition}] offset ${m.offset}: ${m.error}`);
           }
           case 'dead-letter': {
-            const msgs = malformedMessages(fetched, d).map((m) => ({
-              key: m.key ? Buffer.from(m.key).toString('utf8') : null,
+            // The message as produced (key bytes kept), with headers naming its origin and the error.
+            const msgs: SideMessage[] = malformedMessages(fetched, d).map((m, i) => ({
+              key: m.key ? Buffer.from(m.key) : null,
               value: m.value ? Buffer.from(m.value) : Buffer.alloc(0),
               timestamp: m.timestamp,
+              headers: deadLetterHeaders(raw.topic, raw.partition, d.malformed[i]!.offset, d.malformed[i]!.error),
             }));
-            // The broker may be away: hold the batch (backpressure) rather than fail the query.
-            for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
-              try { await side.send(def.options.deadLetterTopic!, msgs); break; } catch (e) {
-                if (stopped) throw e;
-                lastError = `cannot send to dead-letter topic ${def.options.deadLetterTopic}: ${(e as Error).message}`;
-                await new Promise((r) => setTimeout(r, delay));
-              }
-            }
+            // The broker may be away: the batch is held (backpressure) while the send retries.
+            await sendSide('dead letters', def.options.deadLetterTopic!, msgs);
             deadLettered += d.malformed.length;
             break;
           }
@@ -259,10 +323,15 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         crashPoint('mid-batch', epoch + 1, cfg.name, cfg.log);
       }
       advanceWatermark();
+      await flushLate();
       dirty = true;
       processingMs += performance.now() - t0;
       if (state !== 'running') { state = 'running'; lastError = null; }
-    }).catch((e) => fail(e as Error));
+    }).catch((e) => {
+      // Stopped in a side-output send: the batch is half-handled; nothing after it may be checkpointed.
+      if (e instanceof SideOutputAborted) { torn = true; lateOut = []; return; }
+      fail(e as Error);
+    });
   }
 
   function fail(e: Error): void {
@@ -325,7 +394,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     const meta = {
       ops: snaps.map((s) => s.meta),
       tracker: tracker.snapshot(),
-      counters: { inputRows, malformedRows, deadLettered, lateRows, dataLossEvents: lossBase.events + loss.events, dataLossOffsets: lossBase.offsets + loss.offsets },
+      counters: { inputRows, malformedRows, deadLettered, lateRows, sideTruncated, dataLossEvents: lossBase.events + loss.events, dataLossOffsets: lossBase.offsets + loss.offsets },
     };
     const sums = await ckpt.writeState(e, { batches, meta });
     crashPoint('after-state', e, cfg.name, cfg.log);
@@ -338,7 +407,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   function checkpoint(): Promise<void> {
     checkpointRunning = true;
     return serial(async () => {
-      if (state === 'failed') return;
+      if (state === 'failed' || torn) return;
       try {
         await checkpointNow();
         if (consecutiveFailures) cfg.log('info', `query ${cfg.name}: checkpoints succeed again (epoch ${epoch})`);
@@ -396,6 +465,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     watermark = (st.meta.tracker as WatermarkState | undefined)?.watermark ?? -Infinity;
     const c = (st.meta.counters ?? {}) as Record<string, number>;
     inputRows = c.inputRows ?? 0; malformedRows = c.malformedRows ?? 0; deadLettered = c.deadLettered ?? 0; lateRows = c.lateRows ?? 0;
+    sideTruncated = c.sideTruncated ?? 0;
     lossBase = { events: c.dataLossEvents ?? 0, offsets: c.dataLossOffsets ?? 0 };
     if (cfg.table) {
       const tb = st.batches.table;
@@ -412,6 +482,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     id: cfg.id, name: cfg.name, sql: cfg.sql,
     async start() {
       stopped = false;
+      torn = false;
+      abort = new AbortController();
       await ckpt.writeMetadata({ id: cfg.id, name: cfg.name, sql: cfg.sql });
       const launch = async () => {
         const rolled = await resolvePending(pend);
@@ -419,7 +491,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         const from = await restore(rolled ? await ckpt.latest() : found);
         crashPoint('restore', epoch, cfg.name, cfg.log);
         timer = setInterval(() => {
-          if ((dirty || inflight) && !stopped && state !== 'failed' && !checkpointRunning && Date.now() >= retryAt) void checkpoint();
+          if ((dirty || inflight) && !stopped && !torn && state !== 'failed' && !checkpointRunning && Date.now() >= retryAt) void checkpoint();
         }, cfg.options.checkpointIntervalMs);
         rateTimer = setInterval(() => {
           samples.push({ t: Date.now(), rows: inputRows, ms: processingMs });
@@ -443,26 +515,46 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       if (needsBroker) void launch().catch((e) => fail(e as Error));
       else await launch();
     },
+    /**
+     * Bounded in time, whatever the broker does: a side-output send in flight gets STOP_GRACE_MS
+     * (none without a final checkpoint) and is then aborted; each later step gets STOP_STEP_MS; a
+     * step that does not finish is abandoned (logged), and a half-handled batch rules out the
+     * final checkpoint, so what is checkpointed is always a clean prefix of the input.
+     */
     async stop(opts = {}) {
       if (timer) clearInterval(timer);
       if (rateTimer) clearInterval(rateTimer);
       timer = rateTimer = null;
-      await source.stop();
-      if (opts.checkpoint && (dirty || inflight) && state !== 'failed') await checkpoint();
-      stopped = true;
-      await serial(() => undefined);
-      await kafkaSink?.close();
-      await side.close();
+      const grace = setTimeout(() => abort.abort(), opts.checkpoint ? STOP_GRACE_MS : 0);
+      try {
+        // The source waits for the batch in hand: its handler returns once a stuck send is aborted.
+        if (!(await within(source.stop(), STOP_STEP_MS))) {
+          torn = true;
+          cfg.log('warn', `query ${cfg.name}: its source did not stop within ${STOP_STEP_MS} ms; abandoned (no final checkpoint)`);
+        }
+        if (opts.checkpoint && !torn && (dirty || inflight) && state !== 'failed') {
+          if (!(await within(checkpoint(), STOP_CHECKPOINT_MS))) cfg.log('warn', `query ${cfg.name}: the final checkpoint did not finish within ${STOP_CHECKPOINT_MS} ms; the next start resolves it`);
+        }
+        stopped = true;
+        abort.abort();
+        if (!(await within(serial(() => undefined), STOP_STEP_MS))) cfg.log('warn', `query ${cfg.name}: work still in progress abandoned at stop`);
+        await within(kafkaSink?.close(), STOP_STEP_MS);
+        await within(side.close(), STOP_STEP_MS);
+      } finally {
+        clearTimeout(grace);
+        stopped = true;
+        abort.abort();
+      }
       if (state !== 'failed') state = 'stopped';
     },
     state: () => {
       const s = source.status();
       if (state === 'failed' || state === 'stopped') return state;
       if (s.state === 'recovering' || s.state === 'starting') return s.state === 'starting' && state === 'starting' ? 'starting' : 'recovering';
-      if (consecutiveFailures > 0) return 'recovering';
+      if (consecutiveFailures > 0 || sideError !== null) return 'recovering';
       return state;
     },
-    lastError: () => (consecutiveFailures > 0 || state === 'failed' ? lastError : source.status().lastError ?? lastError),
+    lastError: () => (consecutiveFailures > 0 || state === 'failed' ? lastError : sideError ?? source.status().lastError ?? lastError),
     async progress(): Promise<QueryProgress> {
       let parts: PartitionLag[] = [];
       try { parts = await Promise.race([source.lag(), new Promise<PartitionLag[]>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]); } catch {
@@ -482,6 +574,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         lateRowsDropped: lateRows,
         malformedRows,
         deadLetteredRows: deadLettered,
+        sideOutputTruncated: sideTruncated,
         epoch,
         lastCheckpoint,
         checkpointFailures,

@@ -7,6 +7,15 @@ import type { SqlType } from '../../planner/types.ts';
 import type { Vector } from '../../executor/vector.ts';
 import { parseTimestampText } from '../../planner/bind-expr.ts';
 
+/**
+ * The TIMESTAMP range a source accepts, as epoch ms: years 0000 to 9999 (UTC), what ISO-8601 text
+ * with a four-digit year spells, as in Flink and the SQL standard. A number beyond it (`{"ts": 9e15}`)
+ * makes the message malformed at decode: JavaScript dates end at ±8.64e15 ms and ISO formatting
+ * throws past them, and the margin keeps window arithmetic (`ts + size`) representable.
+ */
+export const TIMESTAMP_MIN_MS = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+export const TIMESTAMP_MAX_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
 /** Thrown by a builder for a value of the wrong type: the message counts as malformed. */
 export class DecodeError extends Error {}
 
@@ -32,6 +41,9 @@ export function createBuilder(type: SqlType, cap: number, path: string): ColumnB
             else { x = v.trim() === '' ? NaN : Number(v); if (Number.isNaN(x)) throw new DecodeError(`'${path}': '${v.slice(0, 40)}' is not a number`); }
           } else throw new DecodeError(`'${path}': expected a ${isTs ? 'timestamp' : 'number'}, got ${typeof v}`);
           if (isInt && !Number.isInteger(x)) throw new DecodeError(`'${path}': ${x} is not an integer`);
+          if (isTs && !(x >= TIMESTAMP_MIN_MS && x <= TIMESTAMP_MAX_MS)) throw new DecodeError(`'${path}': ${x} is outside the TIMESTAMP range (years 0000 to 9999)`);
+          // 1e999 parses as Infinity: out of range for a DOUBLE as for the others (JSON cannot write it back).
+          if (!Number.isFinite(x)) throw new DecodeError(`'${path}': ${x} is out of range`);
           values[i] = x;
           if (valid) valid[i] = 1;
         },

@@ -16,7 +16,7 @@ import { makeData, Utf8, type Data } from 'apache-arrow';
 import { batchFromData, packValidity, vectorToData } from '../../executor/arrow.ts';
 import type { SourceDef } from '../../planner/catalog.ts';
 import type { SqlType } from '../../planner/types.ts';
-import { createBuilder, DecodeError, type ColumnBuilder } from './builders.ts';
+import { createBuilder, DecodeError, TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS, type ColumnBuilder } from './builders.ts';
 import type { Decoded, Decoder, Malformed, RawMessages } from './decode.ts';
 
 /**
@@ -58,6 +58,8 @@ interface Col {
   readonly kind: ColKind;
   readonly type: SqlType;
   readonly isInt: boolean;
+  /** TIMESTAMP: a number outside TIMESTAMP_MIN_MS..TIMESTAMP_MAX_MS is malformed; other numbers must be finite (the builders' checks). */
+  readonly isTs: boolean;
   readonly meta: Meta;
   readonly name: Uint8Array;
   readonly bit: number;
@@ -113,7 +115,7 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
     if ((meta === 'timestamp' || meta === 'partition' || meta === 'offset') && (kind === 'str' || kind === 'bool')) return null;
     let bit = 0;
     if (meta === null) { if (dataBits >= 30) return null; bit = 1 << dataBits++; }
-    cols.push({ index: i, kind, type: c.type, isInt: c.type.kind === 'bigint', meta, name: enc.encode(c.name), bit });
+    cols.push({ index: i, kind, type: c.type, isInt: c.type.kind === 'bigint', isTs: c.type.kind === 'timestamp', meta, name: enc.encode(c.name), bit });
   }
   // Columns the query never reads are checked but not stored: a message is malformed or not by the
   // source's schema, whatever the query; the column arrives all NULL (sourceColumnsUsed, planner/physical.ts).
@@ -189,7 +191,7 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
   /** The builders' checks of {@link setNum} without the write (columns the query does not read). */
   function numFits(c: number, x: number): boolean {
     const col = cols[c]!;
-    if (col.kind === 'f64') return !col.isInt || Number.isInteger(x);
+    if (col.kind === 'f64') return col.isInt ? Number.isInteger(x) : col.isTs ? x >= TIMESTAMP_MIN_MS && x <= TIMESTAMP_MAX_MS : Number.isFinite(x);
     if (col.kind === 'i32') return Number.isInteger(x) && x <= 2147483647 && x >= -2147483648;
     return false;
   }
@@ -198,7 +200,7 @@ export function createFastJsonDecoder(source: SourceDef, used: readonly boolean[
   function setNum(c: number, row: number, x: number): boolean {
     const col = cols[c]!;
     if (col.kind === 'f64') {
-      if (col.isInt && !Number.isInteger(x)) return false;
+      if (col.isInt ? !Number.isInteger(x) : col.isTs ? !(x >= TIMESTAMP_MIN_MS && x <= TIMESTAMP_MAX_MS) : !Number.isFinite(x)) return false;
       f64[c]![row] = x;
     } else if (col.kind === 'i32') {
       if (!Number.isInteger(x) || x > 2147483647 || x < -2147483648) return false;

@@ -96,10 +96,12 @@ export async function groupOffsets(brokers: readonly string[], groupId: string, 
 }
 
 /** Reads every committed record of a topic (read_committed), from the beginning until `idleMs` passes with nothing new. */
-export async function readTopic(brokers: readonly string[], topic: string, opts: { idleMs?: number; maxMs?: number } = {}): Promise<{ key: string | null; value: string | null; partition: number; offset: number }[]> {
+export interface TopicRecord { key: string | null; value: string | null; partition: number; offset: number; headers: Record<string, string> }
+
+export async function readTopic(brokers: readonly string[], topic: string, opts: { idleMs?: number; maxMs?: number } = {}): Promise<TopicRecord[]> {
   const kafka = createKafka(brokers, 'streamsql-reader');
   const consumer = kafka.consumer({ groupId: `streamsql-reader-${Date.now()}-${Math.random().toString(36).slice(2)}`, readUncommitted: false, maxWaitTimeInMs: 100 });
-  const out: { key: string | null; value: string | null; partition: number; offset: number }[] = [];
+  const out: TopicRecord[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -107,7 +109,9 @@ export async function readTopic(brokers: readonly string[], topic: string, opts:
     const start = Date.now();
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
-        out.push({ key: message.key?.toString('utf8') ?? null, value: message.value?.toString('utf8') ?? null, partition, offset: Number(message.offset) });
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = Array.isArray(v) ? v.map(String).join(',') : v.toString('utf8');
+        out.push({ key: message.key?.toString('utf8') ?? null, value: message.value?.toString('utf8') ?? null, partition, offset: Number(message.offset), headers });
         last = Date.now();
       },
     });
@@ -183,6 +187,40 @@ export async function clusterMetadata(brokers: readonly string[], topics: readon
   await admin.connect();
   try {
     return await metadataOf(admin, topics);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Kafka's default `message.max.bytes` (broker) and so `max.message.bytes` (topic), used when the broker cannot be asked. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+
+/**
+ * The largest record batch the broker accepts for `topic`: the topic's `max.message.bytes`, which
+ * describeConfigs reports with the broker's `message.max.bytes` as its default. A produce request
+ * whose batch for a partition is larger is refused with MESSAGE_TOO_LARGE, never retried by kafkajs.
+ */
+export async function topicMaxMessageBytes(admin: Admin, topic: string): Promise<number> {
+  const res = await admin.describeConfigs({ resources: [{ type: 2 /* ConfigResourceTypes.TOPIC */, name: topic, configNames: ['max.message.bytes'] }], includeSynonyms: false });
+  const v = Number(res.resources[0]?.configEntries.find((c) => c.configName === 'max.message.bytes')?.configValue);
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_MESSAGE_BYTES;
+}
+
+/** Creates a topic with topic-level configs (tests: a small `max.message.bytes`, an unmeetable `min.insync.replicas`). */
+export async function createTopicWithConfig(brokers: readonly string[], topic: string, configs: Readonly<Record<string, string>>, partitions = 1): Promise<void> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+      waitForLeaders: true,
+    }).catch((e: Error) => { if (!/already exists|does not host this topic-partition/i.test(e.message)) throw e; });
+    for (let attempt = 0; ; attempt++) {
+      const n = await admin.fetchTopicOffsets(topic).then((o) => o.length, () => 0);
+      if (n >= partitions) return;
+      if (attempt >= 50) throw new Error(`topic ${topic} has no leaders after creation`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   } finally {
     await admin.disconnect();
   }
