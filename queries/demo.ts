@@ -26,6 +26,8 @@ export const DEMO_EXAMPLES = [
   'nexmark-q2.sql',
   'nexmark-q5.sql',
   'nexmark-q7.sql',
+  'nexmark-q18.sql',
+  'nexmark-q19.sql',
 ];
 
 const PULL_MARKER = /^--\s*Pull queries:?\s*$/im;

@@ -15,6 +15,7 @@ import { createKafkaSource } from '../connectors/kafka/source.ts';
 import type { ConnectorStatus, PartitionLag, SinkWriter, SourcePosition, SourceReader } from '../connectors/source.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
 import type { LateRows } from '../executor/operator.ts';
+import { fromEpochState, toEpochState } from '../executor/graph-state.ts';
 import { createPipeline, type Pipeline, type PipelineSink } from '../executor/pipeline.ts';
 import { batchRows, rowObject, rowsBatch } from '../executor/rows.ts';
 import { maxTimestamp, WatermarkTracker, type WatermarkState } from '../executor/watermark.ts';
@@ -385,14 +386,14 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     });
     crashPoint('after-offsets', e, cfg.name, cfg.log);
     pipeline.push({ kind: 'barrier', epoch: e });
-    const snaps = pipeline.snapshot();
+    // Operator state as named tables per graph node (executor/graph-state.ts), under the plan's fingerprint.
+    const graphState = toEpochState(pipeline.graph.snapshot(e));
     cfg.table?.commit(e);
-    const batches: Record<string, RecordBatch | null> = {};
-    snaps.forEach((s, i) => { batches[`op-${i}`] = s.batch; });
+    const batches: Record<string, RecordBatch | null> = { ...graphState.batches };
     if (cfg.table) batches.table = cfg.table.size ? cfg.table.batch() : null;
     const loss = source.dataLoss();
     const meta = {
-      ops: snaps.map((s) => s.meta),
+      ...graphState.meta,
       tracker: tracker.snapshot(),
       counters: { inputRows, malformedRows, deadLettered, lateRows, sideTruncated, dataLossEvents: lossBase.events + loss.events, dataLossOffsets: lossBase.offsets + loss.offsets },
     };
@@ -459,8 +460,14 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     await ckpt.discardAfter(restored?.epoch ?? 0);
     if (!restored) return [];
     const st = restored.state;
-    const metas = (st.meta.ops as Record<string, unknown>[] | undefined) ?? [];
-    pipeline.restore(metas.map((m, i) => ({ batch: st.batches[`op-${i}`] ?? null, meta: m })));
+    if (st.meta.graph) {
+      // Refused (StateMismatchError, nothing changed) when the checkpoint belongs to another plan.
+      pipeline.graph.restore(fromEpochState(st, ['table']));
+    } else {
+      // A checkpoint written before graph state: one batch per chain position.
+      const metas = (st.meta.ops as Record<string, unknown>[] | undefined) ?? [];
+      pipeline.restore(metas.map((m, i) => ({ batch: st.batches[`op-${i}`] ?? null, meta: m })));
+    }
     tracker.restore(st.meta.tracker as WatermarkState, Date.now());
     watermark = (st.meta.tracker as WatermarkState | undefined)?.watermark ?? -Infinity;
     const c = (st.meta.counters ?? {}) as Record<string, number>;
