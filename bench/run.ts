@@ -2,14 +2,14 @@
  * The benchmark harness (`npm run bench`): one local Kafka broker, one topic of Nexmark bids, and on
  * that same topic, one after another: kcat (the limit), bare consumers (kafkajs, our native reader,
  * @platformatic/kafka when installed), client + decoder on one thread, our engine end to end through
- * the service path (tumbling COUNT/MAX, Nexmark q0, q1, q2, q5's counting stage; the tumbling query
+ * the service path (tumbling COUNT/MAX, Nexmark q0, q1, q2, q5's counting stage, q5 as written, q18, q19; the tumbling query
  * again per reader: kafkajs, native inline, native in read workers), and Spark Structured Streaming
  * running the same tumbling query. Prints a table with ratios, writes JSON + SVG to --out. Modes:
  * --latency, --memory.
  *
  *   npm run bench -- [--events 2000000] [--partitions 4] [--compression none|gzip]
  *                    [--skip spark,kcat,kafkajs,platformatic,native,decode,engine]
- *                    [--queries tumble,q0,q1,q2,q5] [--variants kafkajs,workers,inline] [--workers N] [--out bench/results]
+ *                    [--queries tumble,q0,q1,q2,q5,q5full,q18,q19] [--variants kafkajs,workers,inline] [--workers N] [--out bench/results]
  *                    [--latency [--rate R] [--seconds 30]] [--memory [--minutes 10] [--rate R]]
  *                    [--repeat 2]   (runs per measurement, best counts) [--no-warmup] (skip the unmeasured first engine run)
  *                    [--cpu-prof] (engine .cpuprofile files to --out)
@@ -52,7 +52,7 @@ const opt = {
   partitions: Number(flag('partitions') ?? 4),
   compression: (flag('compression') ?? 'none') as 'none' | 'gzip',
   skip: new Set(flags('skip')),
-  queries: flags('queries').length ? flags('queries') : ['tumble', 'q0', 'q1', 'q2', 'q5'],
+  queries: flags('queries').length ? flags('queries') : ['tumble', 'q0', 'q1', 'q2', 'q5', 'q5full', 'q18', 'q19'],
   out: path.resolve(flag('out') ?? path.join(ROOT, 'bench/results')),
   workers: Number(flag('workers') ?? availableParallelism()),
   latency: flag('latency') !== undefined,
@@ -263,6 +263,24 @@ const QUERIES: Record<string, { label: string; sql: string }> = {
     label: 'engine: Nexmark q5 (HOP 10 s/2 s count)',
     sql: `SELECT window_start, window_end, auction, COUNT(*) AS num
           FROM HOP(bids, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) GROUP BY window_start, window_end, auction`,
+  },
+  q5full: {
+    label: 'engine: Nexmark q5 as written (window Top-N over the HOP counts)',
+    sql: `SELECT auction, num, window_start, window_end FROM (
+            SELECT *, RANK() OVER (PARTITION BY window_start, window_end ORDER BY num DESC) AS rank_number
+            FROM (SELECT auction, COUNT(*) AS num, window_start, window_end
+                  FROM HOP(bids, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) GROUP BY auction, window_start, window_end)
+          ) WHERE rank_number <= 1`,
+  },
+  q18: {
+    label: 'engine: Nexmark q18 last bid per bidder and auction (dedup)',
+    sql: `SELECT auction, bidder, price, dateTime FROM (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder, auction ORDER BY dateTime DESC) AS rank_number FROM bids
+          ) WHERE rank_number <= 1`,
+  },
+  q19: {
+    label: 'engine: Nexmark q19 top 10 bids per auction (Top-N)',
+    sql: `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC) AS rank_number FROM bids) WHERE rank_number <= 10`,
   },
 };
 
@@ -547,7 +565,7 @@ async function main(): Promise<void> {
     }
     for (const [qi, key] of opt.queries.entries()) {
       if (!QUERIES[key]) { log(`unknown query ${key}`); continue; }
-      const viewOpts = key === 'q0' || key === 'q1' || key === 'q2' ? `'retention.rows' = '1000'` : `'checkpoint.interval' = '1 s'`;
+      const viewOpts = key === 'q0' || key === 'q1' || key === 'q2' ? `'retention.rows' = '1000'` : key === 'q18' || key === 'q19' ? `'checkpoint.interval' = '1 s', 'retention.rows' = '1000000'` : `'checkpoint.interval' = '1 s'`;
       const prof = opt.cpuProf ? path.join(opt.out, `engine-${qi + 1}-${key}-${stamp}.cpuprofile`) : undefined;
       await step(`engine ${key}`, () => measureQuery(engine!, key, viewOpts, opt.events, prof));
     }
