@@ -1,0 +1,66 @@
+/**
+ * psql (Debian's postgresql-client) against the real service: connect, \dv, \d view, pull SELECTs,
+ * a bad query's error with its position, and a live SUBSCRIBE over COPY.
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { psql, startPgFixture, type PgFixture } from './helpers.ts';
+
+describe('psql over the PostgreSQL wire protocol', () => {
+  let fx: PgFixture;
+  beforeAll(async () => { fx = await startPgFixture(); });
+  afterAll(async () => { await fx?.close(); });
+
+  it('connects and lists the materialized views with \\dv', async () => {
+    const r = await psql(fx.pg.port, ['-c', '\\dv']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/public\s*\|\s*trades_per_min\s*\|\s*view/);
+  });
+
+  it('describes a view with \\d: its columns and PostgreSQL types', async () => {
+    const r = await psql(fx.pg.port, ['-c', '\\d trades_per_min']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('View "public.trades_per_min"');
+    for (const [c, t] of [['window_start', 'timestamp with time zone'], ['sym', 'text'], ['n', 'bigint'], ['volume', 'bigint'], ['avg_price', 'double precision']]) {
+      expect(r.stdout).toMatch(new RegExp(`${c}\\s*\\|\\s*${t}`));
+    }
+  });
+
+  it('runs pull SELECTs and prints the rows', async () => {
+    const r = await psql(fx.pg.port, ['-A', '-F', ',', '-c', "SELECT sym, n, volume FROM trades_per_min WHERE window_start = TIMESTAMP '2024-03-01 10:00:00' ORDER BY sym"]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['sym,n,volume', 'ACME,2,4', 'BOLT,1,7', '(2 rows)']);
+  });
+
+  it('shows a bad query\'s error with the position of the offending token', async () => {
+    const r = await psql(fx.pg.port, ['-v', 'VERBOSITY=verbose', '-c', 'SELECT sym, nope FROM trades_per_min']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/ERROR:\s+42703: .*nope/);
+    // psql draws a caret under the character position the server reports.
+    expect(r.stderr).toMatch(/LINE 1: SELECT sym, nope FROM trades_per_min\n\s{20}\^/);
+  });
+
+  it('streams a view\'s changes with COPY (SUBSCRIBE TO view) TO STDOUT until cancelled', async () => {
+    // stdbuf: psql's stdout is a pipe here, and stdio would hold the rows back until 4 KiB have come.
+    const child = spawn('stdbuf', ['-o0', 'psql', '-X', '-h', '127.0.0.1', '-p', String(fx.pg.port), '-U', 'x', '-c', 'COPY (SUBSCRIBE TO trades_per_min) TO STDOUT'], { env: { ...process.env, PGSSLMODE: 'disable' } });
+    let out = '';
+    child.stdout.on('data', (d) => { out += String(d); });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no snapshot rows: ${out}`)), 10_000);
+        child.stdout.on('data', () => { if (out.split('\n').length > 4) { clearTimeout(t); resolve(); } });
+      });
+      const lines = out.trim().split('\n').map((l) => l.split('\t'));
+      expect(lines.length).toBeGreaterThanOrEqual(4);
+      expect(lines[0]![1]).toBe('insert');
+      expect(lines.map((l) => l[4]).sort()).toEqual(expect.arrayContaining(['ACME', 'BOLT']));
+    } finally {
+      // psql answers SIGINT with a CancelRequest on a new connection.
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code).not.toBe(null);
+    }
+    // The session went back to idle: the server still answers.
+    expect((await psql(fx.pg.port, ['-c', 'SELECT 1'])).stdout).toContain('1');
+  });
+});
