@@ -23,8 +23,8 @@ export interface PgFixture {
   close(): Promise<void>;
 }
 
-export async function startPgFixture(opts: Partial<PgServerOptions> = {}): Promise<PgFixture> {
-  const svc = await startTestService();
+export async function startPgFixture(opts: Partial<PgServerOptions> = {}, svcOpts: { demo?: boolean } = {}): Promise<PgFixture> {
+  const svc = await startTestService(svcOpts);
   const logs: string[] = [];
   const pg = await startPgServer({ engine: svc.service.engine, port: 0, log: (l, m) => logs.push(`${l} ${m}`), pushIntervalMs: 200, ...opts });
   const topic = uniqueTopic('pg-trades');
