@@ -53,10 +53,14 @@ export async function startPgServer(opts: PgServerOptions): Promise<PgServer> {
     cancel: (pid: number, secret: number) => { const e = sessions.get(pid); if (e && e.secret === secret) e.s.cancel(); },
     log,
   };
+  const refused = new Set<Socket>();
   const server: Server = createServer((socket) => {
+    socket.on('error', () => undefined);
     if (sockets.size >= maxConnections) {
+      refused.add(socket);
+      socket.on('close', () => refused.delete(socket));
       socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (${maxConnections})` }));
-      socket.on('error', () => undefined);
+      setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
     sockets.add(socket);
@@ -75,7 +79,7 @@ export async function startPgServer(opts: PgServerOptions): Promise<PgServer> {
     get connections() { return sockets.size; },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
+      for (const s of [...sockets, ...refused]) s.destroy();
       await closed;
       catalog.close();
     },

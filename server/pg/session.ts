@@ -13,7 +13,7 @@ import type { FeedEvent, RowChange } from '../../queries/push.ts';
 import { SqlError } from '../../planner/errors.ts';
 import { isCatalogQuery, settingValue, SETTINGS, type VirtualCatalog } from './catalog.ts';
 import { ScramExchange, type ScramKeys } from './scram.ts';
-import { paramCount, route, splitStatements, stripComments, substituteParams, type Route } from './statements.ts';
+import { groupByPositions, paramCount, route, splitStatements, stripComments, substituteParams, type Route } from './statements.ts';
 import { encodeValue, OID, oidOfOurType, paramLiteral, textValue, typeLen } from './types.ts';
 import { BodyReader, dataRow, errorResponse, MessageReader, msg, noticeResponse, ProtocolError, rowDescription, type ErrorFields, type FrontendMessage } from './wire.ts';
 
@@ -326,8 +326,10 @@ export class PgSession {
 
   private async runEngine(sql: string, offset: number): Promise<Result[]> {
     let results: StatementResult[];
-    try { results = await this.ctx.engine.execute(sql); } catch (e) {
-      if (e instanceof SqlError) throw new QueryError({ code: sqlState(e), message: e.message, position: offset + charOffset(sql, e.line, e.column) + 1 });
+    // Positional GROUP BY is rewritten only for a single statement (error positions may then shift).
+    const text = splitStatements(sql).length === 1 ? groupByPositions(sql) : sql;
+    try { results = await this.ctx.engine.execute(text); } catch (e) {
+      if (e instanceof SqlError) throw new QueryError({ code: sqlState(e), message: e.message, position: offset + charOffset(text, e.line, e.column) + 1 });
       throw e;
     }
     return results.map(engineResult);

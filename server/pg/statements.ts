@@ -119,3 +119,58 @@ function unquote(v: string): string {
   if (/^".*"$/s.test(t)) return t.slice(1, -1);
   return t;
 }
+
+/**
+ * `GROUP BY 1, 2` (what Grafana and most SQL editors write) → the select list's expressions, for
+ * the engine, whose planner groups by names and expressions only. Only a plain single SELECT is
+ * rewritten; anything else is passed through unchanged.
+ */
+export function groupByPositions(sql: string): string {
+  const lower = maskQuoted(sql).toLowerCase();
+  const sel = /^\s*select\s/.exec(lower);
+  const from = indexAtDepth0(lower, /\bfrom\b/g);
+  const group = indexAtDepth0(lower, /\bgroup\s+by\b/g);
+  if (!sel || from < 0 || group < 0 || /\b(union|intersect|except)\b/.test(lower) || (lower.match(/\bselect\b/g)?.length ?? 0) > 1) return sql;
+  const items = splitDepth0(sql, sel[0].length, from).map((s) => s.replace(/\s+as\s+("[^"]*"|\w+)\s*$/i, '').trim());
+  const gStart = group + /group\s+by/i.exec(sql.slice(group))![0].length;
+  const endRe = /\b(having|order\s+by|limit|offset|emit)\b/g;
+  endRe.lastIndex = gStart;
+  let gEnd = sql.length;
+  for (let m = endRe.exec(lower); m; m = endRe.exec(lower)) { if (depthAt(lower, m.index) === 0) { gEnd = m.index; break; } }
+  const keys = splitDepth0(sql, gStart, gEnd);
+  if (!keys.some((k) => /^\s*\d+\s*$/.test(k))) return sql;
+  const mapped = keys.map((k) => {
+    const n = /^\s*(\d+)\s*$/.exec(k);
+    if (!n) return k.trim();
+    const e = items[Number(n[1]) - 1];
+    return e && e !== '*' ? e : k.trim();
+  });
+  return `${sql.slice(0, gStart)} ${mapped.join(', ')} ${sql.slice(gEnd)}`;
+}
+
+function maskQuoted(sql: string): string {
+  return sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"/g, (m) => m[0] + 'x'.repeat(m.length - 2) + m[0]);
+}
+
+function depthAt(s: string, at: number): number {
+  let d = 0;
+  for (let i = 0; i < at; i++) { if (s[i] === '(') d++; else if (s[i] === ')') d--; }
+  return d;
+}
+
+function indexAtDepth0(lower: string, re: RegExp): number {
+  for (let m = re.exec(lower); m; m = re.exec(lower)) if (depthAt(lower, m.index) === 0) return m.index;
+  return -1;
+}
+
+function splitDepth0(sql: string, start: number, end: number): string[] {
+  const masked = maskQuoted(sql);
+  const out: string[] = [];
+  let d = 0; let last = start;
+  for (let i = start; i < end; i++) {
+    const c = masked[i];
+    if (c === '(') d++; else if (c === ')') d--; else if (c === ',' && d === 0) { out.push(sql.slice(last, i)); last = i + 1; }
+  }
+  out.push(sql.slice(last, end));
+  return out;
+}
