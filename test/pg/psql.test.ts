@@ -2,7 +2,11 @@
  * psql (Debian's postgresql-client) against the real service: connect, \dv, \d view, pull SELECTs,
  * a bad query's error with its position, and a live SUBSCRIBE over COPY.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startPgServer } from '../../server/pg/server.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { psql, startPgFixture, type PgFixture } from './helpers.ts';
 
@@ -62,5 +66,24 @@ describe('psql over the PostgreSQL wire protocol', () => {
     }
     // The session went back to idle: the server still answers.
     expect((await psql(fx.pg.port, ['-c', 'SELECT 1'])).stdout).toContain('1');
+  });
+
+  it('speaks TLS when a certificate is configured: cleartext password inside TLS, refused without one', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-subj', '/CN=localhost', '-days', '1'], { stdio: 'ignore' });
+      const tls = await startPgServer({ engine: fx.svc.service.engine, port: 0, token: 'tok', tlsCert: readFileSync(path.join(dir, 'cert.pem')), tlsKey: readFileSync(path.join(dir, 'key.pem')) });
+      try {
+        const ok = await psql(tls.port, ['-A', '-t', '-c', 'SELECT count(*) FROM trades_per_min', '-c', '\\conninfo'], { PGSSLMODE: 'require', PGPASSWORD: 'tok' });
+        expect(ok.stderr).toBe('');
+        expect(ok.stdout).toMatch(/^5\n/);
+        expect(ok.stdout).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
+        const bad = await psql(tls.port, ['-c', 'SELECT 1'], { PGSSLMODE: 'require', PGPASSWORD: 'nope' });
+        expect(bad.stderr).toMatch(/password authentication failed/);
+      } finally { await tls.close(); }
+      // Without a certificate the SSLRequest is declined: sslmode=require fails, prefer falls back to plain.
+      expect((await psql(fx.pg.port, ['-c', 'SELECT 1'], { PGSSLMODE: 'require' })).stderr).toMatch(/does not support SSL/);
+      expect((await psql(fx.pg.port, ['-A', '-t', '-c', 'SELECT 1'], { PGSSLMODE: 'prefer' })).stdout.trim()).toBe('1');
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
