@@ -87,6 +87,18 @@ describe('node-postgres over the PostgreSQL wire protocol', () => {
     expect(t.rows).toEqual([{ table_name: 'trades_per_min' }]);
   });
 
+  it('runs the pull SELECT shapes dashboards write', async () => {
+    const q = async (sql: string) => (await client.query({ text: sql, rowMode: 'array' })).rows;
+    expect(await q("SELECT t.sym AS s, t.n AS trades FROM trades_per_min AS t WHERE t.sym = 'ACME' AND t.n > 1 ORDER BY 1")).toEqual([['ACME', '2']]);
+    expect(await q("SELECT CAST(n AS DOUBLE) AS d, volume::DOUBLE AS v FROM trades_per_min WHERE sym = 'BOLT' ORDER BY v")).toEqual([[2, 6], [1, 7]]);
+    expect(await q("SELECT sym FROM trades_per_min WHERE window_start BETWEEN TIMESTAMP '2024-03-01 10:00:30' AND '2024-03-01T10:05:00Z' ORDER BY sym")).toEqual([['ACME'], ['BOLT']]);
+    expect(await q("SELECT date_trunc('hour', window_start) AS h, SUM(n) AS trades FROM trades_per_min WHERE sym <> 'ZZZ' GROUP BY 1 ORDER BY 1")).toEqual([[new Date(T0), '6']]);
+    expect(await q("SELECT to_timestamp(extract(epoch from window_start)) AS t FROM trades_per_min WHERE sym = 'ZZZ'")).toEqual([[new Date(T0 + 600_000)]]);
+    expect((await q('SELECT sym FROM trades_per_min WHERE window_end < now()')).length).toBe(5);
+    expect(await q('SELECT sym, SUM(n) AS trades FROM trades_per_min GROUP BY sym ORDER BY trades DESC, sym LIMIT 2')).toEqual([['ACME', '3'], ['BOLT', '3']]);
+    expect(await q("SELECT now() - INTERVAL '1' HOUR < now() AS ok")).toEqual([[true]]);
+  });
+
   it('serves 100 concurrent connections', async () => {
     const started = Date.now();
     const counts = await Promise.all(Array.from({ length: 100 }, async (_, i) => {

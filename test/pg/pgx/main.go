@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,6 +64,8 @@ func main() {
 					switch t := v.(type) {
 					case nil:
 						row[i] = "NULL"
+					case float64:
+						row[i] = strconv.FormatFloat(t, 'f', -1, 64)
 					case time.Time:
 						row[i] = t.UTC().Format(time.RFC3339Nano)
 					default:
