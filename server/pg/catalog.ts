@@ -180,6 +180,8 @@ export async function createVirtualCatalog(info: () => CatalogInfo): Promise<Vir
   await conn.run("set integer_division = true; set TimeZone = 'UTC'");
   await conn.run(SETUP());
   await conn.run(staticRows());
+  // Only our tables: no files, no extensions, no network, and no way to undo that from a client's query.
+  await conn.run('set enable_external_access = false; set lock_configuration = true');
   let signature = '';
   let chain: Promise<unknown> = Promise.resolve();
 
@@ -205,6 +207,9 @@ export async function createVirtualCatalog(info: () => CatalogInfo): Promise<Vir
   }
 
   async function run(sql: string, settings: Record<string, string>): Promise<CatalogResult> {
+    if (!/^\s*(\(\s*)*(select|with|values|table)\b/i.test(sql.replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, ' '))) {
+      throw new Error('Permission Error: only SELECT reads pg_catalog and information_schema');
+    }
     await refresh();
     const reader = await conn.runAndReadAll(rewriteForCatalog(sql, settings));
     const names = reader.columnNames();

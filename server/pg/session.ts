@@ -546,6 +546,7 @@ function catalogError(e: unknown): QueryError {
   const first = full.split('\n')[0]!.replace(/^\w+ Error: /, '');
   let code = '0A000';
   if (/^Parser Error/.test(full)) code = '42601';
+  else if (/^Permission Error/.test(full)) code = '42501';
   else if (/Table with name|Referenced table/.test(full)) code = '42P01';
   else if (/Referenced column|column .* not found/i.test(full)) code = '42703';
   else if (/Function with name|Macro/.test(full)) code = '42883';

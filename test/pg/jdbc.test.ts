@@ -4,7 +4,7 @@
  * and an error's SQLSTATE. The jar and the compiled probe are cached in .cache/.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,10 @@ function build(): string {
   }
   const jar = readdirSync(CACHE).find((f) => f.startsWith('postgresql-') && f.endsWith('.jar'))!;
   const cp = path.join(CACHE, jar);
-  execFileSync('javac', ['-cp', cp, '-d', CACHE, path.join(SRC, 'JdbcProbe.java')], { stdio: 'inherit', timeout: 120_000 });
+  const cls = path.join(CACHE, 'JdbcProbe.class');
+  if (!existsSync(cls) || statSync(cls).mtimeMs < statSync(path.join(SRC, 'JdbcProbe.java')).mtimeMs) {
+    execFileSync('javac', ['-cp', cp, '-d', CACHE, path.join(SRC, 'JdbcProbe.java')], { stdio: 'inherit', timeout: 120_000 });
+  }
   return `${cp}:${CACHE}`;
 }
 

@@ -85,6 +85,12 @@ describe('node-postgres over the PostgreSQL wire protocol', () => {
     await client.query('COMMIT');
     const t = await client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'");
     expect(t.rows).toEqual([{ table_name: 'trades_per_min' }]);
+    // The catalog's SQL engine reads our catalog tables only: no files, no settings, no writes.
+    await client.query('SET enable_external_access = true'); // a session setting of ours: it never reaches the catalog
+    for (const sql of ["SELECT * FROM pg_class, read_text('/etc/hostname')", "COPY (SELECT * FROM pg_class) TO '/tmp/pg_class.csv'", "SELECT 1 FROM pg_class; ATTACH '/tmp/x.db' AS x"]) {
+      const e = await client.query(sql).catch((x: unknown) => x) as pg.DatabaseError;
+      expect(e.code, sql).toMatch(/^(42501|0A000|42601)$/);
+    }
   });
 
   it('runs the pull SELECT shapes dashboards write', async () => {

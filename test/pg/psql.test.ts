@@ -68,6 +68,25 @@ describe('psql over the PostgreSQL wire protocol', () => {
     expect((await psql(fx.pg.port, ['-c', 'SELECT 1'])).stdout).toContain('1');
   });
 
+  it('streams an ad-hoc push query with COPY (SELECT … EMIT CHANGES) TO STDOUT', async () => {
+    const child = spawn('stdbuf', ['-o0', 'psql', '-X', '-h', '127.0.0.1', '-p', String(fx.pg.port), '-U', 'x', '-c', "COPY (SELECT sym, qty FROM trades WHERE qty >= 5 EMIT CHANGES) TO STDOUT"], { env: { ...process.env, PGSSLMODE: 'disable' } });
+    let out = '';
+    child.stdout.on('data', (d) => { out += String(d); });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no rows: ${out}`)), 20_000);
+        child.stdout.on('data', () => { if (out.includes('BOLT\t5')) { clearTimeout(t); resolve(); } });
+      });
+      // The source reads from the earliest offset: both big trades come, each as one row.
+      expect(out.trim().split('\n').map((l) => l.split('\t').slice(2)).sort()).toEqual([['BOLT', '5'], ['BOLT', '7']]);
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((resolve) => child.on('exit', resolve));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fx.svc.service.engine.pushQueries()).toHaveLength(0);
+  });
+
   it('speaks TLS when a certificate is configured: cleartext password inside TLS, refused without one', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-tls-'));
     try {
