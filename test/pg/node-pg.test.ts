@@ -105,6 +105,27 @@ describe('node-postgres over the PostgreSQL wire protocol', () => {
     expect(await q("SELECT now() - INTERVAL '1' HOUR < now() AS ok")).toEqual([[true]]);
   });
 
+  it('runs every statement of POST /v1/sql: DDL, SHOW, DESCRIBE, EXPLAIN, DROP', async () => {
+    const notices: string[] = [];
+    client.on('notice', (n) => notices.push(n.message ?? ''));
+    const created = await client.query(`CREATE MATERIALIZED VIEW big_trades WITH ('checkpoint.interval' = '200 ms') AS
+      SELECT window_start, window_end, sym, COUNT(*) AS n FROM TUMBLE(trades, ts, INTERVAL '1' MINUTE) WHERE qty >= 5 GROUP BY window_start, window_end, sym`);
+    expect(created.command).toBe('CREATE');
+    expect(notices.join('\n')).toMatch(/big_trades created; query .* started/);
+    expect((await client.query('SHOW MATERIALIZED VIEWS')).rows.map((r) => r.name).sort()).toEqual(['big_trades', 'trades_per_min']);
+    expect((await client.query('DESCRIBE big_trades')).rows).toEqual([
+      { column: 'window_start', type: 'TIMESTAMP(3)' }, { column: 'window_end', type: 'TIMESTAMP(3)' }, { column: 'sym', type: 'VARCHAR' }, { column: 'n', type: 'BIGINT' },
+    ]);
+    expect((await client.query('EXPLAIN SELECT sym FROM big_trades')).rows[0].plan).toMatch(/Physical plan/);
+    expect((await client.query("SELECT relname FROM pg_catalog.pg_class WHERE relkind = 'v' ORDER BY 1")).rows.map((r) => r.relname)).toEqual(['big_trades', 'trades_per_min']);
+    // A request is checked whole before any statement takes effect: the bad second statement leaves no view behind.
+    const bad = await client.query('DROP MATERIALIZED VIEW big_trades; SELECT nope FROM trades_per_min').catch((x: unknown) => x) as pg.DatabaseError;
+    expect(bad.code).toBe('42703');
+    expect((await client.query('SHOW MATERIALIZED VIEWS')).rows.map((r) => r.name)).toContain('big_trades');
+    await client.query('DROP MATERIALIZED VIEW big_trades');
+    expect((await client.query("SELECT relname FROM pg_class WHERE relkind = 'v'")).rows).toEqual([{ relname: 'trades_per_min' }]);
+  });
+
   it('serves 100 concurrent connections', async () => {
     const started = Date.now();
     const counts = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
