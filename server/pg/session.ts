@@ -79,15 +79,24 @@ export class PgSession {
     this.startupTimer = setTimeout(() => this.fatal({ code: '08006', message: 'startup or authentication took too long' }), ctx.limits.startupTimeoutMs);
   }
 
+  private readonly onData = (chunk: Buffer): void => {
+    this.reader.push(chunk);
+    if (this.reader.buffered > 2 * this.ctx.limits.maxMessage) this.sock.pause();
+    void this.pump();
+  };
+  private readonly onClose = (): void => this.closed();
+  private readonly onError = (): void => undefined;
+
   private attach(s: Socket): void {
     s.setNoDelay(true);
-    s.on('data', (chunk: Buffer) => {
-      this.reader.push(chunk);
-      if (this.reader.buffered > 2 * this.ctx.limits.maxMessage) s.pause();
-      void this.pump();
-    });
-    s.on('error', () => undefined);
-    s.on('close', () => this.closed());
+    s.on('data', this.onData);
+    s.on('error', this.onError);
+    s.on('close', this.onClose);
+  }
+
+  private detach(s: Socket): void {
+    s.off('data', this.onData);
+    s.off('close', this.onClose);
   }
 
   private closed(): void {
@@ -199,8 +208,7 @@ export class PgSession {
     const code = r.int32();
     if (code === SSL_REQUEST) {
       if (this.ctx.tls && !this.isTls) {
-        this.sock.removeAllListeners('data');
-        this.sock.removeAllListeners('close');
+        this.detach(this.sock);
         this.sock.write('S');
         const t = new TLSSocket(this.sock, { isServer: true, secureContext: this.ctx.tls });
         this.sock = t;

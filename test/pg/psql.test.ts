@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startPgServer } from '../../server/pg/server.ts';
+import { waitFor } from '../helpers/service.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { psql, startPgFixture, type PgFixture } from './helpers.ts';
 
@@ -99,6 +100,8 @@ describe('psql over the PostgreSQL wire protocol', () => {
         expect(ok.stdout).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
         const bad = await psql(tls.port, ['-c', 'SELECT 1'], { PGSSLMODE: 'require', PGPASSWORD: 'nope' });
         expect(bad.stderr).toMatch(/password authentication failed/);
+        // Connections upgraded to TLS are counted until they close.
+        await waitFor(() => tls.connections === 0, 5000, 'TLS connections to close');
       } finally { await tls.close(); }
       // Without a certificate the SSLRequest is declined: sslmode=require fails, prefer falls back to plain.
       expect((await psql(fx.pg.port, ['-c', 'SELECT 1'], { PGSSLMODE: 'require' })).stderr).toMatch(/does not support SSL/);
