@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createTopic, produce } from '../../connectors/kafka/admin.ts';
+import { startDemo, type Demo } from '../../queries/demo.ts';
 import { startPgServer, type PgServer, type PgServerOptions } from '../../server/pg/server.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/service.ts';
@@ -23,9 +24,13 @@ export interface PgFixture {
   close(): Promise<void>;
 }
 
+/** `demo`: the demo generator and the example files whose views the Grafana dashboard reads (only those: it is quicker). */
 export async function startPgFixture(opts: Partial<PgServerOptions> = {}, svcOpts: { demo?: boolean } = {}): Promise<PgFixture> {
-  const svc = await startTestService(svcOpts);
+  const svc = await startTestService();
   const logs: string[] = [];
+  const demo: Demo | null = svcOpts.demo
+    ? await startDemo(svc.service.engine, brokerList(), (l, m) => logs.push(`${l} ${m}`), { examples: ['nexmark-bids.sql', 'tweet-sentiment.sql', 'pageviews-per-user.sql'] })
+    : null;
   const pg = await startPgServer({ engine: svc.service.engine, port: 0, log: (l, m) => logs.push(`${l} ${m}`), pushIntervalMs: 200, ...opts });
   const topic = uniqueTopic('pg-trades');
   await createTopic(brokerList(), topic, 1);
@@ -40,7 +45,7 @@ export async function startPgFixture(opts: Partial<PgServerOptions> = {}, svcOpt
   await waitFor(async () => (await svc.get('/v1/views/trades_per_min')).body.rows?.length >= 4, 30_000, 'view rows');
   return {
     svc, pg, logs,
-    async close() { await pg.close(); await svc.close(); },
+    async close() { await demo?.stop(); await pg.close(); await svc.close(); },
   };
 }
 

@@ -43,7 +43,7 @@ const errorCode = (data: Buffer) => /C([0-9A-Z]{5})\0/.exec(data.toString('latin
 describe('node-postgres over the PostgreSQL wire protocol', () => {
   let fx: PgFixture;
   let client: pg.Client;
-  beforeAll(async () => { fx = await startPgFixture({ limits: { writeTimeoutMs: 1500, maxMessage: 64 * 1024 } }); client = await connect(fx.pg.port); });
+  beforeAll(async () => { fx = await startPgFixture({ limits: { writeTimeoutMs: 700, maxMessage: 64 * 1024 } }); client = await connect(fx.pg.port); });
   afterAll(async () => { await client?.end().catch(() => undefined); await fx?.close(); });
 
   it('binds $1 parameters (text and numbers) in the extended protocol', async () => {
@@ -178,7 +178,7 @@ describe('node-postgres over the PostgreSQL wire protocol', () => {
     const before = process.memoryUsage().rss;
     // Keep asking for results it will never read until the server gives up on it.
     let stop = false;
-    void (async () => { while (!stop && !s.destroyed) { if (!s.write(Buffer.concat(Array.from({ length: 200 }, () => q)))) await new Promise((r) => setTimeout(r, 20)); } })();
+    void (async () => { while (!stop && !s.destroyed) { if (!s.write(Buffer.concat(Array.from({ length: 2000 }, () => q)))) await new Promise((r) => setTimeout(r, 20)); } })();
     await Promise.race([closed, new Promise((_, rej) => setTimeout(() => rej(new Error('not disconnected')), 20_000))]);
     stop = true;
     expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
