@@ -13,7 +13,7 @@ import type { FeedEvent, RowChange } from '../../queries/push.ts';
 import { SqlError } from '../../planner/errors.ts';
 import { isCatalogQuery, settingValue, SETTINGS, type VirtualCatalog } from './catalog.ts';
 import { ScramExchange, type ScramKeys } from './scram.ts';
-import { groupByPositions, paramCount, route, splitStatements, stripComments, substituteParams, type Route } from './statements.ts';
+import { groupByPositions, inferParamTypes, paramCount, route, splitStatements, stripComments, substituteParams, type Route } from './statements.ts';
 import { encodeValue, OID, oidOfOurType, paramLiteral, textValue, typeLen } from './types.ts';
 import { BodyReader, dataRow, errorResponse, MessageReader, msg, noticeResponse, ProtocolError, rowDescription, type ErrorFields, type FrontendMessage } from './wire.ts';
 
@@ -374,6 +374,10 @@ export class PgSession {
     if (splitStatements(sql).length > 1) throw new QueryError({ code: '42601', message: 'cannot insert multiple commands into a prepared statement' });
     const count = Math.max(paramCount(sql), oids.length);
     while (oids.length < count) oids.push(0);
+    if (oids.includes(0)) {
+      const inferred = inferParamTypes(sql, count, (name) => this.columnOid(name));
+      oids.forEach((o, i) => { if (!o) oids[i] = inferred[i]!; });
+    }
     this.prepared.set(name, { sql, paramOids: oids });
     this.send(msg.parseComplete());
   }
@@ -422,6 +426,13 @@ export class PgSession {
     const rt = route(sql, isCatalogQuery);
     if (!isReadOnly(rt, sql)) return null;
     return (await this.runOne(rt, sql)).columns;
+  }
+
+  /** The OID of a view column of this name, when every view that has it agrees on its type. */
+  private columnOid(name: string): number | undefined {
+    const oids = new Set<number>();
+    for (const v of this.ctx.engine.catalogInfo().views) for (const c of v.columns) if (c.name.toLowerCase() === name.toLowerCase()) oids.add(oidOfOurType(c.type));
+    return oids.size === 1 ? [...oids][0] : undefined;
   }
 
   private async runOne(rt: Route, sql: string): Promise<Result> {

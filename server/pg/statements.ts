@@ -174,3 +174,24 @@ function splitDepth0(sql: string, start: number, end: number): string[] {
   out.push(sql.slice(last, end));
   return out;
 }
+
+/**
+ * Types of `$n` parameters from their context, as PostgreSQL infers them: `column op $n` or
+ * `$n op column` takes the column's type (looked up by name in `columnType`), `LIMIT`/`OFFSET $n`
+ * is int8. Returns OIDs by parameter index (0 = unknown).
+ */
+export function inferParamTypes(sql: string, count: number, columnType: (name: string) => number | undefined): number[] {
+  const out = new Array<number>(count).fill(0);
+  const set = (n: string, oid: number | undefined) => { const i = Number(n) - 1; if (oid && i >= 0 && i < count && !out[i]) out[i] = oid; };
+  const masked = sql.replace(/'(?:[^']|'')*'/g, (m) => ' '.repeat(m.length));
+  const ident = String.raw`(?:"((?:[^"]|"")+)"|([A-Za-z_][\w$]*))`;
+  const op = String.raw`\s*(?:=|<>|!=|<=|>=|<|>|\bLIKE\b|\bILIKE\b)\s*`;
+  for (const m of masked.matchAll(new RegExp(`${ident}${op}\\$(\\d+)`, 'gi'))) set(m[3]!, columnType(m[1]?.replace(/""/g, '"') ?? m[2]!));
+  for (const m of masked.matchAll(new RegExp(`\\$(\\d+)${op}(?:\\w+\\.)?${ident}`, 'gi'))) set(m[1]!, columnType(m[2]?.replace(/""/g, '"') ?? m[3]!));
+  for (const m of masked.matchAll(new RegExp(`${ident}\\s+(?:NOT\\s+)?BETWEEN\\s+\\$(\\d+)\\s+AND\\s+\\$(\\d+)`, 'gi'))) {
+    const t = columnType(m[1]?.replace(/""/g, '"') ?? m[2]!);
+    set(m[3]!, t); set(m[4]!, t);
+  }
+  for (const m of masked.matchAll(/\b(?:LIMIT|OFFSET)\s+\$(\d+)/gi)) set(m[1]!, 20);
+  return out;
+}

@@ -170,7 +170,11 @@ export function paramLiteral(oid: number, value: Buffer | null, format: number):
       if (!/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(text)) throw new ProtocolError(`invalid input syntax for type ${oid === OID.numeric ? 'numeric' : 'number'}: "${text}"`, '22P02');
       return text.trim();
     case OID.bool: return /^(t|true|y|yes|on|1)$/i.test(text.trim()) ? 'TRUE' : 'FALSE';
-    case OID.timestamptz: case OID.timestamp: return `TIMESTAMP ${quote(text)}`;
+    case OID.timestamptz: case OID.timestamp: {
+      let ms: number;
+      try { if (!/^\s*\d{4}-\d\d-\d\d([ T]\d\d:\d\d(:\d\d(\.\d+)?)?)?\s*(Z|[+-]\d\d(:?\d\d)?)?\s*$/i.test(text)) throw new Error(); ms = toMs(text.trim()); } catch { throw new ProtocolError(`invalid input syntax for type timestamp: "${text}"`, '22007'); }
+      return `TIMESTAMP '${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}'`;
+    }
     case 0: case OID.unknown:
       // Untyped (node-postgres sends everything so): a number stays a number, anything else is a string.
       if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return text;

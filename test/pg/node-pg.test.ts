@@ -49,6 +49,9 @@ describe('node-postgres over the PostgreSQL wire protocol', () => {
   it('binds $1 parameters (text and numbers) in the extended protocol', async () => {
     const r = await client.query('SELECT window_start, sym, n, volume FROM trades_per_min WHERE sym = $1 AND n >= $2 ORDER BY window_start', ['ACME', 1]);
     expect(r.rows.map((x) => [x.sym, x.n, x.volume])).toEqual([['ACME', '2', '4'], ['ACME', '1', '2']]);
+    // Types come from the columns the parameters are compared with: a Date binds as a timestamp.
+    const since = await client.query('SELECT sym, n FROM trades_per_min WHERE window_start >= $1 AND sym <> $2 ORDER BY sym', [new Date(T0 + 60_000), 'ZZZ']);
+    expect(since.rows).toEqual([{ sym: 'ACME', n: '1' }, { sym: 'BOLT', n: '2' }]);
     // A quote inside a string parameter stays a value, never SQL.
     const none = await client.query('SELECT sym FROM trades_per_min WHERE sym = $1', ["ACME' OR 'a' = 'a"]);
     expect(none.rows).toEqual([]);

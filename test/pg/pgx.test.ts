@@ -31,7 +31,7 @@ function buildProbe(): string {
 
 interface Answer { query: string; columns?: { name: string; oid: number }[]; rows?: string[][]; code?: string; error?: string }
 
-function probe(bin: string, port: number, queries: string[]): Promise<Answer[]> {
+function probe(bin: string, port: number, queries: (string | { sql: string; strs?: string[]; args?: number[] })[]): Promise<Answer[]> {
   return new Promise((resolve, reject) => {
     const child = execFile(bin, [`postgres://grafana@127.0.0.1:${port}/streamsql?sslmode=disable`], { timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr}`));
@@ -79,6 +79,12 @@ describe('pgx v5 (Grafana) over the PostgreSQL wire protocol', () => {
     expect(r!.rows).toEqual([[String(t0), 'ACME', '2'], [String(t0), 'BOLT', '1'], [String(t0 + 60), 'ACME', '1'], [String(t0 + 60), 'BOLT', '2'], [String(t0 + 600), 'ZZZ', '1']]);
     const [raw] = await probe(bin, fx.pg.port, [expandGrafanaMacros("SELECT $__time(window_start), avg_price FROM trades_per_min WHERE $__timeFilter(window_start) AND sym = 'BOLT' ORDER BY 1", Date.parse('2024-03-01T10:00:30Z'), Date.parse('2024-03-01T11:00:00Z'))]);
     expect(raw).toMatchObject({ columns: [{ name: 'time', oid: 1184 }, { name: 'avg_price', oid: 701 }], rows: [['2024-03-01T10:01:00Z', '100.125']] });
+  });
+
+  it('binds parameters in binary as pgx does, typed by the columns they are compared with', async () => {
+    const [r] = await probe(bin, fx.pg.port, [{ sql: 'SELECT window_start, sym, n, avg_price FROM trades_per_min WHERE sym = $1 AND n >= $2 AND avg_price > $3 ORDER BY window_start', strs: ['BOLT'], args: [1, 99.5] }]);
+    expect(r!.error).toBeUndefined();
+    expect(r!.rows).toEqual([['2024-03-01T10:00:00Z', 'BOLT', '1', '100'], ['2024-03-01T10:01:00Z', 'BOLT', '2', '100.125']]);
   });
 
   it('runs every query of the provisioned dashboard against the demo views', async () => {

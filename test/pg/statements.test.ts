@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { rewriteForCatalog, SETTINGS } from '../../server/pg/catalog.ts';
-import { groupByPositions, paramCount, route, splitStatements, substituteParams } from '../../server/pg/statements.ts';
+import { groupByPositions, inferParamTypes, paramCount, route, splitStatements, substituteParams } from '../../server/pg/statements.ts';
 import { encodeValue, OID, paramLiteral, textValue } from '../../server/pg/types.ts';
 import { MessageReader, ProtocolError } from '../../server/pg/wire.ts';
 
@@ -25,6 +25,13 @@ describe('statements', () => {
     expect(() => substituteParams('SELECT $3', ['1'])).toThrow(/no parameter \$3/);
   });
 
+  it('infers parameter types from the columns they are compared with', () => {
+    const types: Record<string, number> = { sym: OID.text, n: OID.int8, window_start: OID.timestamptz };
+    const t = (c: string) => types[c.toLowerCase()];
+    expect(inferParamTypes("SELECT * FROM v WHERE sym = $1 AND $2 <= v.n AND window_start BETWEEN $3 AND $4 AND x = '$5' LIMIT $5", 6, t))
+      .toEqual([OID.text, OID.int8, OID.timestamptz, OID.timestamptz, OID.int8, 0]);
+  });
+
   it('turns bound values into literals that cannot become SQL', () => {
     expect(paramLiteral(OID.text, Buffer.from("a'); DROP VIEW v; --"), 0)).toBe("'a''); DROP VIEW v; --'");
     expect(paramLiteral(0, Buffer.from('42'), 0)).toBe('42');
@@ -33,6 +40,8 @@ describe('statements', () => {
     const b = Buffer.alloc(8); b.writeBigInt64BE(-7n);
     expect(paramLiteral(OID.int8, b, 1)).toBe('-7');
     expect(paramLiteral(OID.int4, null, 1)).toBe('NULL');
+    expect(paramLiteral(OID.timestamptz, Buffer.from('2024-03-01 12:00:00+02'), 0)).toBe("TIMESTAMP '2024-03-01 10:00:00.000'");
+    expect(() => paramLiteral(OID.timestamptz, Buffer.from("x' OR '1"), 0)).toThrow(/invalid input syntax/);
   });
 
   it('routes statements to the session, the catalog or the engine', () => {

@@ -1,5 +1,5 @@
 // pgx-probe: what Grafana's PostgreSQL data source does over pgx v5, against a DSN.
-// Reads a JSON array of queries on stdin; connects (pgx's startup + Ping, as Grafana's health check),
+// Reads a JSON array of queries on stdin (a string, or {"sql", "args"} for $n parameters); connects (pgx's startup + Ping, as Grafana's health check),
 // runs each query in pgx's default extended-protocol mode (cached statements, binary results) and
 // prints one JSON object per query: columns with type OIDs, rows as text, or the error's SQLSTATE.
 package main
@@ -33,9 +33,22 @@ type result struct {
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var queries []string
-	if err := json.NewDecoder(os.Stdin).Decode(&queries); err != nil {
+	var raw []json.RawMessage
+	if err := json.NewDecoder(os.Stdin).Decode(&raw); err != nil {
 		fail(err)
+	}
+	type query struct {
+		SQL  string        `json:"sql"`
+		Args []json.Number `json:"args"`
+		Strs []string      `json:"strs"`
+	}
+	queries := make([]query, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &queries[i].SQL); err != nil {
+			if err := json.Unmarshal(r, &queries[i]); err != nil {
+				fail(err)
+			}
+		}
 	}
 	conn, err := pgx.Connect(ctx, os.Args[1])
 	if err != nil {
@@ -47,8 +60,20 @@ func main() {
 	}
 	out := json.NewEncoder(os.Stdout)
 	for _, q := range queries {
-		r := result{Query: q}
-		rows, err := conn.Query(ctx, q)
+		r := result{Query: q.SQL}
+		// Parameters: strings first, then numbers (int64 when whole), in $n order.
+		var args []any
+		for _, a := range q.Strs {
+			args = append(args, a)
+		}
+		for _, a := range q.Args {
+			if n, err := a.Int64(); err == nil {
+				args = append(args, n)
+			} else if f, err := a.Float64(); err == nil {
+				args = append(args, f)
+			}
+		}
+		rows, err := conn.Query(ctx, q.SQL, args...)
 		if err == nil {
 			for _, f := range rows.FieldDescriptions() {
 				r.Columns = append(r.Columns, column{f.Name, f.DataTypeOID})
