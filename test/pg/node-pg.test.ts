@@ -7,6 +7,7 @@
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../server/app.ts';
 import { startPgServer, type PgServer } from '../../server/pg/server.ts';
 import { startPgFixture, T0, type PgFixture } from './helpers.ts';
 
@@ -45,6 +46,14 @@ describe('node-postgres over the PostgreSQL wire protocol', () => {
   let client: pg.Client;
   beforeAll(async () => { fx = await startPgFixture({ limits: { writeTimeoutMs: 700, maxMessage: 64 * 1024 } }); client = await connect(fx.pg.port); });
   afterAll(async () => { await client?.end().catch(() => undefined); await fx?.close(); });
+
+  it('GET /v1/info names the listener as postgres: {host, port}', async () => {
+    const app = await buildApp(fx.svc.service, { postgres: { host: fx.pg.host, port: fx.pg.port } });
+    try {
+      const info = (await app.inject({ method: 'GET', url: '/v1/info' })).json();
+      expect(info.postgres).toEqual({ host: '127.0.0.1', port: fx.pg.port });
+    } finally { await app.close(); }
+  });
 
   it('binds $1 parameters (text and numbers) in the extended protocol', async () => {
     const r = await client.query('SELECT window_start, sym, n, volume FROM trades_per_min WHERE sym = $1 AND n >= $2 ORDER BY window_start', ['ACME', 1]);
