@@ -639,6 +639,8 @@ function bindFunction(ctx: BindContext, ast: Ast, at: number): Expr {
     const inner: Ast[] = ast.args?.value ?? [];
     if (inner.length === 1) return bindExpr(ctx, { type: 'unary_expr', operator: 'NOT', expr: inner[0], loc: ast.loc });
   }
+  // now(): the time the statement is bound, a constant as in PostgreSQL (its transaction's start); for pull queries.
+  if (name === 'now' && !(ast.args?.value?.length)) return lit(Date.now(), T.timestamp);
   const sig = FUNCTIONS[name];
   if (!sig) return errAt(loc, at, `unknown function '${name}'${didYouMean(name, Object.keys(FUNCTIONS))}`);
   const argAsts: Ast[] = ast.args?.value ?? (ast.args ? [ast.args] : []);

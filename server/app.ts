@@ -46,6 +46,8 @@ export interface AppOptions {
   readonly pushIntervalMs?: number;
   /** The dashboard's static files (default: web/ of this repository). */
   readonly webRoot?: string;
+  /** Where the PostgreSQL wire protocol listens (server/pg), shown by GET /v1/info. */
+  readonly postgres?: { readonly host: string; readonly port: number };
 }
 
 export const WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
@@ -123,6 +125,7 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     name: 'streamsql',
     version: service.version,
     kafka: { bootstrap: service.kafka.bootstrap, embedded: service.kafka.embedded },
+    ...(opts.postgres ? { postgres: { host: opts.postgres.host, port: opts.postgres.port } } : {}),
   }));
 
   app.post<{ Body: { sql: string } }>('/v1/sql', {

@@ -4,10 +4,13 @@
  *
  * Environment: PORT (8080), HOST (127.0.0.1), KAFKA_BROKERS, DATA_DIR (./data), DEMO (1/0),
  * MAX_QUERIES (cap on running queries → 429), API_TOKEN (bearer token required on /v1 and /metrics),
- * LOG_LEVEL.
+ * LOG_LEVEL; PG_PORT (4566; 0 = a free port; 'off' = none), PG_HOST (HOST), PG_TLS_CERT / PG_TLS_KEY (PEM
+ * files: TLS on SSLRequest) for the PostgreSQL wire protocol (server/pg).
  */
 import { startService } from '../queries/service.ts';
+import { readFileSync } from 'node:fs';
 import { buildApp } from './app.ts';
+import { DEFAULT_PG_PORT, startPgServer, type PgServer } from './pg/server.ts';
 
 const env = process.env;
 const log = (level: 'info' | 'warn' | 'error', msg: string) => {
@@ -24,15 +27,20 @@ async function main(): Promise<void> {
     maxQueries: env.MAX_QUERIES ? Number(env.MAX_QUERIES) : undefined,
     log,
   });
-  const app = await buildApp(service, { apiToken: env.API_TOKEN || undefined });
   const port = Number(env.PORT || 8080);
   const host = env.HOST || '127.0.0.1';
+  const pg: PgServer | null = env.PG_PORT === 'off' ? null : await startPgServer({
+    engine: service.engine, host: env.PG_HOST || host, port: env.PG_PORT ? Number(env.PG_PORT) : DEFAULT_PG_PORT, token: env.API_TOKEN || undefined,
+    tlsCert: env.PG_TLS_CERT ? readFileSync(env.PG_TLS_CERT) : undefined, tlsKey: env.PG_TLS_KEY ? readFileSync(env.PG_TLS_KEY) : undefined, log,
+  });
+  const app = await buildApp(service, { apiToken: env.API_TOKEN || undefined, postgres: pg ? { host: pg.host, port: pg.port } : undefined });
   let stopping = false;
   const shutdown = async (sig: string) => {
     if (stopping) return;
     stopping = true;
     log('info', `${sig}: stopping (checkpointing running queries)`);
     await app.close().catch(() => undefined);
+    await pg?.close().catch(() => undefined);
     await service.stop().catch((e) => log('error', String(e)));
     process.exit(0);
   };

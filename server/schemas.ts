@@ -36,6 +36,7 @@ export const info = {
     name: { type: 'string' },
     version: { type: 'string' },
     kafka: { type: 'object', properties: { bootstrap: { type: 'string' }, embedded: { type: 'boolean' } } },
+    postgres: { type: 'object', description: 'The PostgreSQL wire-protocol listener (PG_PORT)', properties: { host: { type: 'string' }, port: { type: 'integer' } } },
   },
 } as const;
 
