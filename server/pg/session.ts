@@ -551,10 +551,12 @@ export function charOffset(sql: string, line: number, column: number): number {
 
 function sqlState(e: SqlError): string {
   if (/unknown column|no column/i.test(e.message)) return '42703';
-  if (e.status === 404 || /unknown (view|source|table|object|relation)|does not exist/i.test(e.message)) return '42P01';
+  if (e.kind === 'not_found' || /unknown (view|source|table|object|relation)|does not exist/i.test(e.message)) return '42P01';
   if (/unknown function|no function/i.test(e.message)) return '42883';
-  if (e.status === 409) return '42710';
-  if (e.status === 429) return '53000';
+  if (e.kind === 'conflict') return '42710';
+  if (e.kind === 'busy') return '53000';
+  if (e.kind === 'limit') return '54000'; // program_limit_exceeded
+  if (e.kind === 'unsupported') return '0A000'; // feature_not_supported
   if (/syntax|unexpected|expected/i.test(e.message)) return '42601';
   if (/type|cannot (compare|add|cast)/i.test(e.message)) return '42804';
   return '42000';
