@@ -123,6 +123,24 @@ function checkNoRank(p: LogicalPlan, loc: Locator): void {
   }
 }
 
+/**
+ * An upsert key must be among a projection's output columns: returns the output position of each key
+ * column of the input (`key`, input column indices), appending the ones not selected to `exprs` and
+ * `names` as hidden `_key_<name>` columns.
+ */
+function keepKey(key: readonly number[], input: Schema, exprs: Expr[], names: string[]): number[] {
+  return key.map((k) => {
+    const j = exprs.findIndex((e) => e.kind === 'column' && e.index === k);
+    if (j >= 0) return j;
+    const f = input.fields[k]!;
+    exprs.push({ kind: 'column', index: k, name: f.name, type: f.type });
+    let n = `_key_${f.name}`;
+    while (names.includes(n)) n = `_${n}`;
+    names.push(n);
+    return exprs.length - 1;
+  });
+}
+
 function schemaOf(fields: Field[]): Schema {
   return { fields };
 }
@@ -576,22 +594,9 @@ class QueryBinder {
     }
     // The output key must be among the projection's columns: add the missing ones hidden.
     const names = P.schema.fields.map((f) => f.name);
-    let key: number[] | null = null;
-    const scope = [...rel.scope];
-    if (keyIn) {
-      key = [];
-      for (const k of keyIn) {
-        const at = exprs.findIndex((e) => e.kind === 'column' && e.index === k);
-        if (at >= 0) { key.push(at); continue; }
-        const f = inner.schema.fields[k]!;
-        exprs.push({ kind: 'column', index: k, name: f.name, type: f.type });
-        let n = `_key_${f.name}`;
-        while (names.includes(n)) n = `_${n}`;
-        names.push(n);
-        scope.push({ name: n, qualifier: null, index: exprs.length - 1, type: f.type, hidden: true });
-        key.push(exprs.length - 1);
-      }
-    }
+    const before = exprs.length;
+    const key = keyIn ? keepKey(keyIn, inner.schema, exprs, names) : null;
+    const scope = [...rel.scope, ...exprs.slice(before).map((e, i) => ({ name: names[before + i]!, qualifier: null, index: before + i, type: e.type, hidden: true }))];
     const plan: LogicalPlan = { kind: 'project', input: inner, exprs, schema: schemaOf(exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }))) };
     const remaining = rest.reduce<Ast | null>((acc, c) => (acc ? { type: 'binary_expr', operator: 'AND', left: acc, right: c, loc: c.loc } : c), null);
     return { rel: { ...rel, plan, scope, key, aggregated: key !== null }, where: remaining };
@@ -605,20 +610,7 @@ class QueryBinder {
     // A changelog input (an aggregating subquery or view) keeps its upsert key through the projection:
     // key columns not selected ride along as hidden columns, so updates and deletes still find their row.
     const visibleCount = exprs.length;
-    let keyColumns: number[] | null = null;
-    if (rel.key && this.mode !== 'pull') {
-      keyColumns = [];
-      for (const k of rel.key) {
-        const j = exprs.findIndex((e) => e.kind === 'column' && e.index === k);
-        if (j >= 0) { keyColumns.push(j); continue; }
-        const f = plan.schema.fields[k]!;
-        exprs.push({ kind: 'column', index: k, name: f.name, type: f.type });
-        let n = `_key_${f.name}`;
-        while (names.includes(n)) n = `_${n}`;
-        names.push(n);
-        keyColumns.push(exprs.length - 1);
-      }
-    }
+    const keyColumns = rel.key && this.mode !== 'pull' ? keepKey(rel.key, plan.schema, exprs, names) : null;
     const fields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
     return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount, keyColumns, window: rel.tvf?.spec ?? null, ats };
   }
@@ -842,18 +834,7 @@ class QueryBinder {
     // Upsert key: every aggregate key column must be in the output; add the missing ones as hidden columns.
     const exprs = [...sel.exprs];
     const names = [...sel.names];
-    const keyColumns: number[] = [];
-    for (let k = 0; k < nW + keys.length; k++) {
-      const j = exprs.findIndex((e) => e.kind === 'column' && e.index === k);
-      if (j >= 0) keyColumns.push(j);
-      else {
-        exprs.push({ kind: 'column', index: k, name: aggFields[k]!.name, type: aggFields[k]!.type });
-        let n = `_key_${aggFields[k]!.name}`;
-        while (names.includes(n)) n = `_${n}`;
-        names.push(n);
-        keyColumns.push(exprs.length - 1);
-      }
-    }
+    const keyColumns = keepKey(Array.from({ length: nW + keys.length }, (_, k) => k), schemaOf(aggFields), exprs, names);
     const outFields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
     plan = { kind: 'project', input: plan, exprs, schema: schemaOf(outFields) };
     return { plan, visibleCount: sel.exprs.length, keyColumns, window: window?.spec ?? null, ats: sel.ats };
