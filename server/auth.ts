@@ -47,8 +47,11 @@ export function requireToken(app: FastifyInstance, token: string): void {
     // routeOptions describe the matched route (the 404 handler's when nothing matched): a decision
     // on what will run, whatever the spelling of the path.
     if (req.routeOptions.config?.open === true && req.is404 !== true) return;
-    const t = bearer(req);
+    // Node keeps the first of repeated Authorization headers; a proxy may keep another. Refuse both.
+    const repeated = req.raw.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization').length > 1;
+    const t = repeated ? null : bearer(req);
     if (t !== null && sameToken(t, token)) return;
+    if (repeated) return reply.status(401).header('www-authenticate', 'Bearer realm="streamsql"').send(apiError('more than one Authorization header'));
     return reply.status(401).header('www-authenticate', 'Bearer realm="streamsql"')
       .send(apiError(t === null ? 'authentication required: send Authorization: Bearer <token>' : 'invalid token'));
   });
