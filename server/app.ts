@@ -25,6 +25,7 @@
  * (server/errors.ts).
  */
 import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
@@ -127,6 +128,14 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     openScope(open);
     await open.register(fastifySwaggerUi, { routePrefix: '/docs' });
     if (existsSync(webRoot)) await open.register(fastifyStatic, { root: webRoot, prefix: '/', index: ['index.html'] });
+  });
+
+  // CONNECT (proxy tunnels) never reaches fastify: Node hands it to 'connect' listeners and, with
+  // none, drops the socket without an answer. Answer it like any other refused request.
+  app.server.on('connect', (_req: unknown, socket: Socket) => {
+    const body = JSON.stringify(apiError('CONNECT is not supported'));
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.on('error', () => undefined);
   });
 
   // SSE streams end before the server waits for its connections to drain.

@@ -150,7 +150,7 @@ export function garbageArb(): fc.Arbitrary<HttpCase> {
   const c = (label: string, s: string | Buffer): HttpCase => ({ label, method: '?', path: '?', authed: false, bytes: Buffer.isBuffer(s) ? s : Buffer.from(s, 'latin1') });
   return fc.oneof(
     fc.uint8Array({ minLength: 1, maxLength: 500 }).map((b) => c('random bytes', Buffer.concat([Buffer.from(b), Buffer.from('\r\n\r\n')]))),
-    fc.string({ maxLength: 200 }).map((s) => c('text line', `${s}\r\n\r\n`)),
+    fc.string({ maxLength: 200 }).map((s) => c('text line', `${s.trim() === '' ? `x${s}` : s}\r\n\r\n`)),
     fc.constantFrom(
       'GET / HTTP/9.9\r\n\r\n', 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n', 'GET\r\n\r\n', ' / HTTP/1.1\r\n\r\n',
       'GET /v1/info HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 'POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',

@@ -27,10 +27,11 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 2
       done = true;
       clearTimeout(timer);
       sock.destroy();
-      resolve({ ...parse(Buffer.concat(chunks)), timedOut, ms: Date.now() - t0 });
+      resolve({ ...parse(skipInterim(Buffer.concat(chunks))), timedOut, ms: Date.now() - t0 });
     };
     const timer = setTimeout(() => finish(true), timeoutMs);
-    sock.on('data', (d: Buffer) => { chunks.push(d); if (complete(Buffer.concat(chunks))) finish(false); });
+    const head = (typeof request === 'string' ? request.slice(0, 5) : request.subarray(0, 5).toString('latin1')).toUpperCase() === 'HEAD ';
+    sock.on('data', (d: Buffer) => { chunks.push(d); if (complete(skipInterim(Buffer.concat(chunks)), head)) finish(false); });
     sock.on('close', () => finish(false));
     sock.on('error', () => finish(false));
     // A server may answer (and close) before it has read everything: a write error is not a failure.
@@ -39,6 +40,16 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 2
 }
 
 function headerEnd(b: Buffer): number { return b.indexOf('\r\n\r\n'); }
+
+/** Drops interim 1xx responses (100 Continue) before the final one. */
+function skipInterim(b: Buffer): Buffer {
+  while (/^HTTP\/1\.[01] 1\d\d /.test(b.subarray(0, 13).toString('latin1'))) {
+    const end = headerEnd(b);
+    if (end < 0) return b;
+    b = b.subarray(end + 4);
+  }
+  return b;
+}
 
 function parse(b: Buffer): Omit<RawResponse, 'timedOut' | 'ms'> {
   const end = headerEnd(b);
@@ -65,12 +76,13 @@ function dechunk(s: string): string {
 }
 
 /** Headers in and the body complete (by Content-Length or the last chunk); a stream counts at its headers. */
-function complete(b: Buffer): boolean {
+function complete(b: Buffer, isHead: boolean): boolean {
   const end = headerEnd(b);
   if (end < 0) return false;
+  if (isHead) return true;
   const head = b.subarray(0, end).toString('latin1').toLowerCase();
   if (/\r\ncontent-type: text\/event-stream/.test(head)) return true;
-  if (/^http\/1\.[01] (1\d\d|204|304)/.test(head)) return true;
+  if (/^http\/1\.[01] (204|304)/.test(head)) return true;
   const cl = /\r\ncontent-length: *(\d+)/.exec(head);
   if (cl) return b.length - end - 4 >= Number(cl[1]);
   if (/\r\ntransfer-encoding: *chunked/.test(head)) return b.subarray(end + 4).includes('\r\n0\r\n\r\n') || b.subarray(end + 4).indexOf('0\r\n\r\n') === 0;
