@@ -28,7 +28,7 @@ export interface FuzzReport {
   readonly statuses: Record<string, Record<string, number>>;
   readonly healthProbes: number;
   readonly classes: ClassReport[];
-  /** Why the run stopped early, if it did (the service died). */
+  /** Why the run stopped early, if it did (the service died or stopped answering). */
   readonly aborted: string | null;
 }
 
@@ -43,6 +43,8 @@ export interface RunOptions {
   /** /healthz must answer within this (default 2 s); probed every `probeEveryMs` (250). */
   readonly healthLimitMs?: number;
   readonly probeEveryMs?: number;
+  /** /healthz failing this long (default 15 s) ends the run: the service is wedged. */
+  readonly unresponsiveMs?: number;
   readonly onProgress?: (r: FuzzReport) => void;
 }
 
@@ -70,12 +72,17 @@ export async function runFuzz(targets: readonly Target<any>[], o: RunOptions): P
 
   // /healthz on its own timer: a request that blocks the service's event loop shows here.
   const healthLimit = o.healthLimitMs ?? 2000;
+  const unresponsiveMs = o.unresponsiveMs ?? 15_000;
+  let lastHealthy = Date.now();
   let probing = true;
   const prober = (async () => {
     while (probing) {
       const r = await rawRequest(o.port, httpRequest('GET', '/healthz'), healthLimit + 1000);
       probes++;
-      if (r.status !== 200 || r.ms > healthLimit) record('healthz', { cls: 'did not answer in time', detail: `status ${r.status} after ${r.ms} ms` }, index, `(while input #${index} ran)`);
+      if (r.status !== 200 || r.ms > healthLimit) {
+        record('healthz', { cls: 'did not answer in time', detail: `status ${r.status} after ${r.ms} ms` }, index, `(while input #${index} ran)`);
+        if (Date.now() - lastHealthy > unresponsiveMs && !aborted) aborted = `the service did not answer /healthz for ${Math.round((Date.now() - lastHealthy) / 1000)} s (since input #${index})`;
+      } else lastHealthy = Date.now();
       await new Promise((res) => setTimeout(res, o.probeEveryMs ?? 250));
     }
   })();
@@ -84,7 +91,7 @@ export async function runFuzz(targets: readonly Target<any>[], o: RunOptions): P
   let lastProgress = Date.now();
   await fc.check(fc.asyncProperty(combined(targets), async ({ t, v }) => {
     index++;
-    if (aborted) return true;
+    if (aborted) return false; // ends fc.check: nothing more can be learnt from a dead or wedged service
     const tg = targets[t]!;
     const { status, findings } = await tg.run(v);
     sent[tg.name] = (sent[tg.name] ?? 0) + 1;
