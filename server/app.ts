@@ -65,6 +65,9 @@ export const MAX_PARAM_LENGTH = 2048;
 /** Node's limit on the request line plus headers (its default); beyond it: 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
+/** Time to receive a whole request (headers and body); beyond it: 408. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 function loggerOptions(l: AppOptions['logger']): FastifyServerOptions['logger'] {
   if (!l) return false;
   const o = l === true ? {} : l;
@@ -92,6 +95,9 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     logger: loggerOptions(opts.logger),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // A request must arrive whole within this (fastify's default, 0, lets a slow client hold a
+    // connection, and app.close(), forever). SSE replies are not requests in flight: not affected.
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // `//v1/x` and `/v1/x/` reach /v1/x (and its auth); names in paths stay case-sensitive.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, caseSensitive: true },
     frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
@@ -134,8 +140,12 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
   // none, drops the socket without an answer. Answer it like any other refused request.
   app.server.on('connect', (_req: unknown, socket: Socket) => {
     const body = JSON.stringify(apiError('CONNECT is not supported'));
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    // The socket is ours now (Node no longer reads it): answer, then close it both ways, or it
+    // stays open (and holds app.close()) while the client is still sending.
     socket.on('error', () => undefined);
+    socket.resume();
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
+    setTimeout(() => socket.destroy(), 5000).unref();
   });
 
   // SSE streams end before the server waits for its connections to drain.
