@@ -118,6 +118,7 @@ describe('HTTP hardening: auth on the matched route, long names, one error shape
       { what: 'header overflow', req: httpRequest('GET', '/v1/info', { headers: { ...auth, 'x-big': 'y'.repeat(20_000) } }), status: 431 },
       { what: 'request line overflow', req: httpRequest('GET', `/${'z'.repeat(20_000)}`), status: 431 },
       { what: 'garbage', req: 'NOT HTTP AT ALL\r\n\r\n', status: 400 },
+      { what: 'CONNECT', req: httpRequest('CONNECT', '/v1/sql', { headers: auth, body: '{"sql":"SHOW SOURCES"}' }), status: 405 },
       { what: 'bad header line', req: 'GET /healthz HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n', status: 400 },
       { what: 'NUL in the path', req: 'GET /v1/\0info HTTP/1.1\r\nHost: x\r\n\r\n', status: 400 },
       { what: 'conflicting lengths', req: `POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n0\r\n\r\n`, status: 400 },
