@@ -60,7 +60,10 @@ export async function startFuzzService(opts: { token: string; brokers?: string; 
         await exitP;
         clearTimeout(t);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      // The embedded broker's JVM may still be writing for a moment after a SIGKILL of its owner.
+      for (let i = 0; i < 10; i++) {
+        try { rmSync(dataDir, { recursive: true, force: true }); break; } catch { await new Promise((r) => setTimeout(r, 1000)); }
+      }
     },
   };
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);
