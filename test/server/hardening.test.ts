@@ -8,6 +8,7 @@
  * - every refusal, including the router's and Node's parser's, is `{"error": {"message"}}`;
  * - neither the bearer header nor an `access_token` value appears in the request log.
  */
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTopic, produce } from '../../connectors/kafka/admin.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
@@ -82,6 +83,17 @@ describe('HTTP hardening: auth on the matched route, long names, one error shape
       expect(changes.status).toBe(200);
       expect(changes.headers['content-type']).toMatch(/^text\/event-stream/);
     }
+    // HEAD of a change feed: its headers, then the end (not a stream that holds the connection).
+    const closedAfterHead = await new Promise<string>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1');
+      let got = '';
+      const t = setTimeout(() => { sock.destroy(); resolve(`still open: ${got}`); }, 3000);
+      sock.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+      sock.on('close', () => { clearTimeout(t); resolve(got); });
+      sock.on('error', () => undefined);
+      sock.write(httpRequest('HEAD', `/v1/views/${LONG}/changes`, { headers: auth }));
+    });
+    expect(closedAfterHead).toMatch(/^HTTP\/1\.1 200 [^]*content-type: text\/event-stream/i);
     const id = srv.service.engine.queries().find((q) => q.name === LONG)!.id;
     const one = await raw('GET', `/v1/queries/${id}`, { headers: auth });
     expect(one.status).toBe(200);
