@@ -17,25 +17,31 @@
  *   GET  /docs                          OpenAPI document (/docs/json) and an interactive page
  *   GET  /                              the dashboard (web/)
  *
- * With `apiToken` set, every /v1 route and /metrics need `Authorization: Bearer <token>` (or, for
- * EventSource clients that cannot set headers, `?access_token=<token>`).
+ * With `apiToken` set, every route needs `Authorization: Bearer <token>` (or, for EventSource clients
+ * that cannot set headers, `?access_token=<token>`) except the open ones: /healthz, /docs and the
+ * dashboard's static files. The decision is taken on the route the router matched (after it decoded
+ * and normalised the path), never on the raw URL, so no spelling of a path can reach a protected
+ * handler without the token (server/auth.ts). Framework and socket errors use the API's error shape too
+ * (server/errors.ts).
  */
-import { timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { RowChange } from '../queries/push.ts';
 import type { Service } from '../queries/service.ts';
-import { apiError, errorHandler } from './errors.ts';
+import { openScope, redactUrl, requireToken } from './auth.ts';
+import { apiError, clientErrorHandler, errorHandler, frameworkErrors, notFoundHandler } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import * as S from './schemas.ts';
 import { createSseHub, type SseStream } from './sse.ts';
 
 export interface AppOptions {
-  readonly logger?: boolean;
+  /** Request logging (default off); an object sets the level and where lines go. Tokens are never logged. */
+  readonly logger?: boolean | { readonly level?: string; readonly stream?: NodeJS.WritableStream };
   /** Request body limit in bytes (default 1 MiB). */
   readonly bodyLimit?: number;
   /** When set, /v1 and /metrics require this bearer token (main.ts passes API_TOKEN). */
@@ -52,17 +58,30 @@ export interface AppOptions {
 
 export const WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
 
-const bearer = (req: FastifyRequest): string | null => {
-  const h = req.headers.authorization;
-  if (h) { const m = /^Bearer\s+(.+)$/i.exec(h); return m ? m[1]!.trim() : null; }
-  const q = (req.query as Record<string, unknown> | undefined)?.access_token;
-  return typeof q === 'string' ? q : null;
-};
+/**
+ * Longest path segment a route parameter takes, in characters as sent (percent-escapes count 3).
+ * Names are at most 128 characters; one of 128 four-byte characters, percent-encoded, is 1,536.
+ */
+export const MAX_PARAM_LENGTH = 2048;
 
-const sameToken = (a: string, b: string): boolean => {
-  const x = Buffer.from(a); const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
+/** Node's limit on the request line plus headers (its default); beyond it: 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Time to receive a whole request (headers and body); beyond it: 408. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+function loggerOptions(l: AppOptions['logger']): FastifyServerOptions['logger'] {
+  if (!l) return false;
+  const o = l === true ? {} : l;
+  return {
+    level: o.level ?? 'info',
+    ...(o.stream ? { stream: o.stream } : {}),
+    // No headers (Authorization), and no access_token value in the URL.
+    serializers: {
+      req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
+    },
+  } as FastifyServerOptions['logger'];
+}
 
 /** Last-Event-ID header (EventSource reconnects) or ?lastEventId= (a first connection that resumes). */
 function lastEventId(req: FastifyRequest<{ Querystring: { lastEventId?: string } }>): number | null {
@@ -74,12 +93,24 @@ function lastEventId(req: FastifyRequest<{ Querystring: { lastEventId?: string }
 }
 
 export async function buildApp(service: Service, opts: AppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 1024 * 1024 });
+  const app = Fastify({
+    logger: loggerOptions(opts.logger),
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // A request must arrive whole within this (fastify's default, 0, lets a slow client hold a
+    // connection, and app.close(), forever). SSE replies are not requests in flight: not affected.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // `//v1/x` and `/v1/x/` reach /v1/x (and its auth); names in paths stay case-sensitive.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, caseSensitive: true },
+    frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
+    clientErrorHandler,
+  });
   const { engine } = service;
   const hub = createSseHub({ heartbeatMs: opts.heartbeatMs });
   const metrics = createMetrics(engine, { sseStreams: () => hub.size });
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((req, reply) => { void reply.status(404).send(apiError(`no route ${req.method} ${req.url.split('?')[0]}`)); });
+  app.setNotFoundHandler(notFoundHandler(MAX_PARAM_LENGTH));
+  if (opts.apiToken) requireToken(app, opts.apiToken);
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -99,19 +130,25 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
       ],
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  // The open routes: docs and the dashboard's files. Everything else needs the token (auth.ts).
+  const webRoot = opts.webRoot ?? WEB_ROOT;
+  await app.register(async (open) => {
+    openScope(open);
+    await open.register(fastifySwaggerUi, { routePrefix: '/docs' });
+    if (existsSync(webRoot)) await open.register(fastifyStatic, { root: webRoot, prefix: '/', index: ['index.html'] });
+  });
 
-  const token = opts.apiToken;
-  if (token) {
-    app.addHook('onRequest', async (req, reply) => {
-      const path = req.url.split('?')[0]!;
-      if (!(path === '/v1' || path.startsWith('/v1/') || path === '/metrics')) return;
-      const t = bearer(req);
-      if (t === null || !sameToken(t, token)) {
-        return reply.status(401).header('www-authenticate', 'Bearer realm="streamsql"').send(apiError(t === null ? 'authentication required: send Authorization: Bearer <token>' : 'invalid token'));
-      }
-    });
-  }
+  // CONNECT (proxy tunnels) never reaches fastify: Node hands it to 'connect' listeners and, with
+  // none, drops the socket without an answer. Answer it like any other refused request.
+  app.server.on('connect', (_req: unknown, socket: Socket) => {
+    const body = JSON.stringify(apiError('CONNECT is not supported'));
+    // The socket is ours now (Node no longer reads it): answer, then close it both ways, or it
+    // stays open (and holds app.close()) while the client is still sending.
+    socket.on('error', () => undefined);
+    socket.resume();
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
+    setTimeout(() => socket.destroy(), 5000).unref();
+  });
 
   // SSE streams end before the server waits for its connections to drain.
   app.addHook('preClose', async () => {
@@ -119,7 +156,7 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     await Promise.all(engine.pushQueries().map((p) => p.stop().catch(() => undefined)));
   });
 
-  app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness', response: { 200: S.health } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { open: true }, schema: { tags: ['service'], summary: 'Liveness', response: { 200: S.health } } }, async () => ({ status: 'ok' }));
 
   app.get('/v1/info', { schema: { tags: ['service'], summary: 'Version and Kafka cluster', response: { 200: S.info, ...S.errors } } }, async () => ({
     name: 'streamsql',
@@ -219,11 +256,6 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     const text = await metrics.render();
     return reply.type(metrics.contentType).send(text);
   });
-
-  const webRoot = opts.webRoot ?? WEB_ROOT;
-  if (existsSync(webRoot)) {
-    await app.register(fastifyStatic, { root: webRoot, prefix: '/', index: ['index.html'] });
-  }
 
   return app;
 }

@@ -44,17 +44,20 @@ export function createSseHub(opts: SseOptions = {}): SseHub {
     open(reply) {
       reply.hijack();
       const res = reply.raw;
+      const head = reply.request.method === 'HEAD';
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
+        ...(head ? {} : { connection: 'keep-alive' }),
         // nginx and similar proxies otherwise buffer the stream.
         'x-accel-buffering': 'no',
       });
-      res.write(': streamsql\n\n');
-      let closed = false;
+      // A HEAD has no body: the headers, then done (a stream would hold the connection forever).
+      if (head) res.end();
+      else res.write(': streamsql\n\n');
+      let closed = head;
       const handlers: (() => void)[] = [];
-      const heartbeat = setInterval(() => { if (!closed) res.write(`: heartbeat ${new Date().toISOString()}\n\n`); }, heartbeatMs);
+      const heartbeat = head ? undefined : setInterval(() => { if (!closed) res.write(`: heartbeat ${new Date().toISOString()}\n\n`); }, heartbeatMs);
       const stream: SseStream = {
         get closed() { return closed; },
         send(event, data, id) { return stream.sendMany([{ event, data, id }]); },
@@ -75,6 +78,7 @@ export function createSseHub(opts: SseOptions = {}): SseHub {
         },
         onClose(f) { if (closed) f(); else handlers.push(f); },
       };
+      if (head) return stream;
       open.add(stream);
       // The client went away: stop whatever feeds this stream. (Not req 'close': for a POST it fires
       // as soon as the body has been read.)
