@@ -66,6 +66,7 @@ export function parseSelect(q: QueryText, pm: PosMap): Ast {
     const off = q.start + (outcome.offset ?? 0);
     const p = pm.pos(off);
     if (outcome.limit) throw new SqlError(outcome.limit, p.line, p.column, 'limit');
+    if (outcome.message) throw new SqlError(`syntax error: ${outcome.message}`, p.line, p.column);
     const near = outcome.found ? `near '${q.original.slice(off - q.start).match(/^\S+/)?.[0] ?? outcome.found}'` : 'at the end of the query';
     throw new SqlError(`syntax error ${near}`, p.line, p.column);
   }

@@ -23,7 +23,7 @@ export const MAX_EXPRESSION_NODES = 50_000;
 /** Items of one SELECT list. */
 export const MAX_SELECT_ITEMS = 1_000;
 /** Time one query may take in the SQL parser, which backtracks exponentially on some broken inputs. */
-export const PARSE_DEADLINE_MS = 2_000;
+export const PARSE_DEADLINE_MS = 1_000;
 /** Absolute value of an interval literal: about 317 years, far inside the TIMESTAMP range. */
 export const MAX_INTERVAL_MS = 10_000_000_000_000;
 /** Bytes of JSON a pull query may return (estimated while its rows are built). */

@@ -11,7 +11,7 @@ const parser = new nodeSqlParser.Parser();
 export type ParseOutcome =
   | { readonly ok: true; readonly ast: unknown }
   /** `offset` into the text (null: at its end); `found` the token the parser stopped at; `limit` when a shape limit was crossed. */
-  | { readonly ok: false; readonly offset: number | null; readonly found: string | null; readonly limit: string | null };
+  | { readonly ok: false; readonly offset: number | null; readonly found: string | null; readonly limit: string | null; readonly message?: string };
 
 export function parseSqlText(text: string): ParseOutcome {
   let ast: unknown;

@@ -17,24 +17,28 @@ import type { ParseOutcome } from './sql-parse-core.ts';
 export type Preparsed = ReadonlyMap<string, ParseOutcome>;
 
 let worker: Worker | null = null;
+/** A second thread, booted ahead, that takes over at once when a parse overruns (a boot takes a second or more). */
+let spare: Worker | null = null;
 let nextId = 1;
 let queue: Promise<unknown> = Promise.resolve();
 
 function spawn(): Worker {
   const w = new Worker(new URL('./parse-worker-boot.mjs', import.meta.url));
   w.unref(); // never what keeps a process alive
-  w.on('error', () => { if (worker === w) worker = null; });
-  w.on('exit', () => { if (worker === w) worker = null; });
+  const gone = () => { if (worker === w) worker = null; if (spare === w) spare = null; };
+  w.on('error', gone);
+  w.on('exit', gone);
+  void ready(w).catch(() => undefined);
   return w;
 }
 
-/** Starts the parse thread ahead of the first request (its TypeScript boot takes about a second). */
-export function warmParser(): void { worker ??= spawn(); }
+/** Starts the parse thread and its spare ahead of the first request. */
+export function warmParser(): void { worker ??= spawn(); spare ??= spawn(); }
 
-/** Stops the parse thread (tests and shutdown; the next request starts another). */
+/** Stops the parse threads (tests and shutdown; the next request starts others). */
 export async function stopParser(): Promise<void> {
-  const w = worker; worker = null;
-  await w?.terminate();
+  const ws = [worker, spare]; worker = null; spare = null;
+  await Promise.all(ws.map((w) => w?.terminate()));
 }
 
 /** Every QueryText of the statements, EXPLAIN's inner statement included. */
@@ -56,11 +60,34 @@ export function queryTexts(statements: readonly Statement[]): QueryText[] {
  * (re)start also waits for the thread to boot, which is not counted against the query.
  */
 export function preparse(texts: readonly string[]): Promise<Preparsed> {
-  const unique = [...new Set(texts)];
-  if (unique.length === 0) return Promise.resolve(new Map());
-  const run = queue.then(() => parseOnThread(unique));
+  const unclosed = new Map<string, ParseOutcome>();
+  for (const t of texts) {
+    const at = unclosedParen(t);
+    if (at !== null) unclosed.set(t, { ok: false, offset: at, found: null, limit: null, message: "this '(' is never closed" });
+  }
+  const unique = [...new Set(texts)].filter((t) => !unclosed.has(t));
+  if (unique.length === 0) return Promise.resolve(unclosed);
+  const run = queue.then(async () => new Map([...unclosed, ...await parseOnThread(unique)]));
   queue = run.catch(() => undefined);
   return run;
+}
+
+/**
+ * Parentheses that never close are the classic input that makes the parser backtrack exponentially;
+ * they are a syntax error found in one pass, so they never reach it.
+ */
+function unclosedParen(text: string): number | null {
+  const open: number[] = [];
+  const toks = text; // the rewritten text keeps strings, quoted names and comments: skip them
+  for (let i = 0; i < toks.length; i++) {
+    const c = toks[i];
+    if (c === "'" || c === '"') { const q = c; i++; while (i < toks.length && toks[i] !== q) i++; continue; }
+    if (c === '-' && toks[i + 1] === '-') { while (i < toks.length && toks[i] !== '\n') i++; continue; }
+    if (c === '/' && toks[i + 1] === '*') { const e = toks.indexOf('*/', i + 2); i = e < 0 ? toks.length : e + 1; continue; }
+    if (c === '(') open.push(i);
+    else if (c === ')') open.pop();
+  }
+  return open.length ? open[open.length - 1]! : null;
 }
 
 const TIMED_OUT: ParseOutcome = { ok: false, offset: 0, found: null, limit: `the query took more than ${PARSE_DEADLINE_MS} ms to parse (limit PARSE_DEADLINE_MS): simplify it (broken nesting and very long expressions are what parse slowly)` };
@@ -78,7 +105,8 @@ async function parseOnThread(texts: string[]): Promise<Preparsed> {
     const onExit = () => done(() => reject(new Error('the SQL parser thread stopped')));
     const timer = setTimeout(() => {
       // The parse may never end: the thread goes, and the whole request is refused.
-      if (worker === w) worker = spawn(); // booted now, ready for the next request
+      // The spare (booted) takes over; a new spare boots behind it.
+      if (worker === w) { worker = spare ?? spawn(); spare = spawn(); }
       done(() => resolve(new Map(texts.map((t) => [t, TIMED_OUT]))));
       void w.terminate();
     }, PARSE_DEADLINE_MS);

@@ -32,9 +32,19 @@ beforeAll(async () => {
 afterAll(async () => { await stopParser(); });
 
 describe('the parser cannot be made to hold the service', () => {
-  it('a syntax error inside 20 nested parentheses is refused within the parse deadline', async () => {
-    const e = await refusal(`SELECT auction FROM bids WHERE dateTime ${'('.repeat(20)}`);
+  it('20 unclosed parentheses are a syntax error at once, at the innermost', async () => {
+    const sql = `SELECT auction FROM bids WHERE dateTime ${'('.repeat(20)}`;
+    const e = await refusal(sql);
+    expect(e.kind).toBe('plan');
+    expect(e.message).toContain('never closed');
+    expect(e.column).toBe(sql.length);
+    expect(e.ms).toBeLessThan(500);
+  });
+
+  it('a syntax error inside 20 balanced parentheses is refused within the parse deadline', async () => {
+    const e = await refusal(`SELECT auction FROM bids WHERE price = ${'('.repeat(20)}1 +${')'.repeat(20)} EMIT CHANGES`);
     expect(e.kind).toBe('limit');
+    expect(e.message).toContain('PARSE_DEADLINE_MS');
     expect(e.ms).toBeLessThan(limits.PARSE_DEADLINE_MS + 1500);
     // And the next request is served (a fresh parse thread).
     expect((await plan('SELECT auction FROM bids WHERE price > 1 EMIT CHANGES')).length).toBe(1);
