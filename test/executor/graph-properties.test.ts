@@ -154,8 +154,10 @@ function run(plan: PhysicalGraph, steps: readonly Step[], delay: number, crashAt
     push(s, idx);
     if (!restored && crashAt !== null && checkpoint === null && s.kind === 'barrier' && s.epoch === crashAt && barriersSeen.every((b) => b >= crashAt)) {
       checkpoint = { files: toIpcFiles(graph.snapshot(crashAt)), maxTs: [...maxTs], pos: barrierPos.map((p) => p[crashAt]!) };
-      crashStep = Math.min(steps.length, idx + 1 + crashAfter);
-      if (crashStep === steps.length) crashStep = steps.length - 0; // crash right at the end of input
+      // The doomed graph goes on, but never through another barrier (that one would be the checkpoint).
+      let nextBarrier = idx + 1;
+      while (nextBarrier < steps.length && steps[nextBarrier]!.kind !== 'barrier') nextBarrier++;
+      crashStep = Math.min(nextBarrier, idx + 1 + crashAfter);
     }
   }
   if (checkpoint !== null && !restored) {
