@@ -26,7 +26,8 @@ export function aggInputs(cols: readonly Vector[], groupBy: readonly number[], a
   };
 }
 
-class WindowGroups {
+/** One window's (or pane's) groups: key table, accumulators, groups changed since the last emit. */
+export class WindowGroups {
   readonly table: GroupTable;
   readonly accs: Accumulator[];
   dirty = new Uint8Array(64);
