@@ -187,6 +187,25 @@ export class GroupTable {
   find(cols: readonly Vector[], n: number, out: Int32Array): void {
     const w = this.width;
     if (w === 0) { out.fill(this.size > 0 ? 0 : -1, 0, n); return; }
+    const c0 = cols[0]!;
+    if (w === 1 && (c0.kind === 'f64' || c0.kind === 'i32')) {
+      // One numeric key: read the column directly, hashing as assign() does.
+      const vals = c0.values; const valid = c0.valid; const slots = this.slots; const hashes = this.hashes; const keys = this.keys; const mask = this.mask;
+      for (let i = 0; i < n; i++) {
+        const x = valid !== null && valid[i] === 0 ? NaN : vals[i]!;
+        const h = laneHash(SEED, x);
+        let s = h & mask; let g = -1;
+        for (;;) {
+          const e = slots[s]!;
+          if (e === 0) break;
+          const cand = e - 1;
+          if (hashes[cand] === h) { const k = keys[cand]!; if (k === x || (k !== k && x !== x)) { g = cand; break; } }
+          s = (s + 1) & mask;
+        }
+        out[i] = g;
+      }
+      return;
+    }
     const lane = new Float64Array(w);
     for (let i = 0; i < n; i++) {
       let absent = false;

@@ -67,6 +67,12 @@ export function createHopAggregate(op: WindowAggregateOp, ctx: OperatorContext):
     return out;
   };
   const grow = (n: number) => { if (found.length < n) { found = new Int32Array(n); from = new Int32Array(n); into = new Int32Array(n); } };
+  /** 0, 1, 2, …: shared, grown on demand (Int32Array.from with a callback costs tens of ns a row). */
+  let iotaBuf = new Int32Array(0);
+  const iota = (n: number): Int32Array => {
+    if (iotaBuf.length < n) { iotaBuf = new Int32Array(Math.max(n, iotaBuf.length * 2)); for (let i = 0; i < iotaBuf.length; i++) iotaBuf[i] = i; }
+    return iotaBuf.subarray(0, n);
+  };
 
   /** One window's rows: every key of its panes (`all`), or the keys changed in any of them since the last flush. */
   const combine = (end: number, all: boolean): Vector[] | null => {
@@ -77,9 +83,9 @@ export function createHopAggregate(op: WindowAggregateOp, ctx: OperatorContext):
       for (const p of ps) {
         const n = p.table.size;
         grow(n);
-        for (let i = 0; i < n; i++) from[i] = i;
-        res.assign(p.table.keyVectors(from, n), null, n, into);
-        for (let j = 0; j < accs.length; j++) { accs[j]!.ensure(res.size); accs[j]!.mergeFrom(p.accs[j]!, from, into, n); }
+        const ids = iota(n);
+        res.assign(p.table.keyVectors(ids, n), null, n, into);
+        for (let j = 0; j < accs.length; j++) { accs[j]!.ensure(res.size); accs[j]!.mergeFrom(p.accs[j]!, ids, into, n); }
       }
     } else {
       for (const p of ps) {
@@ -89,21 +95,36 @@ export function createHopAggregate(op: WindowAggregateOp, ctx: OperatorContext):
       }
       const n = res.size;
       if (n === 0) return null;
-      grow(n);
-      for (let i = 0; i < n; i++) found[i] = i;
-      const keys = res.keyVectors(found, n);
+      const keys = res.keyVectors(iota(n), n);
       for (const a of accs) a.ensure(n);
-      const hit = new Int32Array(n);
-      for (const p of ps) {
-        p.table.find(keys, n, hit);
-        let m = 0;
-        for (let i = 0; i < n; i++) { const g = hit[i]!; if (g >= 0) { from[m] = g; into[m] = i; m++; } }
-        if (m) for (let j = 0; j < accs.length; j++) accs[j]!.mergeFrom(p.accs[j]!, from, into, m);
+      let total = 0;
+      for (const p of ps) total += p.table.size;
+      if (total <= n * ps.length) {
+        // Sparse panes: look each pane key up among the changed keys.
+        for (const p of ps) {
+          const pn = p.table.size;
+          const ids = iota(pn);
+          const hit = new Int32Array(pn);
+          res.find(p.table.keyVectors(ids, pn), pn, hit);
+          grow(pn);
+          let m = 0;
+          for (let i = 0; i < pn; i++) { const g = hit[i]!; if (g >= 0) { from[m] = i; into[m] = g; m++; } }
+          if (m) for (let j = 0; j < accs.length; j++) accs[j]!.mergeFrom(p.accs[j]!, from, into, m);
+        }
+      } else {
+        // Few changed keys: look each one up in every pane.
+        const hit = new Int32Array(n);
+        for (const p of ps) {
+          p.table.find(keys, n, hit);
+          let m = 0;
+          for (let i = 0; i < n; i++) { const g = hit[i]!; if (g >= 0) { from[m] = g; into[m] = i; m++; } }
+          if (m) for (let j = 0; j < accs.length; j++) accs[j]!.mergeFrom(p.accs[j]!, from, into, m);
+        }
       }
     }
     const n = res.size;
     if (n === 0) return null;
-    const gids = Int32Array.from({ length: n }, (_, i) => i);
+    const gids = iota(n).slice();
     return [
       { kind: 'f64', type: T.timestamp, length: n, values: new Float64Array(n).fill(end - size), valid: null },
       { kind: 'f64', type: T.timestamp, length: n, values: new Float64Array(n).fill(end), valid: null },
