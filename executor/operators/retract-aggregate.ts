@@ -76,7 +76,7 @@ export function createRetractAggregate(op: AggOp, inputKey: readonly number[]): 
       if (v === null) continue;
       acc.n += sign;
       if (a.fn === 'sum' || a.fn === 'avg') acc.sum += sign * (v as number);
-      else {
+      else if (acc.values !== null) {
         const m = acc.values!;
         const c = (m.get(v) ?? 0) + sign;
         if (c > 0) m.set(v, c); else m.delete(v);
