@@ -122,16 +122,17 @@ describe('graph operators', () => {
     expect(q.metrics()[0]!.stateRows).toBe(1);
   });
 
-  it('keeps BOOLEAN and NULL cells through the row store (Top-N output)', () => {
-    const schema = { fields: [...EV.fields, { name: 'f', type: T.boolean, nullable: true }] };
+  it('keeps BOOLEAN, ROW and NULL cells through the row store (Top-N output)', () => {
+    const row = { kind: 'struct' as const, fields: [{ name: 'x', type: T.bigint, nullable: true }, { name: 's', type: T.varchar, nullable: true }] };
+    const schema = { fields: [...EV.fields, { name: 'f', type: T.boolean, nullable: true }, { name: 'r', type: row, nullable: true }] };
     const op = { ...topNOp(schema, { partitionBy: [0], orderBy: [{ index: 1, desc: false }], limit: 1 }) };
     const b = new GraphBuilder();
     b.sink({ kind: 'collect' }, b.op(op, [b.source(null, schema)]));
     const plan = b.build();
     const sink = recorder(plan.nodes.at(-1)!.schema);
     const g = createGraph(plan, sink);
-    g.push(0, { kind: 'batch', batch: rowsBatch(schema, [['a', 2, null, true], ['a', 1, null, false], [null, null, 5, null]] as Row[]), ops: null });
+    g.push(0, { kind: 'batch', batch: rowsBatch(schema, [['a', 2, null, true, { x: 1, s: 'p' }], ['a', 1, null, false, { x: null, s: 'q' }], [null, null, 5, null, null]] as Row[]), ops: null });
     g.end();
-    expect(changes(sink).map((r) => [r.k, r.v, r.ts, r.f])).toEqual([['a', 1, null, false], [null, null, '1970-01-01T00:00:00.005Z', null]]);
+    expect(changes(sink).map((r) => [r.k, r.v, r.ts, r.f, r.r])).toEqual([['a', 1, null, false, { x: null, s: 'q' }], [null, null, '1970-01-01T00:00:00.005Z', null, null]]);
   });
 });
