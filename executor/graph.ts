@@ -157,11 +157,11 @@ export function createGraph(plan: PhysicalGraph, sinks: GraphSink | Readonly<Rec
   const nodes = [...byId.values()];
   for (const rt of nodes) rt.out = makeOutput(rt);
 
-  /** Barrier epoch in flight and how many nodes have yet to align it. */
+  /** The newest barrier epoch pushed. */
   let curEpoch = -1;
   /** Per barrier epoch in flight: how many nodes have yet to align it. */
   const pending = new Map<number, number>();
-  /** Epochs complete but not yet snapshotted, newest last (captures are kept for the newest only). */
+  /** The newest complete epoch: captures of older ones are dropped, their snapshots refused. */
   let completed = -1;
   /** Number of epochs in flight: while > 0, touched nodes capture their state first. */
   let unaligned = 0;

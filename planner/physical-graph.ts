@@ -128,20 +128,30 @@ export class GraphBuilder {
     return id;
   }
 
-  op(op: PhysicalOp, inputs: readonly string[]): string {
+  /**
+   * `checkSchemas` false: the caller vouches for the plan (chains the planner already checked): columns
+   * are not compared, and a stream kind that cannot be derived becomes an unkeyed changelog.
+   */
+  op(op: PhysicalOp, inputs: readonly string[], checkSchemas = true): string {
     if (inputs.length === 0) throw new GraphPlanError(`${op.kind} has no input`);
     if (op.kind !== 'union' && inputs.length !== 1) throw new GraphPlanError(`${op.kind} takes one input, got ${inputs.length}`);
     if (op.kind === 'union' && op.inputs !== inputs.length) throw new GraphPlanError(`union declared ${op.inputs} inputs, got ${inputs.length}`);
     const ins = inputs.map((i) => this.node(i));
     const want = opInputSchema(op).fields;
-    for (const n of ins) {
+    for (const n of checkSchemas ? ins : []) {
       const got = n.schema.fields;
       if (got.length !== want.length || got.some((f, i) => f.type.kind !== want[i]!.type.kind)) {
         throw new GraphPlanError(`${op.kind} expects columns (${want.map((f) => f.name).join(', ')}) but ${n.id} gives (${got.map((f) => f.name).join(', ')})`);
       }
     }
+    let stream: StreamKind;
+    try { stream = deriveStream(op, ins.map((n) => n.stream)); } catch (e) {
+      // A chain from today's planner runs as it always has: its sink carries the key it needs.
+      if (checkSchemas || !(e instanceof GraphPlanError)) throw e;
+      stream = { kind: 'changelog', key: [] };
+    }
     const id = this.nextId();
-    this.nodes.push({ id, role: 'op', op, inputs: [...inputs], schema: op.schema, stream: deriveStream(op, ins.map((n) => n.stream)) });
+    this.nodes.push({ id, role: 'op', op, inputs: [...inputs], schema: op.schema, stream });
     return id;
   }
 
@@ -165,7 +175,7 @@ export class GraphBuilder {
 export function chainToGraph(plan: PhysicalPlan): PhysicalGraph {
   const g = new GraphBuilder();
   let at = g.source(plan.source, plan.source.schema, plan.source.kind === 'view_source' ? viewStream(plan) : APPEND);
-  for (const op of plan.ops) at = g.op(op, [at]);
+  for (const op of plan.ops) at = g.op(op, [at], false);
   g.sink(plan.sink, at);
   return g.build();
 }
@@ -178,7 +188,7 @@ export function opsToGraph(ops: readonly PhysicalOp[], inputSchema?: Schema): Ph
   const g = new GraphBuilder();
   const schema = inputSchema ?? (ops[0] ? opInputSchema(ops[0]) : { fields: [] });
   let at = g.source(null, schema);
-  for (const op of ops) at = g.op(op, [at]);
+  for (const op of ops) at = g.op(op, [at], false);
   g.sink({ kind: 'collect' }, at);
   return g.build();
 }

@@ -15,6 +15,11 @@ export interface Accumulator {
   result(gids: Int32Array, n: number): Vector;
   /** Folds group `from` into group `into` (session merges). */
   merge(into: number, from: number): void;
+  /**
+   * Folds groups from[i] of `src` (an accumulator of the same aggregate) into groups into[i] of this
+   * one, for i < n (HOP panes combined into a window).
+   */
+  mergeFrom(src: Accumulator, from: Int32Array, into: Int32Array, n: number): void;
   /** Forgets group g (its id will be reused). */
   reset(g: number): void;
   /** State columns for checkpoints, and their restore. */
@@ -68,6 +73,10 @@ class CountStar implements Accumulator {
     return f64Vector(T.bigint, out, null);
   }
   merge(into: number, from: number) { this.counts[into]! += this.counts[from]!; }
+  mergeFrom(src: Accumulator, from: Int32Array, into: Int32Array, n: number) {
+    const c = this.counts; const o = (src as CountStar).counts;
+    for (let i = 0; i < n; i++) c[into[i]!]! += o[from[i]!]!;
+  }
   reset(g: number) { this.counts[g] = 0; }
   state(gids: Int32Array, n: number) { return [this.result(gids, n)]; }
   restore(cols: readonly Vector[], gids: Int32Array, n: number) {
@@ -153,6 +162,16 @@ class Extremum implements Accumulator {
     else this.vals[into] = this.op === 'sum' ? a + b : this.op === 'min' ? Math.min(a, b) : Math.max(a, b);
     this.has[into] = 1;
   }
+  mergeFrom(src: Accumulator, from: Int32Array, into: Int32Array, n: number) {
+    const o = src as Extremum; const vals = this.vals; const has = this.has;
+    for (let i = 0; i < n; i++) {
+      const f = from[i]!; if (o.has[f] === 0) continue;
+      const g = into[i]!; const b = o.vals[f]!;
+      if (has[g] === 0) { vals[g] = b; has[g] = 1; continue; }
+      const a = vals[g]!;
+      vals[g] = this.op === 'sum' ? a + b : this.op === 'min' ? (b < a ? b : a) : (b > a ? b : a);
+    }
+  }
   reset(g: number) { this.vals[g] = 0; this.has[g] = 0; }
   state(gids: Int32Array, n: number): Vector[] {
     const v = new Float64Array(n); const h = new Uint8Array(n);
@@ -188,6 +207,10 @@ class Avg implements Accumulator {
     return f64Vector(T.double, out, valid);
   }
   merge(into: number, from: number) { this.sums[into]! += this.sums[from]!; this.counts[into]! += this.counts[from]!; }
+  mergeFrom(src: Accumulator, from: Int32Array, into: Int32Array, n: number) {
+    const o = src as Avg;
+    for (let i = 0; i < n; i++) { const g = into[i]!; const f = from[i]!; this.sums[g]! += o.sums[f]!; this.counts[g]! += o.counts[f]!; }
+  }
   reset(g: number) { this.sums[g] = 0; this.counts[g] = 0; }
   state(gids: Int32Array, n: number): Vector[] {
     const s = new Float64Array(n); const c = new Float64Array(n);
@@ -230,6 +253,15 @@ class CountDistinct implements Accumulator {
     const f = this.sets[from]; if (!f) return;
     let s = this.sets[into]; if (!s) { s = new Set(); this.sets[into] = s; }
     for (const v of f) s.add(v);
+  }
+  mergeFrom(src: Accumulator, from: Int32Array, into: Int32Array, n: number) {
+    const o = src as CountDistinct;
+    for (let i = 0; i < n; i++) {
+      const f = o.sets[from[i]!]; if (!f) continue;
+      const g = into[i]!;
+      let s = this.sets[g]; if (!s) { s = new Set(); this.sets[g] = s; }
+      for (const v of f) s.add(v);
+    }
   }
   reset(g: number) { const s = this.sets[g]; if (s) this.bytes -= 16 * s.size; this.sets[g] = undefined; }
   state(gids: Int32Array, n: number): Vector[] {

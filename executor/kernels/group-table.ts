@@ -180,6 +180,64 @@ export class GroupTable {
     return g;
   }
 
+  /**
+   * Looks up the group of each row 0..n without inserting: writes its id, or -1 when the key is not in
+   * the table, to `out[0..n)`.
+   */
+  find(cols: readonly Vector[], n: number, out: Int32Array): void {
+    const w = this.width;
+    if (w === 0) { out.fill(this.size > 0 ? 0 : -1, 0, n); return; }
+    const c0 = cols[0]!;
+    if (w === 1 && (c0.kind === 'f64' || c0.kind === 'i32')) {
+      // One numeric key: read the column directly, hashing as assign() does.
+      const vals = c0.values; const valid = c0.valid; const slots = this.slots; const hashes = this.hashes; const keys = this.keys; const mask = this.mask;
+      for (let i = 0; i < n; i++) {
+        const x = valid !== null && valid[i] === 0 ? NaN : vals[i]!;
+        const h = laneHash(SEED, x);
+        let s = h & mask; let g = -1;
+        for (;;) {
+          const e = slots[s]!;
+          if (e === 0) break;
+          const cand = e - 1;
+          if (hashes[cand] === h) { const k = keys[cand]!; if (k === x || (k !== k && x !== x)) { g = cand; break; } }
+          s = (s + 1) & mask;
+        }
+        out[i] = g;
+      }
+      return;
+    }
+    const lane = new Float64Array(w);
+    for (let i = 0; i < n; i++) {
+      let absent = false;
+      for (let c = 0; c < w; c++) {
+        const v = cols[c]!;
+        if (v.valid !== null && v.valid[i] === 0) { lane[c] = NaN; continue; }
+        switch (v.kind) {
+          case 'f64': case 'i32': case 'bool': lane[c] = v.values[i]!; break;
+          case 'str': { const id = this.interned[c]!.get(v.values[i]!); if (id === undefined) absent = true; else lane[c] = id; break; }
+          case 'struct': throw new Error('cannot group by a ROW value');
+        }
+      }
+      if (absent) { out[i] = -1; continue; }
+      let h = SEED;
+      for (let c = 0; c < w; c++) h = laneHash(h, lane[c]!);
+      let s = h & this.mask;
+      let g = -1;
+      for (;;) {
+        const e = this.slots[s]!;
+        if (e === 0) break;
+        const cand = e - 1;
+        if (this.hashes[cand] === h) {
+          let eq = true;
+          for (let c = 0; c < w; c++) if (!sameLane(this.keys[cand * w + c]!, lane[c]!)) { eq = false; break; }
+          if (eq) { g = cand; break; }
+        }
+        s = (s + 1) & this.mask;
+      }
+      out[i] = g;
+    }
+  }
+
   /** The key columns of groups gids[0..n), as output vectors. */
   keyVectors(gids: Int32Array, n: number): Vector[] {
     const w = this.width;

@@ -8,7 +8,6 @@ import type { RecordBatch } from 'apache-arrow';
 import type { Schema, SqlType } from '../../planner/types.ts';
 import { batchVectors, makeBatch } from '../arrow.ts';
 import { valueAt, vectorKindOf, type Vector } from '../vector.ts';
-import { createBuilder } from '../../connectors/formats/builders.ts';
 
 type Col =
   | { kind: 'f64'; values: Float64Array }
@@ -115,9 +114,9 @@ export class RowStore {
         case 'bool': { const o = new Uint8Array(n); for (let i = 0; i < n; i++) o[i] = col.values[slots[i]!]!; return { kind: 'bool', type: f.type, length: n, values: o, valid }; }
         case 'str': { const o = new Array<string>(n); for (let i = 0; i < n; i++) o[i] = col.values[slots[i]!]!; return { kind: 'str', type: f.type, length: n, values: o, valid }; }
         case 'struct': {
-          const b = createBuilder(f.type, n, f.name);
-          for (let i = 0; i < n; i++) b.set(i, vs[slots[i]!] === 0 ? null : col.values[slots[i]!]);
-          return b.finish(n);
+          const vals = new Array<unknown>(n);
+          for (let i = 0; i < n; i++) vals[i] = vs[slots[i]!] === 0 ? null : col.values[slots[i]!];
+          return vectorFromValues(f.type, vals);
         }
       }
     });
@@ -146,6 +145,32 @@ export class RowStore {
     for (let i = 0; i < b.numRows; i++) out[i] = this.add(vecs, i);
     return out;
   }
+}
+
+/**
+ * A vector from JS cell values as `valueAt` gives them (numbers, strings, booleans or 0/1, objects for
+ * ROW, null for NULL). For operators' outputs built from kept rows, not for decoding input.
+ */
+export function vectorFromValues(type: SqlType, vals: readonly unknown[]): Vector {
+  const n = vals.length;
+  let valid: Uint8Array | null = null;
+  for (let i = 0; i < n; i++) if (vals[i] === null || vals[i] === undefined) { valid ??= new Uint8Array(n).fill(1); valid[i] = 0; }
+  switch (vectorKindOf(type)) {
+    case 'f64': return { kind: 'f64', type, length: n, values: Float64Array.from(vals, (v) => (typeof v === 'number' ? v : 0)), valid };
+    case 'i32': return { kind: 'i32', type, length: n, values: Int32Array.from(vals, (v) => (typeof v === 'number' ? v : 0)), valid };
+    case 'bool': return { kind: 'bool', type, length: n, values: Uint8Array.from(vals, (v) => (v === true || v === 1 ? 1 : 0)), valid };
+    case 'str': return { kind: 'str', type, length: n, values: vals.map((v) => (typeof v === 'string' ? v : '')), valid };
+    case 'struct': {
+      const fields = type.kind === 'struct' ? type.fields : [];
+      const children = fields.map((f) => vectorFromValues(f.type, vals.map((v) => (v === null || v === undefined ? null : (v as Record<string, unknown>)[f.name] ?? null))));
+      return { kind: 'struct', type, length: n, children, valid };
+    }
+  }
+}
+
+/** A batch from rows of JS cell values (see vectorFromValues). */
+export function batchFromValues(schema: Schema, rows: readonly (readonly unknown[])[]): RecordBatch {
+  return makeBatch(schema, schema.fields.map((f, c) => vectorFromValues(f.type, rows.map((r) => r[c]))), rows.length);
 }
 
 /**

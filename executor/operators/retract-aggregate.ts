@@ -14,10 +14,10 @@ import type { PhysicalOp } from '../../planner/physical.ts';
 import type { AggCall, Schema } from '../../planner/types.ts';
 import { batchVectors, makeBatch } from '../arrow.ts';
 import { GroupTable } from '../kernels/group-table.ts';
-import { RowStore } from '../kernels/row-store.ts';
+import { batchFromValues, RowStore } from '../kernels/row-store.ts';
 import { DELETE, UPSERT } from '../message.ts';
 import type { Operator, Output, TableState } from '../operator.ts';
-import { rowsBatch, type Row } from '../rows.ts';
+import type { Row } from '../rows.ts';
 import type { Vector } from '../vector.ts';
 
 type AggOp = Extract<PhysicalOp, { kind: 'updating_aggregate' }>;
@@ -76,7 +76,7 @@ export function createRetractAggregate(op: AggOp, inputKey: readonly number[]): 
       if (v === null) continue;
       acc.n += sign;
       if (a.fn === 'sum' || a.fn === 'avg') acc.sum += sign * (v as number);
-      else {
+      else if (acc.values !== null) {
         const m = acc.values!;
         const c = (m.get(v) ?? 0) + sign;
         if (c > 0) m.set(v, c); else m.delete(v);
@@ -119,7 +119,7 @@ export function createRetractAggregate(op: AggOp, inputKey: readonly number[]): 
         rows.push([...key, ...op.aggs.map(() => null)]); o.push(DELETE); emitted[g] = 0;
       }
     });
-    if (rows.length) out.batch(rowsBatch(op.schema, rows), Int8Array.from(o));
+    if (rows.length) out.batch(batchFromValues(op.schema, rows), Int8Array.from(o));
   };
 
   const reset = () => {

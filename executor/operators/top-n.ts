@@ -18,10 +18,11 @@ import type { PhysicalOp } from '../../planner/physical.ts';
 import type { StreamKind } from '../../planner/physical-graph.ts';
 import { batchVectors } from '../arrow.ts';
 import { GroupTable } from '../kernels/group-table.ts';
-import { RowStore } from '../kernels/row-store.ts';
+import { batchFromValues, RowStore } from '../kernels/row-store.ts';
 import { DELETE, UPSERT } from '../message.ts';
 import type { Operator, Output, TableState } from '../operator.ts';
-import { batchRows, rowsBatch, type Row } from '../rows.ts';
+import type { Row } from '../rows.ts';
+import { valueAt } from '../vector.ts';
 import { rankRows, rowComparator } from './window-top-n.ts';
 
 type TopNOp = Extract<PhysicalOp, { kind: 'top_n' }>;
@@ -105,7 +106,7 @@ export function createTopN(op: TopNOp, input: StreamKind): Operator {
       emitted[g] = next;
     }
     dirty = new Set();
-    if (rows.length) out.batch(rowsBatch(op.schema, rows), Int8Array.from(opsOut));
+    if (rows.length) out.batch(batchFromValues(op.schema, rows), Int8Array.from(opsOut));
   };
 
   return {
@@ -118,7 +119,7 @@ export function createTopN(op: TopNOp, input: StreamKind): Operator {
     snapshotTables(): TableState {
       const live = store.liveSlots();
       const em = emitted.flatMap((l) => l ?? []);
-      return { tables: { rows: live.length ? store.batch(live) : null, emitted: em.length ? rowsBatch(op.schema, em) : null }, meta: {} };
+      return { tables: { rows: live.length ? store.batch(live) : null, emitted: em.length ? batchFromValues(op.schema, em) : null }, meta: {} };
     },
     restoreTables(s: TableState) {
       store = new RowStore(schema); cmp = rowComparator(store, op); parts = new GroupTable(partTypes); members = [];
@@ -128,8 +129,8 @@ export function createTopN(op: TopNOp, input: StreamKind): Operator {
       dirty = new Set();
       const em = s.tables.emitted;
       if (em) {
-        const rows = batchRows(em, op.schema);
         const cols = batchVectors(em, op.schema);
+        const rows = Array.from({ length: em.numRows }, (_, i): Row => cols.map((v) => valueAt(v, i)));
         const ids = new Int32Array(em.numRows);
         parts.assign(op.partitionBy.map((c) => cols[c]!), null, em.numRows, ids);
         rows.forEach((r, i) => (emitted[ids[i]!] ??= []).push(r));

@@ -2,8 +2,8 @@
  * Property tests over random graphs: one or two inputs, each through an optional filter and projection,
  * merged by a UNION ALL, then one final stage — a window aggregate (EMIT CHANGES or ON WINDOW CLOSE),
  * dedup (first / last row per key), window Top-N over a window aggregate, Top-N over an updating
- * aggregate (a changelog), an aggregate over an aggregate, or an aggregate over a last-row dedup (both
- * retracting). Random event times, batch splits and interleavings of the inputs; after the run, the
+ * aggregate (a changelog), an aggregate over an aggregate, an aggregate over a last-row dedup, or —
+ * over inputs that are themselves changelogs with deletes — a retracting aggregate or a Top-N. Random event times, batch splits and interleavings of the inputs; after the run, the
  * sink's committed output must equal a plain batch computation (reference.ts), straight and when the
  * run is killed after each barrier (its snapshot through Arrow IPC files) and resumed in a new graph
  * that replays each input from its position at that barrier.
@@ -23,10 +23,12 @@ import { T, type Schema } from '../../planner/types.ts';
 import { agg, call, col, EV, filterOp, groupOp, lit, projectOp, topNOp, tumbleOp } from './graph-helpers.ts';
 import { canon, refDedup, refGroup, refTopN, refTumble, sqlCompare, type Arrived, type GRow } from './reference.ts';
 
-const STAGES = ['window_changes', 'window_close', 'dedup_first', 'window_topn', 'dedup_last', 'topn', 'agg_of_agg', 'last_then_agg'] as const;
+const STAGES = ['window_changes', 'window_close', 'dedup_first', 'window_topn', 'dedup_last', 'topn', 'agg_of_agg', 'last_then_agg', 'changelog_agg', 'changelog_topn'] as const;
 type Stage = typeof STAGES[number];
 /** Stages whose result depends on the watermark a row meets. */
 const TIMED: ReadonlySet<Stage> = new Set(['window_changes', 'window_close', 'dedup_first', 'window_topn']);
+/** Stages whose inputs are changelogs keyed by k (upserts and deletes; each input has its own keys). */
+const CHANGELOG: ReadonlySet<Stage> = new Set(['changelog_agg', 'changelog_topn']);
 const SIZE = 4000;
 
 interface Shape {
@@ -47,7 +49,7 @@ function build(shape: Shape): PhysicalGraph {
   const g = new GraphBuilder();
   const branches: string[] = [];
   for (let i = 0; i < shape.inputs; i++) {
-    let at = g.source(null, EV);
+    let at = g.source(null, EV, CHANGELOG.has(shape.stage) ? { kind: 'changelog', key: [0] } : undefined);
     const c = shape.filter[i];
     if (c !== null && c !== undefined) at = g.op(filterOp(EV, call('gt', T.boolean, col(EV, 'v'), lit(c))), [at]);
     if (shape.project[i]) at = g.op(projectOp(EV, [{ e: col(EV, 'k'), name: 'k' }, { e: call('add', T.bigint, col(EV, 'v'), lit(1)), name: 'v' }, { e: col(EV, 'ts'), name: 'ts' }]), [at]);
@@ -75,6 +77,12 @@ function build(shape: Shape): PhysicalGraph {
     case 'agg_of_agg':
       chain([counts, groupOp(counts.schema, [1], [agg('count_star', -1, 'keys'), agg('max', 2, 'ms'), agg('min', 2, 'mn'), agg('sum', 2, 'ss'), agg('avg', 2, 'av', T.double)])]);
       break;
+    case 'changelog_agg':
+      chain([groupOp(EV, [1], [agg('count_star', -1, 'c'), agg('max', 2, 'mt', T.timestamp), agg('min', 2, 'lt', T.timestamp), agg('count', 2, 'nt')])]);
+      break;
+    case 'changelog_topn':
+      chain([topNOp(EV, { partitionBy: [], orderBy: [{ index: 1, desc: true }], limit: 2, rankFn: shape.rankFn, rankColumn: shape.rankFn === 'row_number' })]);
+      break;
     case 'last_then_agg':
       chain([{ kind: 'dedup', keys: [0], timeColumn: 2, keep: 'last', schema: EV },
         groupOp(EV, [1], [agg('count_star', -1, 'c'), agg('max', 2, 'mt', T.timestamp), agg('min', 2, 'lt', T.timestamp), agg('count_distinct', 0, 'dk')])]);
@@ -84,7 +92,7 @@ function build(shape: Shape): PhysicalGraph {
   return g.build();
 }
 
-type Step = { input: number; kind: 'batch'; rows: GRow[] } | { input: number; kind: 'barrier'; epoch: number };
+type Step = { input: number; kind: 'batch'; rows: GRow[]; ops?: number[] } | { input: number; kind: 'barrier'; epoch: number };
 
 interface RunOutput { rows: Record<string, unknown>[]; late: number }
 
@@ -129,7 +137,7 @@ function run(plan: PhysicalGraph, steps: readonly Step[], delay: number, crashAt
       barrierPos[s.input]![s.epoch] = idx;
       return;
     }
-    graph.push(s.input, { kind: 'batch', batch: rowsBatch(EV, s.rows.map((r): Row => [r.k, r.v, r.ts])), ops: null });
+    graph.push(s.input, { kind: 'batch', batch: rowsBatch(EV, s.rows.map((r): Row => [r.k, r.v, r.ts])), ops: s.ops ? Int8Array.from(s.ops) : null });
     for (const r of s.rows) if (r.ts !== null && r.ts > maxTs[s.input]!) maxTs[s.input] = r.ts;
     if (Number.isFinite(maxTs[s.input]!)) graph.push(s.input, { kind: 'watermark', time: maxTs[s.input]! - delay });
   };
@@ -154,8 +162,10 @@ function run(plan: PhysicalGraph, steps: readonly Step[], delay: number, crashAt
     push(s, idx);
     if (!restored && crashAt !== null && checkpoint === null && s.kind === 'barrier' && s.epoch === crashAt && barriersSeen.every((b) => b >= crashAt)) {
       checkpoint = { files: toIpcFiles(graph.snapshot(crashAt)), maxTs: [...maxTs], pos: barrierPos.map((p) => p[crashAt]!) };
-      crashStep = Math.min(steps.length, idx + 1 + crashAfter);
-      if (crashStep === steps.length) crashStep = steps.length - 0; // crash right at the end of input
+      // The doomed graph goes on, but never through another barrier (that one would be the checkpoint).
+      let nextBarrier = idx + 1;
+      while (nextBarrier < steps.length && steps[nextBarrier]!.kind !== 'barrier') nextBarrier++;
+      crashStep = Math.min(nextBarrier, idx + 1 + crashAfter);
     }
   }
   if (checkpoint !== null && !restored) {
@@ -191,7 +201,33 @@ function arrivals(shape: Shape, steps: readonly Step[], delay: number): Arrived[
   return out;
 }
 
+/** A changelog input's current rows after every step: upserts replace by k, deletes (and rows the filter rejects) remove. */
+function currentRows(shape: Shape, steps: readonly Step[]): GRow[] {
+  const table = new Map<string, GRow>();
+  for (const s of steps) {
+    if (s.kind !== 'batch') continue;
+    s.rows.forEach((r0, i) => {
+      const id = JSON.stringify(r0.k);
+      const c = shape.filter[s.input];
+      const passes = c === null || c === undefined || (r0.v !== null && r0.v > c);
+      if (s.ops![i]! < 0 || !passes) { table.delete(id); return; }
+      table.set(id, shape.project[s.input] ? { ...r0, v: r0.v === null ? null : r0.v + 1 } : r0);
+    });
+  }
+  return [...table.values()];
+}
+
 function reference(shape: Shape, steps: readonly Step[], delay: number): Record<string, unknown>[] {
+  if (shape.stage === 'changelog_agg') {
+    return refGroup(currentRows(shape, steps), (r) => r.v, (v, rs) => {
+      const ts = rs.map((r) => r.ts).filter((x): x is number => x !== null);
+      return { v, c: rs.length, mt: ts.length ? Math.max(...ts) : null, lt: ts.length ? Math.min(...ts) : null, nt: ts.length };
+    });
+  }
+  if (shape.stage === 'changelog_topn') {
+    const top = refTopN(currentRows(shape, steps).map((r) => ({ k: r.k, v: r.v, ts: r.ts })), () => '', 'v', ['k', 'v', 'ts'], 2, shape.rankFn);
+    return shape.rankFn === 'row_number' ? top : top.map(({ rn: _rn, ...r }) => r);
+  }
   const arrived = arrivals(shape, steps, delay);
   const all = arrived.map((a) => a.row);
   const row = (r: GRow) => ({ k: r.k, v: r.v, ts: r.ts });
@@ -237,6 +273,7 @@ const scenarioArb = fc.record({
     advance: fc.integer({ min: 0, max: 3 }).map((x) => x * 500),
     jitter: fc.integer({ min: 0, max: 8 }).map((x) => x * 500),
     nullTs: fc.integer({ min: 0, max: 30 }).map((x) => x === 0),
+    del: fc.integer({ min: 0, max: 3 }).map((x) => x === 0),
   }), { maxLength: 40 }),
   delay: fc.integer({ min: 0, max: 3 }).map((x) => x * 1000),
   seed: fc.integer(),
@@ -251,14 +288,22 @@ function stepsOf(sc: Scenario, shape: Shape): { steps: Step[]; barriers: number 
   const rnd = prng(sc.seed);
   let clock = T0 + 60_000;
   const per: GRow[][] = Array.from({ length: shape.inputs }, () => []);
+  const perOps: number[][] = Array.from({ length: shape.inputs }, () => []);
+  const changelog = CHANGELOG.has(shape.stage);
   sc.events.forEach((e, i) => {
     clock += e.advance;
-    // Distinct times (+ i ms), so "first" and "last" never tie.
-    per[e.input % shape.inputs]!.push({ k: e.k, v: e.v, ts: e.nullTs ? null : clock - e.jitter + i });
+    const input = e.input % shape.inputs;
+    // Distinct times (+ i ms), so "first" and "last" never tie; changelog inputs keep their keys apart.
+    per[input]!.push({ k: changelog ? `${e.k ?? 'z'}${input}` : e.k, v: e.v, ts: e.nullTs ? null : clock - e.jitter + i });
+    perOps[input]!.push(e.del ? -1 : 1);
   });
   const chunks = per.map((rows, input) => {
     const out: Step[] = [];
-    for (let i = 0; i < rows.length;) { const n = 1 + Math.floor(rnd() * 4); out.push({ input, kind: 'batch', rows: rows.slice(i, i + n) }); i += n; }
+    for (let i = 0; i < rows.length;) {
+      const n = 1 + Math.floor(rnd() * 4);
+      out.push({ input, kind: 'batch', rows: rows.slice(i, i + n), ...(changelog ? { ops: perOps[input]!.slice(i, i + n) } : {}) });
+      i += n;
+    }
     return out;
   });
   const steps: Step[] = [];
