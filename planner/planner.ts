@@ -7,7 +7,7 @@ import type { ObjectKind, QueryText, Statement } from './ast.ts';
 import { bindQuery, noteRequestView, withPreparsed, type BoundQuery } from './bind-query.ts';
 import { createCatalog, kindLabel, type Catalog, type CatalogObject, type MaterializedViewDef, type SinkDef, type SourceColumn, type SourceDef, type ViewDef } from './catalog.ts';
 import { SqlError, didYouMean, posMap, type PosMap, type SqlErrorKind } from './errors.ts';
-import { chainToGraph, GraphPlanError } from './physical-graph.ts';
+import { chainToGraph, GraphPlanError, printGraph } from './physical-graph.ts';
 import type { EmitMode } from './ast.ts';
 import { tokenize } from './lexer.ts';
 import { printLogical, type LogicalPlan } from './logical.ts';
@@ -25,7 +25,7 @@ export type Planned =
   | { readonly kind: 'drop'; readonly object: ObjectKind; readonly name: string; readonly exists: boolean }
   | { readonly kind: 'show'; readonly what: 'sources' | 'views' | 'materialized_views' | 'sinks' | 'queries' }
   | { readonly kind: 'describe'; readonly object: CatalogObject }
-  | { readonly kind: 'explain'; readonly logical: string; readonly physical: string }
+  | { readonly kind: 'explain'; readonly logical: string; readonly physical: string; readonly graph: string }
   | { readonly kind: 'pull'; readonly logical: LogicalPlan; readonly physical: PhysicalPlan; readonly visibleCount: number }
   | { readonly kind: 'push'; readonly logical: LogicalPlan; readonly physical: PhysicalPlan; readonly visibleCount: number; readonly keyColumns: readonly number[] | null };
 
@@ -148,7 +148,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       const inner = planStatement(st.statement, text, work, pm);
       switch (inner.kind) {
         case 'create_materialized_view': case 'create_sink': case 'pull': case 'push':
-          return { kind: 'explain', logical: printLogical(inner.logical), physical: printPhysical(inner.physical) };
+          return { kind: 'explain', logical: printLogical(inner.logical), physical: printPhysical(inner.physical), graph: printGraph(chainToGraph(inner.physical)) };
         default:
           return fail(pm, st.statement.start, 'EXPLAIN shows the plan of a SELECT, CREATE MATERIALIZED VIEW, CREATE SINK or INSERT INTO');
       }

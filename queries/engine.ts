@@ -37,7 +37,7 @@ export interface StatementResult {
   readonly message?: string;
   readonly columns?: readonly ColumnInfo[];
   readonly rows?: readonly Record<string, unknown>[];
-  readonly plan?: { readonly logical: string; readonly physical: string };
+  readonly plan?: { readonly logical: string; readonly physical: string; readonly graph: string };
 }
 
 export interface QueryInfo {
@@ -260,7 +260,10 @@ export function createEngine(cfg: EngineConfig): Engine {
       }
       case 'show': return show(p.what);
       case 'describe': return describe(p.object);
-      case 'explain': return { statement: label, plan: { logical: p.logical, physical: p.physical }, columns: [{ name: 'plan', type: 'VARCHAR' }], rows: [{ plan: `Logical plan:\n${p.logical}\n\nPhysical plan:\n${p.physical}` }] };
+      case 'explain': return {
+        statement: label, plan: { logical: p.logical, physical: p.physical, graph: p.graph }, columns: [{ name: 'plan', type: 'VARCHAR' }],
+        rows: [{ plan: `Logical plan:\n${p.logical}\n\nPhysical plan:\n${p.physical}\n\nDataflow graph (node, inputs, what it emits):\n${p.graph}` }],
+      };
       case 'pull': return pull(p);
       case 'push': throw new SqlError('push queries (SELECT … EMIT CHANGES) are served as a stream at POST /v1/query-stream', 1, 1);
     }

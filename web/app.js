@@ -93,7 +93,7 @@ function renderResults(results) {
       fillTable(t, r.columns, r.rows ?? []);
       card.append(h('div', { class: 'table-wrap' }, t), h('p', { class: 'hint' }, `${(r.rows ?? []).length} row${(r.rows ?? []).length === 1 ? '' : 's'}`));
     }
-    if (r.plan) card.append(h('div', { class: 'plans' }, h('div', {}, h('h4', {}, 'Logical plan'), h('pre', {}, r.plan.logical)), h('div', {}, h('h4', {}, 'Physical plan'), h('pre', {}, r.plan.physical))));
+    if (r.plan) card.append(h('div', { class: 'plans' }, h('div', {}, h('h4', {}, 'Logical plan'), h('pre', {}, r.plan.logical)), h('div', {}, h('h4', {}, 'Physical plan'), h('pre', {}, r.plan.physical)), ...(r.plan.graph ? [h('div', {}, h('h4', {}, 'Dataflow graph'), h('pre', {}, r.plan.graph))] : [])));
     return card;
   }));
 }

@@ -17,7 +17,7 @@
  *     statement error <line>:<column> <message substring>
  *     <SQL>
  *
- *     query explain            (or: query logical | query physical | query schema | query source)
+ *     query explain            (or: query logical | query physical | query graph | query schema | query source)
  *     <SQL>
  *     ----
  *     <expected text, no blank lines>
@@ -28,7 +28,8 @@
  * - `query explain`: the last statement is EXPLAIN <stmt> (or a statement with a plan: CREATE
  *   MATERIALIZED VIEW, CREATE SINK, INSERT INTO, SELECT). Expected text is `logical:` followed by the
  *   logical plan, then `physical:` followed by the physical plan, as EXPLAIN prints them.
- *   `query logical` / `query physical` expect only that one plan, without the header line.
+ *   `query logical` / `query physical` expect only that one plan, without the header line; `query graph` the
+ *   dataflow graph EXPLAIN prints (one line per node: id, operator, inputs, append-only or changelog with its key).
  * - `query schema`: the visible output columns of the last statement, one `name TYPE` a line (for a
  *   DESCRIBE, the described object's columns).
  * - `query source`: the last statement creates a source; one line per column
@@ -39,6 +40,7 @@
  * the files with the actual output of every `query` record and of every `statement error` record
  * whose header has no position yet (review the diff before committing it).
  */
+import { chainToGraph, printGraph } from '../../planner/physical-graph.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -47,7 +49,7 @@ import {
   type CatalogObject, type KafkaSourceOptions, type PlannedStatement, type Schema,
 } from '../../planner/index.ts';
 
-type Kind = 'ok' | 'error' | 'explain' | 'logical' | 'physical' | 'schema' | 'source';
+type Kind = 'ok' | 'error' | 'explain' | 'logical' | 'physical' | 'graph' | 'schema' | 'source';
 
 interface SltRecord {
   readonly kind: Kind;
@@ -81,7 +83,7 @@ export function parseSlt(text: string, file: string): SltRecord[] {
       kind = 'error';
       if (m[1]) error = { line: Number(m[1]), column: Number(m[2]), message: m[3]!.trim() };
       else if (!COMPLETE) fail('statement error needs "<line>:<column> <message substring>"');
-    } else if ((m = /^query (explain|logical|physical|schema|source)$/.exec(header))) kind = m[1] as Kind;
+    } else if ((m = /^query (explain|logical|physical|graph|schema|source)$/.exec(header))) kind = m[1] as Kind;
     else return fail(`unknown record header '${header}'`);
     i++;
     const sql: string[] = [];
@@ -138,11 +140,11 @@ function defaults(): KafkaSourceOptions {
 /** The actual text a `query` record compares with its expected text. */
 function render(kind: Kind, planned: readonly PlannedStatement[]): string {
   const p = planned[planned.length - 1]!.planned;
-  const plans = (): { logical: string; physical: string } => {
+  const plans = (): { logical: string; physical: string; graph: string } => {
     switch (p.kind) {
-      case 'explain': return { logical: p.logical, physical: p.physical };
+      case 'explain': return { logical: p.logical, physical: p.physical, graph: p.graph };
       case 'create_materialized_view': case 'create_sink': case 'pull': case 'push':
-        return { logical: printLogical(p.logical), physical: printPhysical(p.physical) };
+        return { logical: printLogical(p.logical), physical: printPhysical(p.physical), graph: printGraph(chainToGraph(p.physical)) };
       default: throw new Error(`'query ${kind}' needs a statement with a plan, got ${p.kind}`);
     }
   };
@@ -150,6 +152,7 @@ function render(kind: Kind, planned: readonly PlannedStatement[]): string {
     case 'explain': { const x = plans(); return `logical:\n${x.logical}\nphysical:\n${x.physical}`; }
     case 'logical': return plans().logical;
     case 'physical': return plans().physical;
+    case 'graph': return plans().graph;
     case 'schema':
       switch (p.kind) {
         case 'pull': case 'push': return schemaText(p.physical.schema, p.visibleCount);
