@@ -1,6 +1,7 @@
 /** The planner's public surface: SQL text in, checked plans out. */
 export { planRequest, type Planned, type PlannedStatement } from './planner.ts';
 export { SqlError } from './errors.ts';
+export { redactSql } from './options.ts';
 export { createCatalog, kindLabel, type Catalog, type CatalogObject, type SourceDef, type ViewDef, type MaterializedViewDef, type SinkDef, type KafkaSourceOptions, type QueryOptions, type SinkOptions } from './catalog.ts';
 export { printLogical, type LogicalPlan } from './logical.ts';
 export { printPhysical, type PhysicalPlan, type PhysicalOp, type PhysicalSink, type PhysicalSource } from './physical.ts';

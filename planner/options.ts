@@ -343,3 +343,13 @@ export function sinkOptions(opts: readonly OptionDecl[], pm: PosMap, at: number)
     query: queryOptions(opts.filter((o) => (QUERY_KEYS as readonly string[]).includes(o.key)), pm),
   };
 }
+
+/**
+ * SQL text with the values of secret options (`'properties.sasl.jaas.config' = '…'`, passwords, keys)
+ * replaced by '******': what status, logs and the dashboard show. The catalog file keeps the text as
+ * written (owner-only), so a restart re-plans it; `${ENV}` references keep secrets out of it altogether.
+ */
+export function redactSql(sql: string): string {
+  const keys = SECRET_PROPERTIES.map((k) => k.replace(/\./g, '\\.')).join('|');
+  return sql.replace(new RegExp(`('(?:properties\\.)?(?:${keys})'\\s*=\\s*)'(?:[^']|'')*'`, 'gi'), "$1'******'");
+}

@@ -139,7 +139,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
   const wmIndex = def.watermark?.index ?? -1;
   const ckpt: CheckpointLog = createCheckpointLog(cfg.dir, { afterStateFile: (e) => crashPoint('state-write', e, cfg.name, cfg.log) });
-  const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log);
+  const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log, def.options.properties);
 
   let state: QueryState = 'starting';
   let lastError: string | null = null;
@@ -195,7 +195,10 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   };
   if (psink.kind === 'kafka_sink') {
     const sb = psink.sink.bootstrapServers ? psink.sink.bootstrapServers.split(',') : [...cfg.brokers];
-    kafkaSink = createKafkaSink({ brokers: sb, topic: psink.sink.topic, exactlyOnce: psink.sink.deliveryGuarantee === 'exactly-once', transactionalId: `streamsql-${cfg.id}`, groupId, log: cfg.log });
+    kafkaSink = createKafkaSink({
+      brokers: sb, topic: psink.sink.topic, exactlyOnce: psink.sink.deliveryGuarantee === 'exactly-once', transactionalId: `${psink.sink.transactionalIdPrefix ?? 'streamsql'}-${cfg.id}`, groupId, log: cfg.log,
+      properties: psink.sink.properties, partitioner: psink.sink.partitioner,
+    });
   }
 
   const onLate = (l: LateRows) => {

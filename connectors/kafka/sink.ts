@@ -6,6 +6,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import type { SinkRecord, SinkWriter, SourcePosition } from '../source.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
+import { securityFor } from './security.ts';
 
 export interface KafkaSinkConfig {
   readonly brokers: readonly string[];
@@ -15,6 +16,10 @@ export interface KafkaSinkConfig {
   readonly transactionalId: string;
   readonly groupId: string;
   readonly log?: Log;
+  /** The sink's own Kafka client properties (`properties.*`: security) over the service's. */
+  readonly properties?: Readonly<Record<string, string>>;
+  /** 'sink.partitioner': 'fixed' → partition 0, 'round-robin' → spread; default: by key. */
+  readonly partitioner?: 'fixed' | 'round-robin';
 }
 
 /** Offset metadata written with the epoch's offsets inside its transaction. */
@@ -25,7 +30,19 @@ const parseEpoch = (m: string | null | undefined): number | null => {
 };
 
 export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
-  const kafka: Kafka = createKafka(cfg.brokers, `streamsql-sink-${cfg.transactionalId}`, cfg.log);
+  // Made at first use, so an unusable security setting is a failed (retried) epoch, not a failed creation.
+  let kafkaClient: Kafka | null = null;
+  const client = (): Kafka => {
+    if (!kafkaClient) {
+      const sec = securityFor(cfg.properties);
+      kafkaClient = createKafka(cfg.brokers, sec.clientId ?? `streamsql-sink-${cfg.transactionalId}`, cfg.log, {}, sec);
+    }
+    return kafkaClient;
+  };
+  const partitionOf = (): number | undefined => (cfg.partitioner === 'fixed' ? 0 : undefined);
+  // 'round-robin': every record to the next partition, keyed or not (the default hashes keys).
+  let rr = 0;
+  const partitioner = cfg.partitioner === 'round-robin' ? { createPartitioner: () => ({ partitionMetadata }: { partitionMetadata: unknown[] }) => rr++ % partitionMetadata.length } : {};
   let producer: Producer | null = null;
   let buffered: SinkRecord[] = [];
   let ensured = false;
@@ -35,7 +52,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
   const connect = async (): Promise<Producer> => {
     if (producer) return producer;
     if (!ensured) {
-      const admin = kafka.admin();
+      const admin = client().admin();
       await admin.connect();
       try {
         if (!(await admin.listTopics()).includes(cfg.topic)) await admin.createTopics({ topics: [{ topic: cfg.topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => undefined);
@@ -44,9 +61,10 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
     }
     // Same transactionalId as the previous incarnation: initProducerId bumps the producer epoch,
     // which fences the old producer and aborts its open transaction.
+    const kafka = client();
     const p = cfg.exactlyOnce
-      ? kafka.producer({ transactionalId: cfg.transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000 })
-      : kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      ? kafka.producer({ transactionalId: cfg.transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000, ...partitioner })
+      : kafka.producer({ idempotent: true, maxInFlightRequests: 1, ...partitioner });
     try {
       await p.connect();
       // kafkajs sends the transactional InitProducerId at the first transaction, not at connect:
@@ -58,7 +76,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
   };
 
   async function committedEpoch(topics: readonly string[]): Promise<number | null> {
-    const admin = kafka.admin();
+    const admin = client().admin();
     await admin.connect();
     try {
       const res = await admin.fetchOffsets({ groupId: cfg.groupId, topics: [...topics] });
@@ -79,7 +97,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
     async commitEpoch(epoch, positions: readonly SourcePosition[]) {
       if (!pending || pending.epoch !== epoch) { pending = { epoch, records: buffered, uncertain: false }; buffered = []; }
       const cur = pending;
-      const messages = cur.records.map((r) => ({ key: r.key, value: r.value }));
+      const messages = cur.records.map((r) => ({ key: r.key, value: r.value, partition: partitionOf() }));
       try {
         const p = await connect();
         if (cfg.exactlyOnce) {
@@ -122,12 +140,13 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
 }
 
 /** A plain producer for side outputs (late rows, dead letters) and the demo generator. */
-export function createSideProducer(brokers: readonly string[], clientId: string, log?: Log) {
-  const kafka = createKafka(brokers, clientId, log);
+export function createSideProducer(brokers: readonly string[], clientId: string, log?: Log, properties?: Readonly<Record<string, string>>) {
+  let kafkaClient: Kafka | null = null;
   let producer: Producer | null = null;
   const ready = new Set<string>();
   return {
     async send(topic: string, messages: { key: string | null; value: string | Buffer; timestamp?: number }[]): Promise<void> {
+      const kafka = kafkaClient ??= createKafka(brokers, clientId, log, {}, securityFor(properties));
       if (!producer) {
         const p = kafka.producer({ allowAutoTopicCreation: true });
         try { await p.connect(); } catch (e) { await p.disconnect().catch(() => undefined); throw e; }
