@@ -268,7 +268,7 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
       keyFieldsPrefix: keys.keyFieldsPrefix,
       valueFieldsInclude: keys.valueFieldsInclude,
       changelog: (upsert ? 'upsert' : fmt === 'debezium-json' ? 'debezium' : null) as 'upsert' | 'debezium' | null,
-      primaryKey: upsert ? [...primaryKey] : [],
+      primaryKey: upsert || fmt === 'debezium-json' ? [...primaryKey] : [],
       timestampFormat: timestampFormat(pm, m),
     }),
   };

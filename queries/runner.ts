@@ -256,7 +256,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       if (d.batch) {
         const n = d.batch.numRows;
         if (wmIndex >= 0) tracker.observe(partKey(raw.topic, raw.partition), maxTimestamp(d.batch, wmIndex), Date.now());
-        pipeline.push({ kind: 'batch', batch: d.batch, ops: null });
+        pipeline.push({ kind: 'batch', batch: d.batch, ops: d.ops ?? null }); // changelog sources carry ops
         inputRows += n;
         crashPoint('mid-batch', epoch + 1, cfg.name, cfg.log);
       }

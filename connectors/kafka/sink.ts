@@ -39,7 +39,6 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
     }
     return kafkaClient;
   };
-  const partitionOf = (): number | undefined => (cfg.partitioner === 'fixed' ? 0 : undefined);
   // 'round-robin': every record to the next partition, keyed or not (the default hashes keys).
   let rr = 0;
   const partitioner = cfg.partitioner === 'round-robin' ? { createPartitioner: () => ({ partitionMetadata }: { partitionMetadata: unknown[] }) => rr++ % partitionMetadata.length } : {};
@@ -97,7 +96,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
     async commitEpoch(epoch, positions: readonly SourcePosition[]) {
       if (!pending || pending.epoch !== epoch) { pending = { epoch, records: buffered, uncertain: false }; buffered = []; }
       const cur = pending;
-      const messages = cur.records.map((r) => ({ key: r.key, value: r.value, partition: partitionOf() }));
+      const messages = cur.records.map((r) => (cfg.partitioner === 'fixed' ? { key: r.key, value: r.value, partition: 0 } : { key: r.key, value: r.value }));
       try {
         const p = await connect();
         if (cfg.exactlyOnce) {
