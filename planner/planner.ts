@@ -106,6 +106,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
         // The sink reads `from`: it must not be dropped under the sink.
         b = { ...b, dependsOn: [from.name, ...b.dependsOn.filter((d) => d.toLowerCase() !== from.name.toLowerCase())] };
       } else b = bindQuery(st.query!, work, pm, 'continuous');
+      checkSinkKeys(sink, b, pm, st.start);
       return sinkPlan(st.name.value, text, sink, options, b, work, st.ifNotExists, exists);
     }
     case 'insert_into': {
@@ -122,6 +123,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
         ...(t.properties ? { properties: t.properties } : {}), ...(t.keyFormat ? { keyFormat: t.keyFormat, keyFields: t.keyFields } : {}),
         ...(t.valueFieldsInclude ? { valueFieldsInclude: t.valueFieldsInclude } : {}), ...(t.changelog === 'upsert' ? { upsert: true } : {}),
       };
+      checkSinkKeys(sink, b, pm, st.start);
       return sinkPlan(name, text, sink, queryOptions([], pm), b, work, false, false);
     }
     case 'drop': {
@@ -187,6 +189,15 @@ function bindStored(o: CatalogObject, work: Catalog, pm: PosMap, at: number): Bo
     }
     case 'sink': return fail(pm, at, `'${o.name}' is a sink and cannot be read from`);
   }
+}
+
+/** 'key.fields' of a sink name output columns; upsert-kafka needs a query with a key to upsert by. */
+function checkSinkKeys(sink: SinkOptions, b: BoundQuery, pm: PosMap, at: number): void {
+  const names = b.plan.schema.fields.slice(0, b.visibleCount).map((f) => f.name);
+  for (const k of sink.keyFields ?? []) {
+    if (!names.some((n) => n.toLowerCase() === k.toLowerCase())) fail(pm, at, `'key.fields' names '${k}', which the query does not output${didYouMean(k, names)}`);
+  }
+  if (sink.upsert && !b.keyColumns) fail(pm, at, `connector 'upsert-kafka' writes an updating query by its key: GROUP BY, or select a changelog's primary key; this query only appends (use connector 'kafka')`);
 }
 
 function sinkPlan(name: string, text: string, sink: SinkDef['sink'], options: SinkDef['options'], b: BoundQuery, work: Catalog, ifNotExists: boolean, exists: boolean): Planned {

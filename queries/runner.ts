@@ -10,6 +10,7 @@ import { sourceColumnsUsed } from '../planner/physical.ts';
 import { createFetchedDecoder, malformedMessages, type FetchedMessages } from '../connectors/formats/packed.ts';
 import type { Log } from '../connectors/kafka/client.ts';
 import { createKafkaSink, createSideProducer } from '../connectors/kafka/sink.ts';
+import { createSinkEncoder } from '../connectors/formats/sink-record.ts';
 import { createKafkaSource } from '../connectors/kafka/source.ts';
 import type { ConnectorStatus, PartitionLag, SinkWriter, SourcePosition, SourceReader } from '../connectors/source.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
@@ -176,17 +177,15 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const psink = plan.sink;
   let kafkaSink: SinkWriter | null = null;
   const schema = plan.schema;
+  let encodeSinkRecord: ReturnType<typeof createSinkEncoder> | null = null;
   const sinkAdapter: PipelineSink = {
     batch(b: RecordBatch, ops: Int8Array | null) {
       switch (psink.kind) {
         case 'query_table': cfg.table!.apply(b, ops); break;
         case 'kafka_sink': {
           const rows = batchRows(b, schema);
-          kafkaSink!.write(rows.map((r, i) => {
-            const key = psink.keyColumns ? JSON.stringify(rowObject({ fields: psink.keyColumns.map((c) => schema.fields[c]!) }, psink.keyColumns.map((c) => r[c]))) : null;
-            const del = ops !== null && ops[i]! < 0;
-            return { key, value: del ? null : JSON.stringify(rowObject(schema, r)) };
-          }));
+          encodeSinkRecord ??= createSinkEncoder(schema, psink.sink, psink.keyColumns);
+          kafkaSink!.write(rows.map((r, i) => encodeSinkRecord!(r, ops !== null && ops[i]! < 0)));
           break;
         }
         case 'collect': break;
