@@ -541,6 +541,10 @@ function secureProperties(s: BrokerState, secure: SecureListeners): Record<strin
     'advertised.listeners': [`PLAINTEXT://127.0.0.1:${s.port}`, ...ls.map(([l, p]) => `${l}://127.0.0.1:${p}`)].join(','),
     'listener.security.protocol.map': ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT', ...ls.map(([l]) => `${l}:${l}`)].join(','),
     'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    // A test broker: one partition for the offsets and transaction topics, so their first use (which a
+    // fresh broker answers with NOT_COORDINATOR until they are loaded) takes a second, not fifty.
+    'offsets.topic.num.partitions': '1',
+    'transaction.state.log.num.partitions': '1',
   };
   const quote = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   for (const [l] of ls) {

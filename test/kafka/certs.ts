@@ -16,6 +16,9 @@ export interface TestCerts {
   readonly brokerP12Password: string;
   readonly clientCertPem: string;
   readonly clientKeyPem: string;
+  /** The client certificate and key as a PKCS#12 keystore (password `clientP12Password`). */
+  readonly clientP12: string;
+  readonly clientP12Password: string;
 }
 
 export function makeTestCerts(): TestCerts {
@@ -37,7 +40,9 @@ export function makeTestCerts(): TestCerts {
   sign('broker', 'localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   sign('client', 'streamsql-client', 'extendedKeyUsage=clientAuth\n');
   ssl('pkcs12', '-export', '-in', f('broker.pem'), '-inkey', f('broker.key'), '-certfile', f('ca.pem'), '-name', 'broker', '-out', f('broker.p12'), '-passout', 'pass:broker-store');
+  ssl('pkcs12', '-export', '-in', f('client.pem'), '-inkey', f('client.key'), '-name', 'client', '-out', f('client.p12'), '-passout', 'pass:client-store');
   return {
+    clientP12: f('client.p12'), clientP12Password: 'client-store',
     dir, caPem: f('ca.pem'), otherCaPem: f('other-ca.pem'), brokerP12: f('broker.p12'), brokerP12Password: 'broker-store',
     clientCertPem: f('client.pem'), clientKeyPem: f('client.key'),
   };

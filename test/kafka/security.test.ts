@@ -15,7 +15,8 @@ import { startService, type Service } from '../../queries/service.ts';
 import { startLocalBroker, type LocalBroker } from '../../connectors/kafka/local-broker.ts';
 import { createKafka } from '../../connectors/kafka/client.ts';
 import { produceTransaction } from '../../connectors/kafka/admin.ts';
-import { PLAINTEXT, serviceProperties } from '../../connectors/kafka/security.ts';
+import { PLAINTEXT, resolveSecurity, serviceProperties } from '../../connectors/kafka/security.ts';
+import { openConnection } from '../../connectors/kafka/wire/connection.ts';
 import { makeTestCerts, type TestCerts } from './certs.ts';
 import { waitFor } from '../helpers/service.ts';
 
@@ -140,6 +141,16 @@ describe('secured Kafka', () => {
       const q = (await s.get('/v1/queries')).body;
       const list = (Array.isArray(q) ? q : q.queries) as { id: string }[];
       for (const x of list) expect((await s.get(`/v1/queries/${x.id}`)).body.progress?.source?.reader ?? 'native, 1 read worker').toMatch(/native/);
+      // The same client certificate from a PKCS#12 keystore, for the native reader's connection and kafkajs;
+      // a truststore of another CA fails the TLS handshake with Node's reason.
+      const [host, port] = broker.listeners.SSL!.split(':') as [string, string];
+      const p12 = { 'security.protocol': 'SSL', 'ssl.truststore.location': certs.caPem, 'ssl.keystore.location': certs.clientP12, 'ssl.keystore.password': certs.clientP12Password };
+      (await openConnection(host, Number(port), 'sec-test', 5000, resolveSecurity(p12))).close();
+      const admin = createKafka([broker.listeners.SSL!], 'sec-test', undefined, { retry: { retries: 0 } }, resolveSecurity(p12)).admin();
+      await admin.connect();
+      try { expect(await admin.listTopics()).toContain('sec-b-in'); } finally { await admin.disconnect(); }
+      await expect(openConnection(host, Number(port), 'sec-test', 5000, resolveSecurity({ ...p12, 'ssl.truststore.location': certs.otherCaPem })))
+        .rejects.toThrow(/TLS.*(self-signed|unable to verify)/);
       // The key (PEM) is a secret: not in the query's SQL as status shows it.
       expect(JSON.stringify(q)).not.toContain('PRIVATE KEY-----\nM');
     } finally { await s.close(); delete process.env.SEC_TEST_PASSWORD_B; }
@@ -163,6 +174,7 @@ describe('secured Kafka', () => {
       }, 30_000, 'the authentication error in the status');
       expect(st.error).toMatch(/invalid credentials with SASL mechanism SCRAM-SHA-512/);
       expect(st.status).not.toBe('running');
+      expect(st.progress.source.state).toBe('recovering'); // retried with backoff, not given up
       // Nowhere shown: status, queries, catalog, SHOW, DESCRIBE, metrics, logs.
       const shown = [
         JSON.stringify(st), (await s.get('/v1/queries')).text, (await s.get('/v1/catalog')).text,
