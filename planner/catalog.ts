@@ -49,6 +49,8 @@ export interface KafkaSourceOptions {
   readonly primaryKey?: readonly string[];
   /** 'json.timestamp-format.standard' (both forms are read either way; this is what sinks write). */
   readonly timestampFormat?: 'sql' | 'iso-8601';
+  /** 'avro': values are Avro binary with the schema derived from the columns (format is then 'json'-shaped rows). */
+  readonly valueFormat?: 'avro';
 }
 
 export interface SourceColumn {

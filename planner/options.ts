@@ -195,8 +195,9 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
   if (topic && pattern) fail(pm, pattern.start, `give either 'topic' or 'topic-pattern', not both`);
   if (pattern) { try { new RegExp(pattern.value); } catch { fail(pm, pattern.valueStart, `'topic-pattern' is not a valid regular expression`); } }
   const format = valueFormat(pm, m);
-  if (!format) fail(pm, at, `a Kafka source needs option 'format' ('json', 'debezium-json', 'csv' or 'raw')`);
-  const fmt = oneOf(pm, format, ['json', 'csv', 'raw', 'debezium-json'], 'json');
+  if (!format) fail(pm, at, `a Kafka source needs option 'format' ('json', 'debezium-json', 'avro', 'csv' or 'raw')`);
+  if (format.value.toLowerCase() === 'avro-confluent') fail(pm, format.valueStart, `format 'avro-confluent' (schema registry) is not supported yet: use 'avro' (the schema derived from the columns) or 'json'`);
+  const fmt = oneOf(pm, format, ['json', 'csv', 'raw', 'debezium-json', 'avro'], 'json');
   if (upsert && fmt === 'debezium-json') fail(pm, format.valueStart, `'upsert-kafka' reads plain values ('json'); 'debezium-json' is a changelog format of connector 'kafka'`);
   const keys = keyOptions(pm, m, upsert);
   let keyFields = keys.keyFields;
@@ -244,7 +245,7 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
     topics: topic ? topic.value.split(/[,;]/).map((s) => s.trim()).filter(Boolean) : [],
     topicPattern: pattern?.value ?? null,
     bootstrapServers: m.get('properties.bootstrap.servers')?.value ?? null,
-    format: fmt === 'debezium-json' ? 'json' : fmt,
+    format: fmt === 'debezium-json' || fmt === 'avro' ? 'json' : fmt,
     csvDelimiter: m.get('csv.delimiter')?.value ?? ',',
     startupMode,
     startupTimestampMs,
@@ -270,6 +271,7 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
       changelog: (upsert ? 'upsert' : fmt === 'debezium-json' ? 'debezium' : null) as 'upsert' | 'debezium' | null,
       primaryKey: upsert || fmt === 'debezium-json' ? [...primaryKey] : [],
       timestampFormat: timestampFormat(pm, m),
+      valueFormat: (fmt === 'avro' ? 'avro' : null) as 'avro' | null,
     }),
   };
 }

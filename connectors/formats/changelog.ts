@@ -13,10 +13,11 @@ import { makeBatch } from '../../executor/arrow.ts';
 import type { SourceDef } from '../../planner/catalog.ts';
 import { createBuilder, DecodeError, type ColumnBuilder } from './builders.ts';
 import type { Decoded, Decoder, Malformed, RawMessages } from './decode.ts';
+import { createAvroValueReader } from './avro.ts';
 
 /** Whether a source needs this decoder rather than the plain ones. */
 export function isKeyedOrChangelog(def: SourceDef): boolean {
-  return !!def.options.changelog || (def.options.keyFields?.length ?? 0) > 0;
+  return !!def.options.changelog || (def.options.keyFields?.length ?? 0) > 0 || def.options.valueFormat === 'avro';
 }
 
 const utf8 = new TextDecoder();
@@ -39,8 +40,17 @@ export function createChangelogDecoder(def: SourceDef): Decoder {
   const valueCols = o.valueFieldsInclude === 'except-key' ? data.filter((x) => !x.isKey) : data;
   const failOnMissing = o.failOnMissingField === true;
   const keyField = (name: string) => (prefix && name.startsWith(prefix) ? name.slice(prefix.length) : name);
+  // Values: JSON objects, or Avro records of the schema derived from the value columns (avro.ts).
+  const avro = o.valueFormat === 'avro' ? createAvroValueReader(def, valueCols.map((x) => x.c)) : null;
+  const valueOf = (m: number): Record<string, unknown> | null => {
+    const b = msgs_.values[m];
+    if (b === null || b === undefined) return null;
+    return avro ? avro(b) : parseObject(text(b)!, 'value');
+  };
+  let msgs_: RawMessages;
 
   return (msgs: RawMessages): Decoded => {
+    msgs_ = msgs;
     const n = msgs.values.length;
     // A Debezium update yields two rows: room for 2 per message.
     const cap = o.changelog === 'debezium' ? 2 * n : n;
@@ -91,11 +101,12 @@ export function createChangelogDecoder(def: SourceDef): Decoder {
       const start = row;
       try {
         const key = keyValues(m);
-        const v = text(msgs.values[m]);
         if (o.changelog === 'upsert') {
+          const v = valueOf(m);
           if (v === null) emit(m, null, key, -1);
-          else emit(m, parseObject(v, 'value'), key, 1);
+          else emit(m, v, key, 1);
         } else if (o.changelog === 'debezium') {
+          const v = text(msgs.values[m]);
           if (v === null) continue; // the tombstone Debezium writes after a delete, for compaction
           let ev = parseObject(v, 'value');
           // With the schema envelope (JsonConverter schemas.enable=true): {schema, payload}.
@@ -119,8 +130,9 @@ export function createChangelogDecoder(def: SourceDef): Decoder {
             default: throw new DecodeError(`not a Debezium change event (op ${JSON.stringify(ev.op ?? null)})`);
           }
         } else {
+          const v = valueOf(m);
           if (v === null) throw new DecodeError('empty message (tombstone)');
-          emit(m, parseObject(v, 'value'), key, 1);
+          emit(m, v, key, 1);
         }
       } catch (e) {
         if (!(e instanceof DecodeError)) throw e;
