@@ -83,7 +83,8 @@ export interface SinkOptions {
   readonly connector: 'kafka';
   readonly topic: string;
   readonly bootstrapServers: string | null;
-  readonly format: 'json';
+  /** 'debezium-json': each change as a Debezium event (upserts as op 'c' with `after`, deletes as op 'd' with `before`). */
+  readonly format: 'json' | 'debezium-json';
   readonly deliveryGuarantee: 'exactly-once' | 'at-least-once';
   // Production Kafka (left out at their defaults):
   /** connector 'upsert-kafka': keyed by the query's key, deletes written as tombstones. */

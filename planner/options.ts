@@ -329,7 +329,7 @@ export function sinkOptions(opts: readonly OptionDecl[], pm: PosMap, at: number)
       connector: 'kafka',
       topic: topic.value,
       bootstrapServers: m.get('properties.bootstrap.servers')?.value ?? null,
-      format: oneOf(pm, valueFormat(pm, m), ['json'], 'json'),
+      format: oneOf(pm, valueFormat(pm, m), ['json', 'debezium-json'], 'json'),
       deliveryGuarantee: dg === 'none' ? 'at-least-once' : dg,
       ...optionalFields({
         upsert: conn === 'upsert-kafka',

@@ -3,7 +3,8 @@
  * from 'key.fields' (Flink's names: JSON object of those columns, or with 'key.format' = 'raw' the one
  * column's text) or else from the query's key (GROUP BY columns, a changelog's primary key), and a
  * delete as a tombstone (null value) for that key, so a compacted topic holds the current result.
- * 'value.fields-include' = 'EXCEPT_KEY' leaves the key columns out of the value.
+ * 'value.fields-include' = 'EXCEPT_KEY' leaves the key columns out of the value. 'format' = 'debezium-json'
+ * writes each change as a Debezium event instead (a delete is then an event, not a tombstone).
  */
 import { jsonValue, rowObject, type Row } from '../../executor/rows.ts';
 import type { SinkOptions } from '../../planner/catalog.ts';
@@ -23,7 +24,9 @@ export function createSinkEncoder(schema: Schema, sink: SinkOptions, queryKey: r
       if (raw) { const v = jsonValue(schema.fields[keyCols[0]!]!.type, r[keyCols[0]!]); key = v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v); }
       else key = JSON.stringify(rowObject(keySchema!, keyCols.map((c) => r[c])));
     }
-    const value = del ? null : JSON.stringify(exceptKey ? rowObject(valueSchema, valueCols.map((c) => r[c])) : rowObject(schema, r));
-    return { key, value };
+    const row = () => (exceptKey ? rowObject(valueSchema, valueCols.map((c) => r[c])) : rowObject(schema, r));
+    // Debezium events as Flink writes them: inserts and updates as 'c' with `after`, deletes as 'd' with `before`.
+    if (sink.format === 'debezium-json') return { key, value: JSON.stringify(del ? { before: row(), after: null, op: 'd' } : { before: null, after: row(), op: 'c' }) };
+    return { key, value: del ? null : JSON.stringify(row()) };
   };
 }

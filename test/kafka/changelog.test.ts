@@ -16,7 +16,9 @@ import { startTestService, waitFor, type TestService } from '../helpers/service.
 let svc: TestService;
 beforeAll(async () => {
   // The shared broker may be fresh: its transaction and offsets topics load at first use.
-  await produceTransaction(brokerList(), uniqueTopic('warm'), [{ value: 'x' }], false);
+  const warm = uniqueTopic('warm');
+  await produceTransaction(brokerList(), warm, [{ value: 'x' }], false);
+  await readTopic(brokerList(), warm, { idleMs: 200 }); // a consumer group: the offsets topic
   svc = await startTestService();
 });
 afterAll(async () => { await svc?.close(); });
@@ -53,7 +55,7 @@ describe('keys and changelogs', () => {
     const recs = await waitFor(async () => {
       const x = await readTopic(brokerList(), out, { idleMs: 500 });
       return x.some((m) => m.key === '{"id":2}' && m.value === null) ? x : null;
-    }, 30_000, 'the tombstone for id 2').catch(async (e) => {
+    }, 45_000, 'the tombstone for id 2').catch(async (e) => {
       throw new Error(`${(e as Error).message}: ${JSON.stringify(await readTopic(brokerList(), out, { idleMs: 500 }))}; ${JSON.stringify((await svc.get(`/v1/queries/${r.body.results[4].queryId}`)).body)}`);
     });
     // Compacted, the topic holds the view: the last record per key.
@@ -98,10 +100,18 @@ describe('keys and changelogs', () => {
     ]);
     const r = await svc.sql(`CREATE TABLE products (id BIGINT, name STRING, weight DOUBLE, PRIMARY KEY (id) NOT ENFORCED)
         WITH ('connector' = 'kafka', 'topic' = '${topic}', 'format' = 'debezium-json', 'scan.startup.mode' = 'earliest-offset');
-      CREATE MATERIALIZED VIEW products_now AS SELECT id, name, weight FROM products`);
+      CREATE MATERIALIZED VIEW products_now AS SELECT id, name, weight FROM products;
+      CREATE SINK products_dbz AS SELECT id, name FROM products WITH ('connector' = 'kafka', 'topic' = '${topic}-out', 'format' = 'debezium-json')`);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     await expectRows('products_now', [{ id: 101, name: 'scooter', weight: 5.1 }, { id: 102, name: 'battery', weight: 0.8 }]);
     expect((await svc.get(`/v1/queries/${r.body.results[1].queryId}`)).body.progress.malformedRows).toBe(1);
+    // As an output format: every change as an event keyed by the primary key ('u' = delete before + insert after).
+    const evs = await waitFor(async () => { const x = await readTopic(brokerList(), `${topic}-out`, { idleMs: 500 }); return x.length >= 6 ? x : null; }, 45_000, 'debezium events')
+      .catch(async (e) => { throw new Error(`${(e as Error).message}: ${JSON.stringify(await readTopic(brokerList(), `${topic}-out`, { idleMs: 500 }))} ${JSON.stringify((await svc.get(`/v1/queries/${r.body.results[2].queryId}`)).body)}`); });
+    expect(evs!.map((m) => { const e = JSON.parse(m.value!); return `${m.key} ${e.op} ${JSON.stringify(e.op === 'd' ? e.before : e.after)}`; })).toEqual([
+      '{"id":101} c {"id":101,"name":"scooter"}', '{"id":102} c {"id":102,"name":"battery"}', '{"id":103} c {"id":103,"name":"drill"}',
+      '{"id":101} d {"id":101,"name":"scooter"}', '{"id":101} c {"id":101,"name":"scooter"}', '{"id":103} d {"id":103,"name":"drill"}',
+    ]);
     // Aggregating a changelog is refused by name until the aggregates take retractions.
     const bad = await svc.sql('CREATE MATERIALIZED VIEW n AS SELECT COUNT(*) AS c FROM products');
     expect(bad.status).toBe(400);
