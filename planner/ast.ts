@@ -79,6 +79,8 @@ export type Statement =
       readonly watermark: WatermarkDecl | null;
       readonly options: readonly OptionDecl[];
       readonly keyword: 'SOURCE' | 'TABLE';
+      /** PRIMARY KEY (…) NOT ENFORCED (Flink): the key of an upsert-kafka table. */
+      readonly primaryKey?: readonly Ident[];
       readonly start: number;
       readonly end: number;
     }

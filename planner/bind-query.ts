@@ -611,9 +611,31 @@ class QueryBinder {
     // A changelog input (an aggregating subquery or view) keeps its upsert key through the projection:
     // key columns not selected ride along as hidden columns, so updates and deletes still find their row.
     const visibleCount = exprs.length;
-    const keyColumns = rel.key && this.mode !== 'pull' ? keepKey(rel.key, plan.schema, exprs, names) : null;
+    // A changelog source (upsert-kafka, debezium-json) is keyed by its PRIMARY KEY, which must be selected.
+    const keyColumns = rel.key && this.mode !== 'pull' ? keepKey(rel.key, plan.schema, exprs, names) : this.changelogKey(ast, rel, exprs);
     const fields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
     return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount, keyColumns, window: rel.tvf?.spec ?? null, ats };
+  }
+
+  /**
+   * A changelog source (upsert-kafka, debezium-json) read straight through a projection: the result is
+   * keyed by the source's PRIMARY KEY, so its upserts and deletes (batch ops) apply per key downstream.
+   */
+  private changelogKey(ast: Ast, rel: Relation, exprs: readonly Expr[]): number[] | null {
+    const src = rel.sources.find((s) => s.options.changelog);
+    if (!src) return null;
+    const pk = src.options.primaryKey ?? [];
+    const at = astOffset(this.loc, ast.columns?.[0]?.expr ?? ast);
+    if (rel.tvf || rel.sources.length !== 1 || pk.length === 0) {
+      errAt(this.loc, at, `'${src.name}' is a changelog (${src.options.changelog === 'upsert' ? 'upsert-kafka' : 'debezium-json'}): read it directly and declare PRIMARY KEY (…) NOT ENFORCED; windows over it are not supported yet`);
+    }
+    const out: number[] = [];
+    for (const k of pk) {
+      const i = exprs.findIndex((e) => e.kind === 'column' && src.columns[e.index]?.name.toLowerCase() === k.toLowerCase());
+      if (i < 0) errAt(this.loc, at, `a query over the changelog '${src.name}' must select its primary key column '${k}' (rows are upserted and deleted by it)`);
+      out.push(i);
+    }
+    return out;
   }
 
   // ---- aggregation ------------------------------------------------------------------------
@@ -657,6 +679,9 @@ class QueryBinder {
       errAt(loc, astOffset(loc, star.expr ?? star), 'SELECT * cannot be used with GROUP BY: list the group keys and aggregates');
     }
     const scope: Scope = { columns: rel.scope };
+    const changelog = rel.sources.find((s) => s.options.changelog);
+    // The aggregate operators take inserts only: a delete would be counted as one more row.
+    if (changelog) errAt(loc, astOffset(loc, groupItems[0] ?? ast.columns?.[0]?.expr ?? ast), `aggregating the changelog '${changelog.name}' is not supported yet (the aggregates do not take retractions); select its rows by primary key instead`);
     const preCtx: BindContext = { loc, scope, noAggregates: 'aggregates are not allowed in GROUP BY' };
     // GROUP BY: window keys (TVF columns or Spark's window()) and ordinary keys.
     let window: { spec: WindowSpec; time: Expr } | null = null;

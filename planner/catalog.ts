@@ -33,6 +33,24 @@ export interface KafkaSourceOptions {
   readonly workers: number | null;
   /** How often a running source looks for new partitions and pattern topics (null: the default; 0: never). */
   readonly discoveryIntervalMs: number | null;
+  // Production Kafka (left out at their defaults, see planner/options.ts optionalFields):
+  /** Kafka client properties from Flink's `properties.*` (security, client.id); values may hold `${ENV}` references. */
+  readonly properties?: Readonly<Record<string, string>>;
+  /** 'key.format': how the record key is read into the 'key.fields' columns. */
+  readonly keyFormat?: 'json' | 'raw';
+  readonly keyFields?: readonly string[];
+  /** 'key.fields-prefix': key columns are named with this prefix (the key's own fields lack it). */
+  readonly keyFieldsPrefix?: string;
+  /** 'value.fields-include' = 'EXCEPT_KEY': the value holds no key columns. */
+  readonly valueFieldsInclude?: 'all' | 'except-key';
+  /** A changelog source: 'upsert' (upsert-kafka: null value deletes the key) or 'debezium' (debezium-json). */
+  readonly changelog?: 'upsert' | 'debezium';
+  /** PRIMARY KEY (…) NOT ENFORCED columns. */
+  readonly primaryKey?: readonly string[];
+  /** 'json.timestamp-format.standard' (both forms are read either way; this is what sinks write). */
+  readonly timestampFormat?: 'sql' | 'iso-8601';
+  /** 'avro': values are Avro binary with the schema derived from the columns (format is then 'json'-shaped rows). */
+  readonly valueFormat?: 'avro';
 }
 
 export interface SourceColumn {
@@ -65,8 +83,22 @@ export interface SinkOptions {
   readonly connector: 'kafka';
   readonly topic: string;
   readonly bootstrapServers: string | null;
-  readonly format: 'json';
+  /** 'debezium-json': each change as a Debezium event (upserts as op 'c' with `after`, deletes as op 'd' with `before`). */
+  readonly format: 'json' | 'debezium-json';
   readonly deliveryGuarantee: 'exactly-once' | 'at-least-once';
+  // Production Kafka (left out at their defaults):
+  /** connector 'upsert-kafka': keyed by the query's key, deletes written as tombstones. */
+  readonly upsert?: boolean;
+  readonly properties?: Readonly<Record<string, string>>;
+  /** 'key.format' + 'key.fields': the record key written from these output columns. */
+  readonly keyFormat?: 'json' | 'raw';
+  readonly keyFields?: readonly string[];
+  readonly valueFieldsInclude?: 'all' | 'except-key';
+  /** 'sink.transactional-id-prefix' (default 'streamsql'). */
+  readonly transactionalIdPrefix?: string;
+  /** 'sink.partitioner': 'fixed' writes partition 0, 'round-robin' spreads records; default: by key. */
+  readonly partitioner?: 'fixed' | 'round-robin';
+  readonly timestampFormat?: 'sql' | 'iso-8601';
 }
 
 export interface QueryOptions {

@@ -3,6 +3,7 @@ export { planRequest, type Planned, type PlannedStatement } from './planner.ts';
 export { SqlError, type SqlErrorKind } from './errors.ts';
 export { preparseRequest, warmParser, stopParser, type Preparsed } from './sql-parse.ts';
 export * as limits from './limits.ts';
+export { redactSql } from './options.ts';
 export { createCatalog, kindLabel, type Catalog, type CatalogObject, type SourceDef, type ViewDef, type MaterializedViewDef, type SinkDef, type KafkaSourceOptions, type QueryOptions, type SinkOptions } from './catalog.ts';
 export { printLogical, type LogicalPlan } from './logical.ts';
 export { printPhysical, type PhysicalPlan, type PhysicalOp, type PhysicalSink, type PhysicalSource } from './physical.ts';

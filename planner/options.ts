@@ -9,28 +9,152 @@ import { parseIntervalText } from './interval.ts';
 import { MAX_DURATION_OPTION_MS } from './limits.ts';
 
 const SOURCE_KEYS = [
-  'connector', 'topic', 'topic-pattern', 'properties.bootstrap.servers', 'properties.group.id', 'format', 'csv.delimiter',
+  'connector', 'topic', 'topic-pattern', 'properties.bootstrap.servers', 'properties.group.id', 'format', 'value.format', 'csv.delimiter',
   'scan.startup.mode', 'scan.startup.timestamp-millis', 'scan.startup.specific-offsets', 'source.idle-timeout',
   'scan.max-rate', 'format.on-error', 'format.dead-letter.topic', 'failondataloss', 'json.ignore-parse-errors', 'json.fail-on-missing-field',
+  'json.timestamp-format.standard', 'key.format', 'key.fields', 'key.fields-prefix', 'value.fields-include',
+  'debezium-json.schema-include', 'debezium-json.ignore-parse-errors', 'key.json.ignore-parse-errors', 'key.json.fail-on-missing-field',
   'source.client', 'source.workers', 'scan.topic-partition-discovery.interval',
 ] as const;
 
 const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows'] as const;
-const SINK_KEYS = ['connector', 'topic', 'properties.bootstrap.servers', 'format', 'sink.delivery-guarantee', ...QUERY_KEYS] as const;
+const SINK_KEYS = [
+  'connector', 'topic', 'properties.bootstrap.servers', 'format', 'value.format', 'key.format', 'key.fields', 'key.fields-prefix',
+  'value.fields-include', 'json.timestamp-format.standard', 'sink.delivery-guarantee', 'sink.transactional-id-prefix', 'sink.partitioner',
+  ...QUERY_KEYS,
+] as const;
+
+/**
+ * Kafka client properties (Flink's `properties.*`) that mean something here: security on every
+ * connection, plus the client id. Values may reference environment variables (`${KAFKA_PASSWORD}`);
+ * they are resolved when a client connects (connectors/kafka/security.ts), never stored resolved.
+ */
+export const KAFKA_CLIENT_PROPERTIES = [
+  'security.protocol', 'sasl.mechanism', 'sasl.jaas.config', 'sasl.username', 'sasl.password',
+  'ssl.truststore.location', 'ssl.truststore.type', 'ssl.truststore.password', 'ssl.truststore.certificates',
+  'ssl.keystore.location', 'ssl.keystore.type', 'ssl.keystore.password', 'ssl.keystore.certificate.chain', 'ssl.keystore.key',
+  'ssl.key.password', 'ssl.endpoint.identification.algorithm',
+  'ssl.ca.location', 'ssl.certificate.location', 'ssl.key.location', 'client.id',
+] as const;
+
+/** Properties whose values are secrets: never shown (see redactSql). */
+export const SECRET_PROPERTIES = ['sasl.jaas.config', 'sasl.password', 'ssl.truststore.password', 'ssl.keystore.password', 'ssl.keystore.key', 'ssl.key.password'] as const;
+
+/**
+ * Options of Flink's Kafka connectors (and a few Kafka client properties) that have no meaning here:
+ * refused by name, with the reason, rather than silently ignored.
+ */
+const NOT_HERE: Record<string, string> = {
+  'scan.bounded.mode': 'sources here are unbounded: a continuous query reads until it is dropped',
+  'scan.bounded.timestamp-millis': 'sources here are unbounded: a continuous query reads until it is dropped',
+  'scan.bounded.specific-offsets': 'sources here are unbounded: a continuous query reads until it is dropped',
+  'scan.parallelism': "a query runs as one task; reading is spread over threads with 'source.workers'",
+  'sink.parallelism': 'a query runs as one task with one transactional producer',
+  'sink.buffer-flush.max-rows': 'the sink already writes once per checkpoint epoch (checkpoint.interval)',
+  'sink.buffer-flush.interval': "the sink already writes once per checkpoint epoch: set 'checkpoint.interval'",
+  'json.map-null-key.mode': 'MAP columns are not supported',
+  'json.map-null-key.literal': 'MAP columns are not supported',
+  'json.encode.decimal-as-plain-number': 'DECIMAL is carried as DOUBLE and written as a JSON number',
+  'json.encode.ignore-null-fields': 'NULL fields are written as JSON null',
+  'properties.enable.auto.commit': "offsets are committed from checkpoints, never automatically",
+  'properties.auto.offset.reset': "use 'scan.startup.mode' ('earliest-offset', 'latest-offset', …)",
+  'properties.isolation.level': 'sources read read_committed always (exactly-once sinks upstream stay exact)',
+  'properties.key.deserializer': "keys are read with 'key.format'",
+  'properties.value.deserializer': "values are read with 'format'",
+  'properties.key.serializer': "keys are written with 'key.format'",
+  'properties.value.serializer': "values are written with 'format'",
+  'properties.transactional.id': "use 'sink.transactional-id-prefix'",
+};
 
 function fail(pm: PosMap, at: number, msg: string): never {
   const p = pm.pos(at);
   throw new SqlError(msg, p.line, p.column);
 }
 
+/** Flink's value format options may be prefixed with 'value.' ('value.json.fail-on-missing-field'). */
+function unprefixValue(o: OptionDecl): OptionDecl {
+  return /^value\.(json|csv|debezium-json)\./.test(o.key) ? { ...o, key: o.key.slice('value.'.length) } : o;
+}
+
 function checkKeys(opts: readonly OptionDecl[], allowed: readonly string[], pm: PosMap, what: string): Map<string, OptionDecl> {
   const m = new Map<string, OptionDecl>();
-  for (const o of opts) {
-    if (!allowed.includes(o.key)) fail(pm, o.start, `unknown ${what} option '${o.key}'${didYouMean(o.key, allowed)}`);
+  for (const o0 of opts) {
+    const o = what === 'view' ? o0 : unprefixValue(o0);
+    const why = NOT_HERE[o.key];
+    if (why) fail(pm, o.start, `option '${o.key}' has no meaning here: ${why}`);
+    const prop = o.key.startsWith('properties.') && !allowed.includes(o.key) ? o.key.slice('properties.'.length) : null;
+    if (prop !== null && what !== 'view') {
+      if (!(KAFKA_CLIENT_PROPERTIES as readonly string[]).includes(prop)) {
+        fail(pm, o.start, `Kafka client property '${prop}' is not used here (the clients are configured by streamsql); 'properties.' takes bootstrap.servers, group.id, security.protocol, sasl.*, ssl.* and client.id${didYouMean(prop, KAFKA_CLIENT_PROPERTIES)}`);
+      }
+    } else if (!allowed.includes(o.key)) fail(pm, o.start, `unknown ${what} option '${o.key}'${didYouMean(o.key, allowed)}`);
     if (m.has(o.key)) fail(pm, o.start, `option '${o.key}' is given twice`);
     m.set(o.key, o);
   }
   return m;
+}
+
+/** The `properties.*` Kafka client settings of a source or sink, checked where the value is not a secret. */
+function clientProperties(pm: PosMap, m: Map<string, OptionDecl>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, o] of m) {
+    if (!k.startsWith('properties.') || k === 'properties.bootstrap.servers' || k === 'properties.group.id') continue;
+    out[k.slice('properties.'.length)] = o.value;
+  }
+  const env = (v: string | undefined) => v !== undefined && /\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(v);
+  const proto = m.get('properties.security.protocol');
+  if (proto && !env(proto.value) && !['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'].includes(proto.value.toUpperCase())) {
+    fail(pm, proto.valueStart, `option 'properties.security.protocol' must be one of 'PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL', not '${proto.value}'`);
+  }
+  const mech = m.get('properties.sasl.mechanism');
+  if (mech && !env(mech.value)) {
+    const v = mech.value.toUpperCase();
+    if (!['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'].includes(v)) {
+      fail(pm, mech.valueStart, v === 'OAUTHBEARER' || v === 'GSSAPI' || v === 'AWS_MSK_IAM'
+        ? `'properties.sasl.mechanism' = '${mech.value}' is not supported yet: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`
+        : `option 'properties.sasl.mechanism' must be one of 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', not '${mech.value}'`);
+    }
+  }
+  const jaas = m.get('properties.sasl.jaas.config');
+  // The value is a secret: errors about it never quote it.
+  if (jaas && !env(jaas.value) && !/\busername\s*=/.test(jaas.value)) fail(pm, jaas.valueStart, `'properties.sasl.jaas.config' needs username="…" and password="…" (for example org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="\${KAFKA_PASSWORD}";)`);
+  const eia = m.get('properties.ssl.endpoint.identification.algorithm');
+  if (eia && eia.value !== '' && eia.value.toLowerCase() !== 'https') fail(pm, eia.valueStart, `'properties.ssl.endpoint.identification.algorithm' must be 'https' (hostname verification, the default) or '' (off), not '${eia.value}'`);
+  for (const k of ['ssl.truststore.type', 'ssl.keystore.type']) {
+    const o = m.get(`properties.${k}`);
+    if (o && !['PEM', 'JKS', 'PKCS12'].includes(o.value.toUpperCase())) fail(pm, o.valueStart, `option 'properties.${k}' must be one of 'PEM', 'JKS', 'PKCS12', not '${o.value}'`);
+  }
+  return out;
+}
+
+/**
+ * Flink's 'key.fields' ('id;name', names of declared columns) and 'key.format'. Key columns are read
+ * from the record key (and, with 'value.fields-include' = 'ALL', also expected in the value).
+ */
+function keyOptions(pm: PosMap, m: Map<string, OptionDecl>, required: boolean): { keyFormat: 'json' | 'raw' | null; keyFields: string[]; keyFieldsPrefix: string; valueFieldsInclude: 'all' | 'except-key' } {
+  const kf = m.get('key.format'); const kfs = m.get('key.fields');
+  const keyFormat = kf ? oneOf(pm, kf, ['json', 'raw'], 'json') : null;
+  const keyFields = kfs ? kfs.value.split(';').map((x) => x.trim()).filter(Boolean) : [];
+  if (kfs && keyFields.length === 0) fail(pm, kfs.valueStart, `'key.fields' lists the key columns separated by ';', for example 'user_id;item_id'`);
+  if (kfs && !kf) fail(pm, kfs.start, `'key.fields' needs 'key.format' ('json' or 'raw')`);
+  if (kf && !kfs && !required) fail(pm, kf.start, `'key.format' needs 'key.fields' (the key columns, separated by ';')`);
+  if (keyFormat === 'raw' && keyFields.length > 1) fail(pm, kfs!.valueStart, `'key.format' = 'raw' takes exactly one key field`);
+  const vfi = m.get('value.fields-include');
+  const valueFieldsInclude = oneOf(pm, vfi && ({ ...vfi, value: vfi.value.toLowerCase().replace('_', '-') } as OptionDecl), ['all', 'except-key'], 'all');
+  return { keyFormat, keyFields, keyFieldsPrefix: m.get('key.fields-prefix')?.value ?? '', valueFieldsInclude };
+}
+
+/** 'format' or Flink's 'value.format' (one of the two). */
+function valueFormat(pm: PosMap, m: Map<string, OptionDecl>): OptionDecl | undefined {
+  const f = m.get('format'); const vf = m.get('value.format');
+  if (f && vf) fail(pm, vf.start, `give either 'format' or 'value.format', not both`);
+  return f ?? vf;
+}
+
+/** Flink's 'json.timestamp-format.standard': 'SQL' ('2024-01-01 12:00:00.000') or 'ISO-8601'; both are read either way. */
+function timestampFormat(pm: PosMap, m: Map<string, OptionDecl>): 'sql' | 'iso-8601' {
+  const o = m.get('json.timestamp-format.standard');
+  return oneOf(pm, o && ({ ...o, value: o.value.toLowerCase() } as OptionDecl), ['sql', 'iso-8601'], 'sql');
 }
 
 function oneOf<T extends string>(pm: PosMap, o: OptionDecl | undefined, allowed: readonly T[], dflt: T): T {
@@ -62,18 +186,46 @@ function positive(pm: PosMap, o: OptionDecl | undefined): number | null {
   return v;
 }
 
-export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: number): KafkaSourceOptions {
+/** Flink's startup mode names ('earliest-offset', …) and ours ('earliest', …). */
+const STARTUP_MODES: Record<string, StartupMode> = {
+  'earliest-offset': 'earliest', earliest: 'earliest', 'latest-offset': 'latest', latest: 'latest',
+  'group-offsets': 'group-offsets', timestamp: 'timestamp', 'specific-offsets': 'specific-offsets',
+};
+
+export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: number, primaryKey: readonly string[] = []): KafkaSourceOptions {
   const m = checkKeys(opts, SOURCE_KEYS, pm, 'source');
   const connector = m.get('connector');
   if (!connector) fail(pm, at, `a source needs WITH (connector = 'kafka', topic = '…', format = 'json')`);
-  if (connector.value.toLowerCase() !== 'kafka') fail(pm, connector.valueStart, `unknown connector '${connector.value}': only 'kafka' is supported`);
+  const conn = connector.value.toLowerCase();
+  if (conn !== 'kafka' && conn !== 'upsert-kafka') fail(pm, connector.valueStart, `unknown connector '${connector.value}': 'kafka' and 'upsert-kafka' are supported`);
+  const upsert = conn === 'upsert-kafka';
   const topic = m.get('topic'); const pattern = m.get('topic-pattern');
   if (!topic && !pattern) fail(pm, at, `a Kafka source needs option 'topic' (or 'topic-pattern')`);
   if (topic && pattern) fail(pm, pattern.start, `give either 'topic' or 'topic-pattern', not both`);
   if (pattern) { try { new RegExp(pattern.value); } catch { fail(pm, pattern.valueStart, `'topic-pattern' is not a valid regular expression`); } }
-  const format = m.get('format');
-  if (!format) fail(pm, at, `a Kafka source needs option 'format' ('json', 'csv' or 'raw')`);
-  const startupMode = oneOf<StartupMode>(pm, m.get('scan.startup.mode'), ['earliest', 'latest', 'timestamp', 'specific-offsets', 'group-offsets'], 'group-offsets');
+  const format = valueFormat(pm, m);
+  if (!format) fail(pm, at, `a Kafka source needs option 'format' ('json', 'debezium-json', 'avro', 'csv' or 'raw')`);
+  if (format.value.toLowerCase() === 'avro-confluent') fail(pm, format.valueStart, `format 'avro-confluent' (schema registry) is not supported yet: use 'avro' (the schema derived from the columns) or 'json'`);
+  const fmt = oneOf(pm, format, ['json', 'csv', 'raw', 'debezium-json', 'avro'], 'json');
+  if (upsert && fmt === 'debezium-json') fail(pm, format.valueStart, `'upsert-kafka' reads plain values ('json'); 'debezium-json' is a changelog format of connector 'kafka'`);
+  const keys = keyOptions(pm, m, upsert);
+  let keyFields = keys.keyFields;
+  if (upsert) {
+    if (primaryKey.length === 0) fail(pm, at, `connector 'upsert-kafka' needs PRIMARY KEY (…) NOT ENFORCED: the record key identifies the row`);
+    if (!keys.keyFormat) fail(pm, at, `connector 'upsert-kafka' needs 'key.format' ('json' or 'raw')`);
+    if (keyFields.length && keyFields.join(';').toLowerCase() !== primaryKey.join(';').toLowerCase()) {
+      fail(pm, m.get('key.fields')!.valueStart, `for 'upsert-kafka' the key fields are the primary key (${primaryKey.join(', ')}); leave 'key.fields' out`);
+    }
+    keyFields = [...primaryKey];
+    if (keys.keyFormat === 'raw' && keyFields.length > 1) fail(pm, m.get('key.format')!.valueStart, `'key.format' = 'raw' takes a one-column primary key`);
+  }
+  if (keys.keyFieldsPrefix && keys.valueFieldsInclude !== 'except-key') fail(pm, m.get('key.fields-prefix')!.start, `'key.fields-prefix' needs 'value.fields-include' = 'EXCEPT_KEY' (as in Flink)`);
+  const modeOpt = m.get('scan.startup.mode');
+  if (modeOpt && !STARTUP_MODES[modeOpt.value.toLowerCase()]) {
+    fail(pm, modeOpt.valueStart, `option 'scan.startup.mode' must be one of 'earliest-offset', 'latest-offset', 'group-offsets', 'timestamp', 'specific-offsets', not '${modeOpt.value}'`);
+  }
+  // Flink's default is group-offsets; with no committed offsets that reads from the earliest (upsert-kafka: always the earliest).
+  const startupMode: StartupMode = modeOpt ? STARTUP_MODES[modeOpt.value.toLowerCase()]! : upsert ? 'earliest' : 'group-offsets';
   const tsOpt = m.get('scan.startup.timestamp-millis');
   const startupTimestampMs = tsOpt ? Number(tsOpt.value) : null;
   if (startupMode === 'timestamp' && (startupTimestampMs === null || !Number.isFinite(startupTimestampMs))) {
@@ -89,18 +241,21 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
       specificOffsets[Number(mm[1])] = Number(mm[2]);
     }
   }
-  const onError = oneOf<OnError>(pm, m.get('format.on-error'), ['fail', 'skip', 'dead-letter'], m.get('json.ignore-parse-errors')?.value === 'false' ? 'fail' : 'skip');
+  const ignoreErrors = m.get('json.ignore-parse-errors') ?? m.get('debezium-json.ignore-parse-errors');
+  const onError = oneOf<OnError>(pm, m.get('format.on-error'), ['fail', 'skip', 'dead-letter'], ignoreErrors?.value.toLowerCase() === 'false' ? 'fail' : 'skip');
   const dlt = m.get('format.dead-letter.topic');
   if (onError === 'dead-letter' && !dlt) fail(pm, m.get('format.on-error')!.valueStart, `'format.on-error' = 'dead-letter' needs 'format.dead-letter.topic'`);
   const fodl = m.get('failondataloss');
+  const dsi = m.get('debezium-json.schema-include');
+  if (dsi && fmt !== 'debezium-json') fail(pm, dsi.start, `'debezium-json.schema-include' needs 'format' = 'debezium-json'`);
+  if (dsi) oneOf(pm, dsi, ['true', 'false'], 'false');
   return {
     connector: 'kafka',
-    topics: topic ? topic.value.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    topics: topic ? topic.value.split(/[,;]/).map((s) => s.trim()).filter(Boolean) : [],
     topicPattern: pattern?.value ?? null,
     bootstrapServers: m.get('properties.bootstrap.servers')?.value ?? null,
-    format: oneOf(pm, format, ['json', 'csv', 'raw'], 'json'),
+    format: fmt === 'debezium-json' || fmt === 'avro' ? 'json' : fmt,
     csvDelimiter: m.get('csv.delimiter')?.value ?? ',',
-    // Flink's default is group-offsets; with no committed offsets that reads from the earliest.
     startupMode,
     startupTimestampMs,
     specificOffsets,
@@ -116,7 +271,31 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
     workers: workerCount(pm, m.get('source.workers')),
     // Flink's name; 0 turns discovery off. Partitions (and pattern topics) found later are read from the earliest.
     discoveryIntervalMs: duration(pm, m.get('scan.topic-partition-discovery.interval')),
+    ...optionalFields({
+      properties: clientProperties(pm, m),
+      keyFormat: keys.keyFormat,
+      keyFields,
+      keyFieldsPrefix: keys.keyFieldsPrefix,
+      valueFieldsInclude: keys.valueFieldsInclude,
+      changelog: (upsert ? 'upsert' : fmt === 'debezium-json' ? 'debezium' : null) as 'upsert' | 'debezium' | null,
+      primaryKey: upsert || fmt === 'debezium-json' ? [...primaryKey] : [],
+      timestampFormat: timestampFormat(pm, m),
+      valueFormat: (fmt === 'avro' ? 'avro' : null) as 'avro' | null,
+    }),
   };
+}
+
+/**
+ * The options added for production Kafka, left out while at their defaults: a plain JSON source
+ * keeps the shape (and the `query source` test output) it had before they existed.
+ */
+function optionalFields<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], null> } {
+  const out: { [K in keyof T]?: Exclude<T[K], null> } = {};
+  for (const [k, v] of Object.entries(o) as [keyof T, T[keyof T]][]) {
+    const dflt = v === null || v === false || v === '' || v === 'all' || v === 'sql' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
+    if (!dflt) out[k] = v as Exclude<T[keyof T], null>;
+  }
+  return out;
 }
 
 /** 'source.workers': read-and-decode worker threads for the native reader; 0 reads on the query's thread. */
@@ -142,17 +321,46 @@ export function sinkOptions(opts: readonly OptionDecl[], pm: PosMap, at: number)
   const m = checkKeys(opts, SINK_KEYS, pm, 'sink');
   const connector = m.get('connector');
   if (!connector) fail(pm, at, `a sink needs WITH (connector = 'kafka', topic = '…', format = 'json')`);
-  if (connector.value.toLowerCase() !== 'kafka') fail(pm, connector.valueStart, `unknown connector '${connector.value}': only 'kafka' is supported`);
+  const conn = connector.value.toLowerCase();
+  if (conn !== 'kafka' && conn !== 'upsert-kafka') fail(pm, connector.valueStart, `unknown connector '${connector.value}': 'kafka' and 'upsert-kafka' are supported`);
   const topic = m.get('topic');
   if (!topic) fail(pm, at, `a Kafka sink needs option 'topic'`);
+  const keys = keyOptions(pm, m, conn === 'upsert-kafka');
+  if (conn === 'upsert-kafka' && m.get('key.fields')) fail(pm, m.get('key.fields')!.start, `for 'upsert-kafka' the key is the query's key (its GROUP BY columns); leave 'key.fields' out`);
+  // Flink: 'none' gives no guarantee; at-least-once is the weakest this sink offers.
+  const dg = oneOf(pm, m.get('sink.delivery-guarantee'), ['exactly-once', 'at-least-once', 'none'], 'exactly-once');
+  const tip = m.get('sink.transactional-id-prefix');
+  if (tip && !/^[A-Za-z0-9._-]{1,200}$/.test(tip.value)) fail(pm, tip.valueStart, `'sink.transactional-id-prefix' may hold letters, digits, '.', '_' and '-'`);
+  const part = m.get('sink.partitioner');
+  const partitioner = oneOf(pm, part, ['default', 'fixed', 'round-robin'], 'default');
   return {
     sink: {
       connector: 'kafka',
       topic: topic.value,
       bootstrapServers: m.get('properties.bootstrap.servers')?.value ?? null,
-      format: oneOf(pm, m.get('format'), ['json'], 'json'),
-      deliveryGuarantee: oneOf(pm, m.get('sink.delivery-guarantee'), ['exactly-once', 'at-least-once'], 'exactly-once'),
+      format: oneOf(pm, valueFormat(pm, m), ['json', 'debezium-json'], 'json'),
+      deliveryGuarantee: dg === 'none' ? 'at-least-once' : dg,
+      ...optionalFields({
+        upsert: conn === 'upsert-kafka',
+        properties: clientProperties(pm, m),
+        keyFormat: keys.keyFormat,
+        keyFields: keys.keyFields,
+        valueFieldsInclude: keys.valueFieldsInclude,
+        transactionalIdPrefix: tip?.value ?? null,
+        partitioner: partitioner === 'default' ? null : partitioner,
+        timestampFormat: timestampFormat(pm, m),
+      }),
     },
     query: queryOptions(opts.filter((o) => (QUERY_KEYS as readonly string[]).includes(o.key)), pm),
   };
+}
+
+/**
+ * SQL text with the values of secret options (`'properties.sasl.jaas.config' = '…'`, passwords, keys)
+ * replaced by '******': what status, logs and the dashboard show. The catalog file keeps the text as
+ * written (owner-only), so a restart re-plans it; `${ENV}` references keep secrets out of it altogether.
+ */
+export function redactSql(sql: string): string {
+  const keys = SECRET_PROPERTIES.map((k) => k.replace(/\./g, '\\.')).join('|');
+  return sql.replace(new RegExp(`('(?:properties\\.)?(?:${keys})'\\s*=\\s*)'(?:[^']|'')*'`, 'gi'), "$1'******'");
 }

@@ -162,6 +162,7 @@ class StatementParser {
     const name = this.ident('a source name');
     const columns: ColumnDecl[] = [];
     let watermark: WatermarkDecl | null = null;
+    const primaryKey: Ident[] = [];
     if (this.acceptOp('(')) {
       for (;;) {
         if (this.isKw('WATERMARK')) {
@@ -172,8 +173,10 @@ class StatementParser {
           this.expectKw('AS');
           watermark = { column, delayMs: this.watermarkDelay(column), start: wt.start };
         } else if (this.isKw('PRIMARY') && this.isKw('KEY', 1)) {
-          // Flink's PRIMARY KEY (…) NOT ENFORCED: accepted and ignored, keys come from the data.
-          this.i += 2; this.skipParens(); this.acceptKw('NOT', 'ENFORCED');
+          // Flink's PRIMARY KEY (…) NOT ENFORCED: the key of an upsert-kafka table (other sources ignore it).
+          this.i += 2; this.expectOp('(');
+          for (;;) { primaryKey.push(this.ident('a key column')); if (!this.acceptOp(',')) break; }
+          this.expectOp(')'); this.acceptKw('NOT', 'ENFORCED');
         } else {
           columns.push(this.columnDecl());
         }
@@ -194,7 +197,7 @@ class StatementParser {
     }
     const options = this.withOptions(true);
     this.expectEnd();
-    return { kind: 'create_source', name, ifNotExists, orReplace, columns, watermark, options, keyword, start, end };
+    return { kind: 'create_source', name, ifNotExists, orReplace, columns, watermark, options, keyword, start, end, ...(primaryKey.length ? { primaryKey } : {}) };
   }
 
   private watermarkDelay(column: Ident): number {

@@ -5,7 +5,7 @@
  */
 import type { ObjectKind, QueryText, Statement } from './ast.ts';
 import { bindQuery, noteRequestView, withPreparsed, type BoundQuery } from './bind-query.ts';
-import { createCatalog, kindLabel, type Catalog, type CatalogObject, type MaterializedViewDef, type SinkDef, type SourceColumn, type SourceDef, type ViewDef } from './catalog.ts';
+import { createCatalog, kindLabel, type Catalog, type CatalogObject, type MaterializedViewDef, type SinkDef, type SinkOptions, type SourceColumn, type SourceDef, type ViewDef } from './catalog.ts';
 import { SqlError, didYouMean, posMap, type PosMap, type SqlErrorKind } from './errors.ts';
 import { chainToGraph, GraphPlanError, printGraph } from './physical-graph.ts';
 import type { EmitMode } from './ast.ts';
@@ -114,6 +114,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
         // The sink reads `from`: it must not be dropped under the sink.
         b = { ...b, dependsOn: [from.name, ...b.dependsOn.filter((d) => d.toLowerCase() !== from.name.toLowerCase())] };
       } else b = bindQuery(st.query!, work, pm, 'continuous');
+      checkSinkKeys(sink, b, pm, st.start);
       return sinkPlan(st.name.value, text, sink, options, b, work, st.ifNotExists, exists);
     }
     case 'insert_into': {
@@ -123,7 +124,14 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       const b = insertColumns(bindQuery(st.query, work, pm, 'continuous'), target, pm, st.query);
       const name = uniqueName(work, `insert_into_${target.name}`);
       if (target.options.topics.length !== 1) fail(pm, st.target.start, `INSERT INTO needs a table with exactly one topic`);
-      const sink = { connector: 'kafka' as const, topic: target.options.topics[0]!, bootstrapServers: target.options.bootstrapServers, format: 'json' as const, deliveryGuarantee: 'exactly-once' as const };
+      const t = target.options;
+      const sink: SinkOptions = {
+        connector: 'kafka', topic: t.topics[0]!, bootstrapServers: t.bootstrapServers, format: 'json', deliveryGuarantee: 'exactly-once',
+        // The table's client settings, key and changelog kind carry over to what INSERT INTO writes.
+        ...(t.properties ? { properties: t.properties } : {}), ...(t.keyFormat ? { keyFormat: t.keyFormat, keyFields: t.keyFields } : {}),
+        ...(t.valueFieldsInclude ? { valueFieldsInclude: t.valueFieldsInclude } : {}), ...(t.changelog === 'upsert' ? { upsert: true } : {}),
+      };
+      checkSinkKeys(sink, b, pm, st.start);
       return sinkPlan(name, text, sink, queryOptions([], pm), b, work, false, false);
     }
     case 'drop': {
@@ -217,6 +225,15 @@ function bindStored(o: CatalogObject, work: Catalog, pm: PosMap, at: number): Bo
   }
 }
 
+/** 'key.fields' of a sink name output columns; upsert-kafka needs a query with a key to upsert by. */
+function checkSinkKeys(sink: SinkOptions, b: BoundQuery, pm: PosMap, at: number): void {
+  const names = b.plan.schema.fields.slice(0, b.visibleCount).map((f) => f.name);
+  for (const k of sink.keyFields ?? []) {
+    if (!names.some((n) => n.toLowerCase() === k.toLowerCase())) fail(pm, at, `'key.fields' names '${k}', which the query does not output${didYouMean(k, names)}`);
+  }
+  if (sink.upsert && !b.keyColumns) fail(pm, at, `connector 'upsert-kafka' writes an updating query by its key: GROUP BY, or select a changelog's primary key; this query only appends (use connector 'kafka')`);
+}
+
 function sinkPlan(name: string, text: string, sink: SinkDef['sink'], options: SinkDef['options'], b: BoundQuery, work: Catalog, ifNotExists: boolean, exists: boolean): Planned {
   void work;
   const psink: PhysicalSink = { kind: 'kafka_sink', name, sink, keyColumns: b.keyColumns, emit: b.emit };
@@ -255,8 +272,16 @@ function insertColumns(b: BoundQuery, target: SourceDef, pm: PosMap, q: QueryTex
   return { ...b, plan: { kind: 'project', input: p, exprs, schema: { fields } } };
 }
 
+/** PRIMARY KEY and 'key.fields' name declared (non-metadata) columns. */
+function checkKeyColumns(st: Extract<Statement, { kind: 'create_source' }>, options: SourceDef['options'], columns: readonly SourceColumn[], pm: PosMap): void {
+  const data = columns.filter((c) => c.metadata === null).map((c) => c.name);
+  const has = (n: string) => data.some((d) => d.toLowerCase() === n.toLowerCase());
+  for (const k of st.primaryKey ?? []) if (!has(k.value)) fail(pm, k.start, `unknown column '${k.value}' in PRIMARY KEY${didYouMean(k.value, data)}`);
+  for (const k of options.keyFields ?? []) if (!has(k)) fail(pm, st.name.start, `'key.fields' names '${k}', which is not a column of '${st.name.value}'${didYouMean(k, data)}`);
+}
+
 function sourceDef(st: Extract<Statement, { kind: 'create_source' }>, text: string, pm: PosMap): SourceDef {
-  const options = sourceOptions(st.options, pm, st.start);
+  const options = sourceOptions(st.options, pm, st.start, (st.primaryKey ?? []).map((k) => k.value));
   const seen = new Set<string>();
   const columns: SourceColumn[] = [];
   for (const c of st.columns) {
@@ -275,6 +300,7 @@ function sourceDef(st: Extract<Statement, { kind: 'create_source' }>, text: stri
     const data = columns.filter((c) => c.metadata === null);
     if (data.length !== 1 || data[0]!.type.kind !== 'varchar') fail(pm, st.name.start, `format 'raw' needs exactly one VARCHAR column for the message value`);
   }
+  checkKeyColumns(st, options, columns, pm);
   const fields: Field[] = columns.map((c) => ({ name: c.name, type: c.type, nullable: true }));
   let watermark: SourceDef['watermark'] = null;
   if (st.watermark) {

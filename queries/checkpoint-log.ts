@@ -51,11 +51,11 @@ export interface LatestEpoch {
   readonly skipped: readonly { epoch: number; reason: string }[];
 }
 
-export async function atomicWrite(file: string, data: Uint8Array | string): Promise<void> {
+export async function atomicWrite(file: string, data: Uint8Array | string, mode?: number): Promise<void> {
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const h = await fs.open(tmp, 'w');
+  const h = await fs.open(tmp, 'w', mode);
   try {
     await h.writeFile(data);
     await h.sync();

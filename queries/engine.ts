@@ -12,7 +12,7 @@ import { createQueryTable, type QueryTable } from '../connectors/table/query-tab
 import { createPipeline } from '../executor/pipeline.ts';
 import { batchRows, jsonValue, rowObject } from '../executor/rows.ts';
 import {
-  createCatalog, kindLabel, limits, planRequest, preparseRequest, SqlError, typeToString, warmParser,
+  createCatalog, kindLabel, limits, planRequest, preparseRequest, SqlError, redactSql, typeToString, warmParser,
   type CatalogObject, type MaterializedViewDef, type Planned, type PlannedStatement, type Schema,
 } from '../planner/index.ts';
 import { atomicWrite } from './checkpoint-log.ts';
@@ -125,7 +125,8 @@ export function createEngine(cfg: EngineConfig): Engine {
   const serial = <T>(f: () => Promise<T>): Promise<T> => { const r = lock.then(f); lock = r.catch(() => undefined); return r; };
   const catalogFile = path.join(cfg.dataDir, 'catalog.json');
 
-  const persist = () => atomicWrite(catalogFile, JSON.stringify({ version: 1, objects: stored }, null, 2));
+  // Owner-only: the SQL may hold Kafka credentials ('properties.sasl.jaas.config').
+  const persist = () => atomicWrite(catalogFile, JSON.stringify({ version: 1, objects: stored }, null, 2), 0o600);
 
   async function startQuery(p: Extract<Planned, { kind: 'create_materialized_view' | 'create_sink' }>, sql: string, id: string): Promise<void> {
     let table: QueryTable | undefined;
@@ -134,7 +135,7 @@ export function createEngine(cfg: EngineConfig): Engine {
       tables.set(p.def.name.toLowerCase(), table);
     }
     const runner = createQueryRunner({
-      id, name: p.def.name, sql, plan: p.physical, options: p.def.options, brokers: cfg.brokers,
+      id, name: p.def.name, sql: redactSql(sql), plan: p.physical, options: p.def.options, brokers: cfg.brokers,
       dir: queryDir(cfg.dataDir, id), table, log: cfg.log, keepEpochs: cfg.keepEpochs,
     });
     runners.set(id, { runner, kind: p.kind === 'create_materialized_view' ? 'materialized_view' : 'sink', object: p.def.name });

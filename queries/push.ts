@@ -219,7 +219,7 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
       if (d.batch) {
         const n = d.batch.numRows;
         if (wmIndex >= 0) tracker.observe(partKey(raw.topic, raw.partition), maxTimestamp(d.batch, wmIndex), Date.now());
-        pipeline.push({ kind: 'batch', batch: d.batch, ops: null });
+        pipeline.push({ kind: 'batch', batch: d.batch, ops: d.ops ?? null });
         inputRows += n;
       }
       advanceWatermark();

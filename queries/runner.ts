@@ -11,6 +11,7 @@ import { sourceColumnsUsed } from '../planner/physical.ts';
 import { createFetchedDecoder, malformedMessages, type FetchedMessages } from '../connectors/formats/packed.ts';
 import type { Log } from '../connectors/kafka/client.ts';
 import { createKafkaSink, createSideProducer, SIDE_ATTEMPTS, SideOutputAborted, type SideMessage } from '../connectors/kafka/sink.ts';
+import { createSinkEncoder } from '../connectors/formats/sink-record.ts';
 import { createKafkaSource } from '../connectors/kafka/source.ts';
 import type { ConnectorStatus, PartitionLag, SinkWriter, SourcePosition, SourceReader } from '../connectors/source.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
@@ -164,7 +165,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
   const wmIndex = def.watermark?.index ?? -1;
   const ckpt: CheckpointLog = createCheckpointLog(cfg.dir, { afterStateFile: (e) => crashPoint('state-write', e, cfg.name, cfg.log) });
-  const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log);
+  const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log, def.options.properties);
 
   let state: QueryState = 'starting';
   let lastError: string | null = null;
@@ -212,17 +213,15 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const psink = plan.sink;
   let kafkaSink: SinkWriter | null = null;
   const schema = plan.schema;
+  let encodeSinkRecord: ReturnType<typeof createSinkEncoder> | null = null;
   const sinkAdapter: PipelineSink = {
     batch(b: RecordBatch, ops: Int8Array | null) {
       switch (psink.kind) {
         case 'query_table': cfg.table!.apply(b, ops); break;
         case 'kafka_sink': {
           const rows = batchRows(b, schema);
-          kafkaSink!.write(rows.map((r, i) => {
-            const key = psink.keyColumns ? JSON.stringify(rowObject({ fields: psink.keyColumns.map((c) => schema.fields[c]!) }, psink.keyColumns.map((c) => r[c]))) : null;
-            const del = ops !== null && ops[i]! < 0;
-            return { key, value: del ? null : JSON.stringify(rowObject(schema, r)) };
-          }));
+          encodeSinkRecord ??= createSinkEncoder(schema, psink.sink, psink.keyColumns);
+          kafkaSink!.write(rows.map((r, i) => encodeSinkRecord!(r, ops !== null && ops[i]! < 0)));
           break;
         }
         case 'collect': break;
@@ -231,7 +230,10 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   };
   if (psink.kind === 'kafka_sink') {
     const sb = psink.sink.bootstrapServers ? psink.sink.bootstrapServers.split(',') : [...cfg.brokers];
-    kafkaSink = createKafkaSink({ brokers: sb, topic: psink.sink.topic, exactlyOnce: psink.sink.deliveryGuarantee === 'exactly-once', transactionalId: `streamsql-${cfg.id}`, groupId, log: cfg.log });
+    kafkaSink = createKafkaSink({
+      brokers: sb, topic: psink.sink.topic, exactlyOnce: psink.sink.deliveryGuarantee === 'exactly-once', transactionalId: `${psink.sink.transactionalIdPrefix ?? 'streamsql'}-${cfg.id}`, groupId, log: cfg.log,
+      properties: psink.sink.properties, partitioner: psink.sink.partitioner,
+    });
   }
 
   const onLate = (l: LateRows) => {
@@ -319,7 +321,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       if (d.batch) {
         const n = d.batch.numRows;
         if (wmIndex >= 0) tracker.observe(partKey(raw.topic, raw.partition), maxTimestamp(d.batch, wmIndex), Date.now());
-        pipeline.push({ kind: 'batch', batch: d.batch, ops: null });
+        pipeline.push({ kind: 'batch', batch: d.batch, ops: d.ops ?? null }); // changelog sources carry ops
         inputRows += n;
         crashPoint('mid-batch', epoch + 1, cfg.name, cfg.log);
       }

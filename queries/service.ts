@@ -1,10 +1,12 @@
 /**
  * The service as a whole, below HTTP: the Kafka cluster in use (an external one from KAFKA_BROKERS,
- * or the embedded local broker), the engine, and the demo. server/ starts it and serves it.
+ * or the embedded local broker) and how to connect to it (KAFKA_CONFIG, KAFKA_* security variables:
+ * connectors/kafka/security.ts), the engine, and the demo. server/ starts it and serves it.
  */
 import path from 'node:path';
 import { parseBrokers, type Log } from '../connectors/kafka/client.ts';
 import { startLocalBroker, type LocalBroker } from '../connectors/kafka/local-broker.ts';
+import { describeSecurity, resolveSecurity, serviceProperties, setServiceKafkaProperties } from '../connectors/kafka/security.ts';
 import { createEngine, type Engine } from './engine.ts';
 import { startDemo, type Demo } from './demo.ts';
 
@@ -13,6 +15,11 @@ export const VERSION = '0.1.0';
 export interface ServiceConfig {
   /** External cluster; when absent the embedded local broker is started. */
   readonly kafkaBrokers?: string;
+  /**
+   * Kafka client properties for every connection to that cluster (security.protocol, sasl.*, ssl.*);
+   * default: the file KAFKA_CONFIG names and KAFKA_* variables (only with KAFKA_BROKERS).
+   */
+  readonly kafkaProperties?: Readonly<Record<string, string>>;
   readonly dataDir: string;
   /** Start the demo generator and example queries (default: only with the embedded broker). */
   readonly demo?: boolean;
@@ -36,8 +43,13 @@ export interface Service {
 export async function startService(cfg: ServiceConfig): Promise<Service> {
   let broker: LocalBroker | null = null;
   let brokers: string[];
-  if (cfg.kafkaBrokers) brokers = parseBrokers(cfg.kafkaBrokers);
-  else {
+  const props = cfg.kafkaProperties ?? (cfg.kafkaBrokers ? serviceProperties() : {});
+  // Checked now: a bad setting stops the start with a clear message (never the secret itself).
+  setServiceKafkaProperties({ ...props });
+  if (cfg.kafkaBrokers) {
+    brokers = parseBrokers(cfg.kafkaBrokers);
+    cfg.log('info', `Kafka at ${brokers.join(',')} (${describeSecurity(resolveSecurity(props))})`);
+  } else {
     cfg.log('info', 'no KAFKA_BROKERS: starting the embedded Kafka broker (the first run downloads its jars with mvn)');
     broker = await startLocalBroker({ dir: path.join(cfg.dataDir, 'kafka'), log: (m) => cfg.log('info', m) });
     brokers = [broker.bootstrap];
@@ -50,6 +62,7 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
     if (cfg.demo ?? broker !== null) demo = await startDemo(engine, brokers, cfg.log, { eventsPerSecond: cfg.demoEventsPerSecond });
   } catch (e) {
     await broker?.stop();
+    setServiceKafkaProperties({});
     throw e;
   }
   return {
@@ -60,6 +73,7 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
       await demo?.stop().catch(() => undefined);
       await engine.close().catch(() => undefined);
       await broker?.stop();
+      setServiceKafkaProperties({});
     },
   };
 }

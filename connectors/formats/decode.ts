@@ -32,6 +32,8 @@ export interface Decoded {
   /** Index into the input of each decoded row, when some were skipped. */
   readonly kept: Int32Array | null;
   readonly malformed: readonly Malformed[];
+  /** Per row +1 upsert / -1 delete, for changelog sources (connectors/formats/changelog.ts); else absent. */
+  readonly ops?: Int8Array | null;
 }
 
 export type Decoder = (msgs: RawMessages) => Decoded;

@@ -4,6 +4,7 @@
  * workers). The fast JSON scanner reads either; everything else reads plain arrays.
  */
 import type { SourceDef } from '../../planner/catalog.ts';
+import { createChangelogDecoder, isKeyedOrChangelog } from './changelog.ts';
 import { createDecoder, type Decoded, type RawMessages } from './decode.ts';
 import { createFastJsonDecoder, type PackedMessages } from './fast-json.ts';
 
@@ -64,6 +65,10 @@ export function unpack(p: PackedMessages): RawMessages {
  * reference decoder. `used` (sourceColumnsUsed) lets the scanner skip columns the query never reads.
  */
 export function createFetchedDecoder(def: SourceDef, used: readonly boolean[] | null = null): (m: FetchedMessages) => Decoded {
+  if (isKeyedOrChangelog(def)) {
+    const changelog = createChangelogDecoder(def);
+    return (m) => (isDecoded(m) ? m.decoded : changelog(isPacked(m) ? unpack(m) : m));
+  }
   const fast = createFastJsonDecoder(def, used);
   const reference = createDecoder(def);
   return (m) => isDecoded(m) ? m.decoded

@@ -1,5 +1,9 @@
-/** kafkajs clients configured once: quiet logs routed to our logger, bounded retries. */
-import kafkajs, { Kafka, logLevel, type KafkaConfig, type Producer, type Transaction } from 'kafkajs';
+/**
+ * kafkajs clients configured once: quiet logs routed to our logger, bounded retries, and the
+ * connection's security (TLS, SASL: connectors/kafka/security.ts) on every client the service makes.
+ */
+import kafkajs, { Kafka, logLevel, type KafkaConfig, type Producer, type SASLOptions, type Transaction } from 'kafkajs';
+import { securityFor, tlsOptions, type KafkaSecurity } from './security.ts';
 import { lz4Decompress, snappyDecompress, zstdDecompressFrame } from './wire/codecs.ts';
 
 // kafkajs reads only gzip on its own; it takes the native reader's decoders for the other codecs, so
@@ -16,8 +20,27 @@ for (const [type, decompress] of [[CompressionTypes.Snappy, snappyDecompress], [
 
 export type Log = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
-export function createKafka(brokers: readonly string[], clientId: string, log?: Log, extra: Partial<KafkaConfig> = {}): Kafka {
+/** kafkajs' `ssl` and `sasl` settings for a connection's security. */
+export function kafkajsSecurity(sec: KafkaSecurity): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (sec.tls) {
+    // kafkajs sets host and servername per broker itself.
+    const { host: _h, servername: _s, ...tls } = tlsOptions(sec, 'localhost');
+    out.ssl = tls;
+  }
+  if (sec.sasl) {
+    out.sasl = { mechanism: sec.sasl.mechanism.toLowerCase(), username: sec.sasl.username, password: sec.sasl.password } as SASLOptions;
+  }
+  return out;
+}
+
+/**
+ * A kafkajs client. `security`: the connection's settings (a source's or sink's own); by default the
+ * service's (KAFKA_CONFIG and KAFKA_* variables), so admin, side producers and tools connect as it does.
+ */
+export function createKafka(brokers: readonly string[], clientId: string, log?: Log, extra: Partial<KafkaConfig> = {}, security: KafkaSecurity = securityFor()): Kafka {
   return new Kafka({
+    ...kafkajsSecurity(security),
     clientId,
     brokers: [...brokers],
     connectionTimeout: 3000,

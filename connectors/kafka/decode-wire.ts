@@ -20,6 +20,7 @@ export interface WireDecoded {
   readonly columns: readonly WireData[] | null;
   readonly kept: Int32Array | null;
   readonly malformed: readonly Malformed[];
+  readonly ops?: Int8Array | null;
 }
 
 function dataToWire(d: Data, transfer: Set<ArrayBuffer>): WireData {
@@ -42,7 +43,8 @@ export function decodedToWire(d: Decoded): { wire: WireDecoded; transfer: ArrayB
   const transfer = new Set<ArrayBuffer>();
   const columns = d.batch ? d.batch.data.children.map((c) => dataToWire(c, transfer)) : null;
   if (d.kept) transfer.add(d.kept.buffer as ArrayBuffer);
-  return { wire: { rows: d.batch?.numRows ?? 0, columns, kept: d.kept, malformed: d.malformed }, transfer: [...transfer] };
+  if (d.ops) transfer.add(d.ops.buffer as ArrayBuffer);
+  return { wire: { rows: d.batch?.numRows ?? 0, columns, kept: d.kept, malformed: d.malformed, ...(d.ops ? { ops: d.ops } : {}) }, transfer: [...transfer] };
 }
 
 function wireToData(w: WireData, type: DataType): Data {
@@ -63,8 +65,8 @@ function wireToData(w: WireData, type: DataType): Data {
 
 /** Rebuilds the worker's batch on this thread over the transferred buffers (no copy). */
 export function wireToDecoded(w: WireDecoded, schema: ArrowSchema): Decoded {
-  if (!w.columns) return { batch: null, kept: w.kept, malformed: w.malformed };
+  if (!w.columns) return { batch: null, kept: w.kept, malformed: w.malformed, ops: w.ops ?? null };
   const children = w.columns.map((c, i) => wireToData(c, schema.fields[i]!.type));
   const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: w.rows, nullCount: 0, children }));
-  return { batch, kept: w.kept, malformed: w.malformed };
+  return { batch, kept: w.kept, malformed: w.malformed, ops: w.ops ?? null };
 }

@@ -7,6 +7,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { SinkRecord, SinkWriter, SourcePosition } from '../source.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, topicMaxMessageBytes } from './admin.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
+import { securityFor } from './security.ts';
 
 export interface KafkaSinkConfig {
   readonly brokers: readonly string[];
@@ -16,6 +17,10 @@ export interface KafkaSinkConfig {
   readonly transactionalId: string;
   readonly groupId: string;
   readonly log?: Log;
+  /** The sink's own Kafka client properties (`properties.*`: security) over the service's. */
+  readonly properties?: Readonly<Record<string, string>>;
+  /** 'sink.partitioner': 'fixed' → partition 0, 'round-robin' → spread; default: by key. */
+  readonly partitioner?: 'fixed' | 'round-robin';
 }
 
 /** Offset metadata written with the epoch's offsets inside its transaction. */
@@ -26,7 +31,18 @@ const parseEpoch = (m: string | null | undefined): number | null => {
 };
 
 export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
-  const kafka: Kafka = createKafka(cfg.brokers, `streamsql-sink-${cfg.transactionalId}`, cfg.log);
+  // Made at first use, so an unusable security setting is a failed (retried) epoch, not a failed creation.
+  let kafkaClient: Kafka | null = null;
+  const client = (): Kafka => {
+    if (!kafkaClient) {
+      const sec = securityFor(cfg.properties);
+      kafkaClient = createKafka(cfg.brokers, sec.clientId ?? `streamsql-sink-${cfg.transactionalId}`, cfg.log, {}, sec);
+    }
+    return kafkaClient;
+  };
+  // 'round-robin': every record to the next partition, keyed or not (the default hashes keys).
+  let rr = 0;
+  const partitioner = cfg.partitioner === 'round-robin' ? { createPartitioner: () => ({ partitionMetadata }: { partitionMetadata: unknown[] }) => rr++ % partitionMetadata.length } : {};
   let producer: Producer | null = null;
   let buffered: SinkRecord[] = [];
   let ensured = false;
@@ -36,7 +52,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
   const connect = async (): Promise<Producer> => {
     if (producer) return producer;
     if (!ensured) {
-      const admin = kafka.admin();
+      const admin = client().admin();
       await admin.connect();
       try {
         if (!(await admin.listTopics()).includes(cfg.topic)) await admin.createTopics({ topics: [{ topic: cfg.topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => undefined);
@@ -45,9 +61,10 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
     }
     // Same transactionalId as the previous incarnation: initProducerId bumps the producer epoch,
     // which fences the old producer and aborts its open transaction.
+    const kafka = client();
     const p = cfg.exactlyOnce
-      ? kafka.producer({ transactionalId: cfg.transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000 })
-      : kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      ? kafka.producer({ transactionalId: cfg.transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000, ...partitioner })
+      : kafka.producer({ idempotent: true, maxInFlightRequests: 1, ...partitioner });
     try {
       await p.connect();
       // kafkajs sends the transactional InitProducerId at the first transaction, not at connect:
@@ -59,7 +76,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
   };
 
   async function committedEpoch(topics: readonly string[]): Promise<number | null> {
-    const admin = kafka.admin();
+    const admin = client().admin();
     await admin.connect();
     try {
       const res = await admin.fetchOffsets({ groupId: cfg.groupId, topics: [...topics] });
@@ -80,7 +97,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
     async commitEpoch(epoch, positions: readonly SourcePosition[]) {
       if (!pending || pending.epoch !== epoch) { pending = { epoch, records: buffered, uncertain: false }; buffered = []; }
       const cur = pending;
-      const messages = cur.records.map((r) => ({ key: r.key, value: r.value }));
+      const messages = cur.records.map((r) => (cfg.partitioner === 'fixed' ? { key: r.key, value: r.value, partition: 0 } : { key: r.key, value: r.value }));
       try {
         const p = await connect();
         if (cfg.exactlyOnce) {
@@ -253,8 +270,8 @@ const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) 
  * is cut to fit and marked ({@link fitRecord}). Retriable errors are retried with backoff a bounded
  * number of times; an abort signal ends a delivery at once, even one stuck in a request.
  */
-export function createSideProducer(brokers: readonly string[], clientId: string, log?: Log) {
-  const kafka = createKafka(brokers, clientId, log);
+export function createSideProducer(brokers: readonly string[], clientId: string, log?: Log, properties?: Readonly<Record<string, string>>) {
+  const kafka = createKafka(brokers, clientId, log, {}, securityFor(properties));
   let producer: Producer | null = null;
   let closed = false;
   const limits = new Map<string, number>();

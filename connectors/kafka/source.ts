@@ -15,6 +15,7 @@ import { countOf, type FetchedMessages } from '../formats/packed.ts';
 import type { ConnectorStatus, PartitionLag, SourcePosition, SourceReader } from '../source.ts';
 import { metadataOf } from './admin.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
+import { securityFor, type KafkaSecurity } from './security.ts';
 import { createNativeReader, type ClusterMetadata, type NativeReader, type NativeReaderConfig } from './wire/reader.ts';
 import { createWorkerReader, holdReadPool } from './wire/worker-reader.ts';
 import { availableParallelism } from 'node:os';
@@ -61,7 +62,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   const opts = cfg.def.options;
-  const kafka: Kafka = createKafka(cfg.brokers, `streamsql-${cfg.groupId}`, cfg.log);
+  // Made at first use: a security setting that cannot be resolved (an unset ${VAR}, a missing CA file)
+  // then shows in the status and is retried like an unreachable broker, instead of failing creation.
+  let kafkaClient: Kafka | null = null;
+  let security: KafkaSecurity | null = null;
+  const client = (): Kafka => {
+    if (!kafkaClient) {
+      security = securityFor(opts.properties);
+      kafkaClient = createKafka(cfg.brokers, security.clientId ?? `streamsql-${cfg.groupId}`, cfg.log, {}, security);
+    }
+    return kafkaClient;
+  };
   let admin: Admin | null = null;
   let consumer: Consumer | null = null;
   let committer: Producer | null = null;
@@ -96,7 +107,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
   };
 
   const getAdmin = async (): Promise<Admin> => {
-    if (!admin) { admin = kafka.admin(); await admin.connect(); }
+    if (!admin) { admin = client().admin(); await admin.connect(); }
     return admin;
   };
 
@@ -295,7 +306,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
     requestedWorkers = workers;
     readerWorkers = Math.min(workers, next.size);
     const r = (workers > 0 ? (c: NativeReaderConfig) => createWorkerReader({ ...c, def: cfg.def, workers, columns: cfg.columns ?? null }) : createNativeReader)({
-      clientId: `streamsql-${cfg.groupId}`,
+      clientId: security?.clientId ?? `streamsql-${cfg.groupId}`,
+      security: security ?? securityFor(opts.properties),
       readCommitted: true,
       headers: cfg.def.columns.some((c) => c.metadata === 'headers'),
       maxWaitMs: 100,
@@ -343,7 +355,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
 
   async function run(): Promise<void> {
     if (opts.client === 'native') { runNative(); return; }
-    const c = kafka.consumer({
+    const c = client().consumer({
       groupId: readerGroup,
       sessionTimeout: 6_000,
       heartbeatInterval: 1000,
@@ -463,7 +475,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
       // The query's group has no members: a transaction holding only the offsets (TxnOffsetCommit)
       // writes them without joining it, tagged with the epoch like an exactly-once sink's.
       if (!committer) {
-        const p = kafka.producer({ transactionalId: `${cfg.groupId}.offsets`, idempotent: true, maxInFlightRequests: 1 });
+        const p = client().producer({ transactionalId: `${cfg.groupId}.offsets`, idempotent: true, maxInFlightRequests: 1 });
         try { await p.connect(); } catch (e) { await p.disconnect().catch(() => undefined); throw e; }
         committer = p;
       }

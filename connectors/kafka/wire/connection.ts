@@ -1,9 +1,13 @@
 /**
- * One plaintext TCP connection to a Kafka broker for the native reader: request framing (size,
+ * One TCP (or TLS) connection to a Kafka broker for the native reader: request framing (size,
  * api key, version, correlation id, client id), responses matched in order, each received into one
  * buffer of its own (not a slice of Node's socket pool, so it can later be transferred to a worker).
+ * With SASL, the connection authenticates (sasl.ts) before it is handed out.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { tlsOptions, type KafkaSecurity } from '../security.ts';
+import { authenticate } from './sasl.ts';
 
 export interface BrokerConnection {
   /** Sends a request body; resolves with the whole response (correlation id at byte 0, body from byte 4). */
@@ -21,19 +25,32 @@ interface Pending {
 
 export class ConnectionError extends Error {}
 
-/** Opens a connection; rejects when the broker cannot be reached within `timeoutMs`. */
-export function openConnection(host: string, port: number, clientId: string, timeoutMs = 3000): Promise<BrokerConnection> {
-  return new Promise((resolve, reject) => {
-    const sock: Socket = connect({ host, port, noDelay: true });
-    const onError = (e: Error) => { clearTimeout(t); sock.destroy(); reject(new ConnectionError(`cannot connect to ${host}:${port}: ${e.message}`)); };
+/**
+ * Opens a connection (TLS for SSL / SASL_SSL, then SASL authentication when configured); rejects when
+ * the broker cannot be reached within `timeoutMs`, the TLS handshake fails, or authentication fails
+ * (with the broker's reason).
+ */
+export async function openConnection(host: string, port: number, clientId: string, timeoutMs = 3000, security?: KafkaSecurity): Promise<BrokerConnection> {
+  const conn = await new Promise<BrokerConnection>((resolve, reject) => {
+    const useTls = !!security?.tls;
+    const sock: Socket = useTls ? tlsConnect({ ...tlsOptions(security!, host), port }) : connect({ host, port, noDelay: true });
+    const onError = (e: Error) => { clearTimeout(t); sock.destroy(); reject(new ConnectionError(`cannot connect to ${host}:${port}${useTls ? ' (TLS)' : ''}: ${e.message}`)); };
     const t = setTimeout(() => onError(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
     sock.once('error', onError);
-    sock.once('connect', () => {
+    sock.once(useTls ? 'secureConnect' : 'connect', () => {
       clearTimeout(t);
       sock.off('error', onError);
+      if (useTls) sock.setNoDelay(true);
       resolve(wrap(sock, `${host}:${port}`, clientId));
     });
   });
+  if (security?.sasl) {
+    try { await authenticate(conn, security.sasl, timeoutMs + 5000); } catch (e) {
+      conn.close();
+      throw e instanceof ConnectionError ? e : new ConnectionError(`${host}:${port}: ${(e as Error).message}`);
+    }
+  }
+  return conn;
 }
 
 function wrap(sock: Socket, addr: string, clientId: string): BrokerConnection {

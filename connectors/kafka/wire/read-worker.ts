@@ -11,6 +11,7 @@ import { parentPort } from 'node:worker_threads';
 import { decodedToWire, type WireDecoded } from '../decode-wire.ts';
 import { createFetchedDecoder, isPacked, malformedMessages, type FetchedMessages } from '../../formats/packed.ts';
 import type { SourceDef } from '../../../planner/catalog.ts';
+import type { KafkaSecurity } from '../security.ts';
 import { createNativeReader, type ClusterMetadata, type NativeReader } from './reader.ts';
 
 export const MAX_UNACKED = 2;
@@ -21,6 +22,7 @@ export interface ReadWorkerStart {
   readonly def: SourceDef;
   readonly columns: readonly boolean[] | null;
   readonly clientId: string;
+  readonly security?: KafkaSecurity;
   readonly readCommitted: boolean;
   readonly headers: boolean;
   readonly maxWaitMs: number;
@@ -67,7 +69,7 @@ if (port) {
       send({ rid, kind: 'ask', id, ...a });
     });
     const reader = createNativeReader({
-      clientId: m.clientId, readCommitted: m.readCommitted, headers: m.headers, maxWaitMs: m.maxWaitMs,
+      clientId: m.clientId, security: m.security, readCommitted: m.readCommitted, headers: m.headers, maxWaitMs: m.maxWaitMs,
       metadata: async () => {
         const v = await ask<{ leaders: [string, number][]; brokers: [number, { host: string; port: number }][] }>({ op: 'metadata' });
         return { leaders: new Map(v.leaders), brokers: new Map(v.brokers) } satisfies ClusterMetadata;

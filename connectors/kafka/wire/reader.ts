@@ -16,6 +16,7 @@
  */
 import type { PackedMessages } from '../../formats/fast-json.ts';
 import type { FetchedMessages } from '../../formats/packed.ts';
+import type { KafkaSecurity } from '../security.ts';
 import { openConnection, type BrokerConnection } from './connection.ts';
 import { decodeFetchResponse, encodeFetchRequest, FETCH_API_KEY, FETCH_VERSION, KafkaError, needsMetadata } from './fetch-protocol.ts';
 import { CodecError } from './codecs.ts';
@@ -31,6 +32,8 @@ export interface ClusterMetadata {
 
 export interface NativeReaderConfig {
   readonly clientId: string;
+  /** TLS and SASL of every broker connection (plain data: it crosses to read workers). */
+  readonly security?: KafkaSecurity;
   readonly readCommitted: boolean;
   /** Parse record headers (only when the source reads them). */
   readonly headers: boolean;
@@ -83,7 +86,7 @@ export function createNativeReader(cfg: NativeReaderConfig): NativeReader {
   async function connection(id: number, addr: BrokerAddress): Promise<BrokerConnection> {
     const c = conns.get(id);
     if (c && !c.closed) return c;
-    const n = await openConnection(addr.host, addr.port, cfg.clientId);
+    const n = await openConnection(addr.host, addr.port, cfg.clientId, 3000, cfg.security);
     conns.set(id, n);
     return n;
   }

@@ -143,7 +143,7 @@ export function createWorkerReader(cfg: WorkerReaderConfig): NativeReader {
     });
     t.onDeath.set(rid, (e) => fatal(e));
     t.worker.postMessage({
-      kind: 'start', rid, def: cfg.def, columns: cfg.columns, clientId: cfg.clientId, readCommitted: cfg.readCommitted,
+      kind: 'start', rid, def: cfg.def, columns: cfg.columns, clientId: cfg.clientId, security: cfg.security, readCommitted: cfg.readCommitted,
       headers: cfg.headers, maxWaitMs: cfg.maxWaitMs, partitions: parts,
     } satisfies ToReadWorker);
     return rid;
