@@ -28,6 +28,8 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 export function bearer(req: FastifyRequest): string | null {
   const h = req.headers.authorization;
   if (h !== undefined) { const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(h); return m ? m[1]! : null; }
+  // A fragment is never sent by a client: what follows `#` is not a query string, whatever the parser made of it.
+  if (req.raw.url?.includes('#')) return null;
   const q = (req.query as Record<string, unknown> | undefined)?.access_token;
   return typeof q === 'string' ? q : null;
 }

@@ -94,7 +94,12 @@ export function clientErrorHandler(err: NodeJS.ErrnoException & { code?: string 
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (socket.writable && !inFlight?.headersSent) {
     const body = JSON.stringify(apiError(message));
-    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    // Ended, not destroyed: a client still sending its body would otherwise get a reset that can
+    // discard the answer before it reads it. What it still sends is read and dropped, for a while.
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.resume();
+    setTimeout(() => { if (!socket.destroyed) socket.destroy(); }, 2000).unref();
+    return;
   }
   socket.destroy(err);
 }
