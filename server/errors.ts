@@ -83,8 +83,11 @@ export function frameworkErrors(maxParamLength: number) {
  * Node's `clientError`: the request could not be parsed at all (no fastify request exists). Answers
  * in our shape when the socket can still take a response, then closes it, as Node's own handler does.
  */
+/** Sockets already answered by the handler below: the parser may report more errors on what follows. */
+const answered = new WeakSet<Socket>();
+
 export function clientErrorHandler(err: NodeJS.ErrnoException & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (err.code === 'ECONNRESET' || socket.destroyed || answered.has(socket)) return;
   const [status, reason, message] =
     err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'request line and headers exceed the size limit']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT' ? [408, 'Request Timeout', 'request timed out']
@@ -94,8 +97,10 @@ export function clientErrorHandler(err: NodeJS.ErrnoException & { code?: string 
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (socket.writable && !inFlight?.headersSent) {
     const body = JSON.stringify(apiError(message));
-    // Ended, not destroyed: a client still sending its body would otherwise get a reset that can
-    // discard the answer before it reads it. What it still sends is read and dropped, for a while.
+    // Ended (nothing more is ever written on it), not destroyed at once: closing a socket with unread
+    // input makes the kernel send a reset, which can discard the answer before a client still sending
+    // its body reads it. What it still sends is read and dropped for up to 2 s.
+    answered.add(socket);
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     socket.resume();
     setTimeout(() => { if (!socket.destroyed) socket.destroy(); }, 2000).unref();
