@@ -54,6 +54,8 @@ export interface AppOptions {
   readonly webRoot?: string;
   /** Where the PostgreSQL wire protocol listens (server/pg), shown by GET /v1/info. */
   readonly postgres?: { readonly host: string; readonly port: number };
+  /** Time to receive a request's line and headers (default HEADERS_TIMEOUT_MS). */
+  readonly headersTimeoutMs?: number;
 }
 
 export const WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
@@ -69,6 +71,13 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 
 /** Time to receive a whole request (headers and body); beyond it: 408. */
 export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Time to receive a request's line and headers, counted from the connection (or the previous
+ * response); beyond it: 408. Shorter than Node's 60 s: a connection that sends only the empty lines
+ * HTTP lets precede a request line, or nothing, is answered and closed instead of held for a minute.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
 
 function loggerOptions(l: AppOptions['logger']): FastifyServerOptions['logger'] {
   if (!l) return false;
@@ -96,7 +105,8 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
   const app = Fastify({
     logger: loggerOptions(opts.logger),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // Expired connections (headers or request timeouts) are looked for every second, not every 30 s.
+    http: { maxHeaderSize: MAX_HEADER_BYTES, connectionsCheckingInterval: 1000 },
     // A request must arrive whole within this (fastify's default, 0, lets a slow client hold a
     // connection, and app.close(), forever). SSE replies are not requests in flight: not affected.
     requestTimeout: REQUEST_TIMEOUT_MS,
@@ -105,6 +115,7 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
     clientErrorHandler,
   });
+  app.server.headersTimeout = Math.min(opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
   const { engine } = service;
   const hub = createSseHub({ heartbeatMs: opts.heartbeatMs });
   const metrics = createMetrics(engine, { sseStreams: () => hub.size });

@@ -33,7 +33,9 @@ async function main(): Promise<void> {
     engine: service.engine, host: env.PG_HOST || host, port: env.PG_PORT ? Number(env.PG_PORT) : DEFAULT_PG_PORT, token: env.API_TOKEN || undefined,
     tlsCert: env.PG_TLS_CERT ? readFileSync(env.PG_TLS_CERT) : undefined, tlsKey: env.PG_TLS_KEY ? readFileSync(env.PG_TLS_KEY) : undefined, log,
   });
-  const app = await buildApp(service, { apiToken: env.API_TOKEN || undefined, postgres: pg ? { host: pg.host, port: pg.port } : undefined });
+  const headersTimeoutMs = env.HEADERS_TIMEOUT_MS ? Number(env.HEADERS_TIMEOUT_MS) : undefined;
+  if (headersTimeoutMs !== undefined && !(Number.isInteger(headersTimeoutMs) && headersTimeoutMs > 0)) throw new Error(`HEADERS_TIMEOUT_MS must be a positive integer (milliseconds), got ${env.HEADERS_TIMEOUT_MS}`);
+  const app = await buildApp(service, { apiToken: env.API_TOKEN || undefined, postgres: pg ? { host: pg.host, port: pg.port } : undefined, headersTimeoutMs });
   let stopping = false;
   const shutdown = async (sig: string) => {
     if (stopping) return;

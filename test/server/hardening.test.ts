@@ -157,3 +157,34 @@ describe('HTTP hardening: auth on the matched route, long names, one error shape
     expect(logLines.filter((l) => l.includes(TOKEN))).toEqual([]);
   });
 });
+
+describe('HTTP hardening: a connection that never sends a request line', () => {
+  // Found by `npm run fuzz` (seed 20261201): `\n\r\n\r\n` (empty lines only, a valid prefix of a
+  // request) got no answer until Node's 60 s headers timeout, checked every 30 s.
+  it('is answered 408 in our error shape once the headers timeout passes, and closed', async () => {
+    const srv = await startServer({ headersTimeoutMs: 600 });
+    try {
+      const port = Number(new URL(srv.url).port);
+      for (const bytes of ['\n\r\n\r\n', '\r\n', '', 'GET /healthz HTTP/1.1\r\nHost: x\r\n']) {
+        const r = await rawRequest(port, bytes, 4000);
+        expect(r.timedOut, JSON.stringify(bytes)).toBe(false);
+        expect(r.status, JSON.stringify(bytes)).toBe(408);
+        expect(isErrorShape(r.body)).toBe(true);
+        expect(r.ms).toBeLessThan(3000);
+      }
+      // A request that arrives whole is unaffected.
+      expect((await rawRequest(port, httpRequest('GET', '/healthz'), 4000)).status).toBe(200);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('defaults to 10 s, not Node\'s 60 s', async () => {
+    const srv = await startServer({});
+    try {
+      expect(srv.app.server.headersTimeout).toBe(10_000);
+    } finally {
+      await srv.close();
+    }
+  });
+});
