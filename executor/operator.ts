@@ -25,6 +25,8 @@ export interface LateRows {
 /** Per-operator context: counters the query shows in its progress, and where dropped rows go. */
 export interface OperatorContext {
   onLate?(late: LateRows): void;
+  /** Processing time in ms (state TTLs); Date.now when absent. Tests pass a clock. */
+  now?(): number;
 }
 
 export interface OperatorState {

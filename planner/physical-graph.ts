@@ -46,6 +46,7 @@ export class GraphPlanError extends Error {}
 export function opInputSchema(op: PhysicalOp): Schema {
   switch (op.kind) {
     case 'filter': case 'sort': case 'limit': case 'union': case 'dedup': return op.schema;
+    case 'join': return op.leftSchema;
     case 'project': case 'window_assign': case 'window_aggregate': case 'updating_aggregate': case 'top_n': return op.inputSchema;
     default: return assertNever(op, 'operator');
   }
@@ -104,7 +105,45 @@ export function deriveStream(op: PhysicalOp, inputs: readonly StreamKind[]): Str
       if (one.kind === 'changelog') return { kind: 'changelog', key: one.key };
       return { kind: 'changelog', key: Array.from({ length: n }, (_, i) => i) };
     }
+    case 'join': return joinStream(op, inputs[0] ?? APPEND, inputs[1] ?? APPEND);
     default: return assertNever(op, 'operator');
+  }
+}
+
+/**
+ * What a join emits. Time-bounded joins (window, interval, temporal) read append-only streams (the
+ * temporal join's right side: a changelog keyed by its join keys) and emit final rows, append-only. A
+ * regular join of two append-only streams emits inserts when its result only grows (inner, semi);
+ * over two keyed changelogs it emits a changelog keyed by both inputs' keys. What needs row identity
+ * it does not have (an outer or anti join of append-only streams, a stream against a changelog) is
+ * refused with the join that computes it.
+ */
+function joinStream(op: Extract<PhysicalOp, { kind: 'join' }>, l: StreamKind, r: StreamKind): StreamKind {
+  const nl = op.leftSchema.fields.length;
+  switch (op.bound.kind) {
+    case 'window': case 'interval':
+      if (l.kind !== 'append' || r.kind !== 'append') throw new GraphPlanError(`a${op.bound.kind === 'interval' ? 'n interval' : ' window'} join needs append-only inputs; one of its inputs is a changelog (updates and deletes)`);
+      return APPEND;
+    case 'temporal': {
+      if (l.kind !== 'append') throw new GraphPlanError('the left side of a temporal join (FOR SYSTEM_TIME AS OF) must be append-only');
+      if (r.kind !== 'changelog') throw new GraphPlanError('the right side of a temporal join (FOR SYSTEM_TIME AS OF) must be a keyed table: an upsert source or a view with a key');
+      const same = r.key.length === op.rightKeys.length && r.key.every((k) => op.rightKeys.includes(k));
+      if (!same) throw new GraphPlanError(`a temporal join must join on the whole key of its table (${names(op.rightSchema, r.key).join(', ')})`);
+      if (op.joinType !== 'inner' && op.joinType !== 'left') throw new GraphPlanError('a temporal join is INNER or LEFT');
+      return APPEND;
+    }
+    case 'regular': {
+      if (l.kind === 'append' && r.kind === 'append') {
+        if (op.joinType === 'inner' || op.joinType === 'semi') return APPEND;
+        throw new GraphPlanError(`a ${op.joinType.toUpperCase()} join of two append-only streams without a time bound would retract rows it cannot identify; bound it in time (an interval join: a.ts BETWEEN b.ts - INTERVAL … AND b.ts + INTERVAL …, or a window join)`);
+      }
+      if (l.kind === 'changelog' && r.kind === 'changelog') {
+        if (op.joinType === 'semi' || op.joinType === 'anti') return { kind: 'changelog', key: l.key };
+        return { kind: 'changelog', key: [...l.key, ...r.key.map((k) => nl + k)] };
+      }
+      throw new GraphPlanError('a join of an append-only stream with a changelog (updates and deletes) is not supported as a regular join; join the stream to the table\'s version at its time instead: JOIN t FOR SYSTEM_TIME AS OF s.ts ON …');
+    }
+    default: return assertNever(op.bound, 'join bound');
   }
 }
 
@@ -134,11 +173,11 @@ export class GraphBuilder {
    */
   op(op: PhysicalOp, inputs: readonly string[], checkSchemas = true): string {
     if (inputs.length === 0) throw new GraphPlanError(`${op.kind} has no input`);
-    if (op.kind !== 'union' && inputs.length !== 1) throw new GraphPlanError(`${op.kind} takes one input, got ${inputs.length}`);
-    if (op.kind === 'union' && op.inputs !== inputs.length) throw new GraphPlanError(`union declared ${op.inputs} inputs, got ${inputs.length}`);
+    const arity = op.kind === 'union' ? op.inputs : op.kind === 'join' ? 2 : 1;
+    if (inputs.length !== arity) throw new GraphPlanError(`${op.kind} takes ${arity} input${arity === 1 ? '' : 's'}, got ${inputs.length}`);
     const ins = inputs.map((i) => this.node(i));
-    const want = opInputSchema(op).fields;
-    for (const n of checkSchemas ? ins : []) {
+    for (const [port, n] of (checkSchemas ? ins : []).entries()) {
+      const want = (op.kind === 'join' && port === 1 ? op.rightSchema : opInputSchema(op)).fields;
       const got = n.schema.fields;
       if (got.length !== want.length || got.some((f, i) => f.type.kind !== want[i]!.type.kind)) {
         throw new GraphPlanError(`${op.kind} expects columns (${want.map((f) => f.name).join(', ')}) but ${n.id} gives (${got.map((f) => f.name).join(', ')})`);

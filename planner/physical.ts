@@ -7,6 +7,29 @@ import type { EmitMode } from './ast.ts';
 import type { SinkOptions, SourceDef } from './catalog.ts';
 import { assertNever, formatDuration, typeToString, windowToString, type AggCall, type Expr, type Schema, type WindowSpec } from './types.ts';
 
+/** SQL join types; `semi` / `anti` come from `IN` / `EXISTS` (and NOT …): left columns only. */
+export type JoinType = 'inner' | 'left' | 'right' | 'full' | 'semi' | 'anti';
+
+/**
+ * How a join bounds its state in time (the join kinds of Flink and RisingWave):
+ * - `regular`: no time bound; rows stay until retracted, or until `ttlMs` (processing time since a
+ *   row was last inserted or matched) evicts them; state size is visible in the operator metrics.
+ * - `interval`: rows match when `lowerMs <= l[leftTime] - r[rightTime] <= upperMs`; the watermark frees
+ *   rows no future row can match, and emits outer rows that never matched.
+ * - `window`: both inputs carry window_start/window_end of the same windowing (their pairs are among the
+ *   equality keys); a window's rows join when the watermark passes its end (`leftEnd`/`rightEnd`), then
+ *   its state is freed. Outer, semi and anti rows are decided then too.
+ * - `temporal`: `FOR SYSTEM_TIME AS OF`: the right input is a keyed changelog (its key = `rightKeys`);
+ *   each left row joins the right version valid at `l[leftTime]` (right versions ordered by
+ *   `r[rightTime]`), emitted when the watermark passes the left row's time; with `leftTime` null, the
+ *   version current when the left row arrives (processing-time lookup), emitted at once.
+ */
+export type JoinBound =
+  | { readonly kind: 'regular'; readonly ttlMs: number | null }
+  | { readonly kind: 'interval'; readonly leftTime: number; readonly rightTime: number; readonly lowerMs: number; readonly upperMs: number }
+  | { readonly kind: 'window'; readonly leftEnd: number; readonly rightEnd: number }
+  | { readonly kind: 'temporal'; readonly leftTime: number | null; readonly rightTime: number | null };
+
 export type PhysicalOp =
   | { readonly kind: 'filter'; readonly predicate: Expr; readonly schema: Schema }
   | { readonly kind: 'project'; readonly exprs: readonly Expr[]; readonly inputSchema: Schema; readonly schema: Schema }
@@ -27,6 +50,23 @@ export type PhysicalOp =
   | { readonly kind: 'limit'; readonly limit: number | null; readonly offset: number; readonly schema: Schema }
   /** UNION ALL of n inputs with the same columns (graph plans only). */
   | { readonly kind: 'union'; readonly inputs: number; readonly schema: Schema }
+  /**
+   * A two-input join: input 0 is the left side, input 1 the right. Rows match when every
+   * `leftKeys[i]` equals `rightKeys[i]` (NULL never matches) and `residual` (over the left columns
+   * followed by the right columns; null = true) holds. Output: the left columns then the right ones
+   * (semi/anti: the left ones only); the side an outer join pads is NULL.
+   */
+  | {
+      readonly kind: 'join';
+      readonly joinType: JoinType;
+      readonly leftKeys: readonly number[];
+      readonly rightKeys: readonly number[];
+      readonly residual: Expr | null;
+      readonly bound: JoinBound;
+      readonly leftSchema: Schema;
+      readonly rightSchema: Schema;
+      readonly schema: Schema;
+    }
   /**
    * Deduplication, `ROW_NUMBER() OVER (PARTITION BY keys ORDER BY time [DESC]) = 1`: `first` keeps the
    * earliest row per key by event time (append-only, final once the watermark passes it), `last` the
@@ -168,6 +208,7 @@ export function opLine(op: PhysicalOp): string {
     case 'sort': return `Sort: ${op.keys.map((k) => `${op.schema.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ')}`;
     case 'limit': return `Limit: ${op.limit ?? 'ALL'}${op.offset ? ` OFFSET ${op.offset}` : ''}`;
     case 'union': return `Union: ${op.inputs} inputs`;
+    case 'join': return joinLine(op);
     case 'dedup': return `Dedup: keep=${op.keep}, keys=[${op.keys.map((i) => op.schema.fields[i]!.name).join(', ')}], time=${op.schema.fields[op.timeColumn]!.name}`;
     case 'top_n': {
       const names = (ix: readonly number[]) => ix.map((i) => op.inputSchema.fields[i]!.name).join(', ');
@@ -175,6 +216,21 @@ export function opLine(op: PhysicalOp): string {
     }
     default: return assertNever(op, 'operator');
   }
+}
+
+const JOIN_NAME: Record<JoinBound['kind'], string> = { regular: 'Join', interval: 'IntervalJoin', window: 'WindowJoin', temporal: 'TemporalJoin' };
+
+function joinLine(op: Extract<PhysicalOp, { kind: 'join' }>): string {
+  const l = (i: number) => op.leftSchema.fields[i]!.name;
+  const r = (i: number) => op.rightSchema.fields[i]!.name;
+  const on = op.leftKeys.map((k, i) => `${l(k)} = ${r(op.rightKeys[i]!)}`).join(', ');
+  const both: Schema = { fields: [...op.leftSchema.fields, ...op.rightSchema.fields] };
+  const b = op.bound;
+  const bound = b.kind === 'regular' ? (b.ttlMs !== null ? `, ttl=${formatDuration(b.ttlMs)}` : '')
+    : b.kind === 'interval' ? `, ${l(b.leftTime)} - ${r(b.rightTime)} in [${b.lowerMs} ms, ${b.upperMs} ms]`
+      : b.kind === 'window' ? `, window_end=${l(b.leftEnd)}/${r(b.rightEnd)}`
+        : b.leftTime === null ? ', as of=proctime' : `, as of=${l(b.leftTime)}${b.rightTime !== null ? ` version=${r(b.rightTime)}` : ''}`;
+  return `${JOIN_NAME[b.kind]}: ${op.joinType}, on=[${on}]${op.residual ? `, filter=${exprToString(op.residual, both)}` : ''}${bound}`;
 }
 
 export function sourceLine(s: PhysicalSource, used: readonly boolean[] | null): string {

@@ -11,6 +11,7 @@ import { createCumulateAggregate } from './cumulate-aggregate.ts';
 import { createDedup } from './dedup.ts';
 import { createFilter } from './filter.ts';
 import { createHopAggregate } from './hop-aggregate.ts';
+import { createJoin } from './join.ts';
 import { createLimit } from './limit.ts';
 import { createProject } from './project.ts';
 import { createRetractAggregate } from './retract-aggregate.ts';
@@ -44,6 +45,7 @@ const FACTORIES: { [K in PhysicalOp['kind']]: Factory<K> } = {
   },
   sort: (op) => createSort(op),
   limit: (op) => createLimit(op),
+  join: (op, ctx, inputs) => createJoin(op, ctx, inputs),
   union: (op, _ctx, inputs) => createUnion(op, inputs.some((s) => s.kind === 'changelog')),
   dedup: (op, ctx) => createDedup(op, ctx),
   top_n: (op, ctx, inputs) => (op.window ? createWindowTopN(op, ctx) : createTopN(op, inputs[0] ?? { kind: 'append' })),
