@@ -23,6 +23,8 @@ import { SqlError, didYouMean, posMap, type PosMap } from './errors.ts';
 import { intervalRangeError, parseIntervalText } from './interval.ts';
 import { tokenize } from './lexer.ts';
 import type { LogicalPlan, SortKey } from './logical.ts';
+import type { JoinType } from './physical.ts';
+import { analyzeJoin, andAll, columnsOf, joinSchema, shiftColumns, sourcesWithoutWatermark } from './bind-join.ts';
 import { parseRequest, SPARK_WINDOW_ALIAS } from './parse.ts';
 import { MAX_SELECT_ITEMS } from './limits.ts';
 import { parseSqlText } from './sql-parse-core.ts';
@@ -90,6 +92,23 @@ interface Relation {
   sources: SourceDef[];
   /** Window TVF in FROM: its virtual columns window_start/window_end/window_time sit at `virtualStart`. */
   tvf: { spec: WindowSpec; timeColumn: number; virtualStart: number; tvf: WindowTvf } | null;
+  /** The output of a join: its key (if any) is `key`, whatever sources it read. */
+  joined?: boolean;
+}
+
+/** The upsert key of a relation: its own, or a changelog source's PRIMARY KEY read directly. */
+function sideKey(rel: Relation): readonly number[] | null {
+  if (rel.key) return rel.key;
+  const p = rel.plan;
+  if (p.kind !== 'source_scan' || !p.def.options.changelog) return null;
+  const key = (p.def.options.primaryKey ?? []).map((n) => p.schema.fields.findIndex((f) => f.name.toLowerCase() === n.toLowerCase()));
+  return key.length && key.every((k) => k >= 0) ? key : null;
+}
+
+/** The conjuncts of an AND tree (parsed WHERE). */
+function splitAnd(a: Ast): Ast[] {
+  if (a?.type === 'binary_expr' && String(a.operator).toUpperCase() === 'AND' && !a.parentheses) return [...splitAnd(a.left), ...splitAnd(a.right)];
+  return [a];
 }
 
 /**
@@ -206,11 +225,6 @@ class QueryBinder {
 
   bind(ast: Ast): BoundQuery {
     const { loc } = this;
-    if (ast._next || ast.set_op) {
-      // node-sql-parser chains set operations in `_next`: binding `ast` alone would read only the first input.
-      const op = String(ast.set_op ?? 'union').toUpperCase();
-      errAt(loc, this.keywordAt(op.split(' ')[0]!), `${op} is not supported yet: a query reads one input (a view per input, read by separate queries, is the workaround)`, 'unsupported');
-    }
     if (Array.isArray(ast.columns) && ast.columns.length > MAX_SELECT_ITEMS) {
       errAt(loc, this.keywordAt('SELECT'), `a SELECT list may have at most ${MAX_SELECT_ITEMS} items; this one has ${ast.columns.length} (limit MAX_SELECT_ITEMS)`, 'limit');
     }
@@ -218,11 +232,13 @@ class QueryBinder {
       if (/^\s*WITH\s+RECURSIVE\b/i.test(this.q.original)) errAt(loc, this.keywordAt('RECURSIVE'), 'WITH RECURSIVE is not supported', 'unsupported');
       return this.withCtes(ast).bind({ ...ast, with: null });
     }
+    if (ast._next || ast.set_op) return this.bindSetOp(ast);
     if (ast.distinct?.type) errAt(loc, this.keywordAt('DISTINCT'), 'SELECT DISTINCT is not supported yet; use GROUP BY');
     if (!ast.from || ast.from.length === 0) errAt(loc, this.keywordAt('SELECT'), 'a query needs a FROM clause');
-    if (ast.from.length > 1 || ast.from[0].join) errAt(loc, this.keywordAt(ast.from[1]?.join ? 'JOIN' : 'FROM'), 'joins are not supported yet: a query reads one source or view');
-    let rel = this.bindFrom(ast.from[0]);
+    let rel: Relation;
     let where: Ast | null = ast.where ?? null;
+    if (ast.from.length > 1) ({ rel, where } = this.bindJoins(ast.from, where));
+    else rel = this.bindFrom(ast.from[0]);
     const folded = this.foldRank(rel, where);
     if (folded) { rel = folded.rel; where = folded.where; }
     if (this.mode === 'continuous' || this.mode === 'push') {
@@ -268,6 +284,139 @@ class QueryBinder {
       plan: out.plan, visibleCount: out.visibleCount, keyColumns: out.keyColumns, windowed: out.window !== null, window: out.window, columnAts: out.ats,
       emit, dependsOn: rel.dependsOn, sources: rel.sources,
     };
+  }
+
+  /**
+   * `a UNION ALL b UNION ALL …`: node-sql-parser chains the inputs in `_next`. Each input is bound on
+   * its own; they must give the same column types (the first names the columns). Inputs that update
+   * (aggregates, changelogs) must share their key columns. UNION (distinct), EXCEPT and INTERSECT
+   * would keep every row seen forever to remove duplicates: refused.
+   */
+  private bindSetOp(ast: Ast): BoundQuery {
+    const { loc } = this;
+    const branches: Ast[] = [];
+    for (let n: Ast | null = ast; n; n = n._next ?? null) {
+      branches.push(n);
+      if (n._next) {
+        const op = String(n.set_op ?? 'union').toLowerCase();
+        if (op !== 'union all') {
+          const kw = op.split(' ')[0]!.toUpperCase();
+          errAt(loc, this.keywordAt(kw), kw === 'UNION'
+            ? 'UNION (which removes duplicate rows) is not supported over streams: use UNION ALL, and GROUP BY the columns to remove duplicates'
+            : `${op.toUpperCase()} is not supported over streams: it would keep every row seen forever`, 'unsupported');
+        }
+      }
+    }
+    if (this.mode === 'pull') errAt(loc, this.keywordAt('UNION'), 'UNION ALL is not supported in a pull query yet: create a materialized view over the UNION ALL and read it', 'unsupported');
+    const bound = branches.map((b) => this.bind({ ...b, _next: null, set_op: null }));
+    const first = bound[0]!;
+    const f0 = first.plan.schema.fields;
+    for (const [i, b] of bound.entries()) {
+      const at = astOffset(loc, branches[i]!.columns?.[0]?.expr ?? branches[i]);
+      if (b.visibleCount !== first.visibleCount) errAt(loc, at, `each input of UNION ALL must give the same number of columns: the first gives ${first.visibleCount}, input ${i + 1} gives ${b.visibleCount}`);
+      const fs = b.plan.schema.fields;
+      for (let c = 0; c < first.visibleCount; c++) {
+        if (fs[c]!.type.kind !== f0[c]!.type.kind && fs[c]!.type.kind !== 'null') {
+          errAt(loc, b.columnAts[c] ?? at, `column ${c + 1} of UNION ALL input ${i + 1} is ${typeToString(fs[c]!.type)}, the first input's is ${typeToString(f0[c]!.type)}: CAST one of them`);
+        }
+      }
+      const sameKey = JSON.stringify(b.keyColumns) === JSON.stringify(first.keyColumns) && fs.length === f0.length;
+      if (!sameKey) errAt(loc, at, 'UNION ALL of queries that update their rows (aggregates, changelogs) needs the same key columns in every input; inputs that only append can be mixed only with each other', 'unsupported');
+    }
+    // Append-only inputs are cut to their visible columns (hidden keys are only for changelogs).
+    const inputs = bound.map((b) => (b.keyColumns || b.plan.schema.fields.length === b.visibleCount ? b.plan : {
+      kind: 'project' as const, input: b.plan,
+      exprs: b.plan.schema.fields.slice(0, b.visibleCount).map((f, i) => ({ kind: 'column' as const, index: i, name: f.name, type: f.type })),
+      schema: schemaOf(b.plan.schema.fields.slice(0, b.visibleCount)),
+    }));
+    const fields = inputs[0]!.schema.fields.map((f, c) => ({ ...f, type: f.type.kind === 'null' ? (inputs.find((x) => x.schema.fields[c]!.type.kind !== 'null')?.schema.fields[c]!.type ?? f.type) : f.type, nullable: inputs.some((x) => x.schema.fields[c]!.nullable) }));
+    const sameWindow = bound.every((b) => JSON.stringify(b.window) === JSON.stringify(first.window));
+    return {
+      plan: { kind: 'union', inputs, schema: schemaOf(fields) }, visibleCount: first.visibleCount, keyColumns: first.keyColumns,
+      windowed: sameWindow && first.windowed, window: sameWindow ? first.window : null, emit: first.emit, columnAts: first.columnAts,
+      dependsOn: [...new Set(bound.flatMap((b) => b.dependsOn))], sources: [...new Map(bound.flatMap((b) => b.sources).map((x) => [x.name, x])).values()],
+    };
+  }
+
+  /**
+   * FROM with joins: `a [INNER|LEFT|RIGHT|FULL] JOIN b ON …`, `JOIN … USING (…)` and comma joins
+   * (`FROM a, b WHERE …`, as Nexmark writes them), left to right. For inner joins the WHERE conjuncts
+   * that relate the two sides join them too (Nexmark q7 bounds its join in WHERE). The condition is
+   * sorted into keys, a time bound and a residual by planner/bind-join.ts.
+   */
+  private bindJoins(from: Ast[], where: Ast | null): { rel: Relation; where: Ast | null } {
+    const { loc } = this;
+    let rel = this.joinInput(this.bindFrom(from[0]));
+    let rest: Ast | null = where;
+    for (let i = 1; i < from.length; i++) {
+      const item = from[i]!;
+      const right = this.joinInput(this.bindFrom(item));
+      const kw = String(item.join ?? 'INNER JOIN').toUpperCase();
+      const at = this.keywordAt(kw.includes('JOIN') ? 'JOIN' : 'FROM');
+      const joinType: JoinType | null = !item.join || kw === 'INNER JOIN' || kw === 'JOIN' ? 'inner'
+        : kw.startsWith('LEFT') ? 'left' : kw.startsWith('RIGHT') ? 'right' : kw.startsWith('FULL') ? 'full' : null;
+      if (!joinType) errAt(loc, at, `${kw} is not supported: use [INNER], LEFT, RIGHT or FULL [OUTER] JOIN`, 'unsupported');
+      const nl = rel.plan.schema.fields.length;
+      const scope: ScopeColumn[] = [...rel.scope, ...right.scope.map((c) => ({ ...c, index: c.index + nl }))];
+      const ctx: BindContext = { loc, scope: { columns: scope }, noAggregates: 'aggregates are not allowed in a join condition' };
+      const parts: Expr[] = [];
+      if (item.on) parts.push(bindExpr(ctx, item.on));
+      for (const u of (item.using ?? []) as Ast[]) {
+        const name = String(u.value ?? u);
+        const l = rel.scope.find((c) => !c.hidden && c.name.toLowerCase() === name.toLowerCase());
+        const r = right.scope.find((c) => !c.hidden && c.name.toLowerCase() === name.toLowerCase());
+        if (!l || !r) errAt(loc, this.identAt(name), `USING (${name}): both sides need a column '${name}'`);
+        parts.push({ kind: 'call', fn: 'eq', args: [{ kind: 'column', index: l.index, name: l.name, type: l.type }, { kind: 'column', index: r.index + nl, name: r.name, type: r.type }], type: T.boolean } as Expr);
+      }
+      // Inner joins take the WHERE conjuncts that relate both sides (and only those: the rest filter the result).
+      if (joinType === 'inner' && rest) {
+        const keep: Ast[] = [];
+        for (const c of splitAnd(rest)) {
+          let e: Expr | null = null;
+          try { e = bindExpr(ctx, c); } catch { e = null; }
+          const cols = e ? [...columnsOf(e)] : [];
+          if (e && cols.some((x) => x < nl) && cols.some((x) => x >= nl) && !containsAggregate(c)) parts.push(e);
+          else keep.push(c);
+        }
+        rest = keep.reduce<Ast | null>((acc, c) => (acc ? { type: 'binary_expr', operator: 'AND', left: acc, right: c, loc: c.loc } : c), null);
+      }
+      const cond = andAll(parts);
+      if (cond && cond.type.kind !== 'boolean') errAt(loc, astOffset(loc, item.on), 'a join condition must be BOOLEAN');
+      if (!cond && joinType !== 'inner') errAt(loc, at, `${kw} needs ON or USING`);
+      const a = analyzeJoin(cond, rel.plan, right.plan, joinType, null);
+      let lp = rel.plan; let rp = right.plan;
+      let residual = a.residual;
+      if (joinType === 'inner') {
+        const lf = andAll(a.leftOnly); const rf = andAll(a.rightOnly);
+        if (lf) lp = { kind: 'filter', input: lp, predicate: lf, schema: lp.schema };
+        if (rf) rp = { kind: 'filter', input: rp, predicate: rf, schema: rp.schema };
+      } else {
+        residual = andAll([...(residual ? [residual] : []), ...a.leftOnly, ...a.rightOnly.map((x) => shiftColumns(x, nl))]);
+      }
+      if (a.bound.kind !== 'regular') {
+        const noWm = [...sourcesWithoutWatermark(lp), ...sourcesWithoutWatermark(rp)];
+        if (noWm.length) errAt(loc, at, `a${a.bound.kind === 'window' ? ' window' : 'n interval'} join needs a watermark on every input; source '${noWm[0]}' declares none: add WATERMARK FOR <time column> AS <time column> - INTERVAL '5' SECOND`);
+      }
+      if (a.bound.kind === 'regular' && a.leftKeys.length === 0) errAt(loc, at, 'a join without a time bound needs at least one equality between the two sides (l.col = r.col): a cross join of two streams would grow without end', 'unsupported');
+      const schema = joinSchema(lp.schema, rp.schema, joinType);
+      const plan: LogicalPlan = { kind: 'join', left: lp, right: rp, joinType, leftKeys: a.leftKeys, rightKeys: a.rightKeys, residual, bound: a.bound, schema };
+      const lk = sideKey(rel); const rk = sideKey(right);
+      const key = a.bound.kind === 'regular' && lk && rk ? [...lk, ...rk.map((k) => k + nl)] : null;
+      const outScope = scope.map((c) => ({ ...c, type: schema.fields[c.index]?.type ?? c.type }));
+      rel = {
+        plan, scope: outScope, streaming: rel.streaming || right.streaming, aggregated: key !== null, key, joined: true,
+        dependsOn: [...rel.dependsOn, ...right.dependsOn], sources: [...rel.sources, ...right.sources], tvf: null,
+      };
+    }
+    return { rel, where: rest };
+  }
+
+  /** A join input: a window TVF in FROM is applied (its window columns become real columns). */
+  private joinInput(rel: Relation): Relation {
+    if (!rel.tvf) return rel;
+    if (rel.tvf.spec.kind === 'session') errAt(this.loc, rel.tvf.tvf.start, 'SESSION windows need a GROUP BY: sessions are formed per group key');
+    const plan: LogicalPlan = { kind: 'window_assign', input: rel.plan, spec: rel.tvf.spec, timeColumn: rel.tvf.timeColumn, schema: this.windowAssignSchema(rel.plan.schema) };
+    return { ...rel, plan, tvf: null };
   }
 
   private windowAssignSchema(input: Schema): Schema {
@@ -623,7 +772,7 @@ class QueryBinder {
    */
   private changelogKey(ast: Ast, rel: Relation, exprs: readonly Expr[]): number[] | null {
     const src = rel.sources.find((s) => s.options.changelog);
-    if (!src) return null;
+    if (!src || rel.joined) return null;
     const pk = src.options.primaryKey ?? [];
     const at = astOffset(this.loc, ast.columns?.[0]?.expr ?? ast);
     if (rel.tvf || rel.sources.length !== 1 || pk.length === 0) {

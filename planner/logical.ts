@@ -3,6 +3,7 @@
  * discriminated unions; `printLogical` renders the indented text EXPLAIN shows and tests pin.
  */
 import type { SourceDef } from './catalog.ts';
+import type { JoinBound, JoinType } from './physical.ts';
 import type { AggCall, Expr, Schema, WindowSpec } from './types.ts';
 import { assertNever, formatDuration, typeToString, windowToString } from './types.ts';
 
@@ -52,9 +53,27 @@ export type LogicalPlan =
       readonly kind: 'top_n'; readonly input: LogicalPlan; readonly fn: 'row_number' | 'rank'; readonly limit: number;
       readonly partitionBy: readonly number[]; readonly orderBy: readonly SortKey[];
       readonly window: { readonly start: number; readonly end: number } | null; readonly schema: Schema;
+    }
+  /** UNION ALL of inputs with the same column types; the first input names the columns. */
+  | { readonly kind: 'union'; readonly inputs: readonly LogicalPlan[]; readonly schema: Schema }
+  /** A join of two inputs: the left columns then the right ones (semi/anti: left only); see PhysicalOp 'join'. */
+  | {
+      readonly kind: 'join'; readonly left: LogicalPlan; readonly right: LogicalPlan; readonly joinType: JoinType;
+      readonly leftKeys: readonly number[]; readonly rightKeys: readonly number[]; readonly residual: Expr | null;
+      readonly bound: JoinBound; readonly schema: Schema;
     };
 
 export type LogicalKind = LogicalPlan['kind'];
+
+/** The inputs of a plan node, in order. */
+export function planInputs(p: LogicalPlan): readonly LogicalPlan[] {
+  switch (p.kind) {
+    case 'source_scan': case 'view_scan': return [];
+    case 'union': return p.inputs;
+    case 'join': return [p.left, p.right];
+    default: return [p.input];
+  }
+}
 
 /** Renders an expression against the schema it is evaluated over. */
 export function exprToString(e: Expr, input: Schema): string {
@@ -103,7 +122,7 @@ export function aggToString(a: AggCall, input: Schema): string {
 }
 
 function inputSchema(p: LogicalPlan): Schema {
-  return 'input' in p ? p.input.schema : p.schema;
+  return 'input' in p ? p.input.schema : p.kind === 'join' ? { fields: [...p.left.schema.fields, ...p.right.schema.fields] } : p.schema;
 }
 
 const names = (s: Schema, ix: readonly number[]) => ix.map((i) => s.fields[i]!.name).join(', ');
@@ -127,11 +146,18 @@ function nodeLine(p: LogicalPlan): string {
     case 'rank': return `Rank: ${p.fn === 'rank' ? 'RANK' : 'ROW_NUMBER'}() OVER (PARTITION BY ${names(ins, p.partitionBy)} ORDER BY ${keysText(ins, p.orderBy)}) AS ${p.schema.fields[p.schema.fields.length - 1]!.name}`;
     case 'dedup': return `Dedup: keep=${p.keep}, keys=[${names(ins, p.keys)}], time=${ins.fields[p.timeColumn]!.name}`;
     case 'top_n': return `${p.window ? 'WindowTopN' : 'TopN'}: ${p.fn === 'rank' ? 'RANK' : 'ROW_NUMBER'} <= ${p.limit}, partitionBy=[${names(ins, p.partitionBy)}], orderBy=[${keysText(ins, p.orderBy)}]`;
+    case 'union': return `Union: ${p.inputs.length} inputs`;
+    case 'join': {
+      const on = p.leftKeys.map((k, i) => `${p.left.schema.fields[k]!.name} = ${p.right.schema.fields[p.rightKeys[i]!]!.name}`).join(', ');
+      const b = p.bound;
+      const bound = b.kind === 'regular' ? '' : b.kind === 'interval' ? `, interval=[${b.lowerMs} ms, ${b.upperMs} ms]` : b.kind === 'window' ? ', window' : `, as of=${b.leftTime === null ? 'proctime' : ins.fields[b.leftTime]!.name}`;
+      return `Join: ${p.joinType}${bound}, on=[${on}]${p.residual ? `, filter=${exprToString(p.residual, ins)}` : ''}`;
+    }
     default: return assertNever(p, 'plan node');
   }
 }
 
 export function printLogical(p: LogicalPlan, indent = 0): string {
   const line = '  '.repeat(indent) + nodeLine(p);
-  return 'input' in p ? `${line}\n${printLogical(p.input, indent + 1)}` : line;
+  return [line, ...planInputs(p).map((x) => printLogical(x, indent + 1))].join('\n');
 }

@@ -9,7 +9,7 @@
  * The linear plans the planner makes today (`PhysicalPlan`: a source and a chain of operators) convert
  * with `chainToGraph`; the executor runs every plan as a graph (executor/graph.ts).
  */
-import type { PhysicalOp, PhysicalPlan, PhysicalSink, PhysicalSource } from './physical.ts';
+import type { PhysicalChain, PhysicalOp, PhysicalSink, PhysicalSource } from './physical.ts';
 import { opLine, sinkLine, sourceLine, sourceColumnsUsed } from './physical.ts';
 import { assertNever, type Schema } from './types.ts';
 
@@ -211,7 +211,7 @@ export class GraphBuilder {
 }
 
 /** The current planner's linear plan as a graph: source → ops… → sink. */
-export function chainToGraph(plan: PhysicalPlan): PhysicalGraph {
+export function chainToGraph(plan: PhysicalChain): PhysicalGraph {
   const g = new GraphBuilder();
   let at = g.source(plan.source, plan.source.schema, plan.source.kind === 'view_source' ? viewStream(plan) : APPEND);
   for (const op of plan.ops) at = g.op(op, [at], false);
@@ -220,7 +220,7 @@ export function chainToGraph(plan: PhysicalPlan): PhysicalGraph {
 }
 
 /** A pull query over a view reads the view's current rows: inserts only. */
-function viewStream(_plan: PhysicalPlan): StreamKind { return APPEND; }
+function viewStream(_plan: PhysicalChain): StreamKind { return APPEND; }
 
 /** A bare operator chain (no source definition), collecting into one sink. */
 export function opsToGraph(ops: readonly PhysicalOp[], inputSchema?: Schema): PhysicalGraph {
@@ -275,7 +275,7 @@ export function printGraph(g: PhysicalGraph): string {
     switch (n.role) {
       case 'source': {
         if (!n.source) { body = `Input #${n.input}`; break; }
-        const plan: PhysicalPlan = { source: n.source, ops: opsAfter(g, n.id), sink: { kind: 'collect' }, schema: n.schema };
+        const plan: PhysicalChain = { source: n.source, ops: opsAfter(g, n.id), sink: { kind: 'collect' }, schema: n.schema };
         body = `${sourceLine(n.source, sourceColumnsUsed(plan))} input=#${n.input}`;
         break;
       }

@@ -3,6 +3,7 @@
  * sink. Window aggregates are chosen per window family here (one operator a file in executor/).
  */
 import { aggToString, exprToString, type LogicalPlan, type SortKey } from './logical.ts';
+import type { PhysicalGraph } from './physical-graph.ts';
 import type { EmitMode } from './ast.ts';
 import type { SinkOptions, SourceDef } from './catalog.ts';
 import { assertNever, formatDuration, typeToString, windowToString, type AggCall, type Expr, type Schema, type WindowSpec } from './types.ts';
@@ -100,59 +101,86 @@ export type PhysicalSink =
   | { readonly kind: 'kafka_sink'; readonly name: string; readonly sink: SinkOptions; readonly keyColumns: readonly number[] | null; readonly emit: EmitMode }
   | { readonly kind: 'collect' };
 
-export interface PhysicalPlan {
+/** A plan that is one chain: a source, single-input operators, a sink. */
+export interface PhysicalChain {
   readonly source: PhysicalSource;
   readonly ops: readonly PhysicalOp[];
   readonly sink: PhysicalSink;
   readonly schema: Schema;
 }
 
+/**
+ * What the planner hands to the runtime: the dataflow graph (planner/lower.ts), which is what runs.
+ * `sources` are the graph's inputs in input order. A plan with one input keeps its chain form in
+ * `source` + `ops` (pull and push queries and the tools run chains); with several, `ops` is empty
+ * and `source` is the first input: only the graph describes it.
+ */
+export interface PhysicalPlan extends PhysicalChain {
+  readonly graph: PhysicalGraph;
+  readonly sources: readonly PhysicalSource[];
+}
+
+/** True when the plan is one chain (a single input, single-input operators). */
+export function isChain(p: PhysicalPlan): boolean {
+  return p.sources.length === 1 && p.graph.nodes.every((n) => n.role !== 'op' || n.inputs.length === 1);
+}
+
 export type PhysicalKind = PhysicalOp['kind'];
 
-/** Lowers a logical plan into a linear operator pipeline. */
-export function toPhysical(plan: LogicalPlan, sink: PhysicalSink, queryEmit: EmitMode): PhysicalPlan {
+/**
+ * The physical operator for a single-input logical node. `emit` is the emit mode window aggregates
+ * take here (final per window below a window Top-N or a window join).
+ */
+export function unaryOp(p: LogicalPlan, emit: EmitMode): PhysicalOp | null {
+  switch (p.kind) {
+    case 'filter': return { kind: 'filter', predicate: p.predicate, schema: p.schema };
+    case 'project': {
+      // A projection that passes every input column through unchanged is dropped.
+      const identity = p.exprs.length === p.input.schema.fields.length && p.exprs.every((e, i) => e.kind === 'column' && e.index === i)
+        && p.schema.fields.every((f, i) => f.name === p.input.schema.fields[i]!.name);
+      return identity ? null : { kind: 'project', exprs: p.exprs, inputSchema: p.input.schema, schema: p.schema };
+    }
+    case 'window_assign': return { kind: 'window_assign', spec: p.spec, timeColumn: p.timeColumn, inputSchema: p.input.schema, schema: p.schema };
+    case 'aggregate':
+      return p.window
+        ? { kind: 'window_aggregate', spec: p.window.spec, timeColumn: p.window.timeColumn, groupBy: p.groupBy, aggs: p.aggs, emit, inputSchema: p.input.schema, schema: p.schema }
+        : { kind: 'updating_aggregate', groupBy: p.groupBy, aggs: p.aggs, inputSchema: p.input.schema, schema: p.schema };
+    case 'sort': return { kind: 'sort', keys: p.keys, schema: p.schema };
+    case 'limit': return { kind: 'limit', limit: p.limit, offset: p.offset, schema: p.schema };
+    case 'dedup': return { kind: 'dedup', keys: p.keys, timeColumn: p.timeColumn, keep: p.keep, schema: p.schema };
+    case 'top_n':
+      return {
+        kind: 'top_n', partitionBy: p.partitionBy, orderBy: p.orderBy, limit: p.limit, rankFn: p.fn, rankColumn: true,
+        window: p.window, inputSchema: p.input.schema, schema: p.schema,
+      };
+    case 'rank': throw new Error('a rank without its filter reached the physical plan (the binder refuses it)');
+    case 'source_scan': case 'view_scan': case 'union': case 'join': throw new Error(`${p.kind} is not a single-input node`);
+    default: return assertNever(p, 'plan node');
+  }
+}
+
+/** The emit mode of the nodes below `p`: window aggregates under a window Top-N emit each window once, final. */
+export function emitBelow(p: LogicalPlan, emit: EmitMode): EmitMode {
+  return p.kind === 'top_n' && p.window ? 'window_close' : emit;
+}
+
+/** Lowers a single-input logical plan into a linear operator pipeline (planner/lower.ts picks this or a graph). */
+export function toPhysical(plan: LogicalPlan, sink: PhysicalSink, queryEmit: EmitMode): PhysicalChain {
   const ops: PhysicalOp[] = [];
-  // Below a window Top-N the window aggregate emits each window once, final, when it closes.
-  let emit = queryEmit;
-  const walk = (p: LogicalPlan): PhysicalSource => {
+  const walk = (p: LogicalPlan, emit: EmitMode): PhysicalSource => {
     switch (p.kind) {
       case 'source_scan': return { kind: 'kafka_source', source: p.def, schema: p.schema };
       case 'view_scan': return { kind: 'view_source', view: p.view, schema: p.schema };
-      case 'filter': { const s = walk(p.input); ops.push({ kind: 'filter', predicate: p.predicate, schema: p.schema }); return s; }
-      case 'project': {
-        const s = walk(p.input);
-        // A projection that passes every input column through unchanged is dropped.
-        const identity = p.exprs.length === p.input.schema.fields.length && p.exprs.every((e, i) => e.kind === 'column' && e.index === i)
-          && p.schema.fields.every((f, i) => f.name === p.input.schema.fields[i]!.name);
-        if (!identity) ops.push({ kind: 'project', exprs: p.exprs, inputSchema: p.input.schema, schema: p.schema });
+      case 'union': case 'join': throw new Error(`${p.kind} needs a graph plan (planner/lower.ts)`);
+      default: {
+        const s = walk(p.input, emitBelow(p, emit));
+        const op = unaryOp(p, emit);
+        if (op) ops.push(op);
         return s;
       }
-      case 'window_assign': { const s = walk(p.input); ops.push({ kind: 'window_assign', spec: p.spec, timeColumn: p.timeColumn, inputSchema: p.input.schema, schema: p.schema }); return s; }
-      case 'aggregate': {
-        const s = walk(p.input);
-        if (p.window) ops.push({ kind: 'window_aggregate', spec: p.window.spec, timeColumn: p.window.timeColumn, groupBy: p.groupBy, aggs: p.aggs, emit, inputSchema: p.input.schema, schema: p.schema });
-        else ops.push({ kind: 'updating_aggregate', groupBy: p.groupBy, aggs: p.aggs, inputSchema: p.input.schema, schema: p.schema });
-        return s;
-      }
-      case 'sort': { const s = walk(p.input); ops.push({ kind: 'sort', keys: p.keys, schema: p.schema }); return s; }
-      case 'limit': { const s = walk(p.input); ops.push({ kind: 'limit', limit: p.limit, offset: p.offset, schema: p.schema }); return s; }
-      case 'dedup': { const s = walk(p.input); ops.push({ kind: 'dedup', keys: p.keys, timeColumn: p.timeColumn, keep: p.keep, schema: p.schema }); return s; }
-      case 'top_n': {
-        const outer = emit;
-        if (p.window) emit = 'window_close';
-        const s = walk(p.input);
-        emit = outer;
-        ops.push({
-          kind: 'top_n', partitionBy: p.partitionBy, orderBy: p.orderBy, limit: p.limit, rankFn: p.fn, rankColumn: true,
-          window: p.window, inputSchema: p.input.schema, schema: p.schema,
-        });
-        return s;
-      }
-      case 'rank': throw new Error('a rank without its filter reached the physical plan (the binder refuses it)');
-      default: return assertNever(p, 'plan node');
     }
   };
-  const source = walk(plan);
+  const source = walk(plan, queryEmit);
   return { source, ops, sink, schema: plan.schema };
 }
 
@@ -172,7 +200,7 @@ function exprColumns(e: Expr, into: boolean[]): void {
  * columns referenced by filters up to the first projection and by that projection, plus the
  * watermark column. Null when every column may be read (no projection, or another operator first).
  */
-export function sourceColumnsUsed(plan: PhysicalPlan): boolean[] | null {
+export function sourceColumnsUsed(plan: PhysicalChain): boolean[] | null {
   if (plan.source.kind !== 'kafka_source') return null;
   const used: boolean[] = plan.source.schema.fields.map(() => false);
   for (const op of plan.ops) {
@@ -268,7 +296,7 @@ export function sinkLine(s: PhysicalSink, schema: Schema): string {
 }
 
 /** Renders the pipeline top-down, sink first, as DataFusion prints physical plans. */
-export function printPhysical(p: PhysicalPlan): string {
+export function printPhysical(p: PhysicalChain): string {
   const lines = [sinkLine(p.sink, p.schema), ...[...p.ops].reverse().map(opLine), sourceLine(p.source, sourceColumnsUsed(p))];
   return lines.map((l, i) => '  '.repeat(i) + l).join('\n');
 }

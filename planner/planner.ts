@@ -14,7 +14,8 @@ import { printLogical, type LogicalPlan } from './logical.ts';
 import { queryOptions, sinkOptions, sourceOptions } from './options.ts';
 import { parseRequest } from './parse.ts';
 import type { Preparsed } from './sql-parse.ts';
-import { printPhysical, toPhysical, type PhysicalPlan, type PhysicalSink } from './physical.ts';
+import { isChain, printPhysical, type PhysicalPlan, type PhysicalSink } from './physical.ts';
+import { lowerPlan } from './lower.ts';
 import { assertNever, isNumeric, sameType, typeToString, type Expr, type Field } from './types.ts';
 
 export type Planned =
@@ -115,7 +116,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
         b = { ...b, dependsOn: [from.name, ...b.dependsOn.filter((d) => d.toLowerCase() !== from.name.toLowerCase())] };
       } else b = bindQuery(st.query!, work, pm, 'continuous');
       checkSinkKeys(sink, b, pm, st.start);
-      return sinkPlan(st.name.value, text, sink, options, b, work, st.ifNotExists, exists);
+      return sinkPlan(st.name.value, text, sink, options, b, work, st.ifNotExists, exists, pm, st.start);
     }
     case 'insert_into': {
       const target = work.get(st.target.value);
@@ -132,7 +133,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
         ...(t.valueFieldsInclude ? { valueFieldsInclude: t.valueFieldsInclude } : {}), ...(t.changelog === 'upsert' ? { upsert: true } : {}),
       };
       checkSinkKeys(sink, b, pm, st.start);
-      return sinkPlan(name, text, sink, queryOptions([], pm), b, work, false, false);
+      return sinkPlan(name, text, sink, queryOptions([], pm), b, work, false, false, pm, st.start);
     }
     case 'drop': {
       const o = work.get(st.name.value);
@@ -156,7 +157,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       const inner = planStatement(st.statement, text, work, pm);
       switch (inner.kind) {
         case 'create_materialized_view': case 'create_sink': case 'pull': case 'push':
-          return { kind: 'explain', logical: printLogical(inner.logical), physical: printPhysical(inner.physical), graph: printGraph(chainToGraph(inner.physical)) };
+          return { kind: 'explain', logical: printLogical(inner.logical), physical: isChain(inner.physical) ? printPhysical(inner.physical) : printGraph(inner.physical.graph), graph: printGraph(inner.physical.graph) };
         default:
           return fail(pm, st.statement.start, 'EXPLAIN shows the plan of a SELECT, CREATE MATERIALIZED VIEW, CREATE SINK or INSERT INTO');
       }
@@ -165,11 +166,13 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       if (st.query.emit === 'changes') {
         const b = bindQuery(st.query, work, pm, 'push');
         const physical = checkedPhysical(b.plan, { kind: 'collect' }, b.emit, pm, st.query.start);
+        if (!isChain(physical)) fail(pm, st.query.start, 'a push query (EMIT CHANGES) reads one input; over joins and UNION ALL, create a materialized view and follow its changes (GET /v1/views/:name/changes)', 'unsupported');
         return { kind: 'push', logical: b.plan, physical, visibleCount: b.visibleCount, keyColumns: b.keyColumns };
       }
       if (st.query.emit === 'window_close') fail(pm, st.query.emitStart, 'EMIT ON WINDOW CLOSE belongs to CREATE MATERIALIZED VIEW or CREATE SINK; a pull query reads the current state');
       const b = bindQuery(st.query, work, pm, 'pull');
       const physical = checkedPhysical(b.plan, { kind: 'collect' }, 'changes', pm, st.query.start);
+      if (!isChain(physical)) fail(pm, st.query.start, 'a pull query reads one materialized view; joins and UNION ALL belong in the materialized view it reads', 'unsupported');
       return { kind: 'pull', logical: b.plan, physical, visibleCount: b.visibleCount };
     }
     default: return assertNever(st, 'statement');
@@ -194,12 +197,10 @@ function mentions(query: string, name: string): boolean {
  * exactly is refused here, at the query, never run wrongly.
  */
 function checkedPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, pm: PosMap, at: number): PhysicalPlan {
-  const physical = toPhysical(plan, sink, emit);
-  try { chainToGraph(physical); } catch (e) {
+  try { return lowerPlan(plan, sink, emit); } catch (e) {
     if (!(e instanceof GraphPlanError)) throw e;
-    fail(pm, at, `this query cannot be computed exactly: ${e.message}`, 'unsupported');
+    return fail(pm, at, `this query cannot be computed exactly: ${e.message}`, 'unsupported');
   }
-  return physical;
 }
 
 function uniqueName(work: Catalog, base: string): string {
@@ -234,10 +235,10 @@ function checkSinkKeys(sink: SinkOptions, b: BoundQuery, pm: PosMap, at: number)
   if (sink.upsert && !b.keyColumns) fail(pm, at, `connector 'upsert-kafka' writes an updating query by its key: GROUP BY, or select a changelog's primary key; this query only appends (use connector 'kafka')`);
 }
 
-function sinkPlan(name: string, text: string, sink: SinkDef['sink'], options: SinkDef['options'], b: BoundQuery, work: Catalog, ifNotExists: boolean, exists: boolean): Planned {
+function sinkPlan(name: string, text: string, sink: SinkDef['sink'], options: SinkDef['options'], b: BoundQuery, work: Catalog, ifNotExists: boolean, exists: boolean, pm: PosMap, at: number): Planned {
   void work;
   const psink: PhysicalSink = { kind: 'kafka_sink', name, sink, keyColumns: b.keyColumns, emit: b.emit };
-  const physical = toPhysical(b.plan, psink, b.emit);
+  const physical = checkedPhysical(b.plan, psink, b.emit, pm, at);
   const def: SinkDef = { kind: 'sink', name, sql: text, schema: b.plan.schema, keyColumns: b.keyColumns, emit: b.emit, sink, options, dependsOn: b.dependsOn };
   return { kind: 'create_sink', def, logical: b.plan, physical, ifNotExists, exists };
 }

@@ -26,7 +26,8 @@ export const FORMAT_VERSION = 1;
 export interface OffsetsEntry {
   readonly epoch: number;
   /** Where the epoch started and ended, per partition. */
-  readonly ranges: readonly { topic: string; partition: number; from: number; to: number }[];
+  /** Offsets read per partition in the epoch; `input`: which query input (absent: 0). */
+  readonly ranges: readonly { input?: number; topic: string; partition: number; from: number; to: number }[];
   readonly watermark: number | null;
   readonly time: number;
 }

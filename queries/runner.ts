@@ -7,7 +7,7 @@
 import { formatTimestamp } from '../executor/expr/calendar.ts';
 import path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
-import { sourceColumnsUsed } from '../planner/physical.ts';
+import { isChain, sourceColumnsUsed } from '../planner/physical.ts';
 import { createFetchedDecoder, malformedMessages, type FetchedMessages } from '../connectors/formats/packed.ts';
 import type { Log } from '../connectors/kafka/client.ts';
 import { createKafkaSink, createSideProducer, SIDE_ATTEMPTS, SideOutputAborted, type SideMessage } from '../connectors/kafka/sink.ts';
@@ -18,6 +18,7 @@ import type { QueryTable } from '../connectors/table/query-table.ts';
 import type { LateRows } from '../executor/operator.ts';
 import { fromEpochState, toEpochState } from '../executor/graph-state.ts';
 import { createPipeline, type Pipeline, type PipelineSink } from '../executor/pipeline.ts';
+import { createGraph, type Graph } from '../executor/graph.ts';
 import { batchRows, rowObject, rowsBatch } from '../executor/rows.ts';
 import { maxTimestamp, WatermarkTracker, type WatermarkState } from '../executor/watermark.ts';
 import type { QueryOptions, SourceDef } from '../planner/catalog.ts';
@@ -27,6 +28,8 @@ import { createCheckpointLog, positionsOf, type CheckpointLog, type LatestEpoch,
 export type QueryState = 'starting' | 'running' | 'recovering' | 'failed' | 'stopped';
 
 export interface PartitionProgress {
+  /** Which input of the query reads it (absent: input 0). */
+  readonly input?: number;
   readonly topic: string;
   readonly partition: number;
   readonly offset: number;
@@ -151,19 +154,37 @@ const deadLetterHeaders = (topic: string, partition: number, offset: number, err
   'streamsql-source-topic': topic, 'streamsql-source-partition': String(partition), 'streamsql-source-offset': String(offset), 'streamsql-error': error.slice(0, 500),
 });
 
+/**
+ * One input of a query: its Kafka source, decoder, watermark tracker and the offsets it has read.
+ * Input 0 keeps the query's group name (its committed offsets and the sink's epoch tag live there);
+ * input i > 0 commits to `<group>-in<i>`, so one topic read twice keeps two sets of offsets.
+ */
+interface Input {
+  readonly index: number;
+  readonly def: SourceDef;
+  readonly brokers: string[];
+  readonly groupId: string;
+  readonly decode: ReturnType<typeof createFetchedDecoder>;
+  readonly tracker: WatermarkTracker;
+  readonly wmIndex: number;
+  readonly source: SourceReader;
+  /** The newest watermark pushed into the graph for this input. */
+  watermark: number;
+  /** Offset each partition had when the current epoch began. */
+  epochStart: Map<string, number>;
+}
+
 export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const { plan } = cfg;
-  if (plan.source.kind !== 'kafka_source') throw new Error('a continuous query reads a Kafka source');
-  const def: SourceDef = plan.source.source;
-  const brokers = def.options.bootstrapServers ? def.options.bootstrapServers.split(',') : [...cfg.brokers];
+  const defs: SourceDef[] = plan.sources.map((s) => {
+    if (s.kind !== 'kafka_source') throw new Error('a continuous query reads Kafka sources');
+    return s.source;
+  });
+  const def: SourceDef = defs[0]!;
+  const brokersOf = (d: SourceDef) => (d.options.bootstrapServers ? d.options.bootstrapServers.split(',') : [...cfg.brokers]);
+  const brokers = brokersOf(def);
   const groupId = `streamsql-${cfg.name}-${cfg.id}`;
-  // The flat-JSON scanner writes straight into typed columns (2–3× JSON.parse, bench/decode.ts); it falls
-  // back to the reference decoder for anything unusual, and for formats and options it does not handle.
-  // The native reader hands packed messages (pointers into the fetch response); the scanner reads them in place.
-  const used = sourceColumnsUsed(plan);
-  const decode = createFetchedDecoder(def, used);
-  const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
-  const wmIndex = def.watermark?.index ?? -1;
+  const isChainPlan = isChain(plan);
   const ckpt: CheckpointLog = createCheckpointLog(cfg.dir, { afterStateFile: (e) => crashPoint('state-write', e, cfg.name, cfg.log) });
   const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log, def.options.properties);
 
@@ -180,12 +201,11 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   let rolledForward: number | null = null;
   let skipped: { epoch: number; reason: string }[] = [];
   /** An epoch whose state is durable but whose sink commit or marker has not succeeded yet. */
-  let inflight: { e: number; positions: SourcePosition[]; sums: Record<string, string>; t0: number } | null = null;
+  let inflight: { e: number; positions: (SourcePosition & { input: number })[]; sums: Record<string, string>; t0: number } | null = null;
   let consecutiveFailures = 0;
   let retryAt = 0;
   let checkpointRunning = false;
   let lossBase = { events: 0, offsets: 0 };
-  let epochStart = new Map<string, number>();
   let timer: NodeJS.Timeout | null = null;
   let rateTimer: NodeJS.Timeout | null = null;
   let chain: Promise<unknown> = Promise.resolve();
@@ -281,19 +301,39 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     const msgs = lateOut; lateOut = [];
     await sendSide('late rows', topic, msgs);
   }
-  const pipeline: Pipeline = createPipeline(plan.ops, sinkAdapter, { onLate });
+  // A chain runs as the one-input graph it has always checkpointed as (its fingerprint, and the legacy
+  // per-position state of older checkpoints); a plan with several inputs runs its dataflow graph.
+  const pipeline: Pipeline | null = isChainPlan ? createPipeline(plan.ops, sinkAdapter, { onLate }) : null;
+  const graph: Graph = pipeline ? pipeline.graph : createGraph(plan.graph, sinkAdapter, { onLate });
 
-  const source: SourceReader = createKafkaSource({
-    brokers, def, groupId, log: cfg.log, columns: used,
-    onDataLoss: (p, earliest) => { cfg.log('warn', `query ${cfg.name}: offsets ${p.offset}..${earliest - 1} of ${p.topic}[${p.partition}] are gone; skipping ahead`); },
+  const inputs: Input[] = defs.map((d, index) => {
+    // The flat-JSON scanner writes straight into typed columns (2–3× JSON.parse, bench/decode.ts); it falls
+    // back to the reference decoder for anything unusual, and for formats and options it does not handle.
+    // The native reader hands packed messages (pointers into the fetch response); the scanner reads them in place.
+    const used = isChainPlan ? sourceColumnsUsed(plan) : null;
+    const gid = index === 0 ? groupId : `${groupId}-in${index}`;
+    return {
+      index, def: d, brokers: brokersOf(d), groupId: gid,
+      decode: createFetchedDecoder(d, used),
+      tracker: new WatermarkTracker(d.watermark?.delayMs ?? 0, d.options.idleTimeoutMs),
+      wmIndex: d.watermark?.index ?? -1,
+      source: createKafkaSource({
+        brokers: brokersOf(d), def: d, groupId: gid, log: cfg.log, columns: used,
+        onDataLoss: (p, earliest) => { cfg.log('warn', `query ${cfg.name}: offsets ${p.offset}..${earliest - 1} of ${p.topic}[${p.partition}] are gone; skipping ahead`); },
+      }),
+      watermark: -Infinity,
+      epochStart: new Map(),
+    };
   });
+  const source = inputs[0]!.source;
 
   // ---- processing ------------------------------------------------------------------------------
-  async function handle(fetched: FetchedMessages): Promise<void> {
+  async function handle(input: Input, fetched: FetchedMessages): Promise<void> {
+    const def = input.def;
     await serial(async () => {
       if (stopped || state === 'failed') return;
       const t0 = performance.now();
-      const d = decode(fetched);
+      const d = input.decode(fetched);
       const raw = { topic: fetched.topic, partition: fetched.partition };
       if (d.malformed.length) {
         malformedRows += d.malformed.length;
@@ -320,8 +360,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       }
       if (d.batch) {
         const n = d.batch.numRows;
-        if (wmIndex >= 0) tracker.observe(partKey(raw.topic, raw.partition), maxTimestamp(d.batch, wmIndex), Date.now());
-        pipeline.push({ kind: 'batch', batch: d.batch, ops: d.ops ?? null }); // changelog sources carry ops
+        if (input.wmIndex >= 0) input.tracker.observe(partKey(raw.topic, raw.partition), maxTimestamp(d.batch, input.wmIndex), Date.now());
+        graph.push(input.index, { kind: 'batch', batch: d.batch, ops: d.ops ?? null }); // changelog sources carry ops
         inputRows += n;
         crashPoint('mid-batch', epoch + 1, cfg.name, cfg.log);
       }
@@ -341,14 +381,27 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     state = 'failed';
     lastError = e.message;
     cfg.log('error', `query ${cfg.name} failed: ${e.message}`);
-    void source.stop();
+    for (const i of inputs) void i.source.stop();
   }
 
+  /** Each input's watermark into its graph input; the query's watermark is the least of them (what the sink sees). */
   function advanceWatermark(): void {
-    if (wmIndex < 0) return;
-    const w = tracker.current(Date.now());
-    if (w > watermark) { watermark = w; pipeline.push({ kind: 'watermark', time: w }); }
+    const now = Date.now();
+    for (const i of inputs) {
+      if (i.wmIndex < 0) continue;
+      const w = i.tracker.current(now);
+      if (w > i.watermark) { i.watermark = w; graph.push(i.index, { kind: 'watermark', time: w }); }
+    }
+    const w = Math.min(...inputs.map((i) => (i.wmIndex < 0 ? -Infinity : i.watermark)));
+    if (w > watermark) watermark = w;
   }
+
+  /** Every input's read positions (input 0 first), each tagged with its input. */
+  const allPositions = (): (SourcePosition & { input: number })[] => inputs.flatMap((i) => i.source.positions().map((p) => ({ ...p, input: i.index })));
+  const dataLoss = () => inputs.reduce((a, i) => { const l = i.source.dataLoss(); return { events: a.events + l.events, offsets: a.offsets + l.offsets }; }, { events: 0, offsets: 0 });
+  /** The sources' status as one: the first input not running speaks for all. */
+  const status = (): ConnectorStatus => inputs.map((i) => i.source.status()).find((x) => x.state !== 'running') ?? source.status();
+  const ofInput = <T extends { input?: number }>(ps: readonly T[], i: number): T[] => ps.filter((p) => (p.input ?? 0) === i);
 
 
   // ---- checkpoints -------------------------------------------------------------------------
@@ -356,18 +409,20 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   async function finishEpoch(): Promise<void> {
     const f = inflight!;
     if (kafkaSink) {
-      await kafkaSink.commitEpoch(f.e, f.positions);
+      // The sink's transaction carries input 0's offsets (and the epoch tag) to the query's group.
+      await kafkaSink.commitEpoch(f.e, ofInput(f.positions, 0));
       crashPoint('after-sink-commit', f.e, cfg.name, cfg.log);
     }
     await ckpt.commit(f.e, f.sums);
     crashPoint('after-commit', f.e, cfg.name, cfg.log);
     inflight = null;
     epoch = f.e;
-    epochStart = new Map(f.positions.map((p) => [partKey(p.topic, p.partition), p.offset]));
+    for (const i of inputs) i.epochStart = new Map(ofInput(f.positions, i.index).map((p) => [partKey(p.topic, p.partition), p.offset]));
     lastCheckpoint = { epoch: f.e, durationMs: Date.now() - f.t0, time: new Date().toISOString() };
     // Exactly-once sinks committed the offsets inside their transaction; others do it here.
-    if (!kafkaSink?.exactlyOnce) {
-      await source.commit(f.positions, f.e).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot commit offsets to group ${groupId}: ${(e as Error).message}`));
+    for (const i of inputs) {
+      if (i.index === 0 && kafkaSink?.exactlyOnce) continue;
+      await i.source.commit(ofInput(f.positions, i.index), f.e).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot commit offsets to group ${i.groupId}: ${(e as Error).message}`));
     }
     await ckpt.prune(cfg.keepEpochs ?? 5);
   }
@@ -379,24 +434,28 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     }
     const t0 = Date.now();
     const e = epoch + 1;
-    const positions = source.positions();
+    const positions = allPositions();
     await ckpt.writeOffsets({
       epoch: e,
-      ranges: positions.map((p) => ({ topic: p.topic, partition: p.partition, from: epochStart.get(partKey(p.topic, p.partition)) ?? p.offset, to: p.offset })),
+      ranges: positions.map((p) => ({
+        ...(p.input ? { input: p.input } : {}),
+        topic: p.topic, partition: p.partition, from: inputs[p.input]!.epochStart.get(partKey(p.topic, p.partition)) ?? p.offset, to: p.offset,
+      })),
       watermark: Number.isFinite(watermark) ? watermark : null,
       time: t0,
     });
     crashPoint('after-offsets', e, cfg.name, cfg.log);
-    pipeline.push({ kind: 'barrier', epoch: e });
+    graph.barrier(e);
     // Operator state as named tables per graph node (executor/graph-state.ts), under the plan's fingerprint.
-    const graphState = toEpochState(pipeline.graph.snapshot(e));
+    const graphState = toEpochState(graph.snapshot(e));
     cfg.table?.commit(e);
     const batches: Record<string, RecordBatch | null> = { ...graphState.batches };
     if (cfg.table) batches.table = cfg.table.size ? cfg.table.batch() : null;
-    const loss = source.dataLoss();
+    const loss = dataLoss();
     const meta = {
       ...graphState.meta,
-      tracker: tracker.snapshot(),
+      tracker: inputs[0]!.tracker.snapshot(),
+      ...(inputs.length > 1 ? { trackers: inputs.map((i) => i.tracker.snapshot()) } : {}),
       counters: { inputRows, malformedRows, deadLettered, lateRows, sideTruncated, dataLossEvents: lossBase.events + loss.events, dataLossOffsets: lossBase.offsets + loss.offsets },
     };
     const sums = await ckpt.writeState(e, { batches, meta });
@@ -434,7 +493,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
    */
   async function resolvePending(pend: PendingEpoch | null): Promise<boolean> {
     if (!pend || !kafkaSink?.exactlyOnce || !kafkaSink.committedEpoch) return false;
-    const topics = [...new Set(pend.offsets.ranges.map((r) => r.topic))];
+    const topics = [...new Set(ofInput(pend.offsets.ranges, 0).map((r) => r.topic))];
     if (!topics.length) return false;
     for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
       if (stopped) return false;
@@ -454,7 +513,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     }
   }
 
-  async function restore(found: LatestEpoch): Promise<SourcePosition[]> {
+  async function restore(found: LatestEpoch): Promise<(SourcePosition & { input?: number })[]> {
     const { restored, skipped: bad } = found;
     skipped = [...bad];
     for (const s of bad) cfg.log('warn', `query ${cfg.name}: checkpoint epoch ${s.epoch} is unusable (${s.reason}); using an earlier one`);
@@ -464,14 +523,21 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     const st = restored.state;
     if (st.meta.graph) {
       // Refused (StateMismatchError, nothing changed) when the checkpoint belongs to another plan.
-      pipeline.graph.restore(fromEpochState(st, ['table']));
+      graph.restore(fromEpochState(st, ['table']));
     } else {
+      if (!pipeline) throw new Error('this checkpoint predates dataflow graphs and cannot restore a query with several inputs');
       // A checkpoint written before graph state: one batch per chain position.
       const metas = (st.meta.ops as Record<string, unknown>[] | undefined) ?? [];
       pipeline.restore(metas.map((m, i) => ({ batch: st.batches[`op-${i}`] ?? null, meta: m })));
     }
-    tracker.restore(st.meta.tracker as WatermarkState, Date.now());
-    watermark = (st.meta.tracker as WatermarkState | undefined)?.watermark ?? -Infinity;
+    const trackers = (st.meta.trackers as WatermarkState[] | undefined) ?? [st.meta.tracker as WatermarkState];
+    for (const i of inputs) {
+      const t = trackers[i.index];
+      if (!t) continue;
+      i.tracker.restore(t, Date.now());
+      i.watermark = t.watermark ?? -Infinity;
+    }
+    watermark = Math.min(...inputs.map((i) => (i.wmIndex < 0 ? -Infinity : i.watermark)));
     const c = (st.meta.counters ?? {}) as Record<string, number>;
     inputRows = c.inputRows ?? 0; malformedRows = c.malformedRows ?? 0; deadLettered = c.deadLettered ?? 0; lateRows = c.lateRows ?? 0;
     sideTruncated = c.sideTruncated ?? 0;
@@ -482,8 +548,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     }
     epoch = restored.epoch;
     restoredFrom = restored.epoch;
-    const pos = positionsOf(restored.offsets);
-    epochStart = new Map(pos.map((p) => [partKey(p.topic, p.partition), p.offset]));
+    const pos = restored.offsets.ranges.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.to, input: r.input ?? 0 }));
+    for (const i of inputs) i.epochStart = new Map(ofInput(pos, i.index).map((p) => [partKey(p.topic, p.partition), p.offset]));
     return pos;
   }
 
@@ -506,15 +572,17 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
           samples.push({ t: Date.now(), rows: inputRows, ms: processingMs });
           while (samples.length > 11) samples.shift();
           // Idle partitions release the watermark on time, not only when data arrives.
-          if (def.options.idleTimeoutMs !== null) void serial(() => { advanceWatermark(); });
+          if (defs.some((d) => d.options.idleTimeoutMs !== null)) void serial(() => { advanceWatermark(); });
         }, 1000);
         // Fence the previous incarnation's producer now, which also aborts its open transaction.
         kafkaSink?.connect?.().catch(() => undefined);
         // Source start retries while the broker is unreachable; it must not block the caller.
-        source.start(from, handle, {
-          onPartitions: (parts) => { for (const p of parts) if (p.lag > 0) tracker.expect(partKey(p.topic, p.partition)); },
-          onFatal: (e) => serial(() => fail(e)),
-        }).catch((e) => { state = 'failed'; lastError = (e as Error).message; cfg.log('error', `query ${cfg.name} failed: ${lastError}`); });
+        for (const i of inputs) {
+          i.source.start(ofInput(from, i.index), (f) => handle(i, f), {
+            onPartitions: (parts) => { for (const p of parts) if (p.lag > 0) i.tracker.expect(partKey(p.topic, p.partition)); },
+            onFatal: (e) => serial(() => fail(e)),
+          }).catch((e) => { state = 'failed'; lastError = (e as Error).message; cfg.log('error', `query ${cfg.name} failed: ${lastError}`); for (const x of inputs) void x.source.stop(); });
+        }
       };
       // Only a pending exactly-once epoch needs the broker before restoring; don't block startup on it.
       // Read (and checksum) the log once; a roll-forward reads it again.
@@ -537,7 +605,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       const grace = setTimeout(() => abort.abort(), opts.checkpoint ? STOP_GRACE_MS : 0);
       try {
         // The source waits for the batch in hand: its handler returns once a stuck send is aborted.
-        if (!(await within(source.stop(), STOP_STEP_MS))) {
+        if (!(await within(Promise.all(inputs.map((i) => i.source.stop())), STOP_STEP_MS))) {
           torn = true;
           cfg.log('warn', `query ${cfg.name}: its source did not stop within ${STOP_STEP_MS} ms; abandoned (no final checkpoint)`);
         }
@@ -557,23 +625,31 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       if (state !== 'failed') state = 'stopped';
     },
     state: () => {
-      const s = source.status();
+      const s = status();
       if (state === 'failed' || state === 'stopped') return state;
       if (s.state === 'recovering' || s.state === 'starting') return s.state === 'starting' && state === 'starting' ? 'starting' : 'recovering';
       if (consecutiveFailures > 0 || sideError !== null) return 'recovering';
       return state;
     },
-    lastError: () => (consecutiveFailures > 0 || state === 'failed' ? lastError : sideError ?? source.status().lastError ?? lastError),
+    lastError: () => (consecutiveFailures > 0 || state === 'failed' ? lastError : sideError ?? status().lastError ?? lastError),
     async progress(): Promise<QueryProgress> {
-      let parts: PartitionLag[] = [];
-      try { parts = await Promise.race([source.lag(), new Promise<PartitionLag[]>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]); } catch {
-        parts = source.positions().map((p) => ({ ...p, endOffset: NaN, lag: NaN }));
-      }
+      const lagOf = async (i: Input): Promise<(PartitionLag & { input: number })[]> => {
+        let l: PartitionLag[];
+        try { l = await Promise.race([i.source.lag(), new Promise<PartitionLag[]>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]); } catch {
+          l = i.source.positions().map((p) => ({ ...p, endOffset: NaN, lag: NaN }));
+        }
+        return l.map((p) => ({ ...p, input: i.index }));
+      };
+      const parts = (await Promise.all(inputs.map(lagOf))).flat();
       const first = samples[0]; const last = samples[samples.length - 1];
       const dt = first && last && last.t > first.t ? (last.t - first.t) / 1000 : 0;
       const rows = first && last ? last.rows - first.rows : 0;
       const ms = first && last ? last.ms - first.ms : 0;
-      const ops = pipeline.metrics();
+      const byNode = graph.metrics();
+      const operators = pipeline
+        ? pipeline.operators.map((o, i) => ({ name: o.name, ...pipeline.metrics()[i]! }))
+        : [...graph.operators].map(([id, o]) => ({ name: `${id} ${o.name}`, ...(byNode[id] ?? { stateRows: 0, stateBytes: 0, lateRowsDropped: 0 }) }));
+      const loss = dataLoss();
       return {
         inputRows,
         inputRowsPerSecond: dt > 0 ? Math.round(rows / dt) : 0,
@@ -590,11 +666,11 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         restoredFromEpoch: restoredFrom,
         rolledForwardEpoch: rolledForward,
         groupId,
-        dataLoss: { events: lossBase.events + source.dataLoss().events, offsets: lossBase.offsets + source.dataLoss().offsets },
+        dataLoss: { events: lossBase.events + loss.events, offsets: lossBase.offsets + loss.offsets },
         skippedEpochs: skipped,
-        operators: pipeline.operators.map((o, i) => ({ name: o.name, stateRows: ops[i]!.stateRows, stateBytes: ops[i]!.stateBytes, lateRowsDropped: ops[i]!.lateRowsDropped })),
-        partitions: parts.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset, endOffset: Number.isFinite(p.endOffset) ? p.endOffset : null, lag: Number.isFinite(p.lag) ? p.lag : null })),
-        source: source.status(),
+        operators: operators.map((o) => ({ name: o.name, stateRows: o.stateRows, stateBytes: o.stateBytes, lateRowsDropped: o.lateRowsDropped })),
+        partitions: parts.map((p) => ({ ...(p.input ? { input: p.input } : {}), topic: p.topic, partition: p.partition, offset: p.offset, endOffset: Number.isFinite(p.endOffset) ? p.endOffset : null, lag: Number.isFinite(p.lag) ? p.lag : null })),
+        source: status(),
       };
     },
     checkpoint,
