@@ -44,8 +44,9 @@ export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode,
         return g.op({ kind: 'union', inputs: ins.length, schema: p.schema }, ins);
       }
       case 'join': {
-        // Window aggregates feeding a window join emit each window once, final, when it closes.
-        const below: EmitMode = p.bound.kind === 'window' ? 'window_close' : em;
+        // Window aggregates feeding a join emit each window once, final, when it closes (as Flink's do):
+        // a join's inputs are then append-only rows whose time the watermark orders.
+        const below: EmitMode = 'window_close';
         const l = walk(p.left, below);
         const r = walk(p.right, below);
         return g.op({
