@@ -65,6 +65,16 @@ export interface QueryText {
   readonly windows: readonly WindowTvf[];
   readonly emit: EmitMode | null;
   readonly emitStart: number;
+  /** `JOIN t FOR SYSTEM_TIME AS OF …` clauses (blanked in `text`), in order of appearance. */
+  readonly asOf?: readonly AsOfClause[];
+}
+
+/** A temporal join's `FOR SYSTEM_TIME AS OF <column> | PROCTIME()` after the table `table`. */
+export interface AsOfClause {
+  readonly table: string;
+  /** The left column the version is looked up at; null for PROCTIME() (the current version). */
+  readonly column: { readonly qualifier: string | null; readonly name: string } | null;
+  readonly start: number;
 }
 
 export type ObjectKind = 'source' | 'view' | 'materialized_view' | 'sink';

@@ -128,7 +128,7 @@ function addBound(b: Bounds | null, x: Expr, op: string, y: Expr, nl: number): B
 const CMP: Record<string, string> = { lt: '<', lte: '<=', gt: '>', gte: '>=' };
 
 export function analyzeJoin(
-  cond: Expr | null, left: LogicalPlan, right: LogicalPlan, joinType: JoinType, ttlMs: number | null,
+  cond: Expr | null, left: LogicalPlan, right: LogicalPlan, joinType: JoinType, ttlMs: number | null, temporal: JoinBound | null = null,
 ): JoinAnalysis {
   const nl = left.schema.fields.length;
   const leftKeys: number[] = []; const rightKeys: number[] = [];
@@ -148,6 +148,8 @@ export function analyzeJoin(
     }
     rest.push(c);
   }
+  // A temporal join's bound is its FOR SYSTEM_TIME AS OF clause; the rest is residual.
+  if (temporal) return { leftKeys, rightKeys, residual: andAll(rest), bound: temporal, leftOnly, rightOnly };
   // A window join: both sides windowed, their window_start and window_end equal.
   const lw = windowColumnsOf(left); const rw = windowColumnsOf(right);
   const paired = (l: number, r: number) => leftKeys.some((k, i) => k === l && rightKeys[i] === r);

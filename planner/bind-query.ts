@@ -23,7 +23,7 @@ import { SqlError, didYouMean, posMap, type PosMap } from './errors.ts';
 import { intervalRangeError, parseIntervalText } from './interval.ts';
 import { tokenize } from './lexer.ts';
 import type { LogicalPlan, SortKey } from './logical.ts';
-import type { JoinType } from './physical.ts';
+import type { JoinBound, JoinType } from './physical.ts';
 import { analyzeJoin, andAll, columnsOf, joinSchema, shiftColumns, sourcesWithoutWatermark } from './bind-join.ts';
 import { parseRequest, SPARK_WINDOW_ALIAS } from './parse.ts';
 import { MAX_SELECT_ITEMS } from './limits.ts';
@@ -387,7 +387,8 @@ class QueryBinder {
       const cond = andAll(parts);
       if (cond && cond.type.kind !== 'boolean') errAt(loc, astOffset(loc, item.on), 'a join condition must be BOOLEAN');
       if (!cond && joinType !== 'inner') errAt(loc, at, `${kw} needs ON or USING`);
-      const a = analyzeJoin(cond, rel.plan, right.plan, joinType, null);
+      const temporal = this.temporalBound(item, rel, right, at);
+      const a = analyzeJoin(cond, rel.plan, right.plan, joinType, null, temporal);
       let lp = rel.plan; let rp = right.plan;
       let residual = a.residual;
       if (joinType === 'inner') {
@@ -397,9 +398,9 @@ class QueryBinder {
       } else {
         residual = andAll([...(residual ? [residual] : []), ...a.leftOnly, ...a.rightOnly.map((x) => shiftColumns(x, nl))]);
       }
-      if (a.bound.kind !== 'regular') {
+      if (a.bound.kind !== 'regular' && !(a.bound.kind === 'temporal' && a.bound.leftTime === null)) {
         const noWm = [...sourcesWithoutWatermark(lp), ...sourcesWithoutWatermark(rp)];
-        if (noWm.length) errAt(loc, at, `a${a.bound.kind === 'window' ? ' window' : 'n interval'} join needs a watermark on every input; source '${noWm[0]}' declares none: add WATERMARK FOR <time column> AS <time column> - INTERVAL '5' SECOND`);
+        if (noWm.length) errAt(loc, at, `a${a.bound.kind === 'window' ? ' window' : a.bound.kind === 'temporal' ? ' temporal' : 'n interval'} join needs a watermark on every input; source '${noWm[0]}' declares none: add WATERMARK FOR <time column> AS <time column> - INTERVAL '5' SECOND`);
       }
       if (a.bound.kind === 'regular' && a.leftKeys.length === 0) errAt(loc, at, 'a join without a time bound needs at least one equality between the two sides (l.col = r.col): a cross join of two streams would grow without end', 'unsupported');
       const schema = joinSchema(lp.schema, rp.schema, joinType);
@@ -413,6 +414,34 @@ class QueryBinder {
       };
     }
     return { rel, where: rest };
+  }
+
+  /** Consumed FOR SYSTEM_TIME AS OF clauses of this query (by position in `q.asOf`). */
+  private asOfUsed = new Set<number>();
+
+  /**
+   * `JOIN t FOR SYSTEM_TIME AS OF l.ts`: the version of `t` valid at the left row's time (versions
+   * ordered by `t`'s watermark column, or by arrival when it has none); `AS OF PROCTIME()`: the version
+   * current when the left row arrives.
+   */
+  private temporalBound(item: Ast, left: Relation, right: Relation, at: number): JoinBound | null {
+    const list = this.q.asOf ?? [];
+    const i = list.findIndex((c, j) => !this.asOfUsed.has(j) && typeof item.table === 'string' && c.table.toLowerCase() === item.table.toLowerCase());
+    if (i < 0) return null;
+    this.asOfUsed.add(i);
+    const c = list[i]!;
+    let leftTime: number | null = null;
+    if (c.column) {
+      const col = c.column;
+      const hit = left.scope.find((s) => s.name.toLowerCase() === col.name.toLowerCase() && (col.qualifier === null || s.qualifier?.toLowerCase() === col.qualifier.toLowerCase()));
+      if (!hit) errAt(this.loc, c.start, `FOR SYSTEM_TIME AS OF ${col.qualifier ? `${col.qualifier}.` : ''}${col.name}: no such column on the left side of the join`);
+      if (hit.type.kind !== 'timestamp') errAt(this.loc, c.start, `FOR SYSTEM_TIME AS OF needs a TIMESTAMP column, '${hit.name}' is ${typeToString(hit.type)}`);
+      leftTime = hit.index;
+    }
+    const rp = right.plan;
+    const rightTime = rp.kind === 'source_scan' && rp.watermark ? rp.watermark.column : null;
+    if (String(item.join ?? '').toUpperCase().startsWith('RIGHT') || String(item.join ?? '').toUpperCase().startsWith('FULL')) errAt(this.loc, at, 'a temporal join (FOR SYSTEM_TIME AS OF) is INNER or LEFT');
+    return { kind: 'temporal', leftTime, rightTime };
   }
 
   /** A join input: a window TVF in FROM is applied (its window columns become real columns). */

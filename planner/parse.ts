@@ -5,7 +5,7 @@
  * EMIT clauses, Spark's `window`) so that node-sql-parser gets standard SQL with unchanged positions.
  */
 import type {
-  ColumnDecl, EmitMode, Ident, IntervalArg, MetadataKey, ObjectKind, OptionDecl, QueryText, Statement,
+  AsOfClause, ColumnDecl, EmitMode, Ident, IntervalArg, MetadataKey, ObjectKind, OptionDecl, QueryText, Statement,
   WatermarkDecl, WindowTvf,
 } from './ast.ts';
 import { SqlError, posMap, type PosMap, type SqlErrorKind } from './errors.ts';
@@ -421,6 +421,23 @@ class StatementParser {
       last = k;
       break;
     }
+    // Temporal joins: `t FOR SYSTEM_TIME AS OF o.ts` / `… AS OF PROCTIME()` (node-sql-parser has no such clause).
+    const asOf: AsOfClause[] = [];
+    for (let k = from + 1; k < last; k++) {
+      if (!(kwAt(k, 'FOR') && kwAt(k + 1, 'SYSTEM_TIME') && kwAt(k + 2, 'AS') && kwAt(k + 3, 'OF'))) continue;
+      const table = toks[k - 1]!;
+      if (table.kind !== 'ident' && table.kind !== 'qident') this.err('FOR SYSTEM_TIME AS OF must follow a table name', toks[k]!);
+      let e = k + 4;
+      let column: AsOfClause['column'] = null;
+      if (kwAt(e, 'PROCTIME') && toks[e + 1]?.value === '(' && toks[e + 2]?.value === ')') e += 3;
+      else if ((toks[e]?.kind === 'ident' || toks[e]?.kind === 'qident') && toks[e + 1]?.value === '.' && (toks[e + 2]?.kind === 'ident' || toks[e + 2]?.kind === 'qident')) {
+        column = { qualifier: toks[e]!.value, name: toks[e + 2]!.value }; e += 3;
+      } else if (toks[e]?.kind === 'ident' || toks[e]?.kind === 'qident') { column = { qualifier: null, name: toks[e]!.value }; e += 1; }
+      else this.err('expected a time column or PROCTIME() after FOR SYSTEM_TIME AS OF', toks[e] ?? toks[k]!);
+      asOf.push({ table: table.value, column, start: toks[k]!.start });
+      blank(toks[k]!.start, toks[e - 1]!.end);
+      k = e - 1;
+    }
     // Window table functions in FROM, and Spark's `window`.
     const windows: WindowTvf[] = [];
     for (let k = from; k < last; k++) {
@@ -449,7 +466,7 @@ class StatementParser {
       }
     }
     this.i = stopAt >= 0 ? stopAt : this.toks.length - 1;
-    return { text: chars.join(''), start, original: this.text.slice(start, endOff), windows, emit, emitStart };
+    return { text: chars.join(''), start, original: this.text.slice(start, endOff), windows, emit, emitStart, ...(asOf.length ? { asOf } : {}) };
   }
 
   /**

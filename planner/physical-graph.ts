@@ -289,6 +289,13 @@ export function printGraph(g: PhysicalGraph): string {
   return lines.join('\n');
 }
 
+/** The columns input `input` must decode (null: all): what the operators right after its source read. */
+export function inputColumnsUsed(g: PhysicalGraph, input: number): boolean[] | null {
+  const n = g.nodes.find((x) => x.role === 'source' && x.input === input);
+  if (!n || n.role !== 'source' || !n.source) return null;
+  return sourceColumnsUsed({ source: n.source, ops: opsAfter(g, n.id), sink: { kind: 'collect' }, schema: n.schema });
+}
+
 /** The single-input operators right after a source (for its decode=[…] column list). */
 function opsAfter(g: PhysicalGraph, id: string): PhysicalOp[] {
   const out: PhysicalOp[] = [];

@@ -19,6 +19,7 @@ import type { LateRows } from '../executor/operator.ts';
 import { fromEpochState, toEpochState } from '../executor/graph-state.ts';
 import { createPipeline, type Pipeline, type PipelineSink } from '../executor/pipeline.ts';
 import { createGraph, type Graph } from '../executor/graph.ts';
+import { inputColumnsUsed } from '../planner/physical-graph.ts';
 import { batchRows, rowObject, rowsBatch } from '../executor/rows.ts';
 import { maxTimestamp, WatermarkTracker, type WatermarkState } from '../executor/watermark.ts';
 import type { QueryOptions, SourceDef } from '../planner/catalog.ts';
@@ -310,7 +311,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     // The flat-JSON scanner writes straight into typed columns (2–3× JSON.parse, bench/decode.ts); it falls
     // back to the reference decoder for anything unusual, and for formats and options it does not handle.
     // The native reader hands packed messages (pointers into the fetch response); the scanner reads them in place.
-    const used = isChainPlan ? sourceColumnsUsed(plan) : null;
+    const used = isChainPlan ? sourceColumnsUsed(plan) : inputColumnsUsed(plan.graph, index);
     const gid = index === 0 ? groupId : `${groupId}-in${index}`;
     return {
       index, def: d, brokers: brokersOf(d), groupId: gid,

@@ -40,7 +40,8 @@
  * the files with the actual output of every `query` record and of every `statement error` record
  * whose header has no position yet (review the diff before committing it).
  */
-import { chainToGraph, printGraph } from '../../planner/physical-graph.ts';
+import { printGraph } from '../../planner/physical-graph.ts';
+import { isChain } from '../../planner/physical.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -144,7 +145,7 @@ function render(kind: Kind, planned: readonly PlannedStatement[]): string {
     switch (p.kind) {
       case 'explain': return { logical: p.logical, physical: p.physical, graph: p.graph };
       case 'create_materialized_view': case 'create_sink': case 'pull': case 'push':
-        return { logical: printLogical(p.logical), physical: printPhysical(p.physical), graph: printGraph(chainToGraph(p.physical)) };
+        return { logical: printLogical(p.logical), physical: isChain(p.physical) ? printPhysical(p.physical) : printGraph(p.physical.graph), graph: printGraph(p.physical.graph) };
       default: throw new Error(`'query ${kind}' needs a statement with a plan, got ${p.kind}`);
     }
   };
