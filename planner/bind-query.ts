@@ -556,7 +556,26 @@ class QueryBinder {
       }
       case 'materialized_view': {
         if (this.mode !== 'pull') {
-          errAt(loc, at, `'${obj.name}' is a materialized view: continuous queries over another view's changes are not supported yet; read its source instead`);
+          // A keyed view is read as its changes, epoch by epoch (a changelog keyed like the view). An
+          // append-only view keeps only its newest rows, so its changes cannot be caught up after a
+          // restart: its query is computed here from its sources instead, with the same result.
+          if (obj.keyColumns) {
+            const plan: LogicalPlan = { kind: 'view_scan', view: obj.name, schema: obj.schema, key: obj.keyColumns };
+            const scope = obj.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type, hidden: i >= obj.visibleCount }));
+            return { plan, scope, streaming: true, aggregated: true, key: obj.keyColumns, dependsOn: [obj.name], sources: [], tvf: null };
+          }
+          const parsed = parseRequest(obj.sql);
+          const st = parsed.statements[0]!;
+          if (st.kind !== 'create_materialized_view') throw new Error(`materialized view ${obj.name} does not hold its CREATE statement`);
+          try {
+            const inner = parseSelect(st.query, parsed.pm);
+            const innerLoc: Locator = { pm: parsed.pm, base: st.query.start, tokens: tokenize(st.query.text, posMap(st.query.text)) };
+            annotatePositions(inner, innerLoc.tokens);
+            return this.asRelation(new QueryBinder(this.catalog, innerLoc, st.query, 'continuous').bind(inner), qualifier, [obj.name]);
+          } catch (e) {
+            if (!(e instanceof SqlError)) throw e;
+            return errAt(loc, at, `in materialized view '${obj.name}' (line ${e.line}, column ${e.column} of its definition): ${e.message}`);
+          }
         }
         const plan: LogicalPlan = { kind: 'view_scan', view: obj.name, schema: obj.schema };
         const scope = obj.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type, hidden: i >= obj.visibleCount }));

@@ -17,7 +17,8 @@ export type LogicalPlan =
       readonly schema: Schema;
       readonly watermark: { readonly column: number; readonly delayMs: number } | null;
     }
-  | { readonly kind: 'view_scan'; readonly view: string; readonly schema: Schema }
+  /** A materialized view: its current rows (pull queries), or, with `key`, its changes epoch by epoch (continuous queries). */
+  | { readonly kind: 'view_scan'; readonly view: string; readonly schema: Schema; readonly key?: readonly number[] }
   | { readonly kind: 'filter'; readonly input: LogicalPlan; readonly predicate: Expr; readonly schema: Schema }
   | { readonly kind: 'project'; readonly input: LogicalPlan; readonly exprs: readonly Expr[]; readonly schema: Schema }
   | {
@@ -133,7 +134,7 @@ function nodeLine(p: LogicalPlan): string {
   switch (p.kind) {
     case 'source_scan':
       return `SourceScan: ${p.source} [${p.schema.fields.map((f) => `${f.name}:${typeToString(f.type)}`).join(', ')}]${p.watermark ? ` watermark=${p.schema.fields[p.watermark.column]!.name} - ${formatDuration(p.watermark.delayMs)}` : ''}`;
-    case 'view_scan': return `ViewScan: ${p.view}`;
+    case 'view_scan': return `ViewScan: ${p.view}${p.key ? ' changes' : ''}`;
     case 'filter': return `Filter: ${exprToString(p.predicate, ins)}`;
     case 'project': return `Project: ${p.exprs.map((e, i) => { const s = exprToString(e, ins); const n = p.schema.fields[i]!.name; return s === n ? s : `${s} AS ${n}`; }).join(', ')}`;
     case 'window_assign': return `WindowAssign: ${windowToString(p.spec)} time=${ins.fields[p.timeColumn]!.name}`;

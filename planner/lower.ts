@@ -12,8 +12,9 @@ import { APPEND, chainToGraph, GraphBuilder, type StreamKind } from './physical-
 import { emitBelow, toPhysical, unaryOp, type PhysicalPlan, type PhysicalSink, type PhysicalSource } from './physical.ts';
 import { assertNever } from './types.ts';
 
+/** Plans that need a graph: several inputs, or a view's changes (a keyed changelog input). */
 function multiInput(p: LogicalPlan): boolean {
-  return p.kind === 'union' || p.kind === 'join' || planInputs(p).some(multiInput);
+  return p.kind === 'union' || p.kind === 'join' || (p.kind === 'view_scan' && p.key !== undefined) || planInputs(p).some(multiInput);
 }
 
 export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, opts: { viewStream?: (view: string) => StreamKind } = {}): PhysicalPlan {
@@ -35,9 +36,9 @@ export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode,
         return g.source(s, p.schema, stream);
       }
       case 'view_scan': {
-        const s: PhysicalSource = { kind: 'view_source', view: p.view, schema: p.schema };
+        const s: PhysicalSource = { kind: 'view_source', view: p.view, schema: p.schema, ...(p.key ? { key: p.key } : {}) };
         sources.push(s);
-        return g.source(s, p.schema, opts.viewStream?.(p.view) ?? APPEND);
+        return g.source(s, p.schema, p.key ? { kind: 'changelog', key: p.key } : opts.viewStream?.(p.view) ?? APPEND);
       }
       case 'union': {
         const ins = p.inputs.map((x) => walk(x, em));

@@ -94,7 +94,8 @@ export type PhysicalOp =
 
 export type PhysicalSource =
   | { readonly kind: 'kafka_source'; readonly source: SourceDef; readonly schema: Schema }
-  | { readonly kind: 'view_source'; readonly view: string; readonly schema: Schema };
+  /** With `key`: the view's committed changes, a changelog keyed by `key` (a continuous query's input). */
+  | { readonly kind: 'view_source'; readonly view: string; readonly schema: Schema; readonly key?: readonly number[] };
 
 export type PhysicalSink =
   | { readonly kind: 'query_table'; readonly view: string; readonly keyColumns: readonly number[] | null; readonly emit: EmitMode; readonly retentionRows: number | null }
@@ -122,7 +123,9 @@ export interface PhysicalPlan extends PhysicalChain {
 
 /** True when the plan is one chain (a single input, single-input operators). */
 export function isChain(p: PhysicalPlan): boolean {
-  return p.sources.length === 1 && p.graph.nodes.every((n) => n.role !== 'op' || n.inputs.length === 1);
+  // planner/lower.ts fills `ops` only for plans it lowered as a chain.
+  return p.sources.length === 1 && p.graph.nodes.filter((n) => n.role === 'op').length === p.ops.length
+    && !(p.source.kind === 'view_source' && p.source.key);
 }
 
 export type PhysicalKind = PhysicalOp['kind'];
@@ -280,7 +283,7 @@ export function sourceLine(s: PhysicalSource, used: readonly boolean[] | null): 
       const decoded = used && used.some((u) => !u) ? ` decode=[${s.source.columns.filter((_, i) => used[i]).map((c) => c.name).join(', ')}]` : '';
       return `KafkaSource: ${s.source.name} ${o.topicPattern ? `topic-pattern=${o.topicPattern}` : `topics=[${o.topics.join(', ')}]`} format=${o.format}${extra} columns=[${cols.join(', ')}]${decoded}${wm ? ` watermark=${wm.column} - ${formatDuration(wm.delayMs)}` : ''}`;
     }
-    case 'view_source': return `ViewScan: ${s.view}`;
+    case 'view_source': return s.key ? `ViewChanges: ${s.view}` : `ViewScan: ${s.view}`;
     default: return assertNever(s, 'source');
   }
 }
