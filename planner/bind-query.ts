@@ -15,7 +15,7 @@
  */
 import type { EmitMode, QueryText, WindowTvf } from './ast.ts';
 import {
-  annotatePositions, astOffset, bindExpr, partOffset, columnName, containsAggregate, errAt, functionName, isAggregateAst, locateIdent,
+  aggDisplayName, annotatePositions, astOffset, bindExpr, partOffset, columnName, containsAggregate, errAt, functionName, isAggregateAst, locateIdent,
   type Ast, type BindContext, type Locator, type Scope, type ScopeColumn,
 } from './bind-expr.ts';
 import type { Catalog, SourceDef } from './catalog.ts';
@@ -493,7 +493,7 @@ class QueryBinder {
       if (tbl === SPARK_WINDOW_ALIAS) return `window_${columnName(ast)}`;
       return fieldName(e, columnName(ast));
     }
-    if (ast.type === 'aggr_func' || ast.type === 'function') return (ast.type === 'aggr_func' ? String(ast.name) : functionName(ast)).toLowerCase();
+    if (ast.type === 'aggr_func' || ast.type === 'function') return aggDisplayName((ast.type === 'aggr_func' ? String(ast.name) : functionName(ast)).toLowerCase()).toLowerCase();
     if (ast.type === 'cast') return this.defaultName(ast.expr, e, i);
     return `expr${i + 1}`;
   }
@@ -729,6 +729,8 @@ class QueryBinder {
     };
     const timeIdx = window ? preIndex(window.time) : -1;
     const keyIdx = keys.map(preIndex);
+    // Over a changelog the projection keeps the input's key: the retracting aggregate finds a row's previous version by it.
+    if (rel.key) for (const k of rel.key) { const f = input.schema.fields[k]!; preIndex({ kind: 'column', index: k, name: f.name, type: f.type }); }
     const aggs: { call: AggCall; key: string }[] = [];
     const nW = window ? 2 : 0;
     const aggOut = (i: number) => nW + keys.length + i;
@@ -737,9 +739,11 @@ class QueryBinder {
 
     const bindAgg = (a: Ast): Expr => {
       const at = astOffset(loc, a);
-      const fnName = (a.type === 'aggr_func' ? String(a.name) : functionName(a)).toUpperCase();
+      const written = (a.type === 'aggr_func' ? String(a.name) : functionName(a)).toUpperCase();
+      const fnName = aggDisplayName(written.toLowerCase()).toUpperCase();
       const argAst = a.type === 'aggr_func' ? a.args?.expr : a.args?.value?.[0];
-      const distinct = a.args?.distinct === 'DISTINCT';
+      const distinct = a.args?.distinct === 'DISTINCT' || fnName !== written;
+      if (a.type === 'function' && (a.args?.value?.length ?? 0) > 1) errAt(loc, at, `${fnName} takes one argument`);
       const innerCtx: BindContext = { loc, scope, noAggregates: 'aggregate calls cannot be nested' };
       let fn: AggFn; let arg = -1; let type = T.bigint as Expr['type'];
       const isStar = !argAst || argAst.type === 'star' || (argAst.type === 'column_ref' && argAst.column === '*');
@@ -752,15 +756,14 @@ class QueryBinder {
         arg = preIndex(e);
         switch (fnName) {
           case 'COUNT': fn = distinct ? 'count_distinct' : 'count'; break;
-          case 'SUM': fn = 'sum'; if (!isNumeric(e.type)) errAt(loc, argAt, `SUM needs a number, got ${typeToString(e.type)}`); type = e.type.kind === 'double' ? T.double : T.bigint; break;
-          case 'AVG': fn = 'avg'; if (!isNumeric(e.type)) errAt(loc, argAt, `AVG needs a number, got ${typeToString(e.type)}`); type = T.double; break;
+          case 'SUM': fn = distinct ? 'sum_distinct' : 'sum'; if (!isNumeric(e.type)) errAt(loc, argAt, `SUM needs a number, got ${typeToString(e.type)}`); type = e.type.kind === 'double' ? T.double : T.bigint; break;
+          case 'AVG': fn = distinct ? 'avg_distinct' : 'avg'; if (!isNumeric(e.type)) errAt(loc, argAt, `AVG needs a number, got ${typeToString(e.type)}`); type = T.double; break;
           case 'MIN': case 'MAX':
             fn = fnName === 'MIN' ? 'min' : 'max';
             if (!isNumeric(e.type) && e.type.kind !== 'timestamp') errAt(loc, argAt, `${fnName} supports numbers and timestamps, got ${typeToString(e.type)}`);
             type = e.type.kind === 'int' ? T.int : e.type.kind === 'null' ? T.bigint : e.type; break;
           default: return errAt(loc, at, `unknown aggregate ${fnName}`);
         }
-        if (distinct && fn !== 'count_distinct') errAt(loc, at, `${fnName}(DISTINCT …) is not supported; only COUNT(DISTINCT …)`);
       }
       let filter = -1;
       if (a.filter?.where) {

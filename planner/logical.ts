@@ -97,7 +97,7 @@ export function exprToString(e: Expr, input: Schema): string {
 
 export function aggToString(a: AggCall, input: Schema): string {
   const arg = a.arg < 0 ? '*' : input.fields[a.arg]?.name ?? `#${a.arg}`;
-  const fn = a.fn === 'count_star' ? 'count(*)' : a.fn === 'count_distinct' ? `count(DISTINCT ${arg})` : `${a.fn}(${arg})`;
+  const fn = a.fn === 'count_star' ? 'count(*)' : a.fn.endsWith('_distinct') ? `${a.fn.slice(0, -9)}(DISTINCT ${arg})` : `${a.fn}(${arg})`;
   const filter = a.filter >= 0 ? ` FILTER (WHERE ${input.fields[a.filter]?.name})` : '';
   return `${fn}${filter} AS ${a.name}`;
 }

@@ -17,6 +17,16 @@ import { T, type Field, type SqlType } from './types.ts';
 /** Spark's `window` is a reserved word for node-sql-parser; it is renamed to this same-length name. */
 export const SPARK_WINDOW_ALIAS = '_win__';
 
+/**
+ * node-sql-parser takes DISTINCT inside COUNT only: `SUM(DISTINCT x)` / `AVG(DISTINCT x)` are rewritten
+ * to calls of these names (`__dsum     (x)`, the argument where it was); MIN/MAX(DISTINCT x) lose the
+ * keyword (the same value either way).
+ */
+export const DISTINCT_AGG_NAMES: Readonly<Record<string, string>> = { SUM: '__dsum', AVG: '__davg' };
+
+/** `GROUPING SETS (…)` is not in node-sql-parser's grammar: it becomes a call of this name; `()` inside becomes `''`. */
+export const GROUPING_SETS_NAME = '__gsets_';
+
 export interface ParsedRequest {
   readonly text: string;
   readonly pm: PosMap;
@@ -442,6 +452,35 @@ class StatementParser {
         windows.push(w.tvf);
         this.placeholder(chars, start, t.start, w.tvf.end, w.tvf.placeholder);
         k = w.close;
+        continue;
+      }
+      if (['SUM', 'AVG', 'MIN', 'MAX'].includes(t.upper) && toks[k + 1]?.value === '(' && toks[k + 2]?.kind === 'ident' && toks[k + 2]!.upper === 'DISTINCT' && k + 3 < last) {
+        const d = toks[k + 2]!;
+        const name = DISTINCT_AGG_NAMES[t.upper];
+        if (name) {
+          // Blank `SUM(DISTINCT`, then the name where SUM was (or over DISTINCT, if a line break is in the way) and `(` where DISTINCT ended.
+          const oneLine = !this.text.slice(t.start, d.end).includes('\n');
+          blank(t.start, d.end);
+          const at = oneLine ? t.start : d.start;
+          for (let c = 0; c < name.length; c++) chars[at - start + c] = name[c]!;
+          chars[d.end - 1 - start] = '(';
+        } else blank(d.start, d.end);
+        k += 2;
+        continue;
+      }
+      if (t.upper === 'GROUPING' && toks[k + 1]?.kind === 'ident' && toks[k + 1]!.upper === 'SETS' && toks[k + 2]?.value === '(') {
+        const close = this.matchParen(k + 2);
+        if (close >= last) this.err("missing ')'", toks[k + 2]!);
+        blank(t.start, toks[k + 1]!.end);
+        for (let c = 0; c < GROUPING_SETS_NAME.length; c++) chars[t.start - start + c] = GROUPING_SETS_NAME[c]!;
+        for (let j = k + 3; j < close; j++) {
+          const x = toks[j]!;
+          if (x.kind === 'string' && x.value.trim() === '') this.err("a grouping set is a list of columns in parentheses; the empty set is ()", x);
+          if (x.kind === 'op' && x.value === '(' && toks[j + 1]?.kind === 'op' && toks[j + 1]!.value === ')') {
+            chars[x.start - start] = "'"; chars[toks[j + 1]!.start - start] = "'";
+          }
+        }
+        k += 1;
         continue;
       }
       if (t.upper === 'WINDOW' && t.value.length === SPARK_WINDOW_ALIAS.length) {
