@@ -6,7 +6,7 @@ import { SqlError, didYouMean, type PosMap, type SqlErrorKind } from './errors.t
 import { compileSafeRegex } from './regex-safety.ts';
 import { intervalRangeError, parseIntervalText } from './interval.ts';
 import type { Token } from './lexer.ts';
-import { DISTINCT_AGG_NAMES, SPARK_WINDOW_ALIAS } from './parse.ts';
+import { SPARK_WINDOW_ALIAS } from './parse.ts';
 import { T, isNumeric, typeToString, type Expr, type ScalarFn, type SqlType } from './types.ts';
 
 /* node-sql-parser's AST is untyped JSON for our purposes. */
@@ -214,14 +214,7 @@ export interface BindContext {
   readonly noAggregates?: string;
 }
 
-// __DSUM / __DAVG: SUM(DISTINCT …) / AVG(DISTINCT …) as the front end rewrites them (parse.ts DISTINCT_AGG_NAMES).
-const AGG_NAMES = new Set(['COUNT', 'SUM', 'MIN', 'MAX', 'AVG', ...Object.values(DISTINCT_AGG_NAMES).map((n) => n.toUpperCase())]);
-
-/** An aggregate's name as the user wrote it (`__dsum` → `SUM`). */
-export function aggDisplayName(name: string): string {
-  const hit = Object.entries(DISTINCT_AGG_NAMES).find(([, v]) => v === name.toLowerCase());
-  return hit ? hit[0] : name;
-}
+const AGG_NAMES = new Set(['COUNT', 'SUM', 'MIN', 'MAX', 'AVG']);
 
 export function isAggregateAst(ast: Ast): boolean {
   if (!ast || typeof ast !== 'object') return false;
@@ -636,7 +629,7 @@ export function functionName(ast: Ast): string {
 function bindFunction(ctx: BindContext, ast: Ast, at: number): Expr {
   const name = functionName(ast);
   const { loc } = ctx;
-  if (AGG_NAMES.has(name.toUpperCase())) return errAt(loc, at, ctx.noAggregates ?? `aggregate ${aggDisplayName(name)}() is not allowed here`);
+  if (AGG_NAMES.has(name.toUpperCase())) return errAt(loc, at, ctx.noAggregates ?? `aggregate ${name}() is not allowed here`);
   if (name === SPARK_WINDOW_ALIAS || name === 'session_window' || name === 'tumble' || name === 'hop' || name === 'cumulate' || name === 'session') {
     const shown = name === SPARK_WINDOW_ALIAS ? 'window' : name;
     return errAt(loc, at, `${shown}() is only allowed ${shown === 'window' || shown === 'session_window' ? 'in GROUP BY' : 'in FROM'}`);

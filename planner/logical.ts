@@ -52,7 +52,30 @@ export type LogicalPlan =
       readonly kind: 'top_n'; readonly input: LogicalPlan; readonly fn: 'row_number' | 'rank'; readonly limit: number;
       readonly partitionBy: readonly number[]; readonly orderBy: readonly SortKey[];
       readonly window: { readonly start: number; readonly end: number } | null; readonly schema: Schema;
-    };
+    }
+  | ExpandNode;
+
+/**
+ * GROUPING SETS / ROLLUP / CUBE: every input row once per grouping set, the `keys` (input columns) not
+ * in the set NULL, and a grouping id appended as the last column (BIGINT; bit `keys.length - 1 - j` set
+ * when keys[j] is not in the set, as Flink's GROUPING_ID). `sets[i]` lists positions into `keys`.
+ */
+export type ExpandNode = {
+  readonly kind: 'expand'; readonly input: LogicalPlan; readonly keys: readonly number[];
+  readonly sets: readonly (readonly number[])[]; readonly schema: Schema;
+};
+
+/** The grouping id of a grouping set (positions into `keys`) of `nKeys` keys. */
+export function groupingId(set: readonly number[], nKeys: number): number {
+  let id = 0;
+  for (let j = 0; j < nKeys; j++) if (!set.includes(j)) id += 2 ** (nKeys - 1 - j);
+  return id;
+}
+
+/** `sets=[(a, b), (a), ()]` over the keys' input columns, as EXPLAIN prints an expand. */
+export function groupingSetsText(keys: readonly number[], sets: readonly (readonly number[])[], input: Schema): string {
+  return `sets=[${sets.map((st) => `(${st.map((j) => input.fields[keys[j]!]!.name).join(', ')})`).join(', ')}]`;
+}
 
 export type LogicalKind = LogicalPlan['kind'];
 
@@ -127,6 +150,7 @@ function nodeLine(p: LogicalPlan): string {
     case 'rank': return `Rank: ${p.fn === 'rank' ? 'RANK' : 'ROW_NUMBER'}() OVER (PARTITION BY ${names(ins, p.partitionBy)} ORDER BY ${keysText(ins, p.orderBy)}) AS ${p.schema.fields[p.schema.fields.length - 1]!.name}`;
     case 'dedup': return `Dedup: keep=${p.keep}, keys=[${names(ins, p.keys)}], time=${ins.fields[p.timeColumn]!.name}`;
     case 'top_n': return `${p.window ? 'WindowTopN' : 'TopN'}: ${p.fn === 'rank' ? 'RANK' : 'ROW_NUMBER'} <= ${p.limit}, partitionBy=[${names(ins, p.partitionBy)}], orderBy=[${keysText(ins, p.orderBy)}]`;
+    case 'expand': return `Expand: ${groupingSetsText(p.keys, p.sets, ins)}, gid=${p.schema.fields[p.schema.fields.length - 1]!.name}`;
     default: return assertNever(p, 'plan node');
   }
 }

@@ -18,11 +18,12 @@ import { T, type Field, type SqlType } from './types.ts';
 export const SPARK_WINDOW_ALIAS = '_win__';
 
 /**
- * node-sql-parser takes DISTINCT inside COUNT only: `SUM(DISTINCT x)` / `AVG(DISTINCT x)` are rewritten
- * to calls of these names (`__dsum     (x)`, the argument where it was); MIN/MAX(DISTINCT x) lose the
- * keyword (the same value either way).
+ * node-sql-parser takes DISTINCT inside COUNT only: in `SUM|AVG|MIN|MAX(DISTINCT x)` the keyword is
+ * blanked, and the binder reads it back from the original text at the call's offset (`hasDistinct`).
  */
-export const DISTINCT_AGG_NAMES: Readonly<Record<string, string>> = { SUM: '__dsum', AVG: '__davg' };
+export function hasDistinct(original: string, offset: number): boolean {
+  return /^[A-Za-z_]+\s*\(\s*DISTINCT\b/i.test(original.slice(offset, offset + 200));
+}
 
 /** `GROUPING SETS (…)` is not in node-sql-parser's grammar: it becomes a call of this name; `()` inside becomes `''`. */
 export const GROUPING_SETS_NAME = '__gsets_';
@@ -456,15 +457,9 @@ class StatementParser {
       }
       if (['SUM', 'AVG', 'MIN', 'MAX'].includes(t.upper) && toks[k + 1]?.value === '(' && toks[k + 2]?.kind === 'ident' && toks[k + 2]!.upper === 'DISTINCT' && k + 3 < last) {
         const d = toks[k + 2]!;
-        const name = DISTINCT_AGG_NAMES[t.upper];
-        if (name) {
-          // Blank `SUM(DISTINCT`, then the name where SUM was (or over DISTINCT, if a line break is in the way) and `(` where DISTINCT ended.
-          const oneLine = !this.text.slice(t.start, d.end).includes('\n');
-          blank(t.start, d.end);
-          const at = oneLine ? t.start : d.start;
-          for (let c = 0; c < name.length; c++) chars[at - start + c] = name[c]!;
-          chars[d.end - 1 - start] = '(';
-        } else blank(d.start, d.end);
+        // Only blanks between SUM, ( and DISTINCT, so that hasDistinct reads the original text.
+        if (this.text.slice(t.end, toks[k + 1]!.start).trim() || this.text.slice(toks[k + 1]!.end, d.start).trim()) this.err(`a comment inside ${t.upper}(DISTINCT … is not supported`, d, 'unsupported');
+        blank(d.start, d.end);
         k += 2;
         continue;
       }
