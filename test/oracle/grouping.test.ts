@@ -92,6 +92,16 @@ const CASES: Case[] = [
     times: ['window_start', 'window_end'],
   },
   {
+    name: 'SUM(DISTINCT)/AVG(DISTINCT) in session windows (sessions merged)',
+    view: `SELECT window_start, window_end, bidder, SUM(DISTINCT price) AS sp, AVG(DISTINCT price) AS ap, COUNT(*) AS n
+      FROM SESSION(bids, ts, INTERVAL '600' MILLISECOND) GROUP BY window_start, window_end, bidder`,
+    oracle: `WITH p AS (SELECT *, LAG(ts) OVER (PARTITION BY bidder ORDER BY ts) AS prev FROM bids),
+      s AS (SELECT *, SUM(CASE WHEN ts - prev >= 600 THEN 1 ELSE 0 END) OVER (PARTITION BY bidder ORDER BY ts) AS sid FROM p)
+      SELECT MIN(ts) AS window_start, MAX(ts) + 600 AS window_end, bidder, SUM(DISTINCT price) AS sp, AVG(DISTINCT price) AS ap, COUNT(*) AS n
+      FROM s GROUP BY bidder, sid`,
+    times: ['window_start', 'window_end'],
+  },
+  {
     name: 'SUM(DISTINCT)/AVG(DISTINCT) over a changelog (an aggregate over an aggregate: values leave at count 0)',
     view: `SELECT bidder, SUM(DISTINCT num) AS s, AVG(DISTINCT num) AS a, COUNT(*) AS auctions
       FROM (SELECT auction, bidder, COUNT(*) AS num FROM bids GROUP BY auction, bidder) GROUP BY bidder`,
