@@ -8,10 +8,24 @@
 import type { Data, RecordBatch } from 'apache-arrow';
 import { groupingId } from '../../planner/logical.ts';
 import type { PhysicalOp } from '../../planner/physical.ts';
-import { T } from '../../planner/types.ts';
+import { T, type Schema } from '../../planner/types.ts';
 import { batchFromData, vectorToData } from '../arrow.ts';
 import type { Operator, Output } from '../operator.ts';
 import { constantVector } from '../vector.ts';
+
+/**
+ * Rows a window aggregate drops as late must be reported once, as the input row: the first copy of a
+ * batch maps to the expand's input (all keys, no grouping id), the other copies to null (already told).
+ */
+const origins = new WeakMap<RecordBatch, { readonly batch: RecordBatch; readonly schema: Schema } | null>();
+
+/**
+ * What a late-row report about `batch` should carry: itself (undefined: not from an expand), the
+ * expand's input batch and schema (the first copy), or nothing (null: another copy of reported rows).
+ */
+export function lateOrigin(batch: RecordBatch): { readonly batch: RecordBatch; readonly schema: Schema } | null | undefined {
+  return origins.get(batch);
+}
 
 export function createExpand(op: Extract<PhysicalOp, { kind: 'expand' }>): Operator {
   const width = op.inputSchema.fields.length;
@@ -35,7 +49,9 @@ export function createExpand(op: Extract<PhysicalOp, { kind: 'expand' }>): Opera
         for (let c = 0; c < width; c++) children[c] = batch.data.children[c]!;
         for (const c of nulled[s]!) children[c] = nullOf(c);
         children[width] = vectorToData(constantVector(T.bigint, gids[s]!, n));
-        out.batch(batchFromData(op.schema, children, n), ops);
+        const copy = batchFromData(op.schema, children, n);
+        origins.set(copy, s === 0 ? { batch, schema: op.inputSchema } : null);
+        out.batch(copy, ops);
       }
     },
   };
