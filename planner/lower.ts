@@ -55,7 +55,7 @@ export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode,
           leftSchema: p.left.schema, rightSchema: p.right.schema, schema: p.schema,
         }, [l, r]);
       }
-      case 'filter': case 'project': case 'window_assign': case 'aggregate': case 'sort': case 'limit': case 'dedup': case 'top_n': case 'rank': {
+      case 'filter': case 'project': case 'window_assign': case 'aggregate': case 'sort': case 'limit': case 'dedup': case 'top_n': case 'rank': case 'expand': {
         const at = walk(p.input, emitBelow(p, em));
         const op = unaryOp(p, em);
         return op ? g.op(op, [at]) : at;
