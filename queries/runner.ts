@@ -387,7 +387,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   function fail(e: Error): void {
     state = 'failed';
     lastError = e.message;
-    cfg.log('error', `query ${cfg.name} failed: ${e.message}`); if (process.env.STREAMSQL_DEBUG) console.error(e.stack);
+    cfg.log('error', `query ${cfg.name} failed: ${e.message}`);
     for (const i of inputs) void i.source.stop();
   }
 
