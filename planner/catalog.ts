@@ -109,6 +109,8 @@ export interface QueryOptions {
    * when set, drop the rows updated longest ago (old windows first). null: the default.
    */
   readonly retentionRows: number | null;
+  /** 'state.ttl': a regular join's rows not inserted or matched for this long are evicted (absent: kept). */
+  readonly stateTtlMs?: number;
 }
 
 export interface MaterializedViewDef {

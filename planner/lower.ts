@@ -17,7 +17,7 @@ function multiInput(p: LogicalPlan): boolean {
   return p.kind === 'union' || p.kind === 'join' || (p.kind === 'view_scan' && p.key !== undefined) || planInputs(p).some(multiInput);
 }
 
-export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, opts: { viewStream?: (view: string) => StreamKind } = {}): PhysicalPlan {
+export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, opts: { viewStream?: (view: string) => StreamKind; stateTtlMs?: number } = {}): PhysicalPlan {
   if (!multiInput(plan)) {
     const chain = toPhysical(plan, sink, emit);
     return { ...chain, graph: chainToGraph(chain), sources: [chain.source] };
@@ -50,8 +50,9 @@ export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode,
         const below: EmitMode = 'window_close';
         const l = walk(p.left, below);
         const r = walk(p.right, below);
+        const bound = p.bound.kind === 'regular' ? { kind: 'regular' as const, ttlMs: opts.stateTtlMs ?? null } : p.bound;
         return g.op({
-          kind: 'join', joinType: p.joinType, leftKeys: p.leftKeys, rightKeys: p.rightKeys, residual: p.residual, bound: p.bound,
+          kind: 'join', joinType: p.joinType, leftKeys: p.leftKeys, rightKeys: p.rightKeys, residual: p.residual, bound,
           leftSchema: p.left.schema, rightSchema: p.right.schema, schema: p.schema,
         }, [l, r]);
       }

@@ -17,7 +17,7 @@ const SOURCE_KEYS = [
   'source.client', 'source.workers', 'scan.topic-partition-discovery.interval',
 ] as const;
 
-const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows'] as const;
+const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows', 'state.ttl'] as const;
 const SINK_KEYS = [
   'connector', 'topic', 'properties.bootstrap.servers', 'format', 'value.format', 'key.format', 'key.fields', 'key.fields-prefix',
   'value.fields-include', 'json.timestamp-format.standard', 'sink.delivery-guarantee', 'sink.transactional-id-prefix', 'sink.partitioner',
@@ -306,6 +306,12 @@ function workerCount(pm: PosMap, o: OptionDecl | undefined): number | null {
   return v;
 }
 
+function positiveDuration(pm: PosMap, o: OptionDecl): number {
+  const ms = duration(pm, o);
+  if (ms === null || !(ms > 0)) fail(pm, o.valueStart, `option '${o.key}' must be a positive duration, such as '1 hour'`);
+  return ms!;
+}
+
 export function queryOptions(opts: readonly OptionDecl[], pm: PosMap, allowed: readonly string[] = QUERY_KEYS): QueryOptions {
   const m = checkKeys(opts, allowed, pm, 'view');
   const ci = duration(pm, m.get('checkpoint.interval'));
@@ -314,6 +320,8 @@ export function queryOptions(opts: readonly OptionDecl[], pm: PosMap, allowed: r
     checkpointIntervalMs: ci ?? 1000,
     lateTopic: m.get('late.topic')?.value ?? null,
     retentionRows: positive(pm, m.get('retention.rows')),
+    // Flink's table.exec.state.ttl: regular joins evict rows idle this long (processing time); absent: kept.
+    ...(m.get('state.ttl') ? { stateTtlMs: positiveDuration(pm, m.get('state.ttl')!) } : {}),
   };
 }
 
