@@ -31,6 +31,8 @@ const SINK_KEYS = [
  */
 export const KAFKA_CLIENT_PROPERTIES = [
   'security.protocol', 'sasl.mechanism', 'sasl.jaas.config', 'sasl.username', 'sasl.password',
+  'sasl.oauthbearer.token.endpoint.url', 'sasl.login.callback.handler.class', 'sasl.login.refresh.window.factor',
+  'sasl.oauthbearer.client.id', 'sasl.oauthbearer.client.secret', 'sasl.oauthbearer.scope',
   'ssl.truststore.location', 'ssl.truststore.type', 'ssl.truststore.password', 'ssl.truststore.certificates',
   'ssl.keystore.location', 'ssl.keystore.type', 'ssl.keystore.password', 'ssl.keystore.certificate.chain', 'ssl.keystore.key',
   'ssl.key.password', 'ssl.endpoint.identification.algorithm',
@@ -38,7 +40,7 @@ export const KAFKA_CLIENT_PROPERTIES = [
 ] as const;
 
 /** Properties whose values are secrets: never shown (see redactSql). */
-export const SECRET_PROPERTIES = ['sasl.jaas.config', 'sasl.password', 'ssl.truststore.password', 'ssl.keystore.password', 'ssl.keystore.key', 'ssl.key.password'] as const;
+export const SECRET_PROPERTIES = ['sasl.jaas.config', 'sasl.password', 'sasl.oauthbearer.client.secret', 'ssl.truststore.password', 'ssl.keystore.password', 'ssl.keystore.key', 'ssl.key.password'] as const;
 
 /**
  * Options of Flink's Kafka connectors (and a few Kafka client properties) that have no meaning here:
@@ -109,15 +111,15 @@ function clientProperties(pm: PosMap, m: Map<string, OptionDecl>): Record<string
   const mech = m.get('properties.sasl.mechanism');
   if (mech && !env(mech.value)) {
     const v = mech.value.toUpperCase();
-    if (!['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'].includes(v)) {
-      fail(pm, mech.valueStart, v === 'OAUTHBEARER' || v === 'GSSAPI' || v === 'AWS_MSK_IAM'
-        ? `'properties.sasl.mechanism' = '${mech.value}' is not supported yet: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`
-        : `option 'properties.sasl.mechanism' must be one of 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', not '${mech.value}'`);
+    if (!['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'].includes(v)) {
+      fail(pm, mech.valueStart, v === 'GSSAPI' || v === 'AWS_MSK_IAM'
+        ? `'properties.sasl.mechanism' = '${mech.value}' is not supported yet: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER`
+        : `option 'properties.sasl.mechanism' must be one of 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER', not '${mech.value}'`);
     }
   }
   const jaas = m.get('properties.sasl.jaas.config');
   // The value is a secret: errors about it never quote it.
-  if (jaas && !env(jaas.value) && !/\busername\s*=/.test(jaas.value)) fail(pm, jaas.valueStart, `'properties.sasl.jaas.config' needs username="…" and password="…" (for example org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="\${KAFKA_PASSWORD}";)`);
+  if (jaas && !env(jaas.value) && !/\b(username|clientId)\s*=/.test(jaas.value)) fail(pm, jaas.valueStart, `'properties.sasl.jaas.config' needs username="…" and password="…" (for example org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="\${KAFKA_PASSWORD}";)`);
   const eia = m.get('properties.ssl.endpoint.identification.algorithm');
   if (eia && eia.value !== '' && eia.value.toLowerCase() !== 'https') fail(pm, eia.valueStart, `'properties.ssl.endpoint.identification.algorithm' must be 'https' (hostname verification, the default) or '' (off), not '${eia.value}'`);
   for (const k of ['ssl.truststore.type', 'ssl.keystore.type']) {
