@@ -92,6 +92,11 @@ export interface SecureListeners {
   readonly users: readonly { readonly name: string; readonly password: string }[];
   /** For SSL / SASL_SSL: the broker's PKCS#12 keystore (key + certificate for 127.0.0.1) and the CA (PEM) that signs clients' certificates. */
   readonly tls?: { readonly keystore: string; readonly keystorePassword: string; readonly truststorePem: string };
+  /**
+   * An extra SSL listener named SSL_OTHER_NAME that presents this PKCS#12 keystore (same password as `tls`),
+   * no client certificate asked: a certificate for another host name, for hostname verification tests.
+   */
+  readonly otherNameKeystore?: string;
 }
 
 /** A running local broker. */
@@ -107,7 +112,7 @@ export interface LocalBroker {
   /** The broker's log4j log file, for diagnostics. */
   readonly logFile: string;
   /** Bootstrap address of each secured listener (see {@link SecureListeners}). */
-  readonly listeners: Readonly<Partial<Record<'SASL_SSL' | 'SSL' | 'SASL_PLAINTEXT' | 'OAUTH', string>>>;
+  readonly listeners: Readonly<Partial<Record<'SASL_SSL' | 'SSL' | 'SASL_PLAINTEXT' | 'OAUTH' | 'SSL_OTHER_NAME', string>>>;
   /**
    * Controlled shutdown: SIGTERM, up to 20 s grace, then SIGKILL. Resolves once the java
    * process is gone (and a temp dir removed). Idempotent: later calls return the same promise.
@@ -286,7 +291,7 @@ export async function startLocalBroker(opts: StartLocalBrokerOptions = {}): Prom
       );
       const picked = port.picked || controllerPort.picked;
       const state: BrokerState = { clusterId, port: port.value, controllerPort: controllerPort.value };
-      const secureNames = opts.secure ? [...opts.secure.listeners, ...(opts.secure.oauth ? ['OAUTH'] : [])] : [];
+      const secureNames = opts.secure ? [...opts.secure.listeners, ...(opts.secure.oauth ? ['OAUTH'] : []), ...(opts.secure.otherNameKeystore ? ['SSL_OTHER_NAME'] : [])] : [];
       if (secureNames.length) {
         const ports = await freePorts(secureNames.length, [port.value, controllerPort.value]);
         state.secure = Object.fromEntries(secureNames.map((l, i) => [l, ports[i]!]));
@@ -546,7 +551,7 @@ function secureProperties(s: BrokerState, secure: SecureListeners): Record<strin
   const props: Record<string, string> = {
     listeners: [`PLAINTEXT://127.0.0.1:${s.port}`, `CONTROLLER://127.0.0.1:${s.controllerPort}`, ...ls.map(([l, p]) => `${l}://127.0.0.1:${p}`)].join(','),
     'advertised.listeners': [`PLAINTEXT://127.0.0.1:${s.port}`, ...ls.map(([l, p]) => `${l}://127.0.0.1:${p}`)].join(','),
-    'listener.security.protocol.map': ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT', ...ls.map(([l]) => `${l}:${l === 'OAUTH' ? 'SASL_PLAINTEXT' : l}`)].join(','),
+    'listener.security.protocol.map': ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT', ...ls.map(([l]) => `${l}:${l === 'OAUTH' ? 'SASL_PLAINTEXT' : l === 'SSL_OTHER_NAME' ? 'SSL' : l}`)].join(','),
     'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
     // A test broker: one partition for the offsets and transaction topics, so their first use (which a
     // fresh broker answers with NOT_COORDINATOR until they are loaded) takes a second, not fifty.
@@ -577,6 +582,12 @@ function secureProperties(s: BrokerState, secure: SecureListeners): Record<strin
       'ssl.truststore.type': 'PEM', 'ssl.truststore.location': secure.tls.truststorePem,
     });
     if (s.secure!.SSL) props['listener.name.ssl.ssl.client.auth'] = 'required';
+    if (secure.otherNameKeystore) {
+      Object.assign(props, {
+        'listener.name.ssl_other_name.ssl.keystore.type': 'PKCS12', 'listener.name.ssl_other_name.ssl.keystore.location': secure.otherNameKeystore,
+        'listener.name.ssl_other_name.ssl.keystore.password': secure.tls.keystorePassword,
+      });
+    }
   }
   return props;
 }

@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 
 export type SecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
 export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER';
@@ -263,8 +263,17 @@ export function tlsOptions(sec: KafkaSecurity, host: string): ConnectionOptions 
     ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
     rejectUnauthorized: true,
     // 'ssl.endpoint.identification.algorithm' = '': the chain is still verified, the name is not.
-    ...(t.verifyHostname ? {} : { checkServerIdentity: () => undefined }),
+    checkServerIdentity: t.verifyHostname ? explainedIdentityCheck : () => undefined,
   };
+}
+
+/** Node's hostname check, its error naming what the certificate is for (Node lists only IP names for an IP address). */
+function explainedIdentityCheck(host: string, cert: PeerCertificate): Error | undefined {
+  const e = checkServerIdentity(host, cert);
+  if (!e) return undefined;
+  const names = cert.subjectaltname || (cert.subject?.CN ? `CN=${cert.subject.CN}` : 'no names');
+  e.message = `${e.message.replace(/[:\s]+$/, '')} (the broker's certificate is for ${names}, not ${host}; connect by a name it holds, or turn the check off with 'ssl.endpoint.identification.algorithm' = '')`;
+  return e;
 }
 
 /** What to log about a connection's security: never a secret. */

@@ -71,7 +71,7 @@ const jaas = (mod: 'plain' | 'scram', user: string, pw: string) =>
 beforeAll(async () => {
   certs = makeTestCerts();
   broker = await startLocalBroker({
-    secure: { listeners: ['SASL_SSL', 'SSL', 'SASL_PLAINTEXT'], users: [{ name: 'alice', password: PASSWORD }, { name: 'carol', password: 'carol-old-pw' }], tls: { keystore: certs.brokerP12, keystorePassword: certs.brokerP12Password, truststorePem: certs.caPem } },
+    secure: { listeners: ['SASL_SSL', 'SSL', 'SASL_PLAINTEXT'], users: [{ name: 'alice', password: PASSWORD }, { name: 'carol', password: 'carol-old-pw' }], tls: { keystore: certs.brokerP12, keystorePassword: certs.brokerP12Password, truststorePem: certs.caPem }, otherNameKeystore: certs.otherNameP12 },
   });
   // A fresh broker creates its offsets and transaction topics at first use and answers
   // NOT_COORDINATOR while loading them: warm both up before the timed parts.
@@ -216,4 +216,28 @@ describe('secured Kafka', () => {
       expect((await s.get('/v1/views/d_counts')).body.rows.map((x: { n: number }) => x.n)).toEqual([6, 6, 6]);
     } finally { await s.close(); }
   }, 90_000);
+
+  it('a broker certificate for another host name: the query shows the hostname mismatch; the name check can be turned off', async () => {
+    await produce('sec-e-in', events(3));
+    const s = await service(broker.bootstrap, {});
+    try {
+      const r = await s.sql(`CREATE TABLE e_in (id BIGINT, page STRING) WITH ('connector' = 'kafka', 'topic' = 'sec-e-in', 'format' = 'json',
+          'scan.startup.mode' = 'earliest-offset', 'properties.bootstrap.servers' = '${broker.listeners.SSL_OTHER_NAME}',
+          'properties.security.protocol' = 'SSL', 'properties.ssl.truststore.location' = '${certs.caPem}');
+        CREATE MATERIALIZED VIEW e_counts AS SELECT page, COUNT(*) AS n FROM e_in GROUP BY page`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const id = r.body.results[1].queryId as string;
+      const st = await waitFor(async () => {
+        const q = (await s.get(`/v1/queries/${id}`)).body;
+        return q.error ? q : null;
+      }, 30_000, 'the TLS error in the status');
+      expect(st.error).toMatch(/Hostname\/IP does not match certificate's altnames: IP: 127\.0\.0\.1 is not in the cert's list \(the broker's certificate is for DNS:kafka\.other\.example, not 127\.0\.0\.1/);
+      expect(st.status).not.toBe('running');
+      // The chain is valid: with the name check off ('ssl.endpoint.identification.algorithm' = '') the same listener connects.
+      const [host, port] = broker.listeners.SSL_OTHER_NAME!.split(':') as [string, string];
+      const props = { 'security.protocol': 'SSL', 'ssl.truststore.location': certs.caPem };
+      await expect(openConnection(host, Number(port), 'sec-test', 5000, resolveSecurity(props))).rejects.toThrow(/does not match certificate's altnames/);
+      (await openConnection(host, Number(port), 'sec-test', 5000, resolveSecurity({ ...props, 'ssl.endpoint.identification.algorithm': '' }))).close();
+    } finally { await s.close(); }
+  }, 60_000);
 });
