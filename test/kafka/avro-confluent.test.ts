@@ -172,4 +172,29 @@ describe('avro-confluent', () => {
     expect(q.status).toBe('running');
     expect(JSON.stringify(q)).toMatch(/"malformedRows":2/);
   }, 60_000);
+
+  it('a registry with basic auth: user-info from an ${ENV} reference, shown as ******', async () => {
+    const authReg = await startStandInRegistry({ userInfo: 'reg-user:reg-pw-77' });
+    try {
+      const authCsr = new SchemaRegistry({ host: authReg.url, auth: { username: 'reg-user', password: 'reg-pw-77' } });
+      const topic = uniqueTopic('avc-auth');
+      const { id } = await authCsr.register({ type: SchemaType.AVRO, schema: JSON.stringify(writerV1) }, { subject: `${topic}-value` });
+      await produce(topic, [await authCsr.encode(id, { id: 1, amount: 5, currency: 'CHF', ts: BASE_TS, note: '' }), await authCsr.encode(id, { id: 2, amount: 6, currency: 'CHF', ts: BASE_TS, note: '' })]);
+      process.env.AVC_TEST_USERINFO = 'reg-user:reg-pw-77';
+      const r = await svc.sql(`CREATE TABLE pay_auth (id BIGINT, currency STRING) WITH ('connector' = 'kafka', 'topic' = '${topic}', 'scan.startup.mode' = 'earliest-offset',
+          'value.format' = 'avro-confluent', 'value.avro-confluent.url' = '${authReg.url}', 'value.avro-confluent.basic-auth.credentials-source' = 'USER_INFO',
+          'value.avro-confluent.basic-auth.user-info' = '\${AVC_TEST_USERINFO}');
+        CREATE MATERIALIZED VIEW pay_auth_rows AS SELECT id, currency FROM pay_auth`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      await waitFor(async () => (await viewRows('pay_auth_rows')).length === 2, 30_000, '2 rows through the authenticated registry');
+      expect((await viewRows('pay_auth_rows')).map((x) => x.currency)).toEqual(['CHF', 'CHF']);
+      const q = (await svc.get(`/v1/queries/${r.body.results[1].queryId}`)).body;
+      expect(q.sql).not.toContain('reg-pw-77');
+      // A user-info written into the DDL is not shown by the catalog, SHOW or DESCRIBE (redactSql is unit-tested).
+      expect((await svc.sql(`CREATE TABLE t_redact (a BIGINT) WITH ('connector' = 'kafka', 'topic' = 'x', 'value.format' = 'avro-confluent', 'value.avro-confluent.url' = 'http://r', 'value.avro-confluent.basic-auth.user-info' = 'u:visible-pw')`)).status).toBe(200);
+      const shown = [JSON.stringify((await svc.get('/v1/catalog')).body), JSON.stringify((await svc.sql('SHOW SOURCES; DESCRIBE t_redact')).body)].join('\n');
+      expect(shown).toContain('t_redact');
+      expect(shown).not.toContain('visible-pw');
+    } finally { await authReg.stop(); delete process.env.AVC_TEST_USERINFO; }
+  }, 60_000);
 });
