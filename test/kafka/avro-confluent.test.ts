@@ -28,8 +28,7 @@ let csr: SchemaRegistry;
 let svc: Awaited<ReturnType<typeof service>>;
 const logs: string[] = [];
 
-async function service() {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'streamsql-avc-'));
+async function service(dataDir = mkdtempSync(path.join(os.tmpdir(), 'streamsql-avc-'))) {
   const s = await startService({ kafkaBrokers: brokers(), dataDir, demo: false, log: (l, m) => { logs.push(`${l} ${m}`); } });
   const app = await buildApp(s);
   const call = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
@@ -39,9 +38,10 @@ async function service() {
     return { status: r.statusCode, body };
   };
   return {
+    dataDir,
     sql: (sql: string) => call('POST', '/v1/sql', { sql }),
     get: (url: string) => call('GET', url),
-    async close() { await app.close(); await s.stop(); rmSync(dataDir, { recursive: true, force: true }); },
+    async close(keepData = false) { await app.close(); await s.stop(); if (!keepData) rmSync(dataDir, { recursive: true, force: true }); },
   };
 }
 const T = uniqueTopic('avc-in');
@@ -197,4 +197,19 @@ describe('avro-confluent', () => {
       expect(shown).not.toContain('visible-pw');
     } finally { await authReg.stop(); delete process.env.AVC_TEST_USERINFO; }
   }, 60_000);
+
+  it('after a restart the exactly-once avro-confluent sink goes on from its checkpoint: every record once, the same schema id', async () => {
+    await waitFor(async () => (await readRaw(OUT, 13)).length >= 13, 60_000, '13 records in the sink before the restart');
+    await svc.close(true);
+    await produce(T, await Promise.all([13, 14, 15].map((i) => csr.encode(ids.v1, { id: i, amount: 1, currency: 'JPY', ts: BASE_TS + i * 1000, note: '' }))));
+    svc = await service(svc.dataDir);
+    const out = await readRaw(OUT, 16);
+    await new Promise((r) => setTimeout(r, 1500));
+    const all = await readRaw(OUT, 16);
+    const got = (await Promise.all(all.map((b) => csr.decode(b)))).map((x: { id: number }) => Number(x.id)).sort((a, b) => a - b);
+    expect(got).toEqual([...Array(16).keys()]);
+    expect(out.length).toBeGreaterThanOrEqual(16);
+    expect(new Set(all.map((b) => b.readInt32BE(1))).size).toBe(1);
+    expect(reg.subjects.get(`${OUT}-value`)).toHaveLength(1);
+  }, 150_000);
 });
