@@ -234,6 +234,9 @@ export class TimeHeap {
   /** Smallest time, +Infinity when empty. */
   peekTime(): number { return this.size > 0 ? this.t[0]! : Infinity; }
 
+  /** True when the heap holds an entry with time <= t. */
+  due(t: number): boolean { return this.size > 0 && this.t[0]! <= t; }
+
   /** Removes the smallest entry and returns its slot. */
   pop(): number {
     const t = this.t; const s = this.s;

@@ -67,9 +67,9 @@ export function createIntervalJoin(op: JoinOp, ctx: OperatorContext): Operator {
   const expire = (wm: number, out: Output) => {
     for (let s = 0; s < 2; s++) {
       const side = sides[s]!; const heap = heaps[s]!;
-      if (heap.peekTime() > wm) continue;
+      if (!heap.due(wm)) continue;
       const freed: number[] = []; const unmatched: number[] = [];
-      while (heap.peekTime() <= wm) { const slot = heap.pop(); freed.push(slot); if (side.matches[slot] === 0) unmatched.push(slot); }
+      while (heap.due(wm)) { const slot = heap.pop(); freed.push(slot); if (side.matches[slot] === 0) unmatched.push(slot); }
       const padded = s === 0 ? emits.padLeft || emits.anti : emits.padRight;
       if (padded && unmatched.length) {
         const ix = Int32Array.from(unmatched); const none = new Int32Array(ix.length).fill(-1);

@@ -116,10 +116,10 @@ export function createTemporalJoin(op: JoinOp, ctx: OperatorContext): Operator {
   };
 
   const release = (wm: number, out: Output) => {
-    if (waiting.peekTime() <= wm) {
+    if (waiting.due(wm)) {
       pairs.clear();
       const done: number[] = [];
-      while (waiting.peekTime() <= wm) {
+      while (waiting.due(wm)) {
         const s = waiting.pop();
         done.push(s);
         pairs.push(s, versionAt(left.key[s]!, left.time[s]!));

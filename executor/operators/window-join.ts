@@ -43,7 +43,7 @@ export function createWindowJoin(op: JoinOp, ctx: OperatorContext): Operator {
   const close = (wm: number, out: Output) => {
     const L = sides[0]; const R = sides[1];
     const closed: [number[], number[]] = [[], []];
-    for (let s = 0; s < 2; s++) { const h = heaps[s]!; while (h.peekTime() <= wm) closed[s]!.push(h.pop()); }
+    for (let s = 0; s < 2; s++) { const h = heaps[s]!; while (h.due(wm)) closed[s]!.push(h.pop()); }
     if (closed[0].length === 0 && closed[1].length === 0) return;
     pairs.clear();
     for (const ls of closed[0]) {
