@@ -44,7 +44,9 @@ export function createTemporalJoin(op: JoinOp, ctx: OperatorContext): Operator {
   let vt: (number[] | undefined)[] = [];
   let vs: (number[] | undefined)[] = [];
   let versionCount = 0;
-  let nextSweep = 1024;
+  /** Keys with at least one version; a sweep of all keys runs when the versions double (amortized O(1) a version). */
+  let versionKeys = 0;
+  let nextSweep = 0;
   let nextCompact = 4096;
   let watermark = -Infinity;
   let late = 0;
@@ -61,18 +63,19 @@ export function createTemporalJoin(op: JoinOp, ctx: OperatorContext): Operator {
     if (drop <= 0) return;
     for (let i = 0; i < drop; i++) right.remove(s[i]!);
     t.splice(0, drop); s.splice(0, drop); versionCount -= drop;
-    if (t.length === 0) { vt[k] = undefined; vs[k] = undefined; }
+    if (t.length === 0) { vt[k] = undefined; vs[k] = undefined; versionKeys--; }
   };
 
   const addVersion = (k: number, time: number, slot: number) => {
     if (!versioned) {
       // The current row only.
       const s = vs[k];
-      if (s) { for (const x of s) right.remove(x); versionCount -= s.length; }
+      if (s) { for (const x of s) right.remove(x); versionCount -= s.length; } else versionKeys++;
       vt[k] = [time]; vs[k] = [slot]; versionCount++;
       return;
     }
-    const t = (vt[k] ??= []); const s = (vs[k] ??= []);
+    if (!vt[k]) { vt[k] = []; vs[k] = []; versionKeys++; }
+    const t = vt[k]!; const s = vs[k]!;
     let at = t.length;
     while (at > 0 && t[at - 1]! > time) at--;
     t.splice(at, 0, time); s.splice(at, 0, slot); versionCount++;
@@ -127,9 +130,9 @@ export function createTemporalJoin(op: JoinOp, ctx: OperatorContext): Operator {
       emit({ store: left.store }, out);
       for (const s of done) left.remove(s);
     }
-    if (versioned && versionCount >= nextSweep) {
+    if (versioned && versionCount > versionKeys && versionCount >= nextSweep) {
       for (let k = 0; k < vt.length; k++) if (vt[k]) prune(k, wm);
-      nextSweep = Math.max(1024, versionCount * 2);
+      nextSweep = 2 * versionCount;
     }
     if (keys.size >= nextCompact) {
       // Keys with neither a version nor a waiting row leave the key table.
@@ -161,7 +164,7 @@ export function createTemporalJoin(op: JoinOp, ctx: OperatorContext): Operator {
         if (rows === null && time <= watermark) { (lateRows ??= []).push(i); continue; }
       } else if (del) {
         const s = vs[k];
-        if (s) { for (const x of s) right.remove(x); versionCount -= s.length; vt[k] = undefined; vs[k] = undefined; }
+        if (s) { for (const x of s) right.remove(x); versionCount -= s.length; vt[k] = undefined; vs[k] = undefined; versionKeys--; }
         continue;
       }
       const slot = right.add(cols, i, -1, time, 0);
@@ -173,7 +176,7 @@ export function createTemporalJoin(op: JoinOp, ctx: OperatorContext): Operator {
 
   const reset = () => {
     keys = new JoinKeys(keyTypes); left = new JoinSide(op.leftSchema); right = new JoinSide(op.rightSchema);
-    waiting = new TimeHeap(); vt = []; vs = []; versionCount = 0; nextSweep = 1024; nextCompact = 4096;
+    waiting = new TimeHeap(); vt = []; vs = []; versionCount = 0; versionKeys = 0; nextSweep = 0; nextCompact = 4096;
   };
 
   return {
@@ -245,7 +248,8 @@ export function createTemporalJoin(op: JoinOp, ctx: OperatorContext): Operator {
           if (k < 0) continue;
           const slot = right.add(cols, i, -1, extra[0]![i]!, 0);
           right.flag[slot] = extra[1]![i]!;
-          (vt[k] ??= []).push(extra[0]![i]!); (vs[k] ??= []).push(slot); versionCount++;
+          if (!vt[k]) { vt[k] = []; vs[k] = []; versionKeys++; }
+          vt[k]!.push(extra[0]![i]!); vs[k]!.push(slot); versionCount++;
         }
       }
       const l = st.tables.left;
