@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RecordBatch } from 'apache-arrow';
 import { createGraph } from '../../executor/graph.ts';
+import type { LateRows } from '../../executor/operator.ts';
 import { fromIpcFiles, toIpcFiles } from '../../executor/graph-state.ts';
 import { batchRows, rowsBatch, type Row } from '../../executor/rows.ts';
 import type { JoinBound, PhysicalOp } from '../../planner/physical.ts';
@@ -162,7 +163,9 @@ function stepsOf(sc: Scenario): { steps: Step[]; barriers: number } {
 const rowObj = (names: readonly string[], r: Row): JRow => Object.fromEntries(names.map((n, i) => [n, r[i] ?? null]));
 
 /** The batch join the streaming run must equal. */
-function reference(sc: Scenario, steps: readonly Step[]): JRow[] {
+/** The rows the join must emit, and how many input rows it must drop as late. */
+function reference(sc: Scenario, steps: readonly Step[]): { rows: JRow[]; late: number } {
+  let late = 0;
   const wms = [-Infinity, -Infinity];
   const keyIx = KEYS[sc.keys];
   const keyEq = (l: JRow, r: JRow) => keyIx.every((i) => sqlEq(l[LN[i]!], r[RN[i]!]));
@@ -182,12 +185,14 @@ function reference(sc: Scenario, steps: readonly Step[]): JRow[] {
       const row = rowObj(s.input === 0 ? LN : RN, r0);
       const t = r0[4] as number | null; const end = r0[6] as number | null;
       switch (sc.kind) {
-        case 'interval': if (t !== null && t > wm) (s.input === 0 ? left : right).push(row); break;
-        case 'window': if (end !== null && end > wm) (s.input === 0 ? left : right).push(row); break;
+        case 'interval': if (t !== null && t > wm) (s.input === 0 ? left : right).push(row); else late++; break;
+        case 'window': if (end !== null && end > wm) (s.input === 0 ? left : right).push(row); else late++; break;
         case 'regular_append': (s.input === 0 ? left : right).push(row); break;
         case 'regular_changelog': if (s.input === 0) lChanges.push({ row, op }); else rChanges.push({ row, op, time: 0 }); break;
         case 'temporal_event':
-          if (t !== null && t > wm) { if (s.input === 0) left.push(row); else if (rkey(row) !== null) rChanges.push({ row, op, time: t }); }
+          // A version with a NULL key can never match: ignored, not counted.
+          if (s.input === 1 && rkey(row) === null) break;
+          if (t !== null && t > wm) { if (s.input === 0) left.push(row); else rChanges.push({ row, op, time: t }); } else late++;
           break;
         case 'temporal_proc': {
           if (s.input === 1) { const k = rkey(row); if (k !== null) { if (op > 0) current.set(k, row); else current.delete(k); } break; }
@@ -202,17 +207,17 @@ function reference(sc: Scenario, steps: readonly Step[]): JRow[] {
   }
   switch (sc.kind) {
     case 'interval':
-      return refJoin(left, right, sc.type, (l, r) => {
+      return { late, rows: refJoin(left, right, sc.type, (l, r) => {
         if (!keyEq(l, r) || !res(l, r)) return false;
         const d = (l.ts as number) - (r.rts as number);
         return d >= sc.lower && d <= sc.upper;
-      }, LN, RN);
+      }, LN, RN) };
     case 'window':
-      return refJoin(left, right, sc.type, (l, r) => l.ws === r.rws && l.we === r.rwe && keyEq(l, r) && res(l, r), LN, RN);
+      return { late, rows: refJoin(left, right, sc.type, (l, r) => l.ws === r.rws && l.we === r.rwe && keyEq(l, r) && res(l, r), LN, RN) };
     case 'regular_append':
-      return refJoin(left, right, sc.type, (l, r) => keyEq(l, r) && res(l, r), LN, RN);
+      return { late, rows: refJoin(left, right, sc.type, (l, r) => keyEq(l, r) && res(l, r), LN, RN) };
     case 'regular_changelog':
-      return refJoin(currentRows(lChanges, (r) => String(r.id)), currentRows(rChanges, (r) => String(r.rid)), sc.type, (l, r) => keyEq(l, r) && res(l, r), LN, RN);
+      return { late, rows: refJoin(currentRows(lChanges, (r) => String(r.id)), currentRows(rChanges, (r) => String(r.rid)), sc.type, (l, r) => keyEq(l, r) && res(l, r), LN, RN) };
     case 'temporal_event':
       for (const l of left) {
         const k = lkey(l);
@@ -220,13 +225,13 @@ function reference(sc: Scenario, steps: readonly Step[]): JRow[] {
         if (v && res(l, v)) out.push({ ...l, ...v });
         else if (sc.type === 'left') out.push({ ...l, ...Object.fromEntries(RN.map((n) => [n, null])) });
       }
-      return out;
+      return { late, rows: out };
     case 'temporal_proc':
-      return out;
+      return { late, rows: out };
   }
 }
 
-interface RunOut { rows: JRow[]; late: number; maxState: number }
+interface RunOut { rows: JRow[]; late: number; lateSeen: number; maxState: number }
 
 /** Runs the steps through a graph; `crashAt` = j: snapshot at barrier j, go on `crashAfter` steps, lose the uncommitted output, resume from the snapshot's bytes. */
 function run(plan: PhysicalGraph, steps: readonly Step[], crashAt: number | null, crashAfter: number): RunOut {
@@ -244,7 +249,9 @@ function run(plan: PhysicalGraph, steps: readonly Step[], crashAt: number | null
     pending = [];
   };
   const sink = { batch: (b: RecordBatch, ops: Int8Array | null) => batchRows(b, schema).forEach((r, i) => pending.push({ op: ops ? ops[i]! : 1, row: r })), barrier: commit, end: commit };
-  let graph = createGraph(plan, sink);
+  let lateSeen = 0;
+  const ctx = { onLate: (l: LateRows) => { lateSeen += l.rows.length; } };
+  let graph = createGraph(plan, sink, ctx);
   let maxState = 0;
   const push = (s: Step) => {
     if (s.kind === 'batch') graph.push(s.input, { kind: 'batch', batch: rowsBatch(s.input === 0 ? LS : RS, s.rows), ops: s.ops ? Int8Array.from(s.ops) : null });
@@ -264,21 +271,24 @@ function run(plan: PhysicalGraph, steps: readonly Step[], crashAt: number | null
   }
   if (files !== null) {
     pending = [];
-    graph = createGraph(plan, sink);
+    graph = createGraph(plan, sink, ctx);
     graph.restore(fromIpcFiles(files));
     for (let i = at + 1; i < steps.length; i++) push(steps[i]!);
   }
   graph.end();
   const late = Object.values(graph.metrics()).reduce((a, m) => a + m.lateRowsDropped, 0);
-  return { rows: stream.kind === 'append' ? appended : [...table.values()], late, maxState };
+  return { rows: stream.kind === 'append' ? appended : [...table.values()], late, lateSeen, maxState };
 }
 
 function check(sc: Scenario): void {
   const plan = buildGraph(joinOp(sc), streams(sc));
   const { steps, barriers } = stepsOf(sc);
-  const expected = canon(reference(sc, steps));
+  const ref = reference(sc, steps);
+  const expected = canon(ref.rows);
   const straight = run(plan, steps, null, 0);
   expect(canon(straight.rows)).toEqual(expected);
+  expect(straight.late, 'late rows counted').toBe(ref.late);
+  expect(straight.lateSeen, 'late rows handed to onLate').toBe(ref.late);
   for (let j = 1; j <= Math.min(barriers, 5); j++) {
     const resumed = run(plan, steps, j, sc.crashAfter);
     expect(canon(resumed.rows), `crash after barrier ${j}`).toEqual(expected);
