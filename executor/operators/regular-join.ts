@@ -62,7 +62,29 @@ export function createRegularJoin(op: JoinOp, ctx: OperatorContext, inputs: read
     if (outP.n === outOps.length) { const x = new Int8Array(outOps.length * 2); x.set(outOps); outOps = x; }
     outOps[outP.n] = o; outP.push(l, r);
   };
+  /**
+   * A padded (or SEMI / ANTI) row put out and taken back within one batch — an outer row whose last
+   * match goes and a new one comes — cancels: the two changes of one row in a batch always alternate.
+   */
+  const cancelToggles = () => {
+    const pending = new Map<number, number>();
+    let dropped = 0;
+    const keep = new Uint8Array(outP.n).fill(1);
+    for (let i = 0; i < outP.n; i++) {
+      const l = outP.left[i]!; const r = outP.right[i]!;
+      if (l >= 0 && r >= 0) continue;
+      const id = l >= 0 ? 2 * l : 2 * r + 1;
+      const j = pending.get(id);
+      if (j === undefined) { pending.set(id, i); continue; }
+      keep[i] = 0; keep[j] = 0; dropped += 2; pending.delete(id);
+    }
+    if (dropped === 0) return;
+    let m = 0;
+    for (let i = 0; i < outP.n; i++) if (keep[i] === 1) { outP.left[m] = outP.left[i]!; outP.right[m] = outP.right[i]!; outOps[m] = outOps[i]!; m++; }
+    outP.n = m;
+  };
   const flushOut = (out: Output, ops: boolean) => {
+    if (ops) cancelToggles();
     const n = outP.n;
     if (n === 0) return;
     const l = gatherStore(sides[0].store, outP.left, n);

@@ -51,6 +51,12 @@ describe('keyed changelog join', () => {
     // Deleting a right row deletes its padded row (only the key columns of the delete matter).
     push(1, [[7, null, null]], [-1]);
     expect(take()).toEqual([[-1, null, null, null, 7, 'a', 20]]);
+    // Right row 8 moves from a to b: its padded row goes, the left row's padded row goes, the pair comes.
+    push(1, [[8, 'b', 22]], [1]);
+    expect(take()).toEqual([[-1, null, null, null, 8, 'a', 21], [-1, 1, 'b', 11, null, null, null], [1, 1, 'b', 11, 8, 'b', 22]]);
+    // Right row 8 changes within key b: the left row's padded row, out and back within the batch, cancels.
+    push(1, [[8, 'b', 23]], [1]);
+    expect(take()).toEqual([[-1, 1, 'b', 11, 8, 'b', 22], [1, 1, 'b', 11, 8, 'b', 23]]);
   });
 
   it('ANTI: a left row is out while it has no match', () => {
