@@ -75,22 +75,27 @@ export class JoinKeys {
    * Rebuilds the table from the key ids for which `live(g)` holds; returns old id → new id (-1: gone).
    */
   compact(live: (g: number) => boolean): Int32Array {
-    const old = this.table;
-    const keep: number[] = [];
-    for (let g = 0; g < old.size; g++) if (live(g)) keep.push(g);
-    const ids = Int32Array.from(keep);
-    const next = new GroupTable(this.types);
-    const remap = new Int32Array(old.size).fill(-1);
-    if (ids.length > 0) {
-      const fresh = new Int32Array(ids.length);
-      next.assign(old.keyVectors(ids, ids.length), null, ids.length, fresh);
-      for (let i = 0; i < ids.length; i++) remap[ids[i]!] = fresh[i]!;
-    }
-    this.table = next;
+    const { table, remap } = compactTable(this.table, live);
+    this.table = table;
     return remap;
   }
 
   bytes(): number { return this.table.bytes(); }
+}
+
+/** A GroupTable rebuilt from the groups for which `live(g)` holds, and old id → new id (-1: gone). */
+export function compactTable(old: GroupTable, live: (g: number) => boolean): { table: GroupTable; remap: Int32Array } {
+  const keep: number[] = [];
+  for (let g = 0; g < old.size; g++) if (live(g)) keep.push(g);
+  const ids = Int32Array.from(keep);
+  const table = new GroupTable(old.types);
+  const remap = new Int32Array(old.size).fill(-1);
+  if (ids.length > 0) {
+    const fresh = new Int32Array(ids.length);
+    table.assign(old.keyVectors(ids, ids.length), null, ids.length, fresh);
+    for (let i = 0; i < ids.length; i++) remap[ids[i]!] = fresh[i]!;
+  }
+  return { table, remap };
 }
 
 /**

@@ -23,7 +23,7 @@ import type { StreamKind } from '../../planner/physical-graph.ts';
 import { batchVectors } from '../arrow.ts';
 import { GroupTable } from '../kernels/group-table.ts';
 import { compileResidual, filterPairs, gatherStore, joinEmits, outBatch } from '../kernels/join-output.ts';
-import { JoinKeys, JoinSide, PairList, readSideTable } from '../kernels/join-state.ts';
+import { compactTable, JoinKeys, JoinSide, PairList, readSideTable } from '../kernels/join-state.ts';
 import { DELETE, UPSERT } from '../message.ts';
 import type { Operator, OperatorContext, Output, TableState } from '../operator.ts';
 import type { Vector } from '../vector.ts';
@@ -217,12 +217,32 @@ export function createRegularJoin(op: JoinOp, ctx: OperatorContext, inputs: read
     }
   };
 
+  let nextCompact = 4096;
+  /** At barriers: drop from the key tables the keys no row holds any more (deleted, evicted, semi rows done). */
+  const compact = () => {
+    const total = keys.size + inKeys[0]!.size + inKeys[1]!.size;
+    if (total < nextCompact) return;
+    const remap = keys.compact((g) => sides[0].first(g) >= 0 || sides[1].first(g) >= 0);
+    for (const side of sides) side.remap(remap, keys.size);
+    if (changelog) {
+      for (let s = 0; s < 2; s++) {
+        const sl = slotOf[s]!;
+        const c = compactTable(inKeys[s]!, (g) => sl[g]! >= 0);
+        const next = new Int32Array(Math.max(256, c.table.size)).fill(-1);
+        for (let g = 0; g < c.remap.length; g++) if (c.remap[g]! >= 0) next[c.remap[g]!] = sl[g]!;
+        inKeys[s] = c.table; slotOf[s] = next;
+      }
+    }
+    nextCompact = Math.max(4096, 2 * (keys.size + inKeys[0]!.size + inKeys[1]!.size));
+  };
+
   const reset = () => {
     keys = new JoinKeys(keyTypes);
     sides = [new JoinSide(op.leftSchema), new JoinSide(op.rightSchema)];
     inKeys = [inKeyTable(0), inKeyTable(1)];
     slotOf = [new Int32Array(256).fill(-1), new Int32Array(256).fill(-1)];
     lastOf = new Int32Array(256).fill(-1);
+    nextCompact = 4096;
   };
 
   return {
@@ -236,7 +256,7 @@ export function createRegularJoin(op: JoinOp, ctx: OperatorContext, inputs: read
       const cols = batchVectors(batch, schemas[s]);
       if (changelog) changelogBatch(s, cols, ops, n, out); else appendBatch(s, cols, n, out);
     },
-    flush() { evict(); },
+    flush() { evict(); compact(); },
     snapshotTables(): TableState {
       const table = (side: JoinSide) => side.table(side.store.liveSlots(), [
         { name: '_matches', of: (x) => side.matches[x]! }, { name: '_access', of: (x) => side.access[x]! }, { name: '_flag', of: (x) => side.flag[x]! },
