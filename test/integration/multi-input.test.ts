@@ -139,3 +139,86 @@ describe('a materialized view read by another continuous query', () => {
     expect(drop.body.error.message).toMatch(/materialized view 'per_n' depends on it/);
   });
 });
+
+describe('joins on the real broker', () => {
+  let ts: TestService;
+  const tA = uniqueTopic('join-auction');
+  const tB = uniqueTopic('join-bid');
+  const tR = uniqueTopic('join-rates');
+  beforeAll(async () => {
+    ts = await startTestService();
+    await createTopic(brokerList(), tA, 1); await createTopic(brokerList(), tB, 2); await createTopic(brokerList(), tR, 1);
+  });
+  afterAll(async () => { await ts?.close(); });
+  const view = async (name: string) => ((await ts.get(`/v1/views/${name}`)).body.rows as Record<string, unknown>[]);
+
+  it('regular, interval, window and temporal joins give the batch answer, and survive a restart', async () => {
+    // Auctions 1..3 at 0 s; bids on them (and on auction 9, which never comes) over 0..25 s.
+    await produce(brokerList(), tA, [1, 2, 3].map((id) => ({ value: JSON.stringify({ id, category: id === 2 ? 20 : 10, ts: iso(0) }) })));
+    const bids = [[1, 5, 1], [1, 7, 2], [2, 9, 3], [3, 4, 12], [9, 8, 13], [1, 3, 21], [3, 6, 22]];
+    await produce(brokerList(), tB, bids.map(([auction, price, s], i) => ({ value: JSON.stringify({ auction, price, ts: iso(s!) }), partition: i % 2 })));
+    await produce(brokerList(), tR, [
+      { key: JSON.stringify({ cur: 'EUR' }), value: JSON.stringify({ cur: 'EUR', rate: 2, ts: iso(0) }) },
+      { key: JSON.stringify({ cur: 'EUR' }), value: JSON.stringify({ cur: 'EUR', rate: 3, ts: iso(10) }) },
+    ]);
+    const res = await ts.sql(`
+      CREATE SOURCE auction (id BIGINT, category BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+        WITH (connector = 'kafka', topic = '${tA}', format = 'json', 'scan.startup.mode' = 'earliest');
+      CREATE SOURCE bid (auction BIGINT, price BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+        WITH (connector = 'kafka', topic = '${tB}', format = 'json', 'scan.startup.mode' = 'earliest');
+      CREATE TABLE rates (cur VARCHAR, rate BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND, PRIMARY KEY (cur) NOT ENFORCED)
+        WITH (connector = 'upsert-kafka', topic = '${tR}', 'key.format' = 'json', 'value.format' = 'json');
+      CREATE MATERIALIZED VIEW cat10 WITH ('checkpoint.interval' = '200 ms') AS
+        SELECT B.auction, B.price FROM bid AS B INNER JOIN auction AS A ON B.auction = A.id WHERE A.category = 10;
+      CREATE MATERIALIZED VIEW early WITH ('checkpoint.interval' = '200 ms') AS
+        SELECT A.id, B.price FROM auction A LEFT JOIN bid B ON A.id = B.auction AND B.ts BETWEEN A.ts AND A.ts + INTERVAL '10' SECOND;
+      CREATE MATERIALIZED VIEW max_bids WITH ('checkpoint.interval' = '200 ms') AS
+        SELECT B.auction, B.price, B.ts FROM bid B JOIN (
+          SELECT MAX(price) AS maxprice, window_end AS wend FROM TUMBLE(bid, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end
+        ) M ON B.price = M.maxprice WHERE B.ts BETWEEN M.wend - INTERVAL '10' SECOND AND M.wend;
+      CREATE MATERIALIZED VIEW in_eur WITH ('checkpoint.interval' = '200 ms') AS
+        SELECT B.auction, B.price * r.rate AS eur FROM (SELECT auction, price, ts, 'EUR' AS cur FROM bid) AS B
+          JOIN rates FOR SYSTEM_TIME AS OF B.ts AS r ON B.cur = r.cur`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    // Push the watermarks far ahead on every input (and partition) so every window and bound closes.
+    await produce(brokerList(), tA, [{ value: JSON.stringify({ id: 100, category: 0, ts: iso(100) }) }]);
+    await produce(brokerList(), tB, [0, 1].map((p) => ({ value: JSON.stringify({ auction: 100, price: 0, ts: iso(100) }), partition: p })));
+    await produce(brokerList(), tR, [{ key: JSON.stringify({ cur: 'X' }), value: JSON.stringify({ cur: 'X', rate: 0, ts: iso(100) }) }]);
+    const num = (v: unknown) => (v === null ? null : typeof v === 'string' && /^\d{4}-/.test(v) ? Date.parse(v) : Number(v));
+    const sorted = (rows: Record<string, unknown>[], cols: string[]) => rows.map((r) => cols.map((c) => num(r[c]))).sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1);
+    const want = {
+      cat10: [[1, 3], [1, 5], [1, 7], [3, 4], [3, 6]],
+      // Bids within 10 s of their auction; auction 100 has no bid in its bound… except its own at 100 s.
+      early: [[1, 5], [1, 7], [2, 9], [3, null], [100, 0], [100, 0]],
+      // Max per 10 s window [0,10): 9 (auction 2); [10,20): 8 (auction 9); [20,30): 6 (auction 3).
+      max_bids: [[2, 9, T0 + 3000], [3, 6, T0 + 22000], [9, 8, T0 + 13000]],
+      // EUR rate 2 until 10 s, 3 from 10 s on.
+      in_eur: [[1, 9], [1, 10], [1, 14], [2, 18], [3, 12], [3, 18], [9, 24]],
+    };
+    const eq = async () => {
+      const g1 = sorted(await view('cat10'), ['auction', 'price']);
+      const g2 = sorted(await view('early'), ['id', 'price']);
+      const g3 = sorted(await view('max_bids'), ['auction', 'price', 'ts']);
+      const g4 = sorted((await view('in_eur')).filter((r) => Number(r.auction) !== 100), ['auction', 'eur']);
+      const s = (x: unknown[][]) => JSON.stringify([...x].sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+      const ok = s(g1) === s(want.cat10) && s(g2) === s(want.early) && s(g3) === s(want.max_bids) && s(g4) === s(want.in_eur);
+      return ok ? true : JSON.stringify({ g1, g2, g3, g4 });
+    };
+    let last: unknown = null;
+    await waitFor(async () => { last = await eq(); return last === true; }, 40_000, 'join views').catch((e) => { throw new Error(`${(e as Error).message}: ${String(last)}`); });
+    // Restart from the checkpoints: state of every join is restored; new rows join with restored ones.
+    const dataDir = ts.dataDir;
+    await ts.close({ keepData: true });
+    ts = await startTestService({ dataDir });
+    await produce(brokerList(), tB, [{ value: JSON.stringify({ auction: 3, price: 11, ts: iso(101) }), partition: 0 }]);
+    // Watermarks on to ~199 s: the window [100 s, 110 s) closes, the temporal join passes 101 s.
+    await produce(brokerList(), tA, [{ value: JSON.stringify({ id: 201, category: 0, ts: iso(200) }) }]);
+    await produce(brokerList(), tB, [0, 1].map((p) => ({ value: JSON.stringify({ auction: 100, price: 0, ts: iso(200) }), partition: p })));
+    await produce(brokerList(), tR, [{ key: JSON.stringify({ cur: 'X' }), value: JSON.stringify({ cur: 'X', rate: 0, ts: iso(200) }) }]);
+    want.cat10.push([3, 11]);
+    want.in_eur.push([3, 33]);
+    want.max_bids.push([3, 11, T0 + 101_000]);
+
+    await waitFor(async () => { last = await eq(); return last === true; }, 40_000, 'join views after restart').catch((e) => { throw new Error(`${(e as Error).message}: ${String(last)}`); });
+  });
+});
