@@ -5,6 +5,8 @@
 import { SqlError, didYouMean, type PosMap, type SqlErrorKind } from './errors.ts';
 import { compileSafeRegex } from './regex-safety.ts';
 import { intervalRangeError, parseIntervalText } from './interval.ts';
+import { parseTimestampText } from './timestamp-text.ts';
+export { parseTimestampText };
 import type { Token } from './lexer.ts';
 import { SPARK_WINDOW_ALIAS } from './parse.ts';
 import { T, isNumeric, typeToString, type Expr, type ScalarFn, type SqlType } from './types.ts';
@@ -294,16 +296,6 @@ function lit(value: number | string | boolean | null, type: SqlType): Expr {
 
 function call(fn: ScalarFn, args: Expr[], type: SqlType): Expr {
   return { kind: 'call', fn, args, type };
-}
-
-/** Parses an ISO-8601 or 'YYYY-MM-DD HH:MM:SS[.fff]' timestamp as UTC. */
-export function parseTimestampText(s: string): number | null {
-  const t = s.trim();
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(t);
-  if (!m) return null;
-  const iso = `${m[1]}-${m[2]}-${m[3]}T${m[4] ?? '00'}:${m[5] ?? '00'}:${m[6] ?? '00'}${m[7] ? m[7].slice(0, 4).padEnd(4, '0') : '.000'}${m[8] ?? 'Z'}`;
-  const v = Date.parse(iso);
-  return Number.isNaN(v) ? null : v;
 }
 
 /** The SQL type of `CAST(x AS <type>)` targets as node-sql-parser spells them. */

@@ -5,7 +5,7 @@
  */
 import type { SqlType } from '../../planner/types.ts';
 import type { Vector } from '../../executor/vector.ts';
-import { parseTimestampText } from '../../planner/bind-expr.ts';
+import { parseTimestampText } from '../../planner/timestamp-text.ts';
 
 /**
  * The TIMESTAMP range a source accepts, as epoch ms: years 0000 to 9999 (UTC), what ISO-8601 text
