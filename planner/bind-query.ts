@@ -239,6 +239,7 @@ class QueryBinder {
     let where: Ast | null = ast.where ?? null;
     if (ast.from.length > 1) ({ rel, where } = this.bindJoins(ast.from, where));
     else rel = this.bindFrom(ast.from[0]);
+    if (where && this.mode !== 'pull') ({ rel, where } = this.bindSemiJoins(rel, where));
     const folded = this.foldRank(rel, where);
     if (folded) { rel = folded.rel; where = folded.where; }
     if (this.mode === 'continuous' || this.mode === 'push') {
@@ -413,6 +414,66 @@ class QueryBinder {
         dependsOn: [...rel.dependsOn, ...right.dependsOn], sources: [...rel.sources, ...right.sources], tvf: null,
       };
     }
+    return { rel, where: rest };
+  }
+
+  /**
+   * WHERE conjuncts `x IN (SELECT y FROM r [WHERE …])`, `EXISTS (SELECT … FROM r WHERE …)` and
+   * `NOT EXISTS (…)` become SEMI and ANTI joins of the FROM relation with `r`: the subquery's conjuncts
+   * that name outer columns (correlation) join, the others filter `r`. As for every join, the condition
+   * decides the kind: window (Flink's window SEMI/ANTI joins), interval or regular.
+   */
+  private bindSemiJoins(rel: Relation, where: Ast): { rel: Relation; where: Ast | null } {
+    const { loc } = this;
+    const keep: Ast[] = [];
+    for (const c of splitAnd(where)) {
+      const op = String(c?.operator ?? '').toUpperCase();
+      const inSub = c?.type === 'binary_expr' && (op === 'IN' || op === 'NOT IN') && c.right?.type === 'expr_list' && c.right.value?.length === 1 && c.right.value[0]?.ast;
+      const exists = (c?.type === 'unary_expr' && op === 'NOT EXISTS' && c.expr?.ast) || (c?.type === 'function' && functionName(c) === 'exists' && c.args?.value?.[0]?.ast);
+      if (!inSub && !exists) { keep.push(c); continue; }
+      const at = astOffset(loc, c);
+      if (op === 'NOT IN') errAt(loc, at, 'NOT IN (SELECT …) is not supported over streams (one NULL in the subquery empties the result): write NOT EXISTS (SELECT … WHERE inner.col = outer.col)', 'unsupported');
+      const anti = op === 'NOT EXISTS';
+      const sq: Ast = inSub ? c.right.value[0].ast : (c.expr?.ast ?? c.args.value[0].ast);
+      if (sq._next || sq.with?.length || sq.groupby || sq.having || !sq.from || sq.from.length !== 1) {
+        errAt(loc, at, `${inSub ? 'IN' : anti ? 'NOT EXISTS' : 'EXISTS'} (SELECT …) reads one source, view or window table function here (no GROUP BY, joins or UNION in it): put the rest in a view`, 'unsupported');
+      }
+      if (rel.tvf) rel = this.joinInput(rel);
+      const right = this.joinInput(this.bindFrom(sq.from[0]));
+      const nl = rel.plan.schema.fields.length;
+      const scope: ScopeColumn[] = [...rel.scope, ...right.scope.map((x) => ({ ...x, index: x.index + nl }))];
+      const rightCtx: BindContext = { loc, scope: { columns: right.scope }, noAggregates: 'aggregates are not allowed here' };
+      const bothCtx: BindContext = { loc, scope: { columns: scope }, noAggregates: 'aggregates are not allowed here' };
+      const local: Expr[] = []; const parts: Expr[] = [];
+      for (const w of sq.where ? splitAnd(sq.where) : []) {
+        let e: Expr | null = null;
+        try { e = bindExpr(rightCtx, w); } catch { e = null; }
+        if (e) local.push(e);
+        else parts.push(bindExpr(bothCtx, w));
+      }
+      if (inSub) {
+        const items = (sq.columns as Ast[]);
+        if (items.length !== 1 || items[0] === '*' || (items[0].expr ?? items[0]).column === '*') errAt(loc, at, 'IN (SELECT …) needs exactly one column in the subquery');
+        const outer = bindExpr({ loc, scope: { columns: rel.scope }, noAggregates: 'aggregates are not allowed here' }, c.left);
+        const inner = bindExpr(rightCtx, items[0].expr ?? items[0]);
+        parts.push({ kind: 'call', fn: 'eq', args: [outer, shiftColumns(inner, nl)], type: T.boolean } as Expr);
+      }
+      let rp = right.plan;
+      const lf = andAll(local);
+      if (lf) rp = { kind: 'filter', input: rp, predicate: lf, schema: rp.schema };
+      const joinType: JoinType = anti ? 'anti' : 'semi';
+      const a = analyzeJoin(andAll(parts), rel.plan, rp, joinType, null);
+      if (a.leftOnly.length) errAt(loc, at, 'a condition on the outer query alone belongs outside the subquery');
+      const residual = andAll([...(a.residual ? [a.residual] : []), ...a.rightOnly.map((x) => shiftColumns(x, nl))]);
+      if (a.bound.kind === 'regular' && a.leftKeys.length === 0) errAt(loc, at, 'a SEMI or ANTI join needs an equality between the query and the subquery (IN, or inner.col = outer.col in the subquery\'s WHERE)', 'unsupported');
+      if (a.bound.kind !== 'regular') {
+        const noWm = [...sourcesWithoutWatermark(rel.plan), ...sourcesWithoutWatermark(rp)];
+        if (noWm.length) errAt(loc, at, `a ${a.bound.kind} join needs a watermark on every input; source '${noWm[0]}' declares none`);
+      }
+      const plan: LogicalPlan = { kind: 'join', left: rel.plan, right: rp, joinType, leftKeys: a.leftKeys, rightKeys: a.rightKeys, residual, bound: a.bound, schema: rel.plan.schema };
+      rel = { ...rel, plan, joined: true, dependsOn: [...rel.dependsOn, ...right.dependsOn], sources: [...rel.sources, ...right.sources] };
+    }
+    const rest = keep.reduce<Ast | null>((acc, x) => (acc ? { type: 'binary_expr', operator: 'AND', left: acc, right: x, loc: x.loc } : x), null);
     return { rel, where: rest };
   }
 

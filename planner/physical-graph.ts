@@ -144,7 +144,7 @@ function joinStream(op: Extract<PhysicalOp, { kind: 'join' }>, l: StreamKind, r:
     case 'regular': {
       if (l.kind === 'append' && r.kind === 'append') {
         if (op.joinType === 'inner' || op.joinType === 'semi') return APPEND;
-        throw new GraphPlanError(`a ${op.joinType.toUpperCase()} join of two append-only streams without a time bound would retract rows it cannot identify; bound it in time (an interval join: a.ts BETWEEN b.ts - INTERVAL … AND b.ts + INTERVAL …, or a window join)`);
+        throw new GraphPlanError(`${op.joinType === 'anti' ? 'an' : 'a'} ${op.joinType.toUpperCase()} join of two append-only streams without a time bound would retract rows it cannot identify; bound it in time (an interval join: a.ts BETWEEN b.ts - INTERVAL … AND b.ts + INTERVAL …, or a window join)`);
       }
       if (l.kind === 'changelog' && r.kind === 'changelog') {
         if (op.joinType === 'semi' || op.joinType === 'anti') return { kind: 'changelog', key: l.key };
