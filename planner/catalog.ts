@@ -129,7 +129,7 @@ export interface QueryOptions {
    * when set, drop the rows updated longest ago (old windows first). null: the default.
    */
   readonly retentionRows: number | null;
-  /** 'state.ttl': a regular join's rows not inserted or matched for this long are evicted (absent: kept). */
+  /** 'state.ttl': a regular join's rows inserted or updated longer ago than this are evicted (absent: kept). */
   readonly stateTtlMs?: number;
 }
 

@@ -14,7 +14,7 @@ export type JoinType = 'inner' | 'left' | 'right' | 'full' | 'semi' | 'anti';
 /**
  * How a join bounds its state in time (the join kinds of Flink and RisingWave):
  * - `regular`: no time bound; rows stay until retracted, or until `ttlMs` (processing time since a
- *   row was last inserted or matched) evicts them; state size is visible in the operator metrics.
+ *   row was inserted or updated; matching does not refresh it, as Flink's state TTL) evicts them; state size is visible in the operator metrics.
  * - `interval`: rows match when `lowerMs <= l[leftTime] - r[rightTime] <= upperMs`; the watermark frees
  *   rows no future row can match, and emits outer rows that never matched.
  * - `window`: both inputs carry window_start/window_end of the same windowing (their pairs are among the

@@ -12,7 +12,7 @@
  *   left row while it has matches and ANTI while it has none. Within a batch, only the last change of
  *   each input key counts (the earlier ones would be undone by it anyway).
  *
- * `ttlMs`: at each barrier, rows neither inserted nor matched for ttlMs of processing time (ctx.now) are
+ * `ttlMs`: at each barrier, rows inserted or updated more than ttlMs of processing time ago (ctx.now) are
  * evicted, silently (Flink's state TTL); the counts of their partners are left as they were. Without a
  * TTL state grows with the inputs' distinct keys; `metrics().stateRows` shows it.
  *
@@ -121,7 +121,6 @@ export function createRegularJoin(op: JoinOp, ctx: OperatorContext, inputs: read
     const [ls, rs] = stores();
     const { l, r } = filterPairs(pNew, ls, rs, residual);
     const m = pNew.n;
-    for (let i = 0; i < m; i++) { L.access[pNew.left[i]!] = t; R.access[pNew.right[i]!] = t; }
     if (emits.pairs) { if (m > 0) out.batch(outBatch(op.schema, l, r, m), null); return; }
     // SEMI: each matched left row once, then forgotten.
     for (let i = 0; i < m; i++) { const x = pNew.left[i]!; if (L.flag[x] === 0) { L.flag[x] = 1; emit(x, -1, UPSERT); } }
@@ -180,7 +179,6 @@ export function createRegularJoin(op: JoinOp, ctx: OperatorContext, inputs: read
     const nm = s === 0 ? pNew.left : pNew.right; const nt = s === 0 ? pNew.right : pNew.left;
     for (let i = 0; i < pNew.n; i++) {
       const o = nt[i]!; const me = nm[i]!;
-      other.access[o] = t;
       if (emits.leftOnly) {
         if (s === 1 && other.matches[o] === 0) emit(o, -1, emits.semi ? UPSERT : DELETE);
       } else {
