@@ -230,7 +230,12 @@ async function expectView(ts: TestService, view: string, q: Query, want: readonl
   for (;;) {
     const v = ts.service.engine.viewRows(view);
     got = canonical(v?.rows ?? [], q);
-    if (got.length === want.length && got.every((r, i) => r === want[i])) return;
+    if (got.length === want.length && got.every((r, i) => r === want[i])) {
+      // Nothing was late: every event was within the watermark delay of its partition.
+      const id = ((await ts.get('/v1/queries')).body.queries as { name: string; id: string }[]).find((x) => x.name === view)?.id;
+      expect((await ts.service.engine.progress(id!))?.lateRowsDropped, `${view}: late rows`).toBe(0);
+      return;
+    }
     const failed = ((await ts.get('/v1/queries')).body.queries as { name: string; status: string; error?: string }[]).find((x) => x.name === view && x.status === 'failed');
     if (failed || Date.now() - start > timeoutMs) {
       const id = ((await ts.get('/v1/queries')).body.queries as { name: string; id: string }[]).find((x) => x.name === view)?.id;
@@ -268,13 +273,16 @@ describe('Nexmark joins = DuckDB in batch, on the real broker', () => {
       expect(want[k]!.length, `${k}: the oracle has rows`).toBeGreaterThan(0);
     }
     const topics = await newTopics('s');
+    // The first slice is in the topics before the views start, so every partition has data waiting and
+    // holds its source's watermark back until read (a partition still empty at start does not: see the
+    // header of executor/watermark.ts); the other slices are streamed in while the views run.
+    const slices = 6;
+    await produceRange(topics, all, order, 0, Math.floor(order.length / slices));
     ts = await startTestService();
     const created = await ts.sql(`${sourcesSql(topics)}
       ${Object.values(QUERIES).map((q) => `CREATE MATERIALIZED VIEW nexmark_${q.name} ${VIEW_OPTS} AS ${q.sql};`).join('\n')}`);
     expect(created.status, JSON.stringify(created.body)).toBe(200);
-    // Streamed in six slices while the views run, then the far-future events.
-    const slices = 6;
-    for (let s = 0; s < slices; s++) {
+    for (let s = 1; s < slices; s++) {
       await produceRange(topics, all, order, Math.floor((s * order.length) / slices), Math.floor(((s + 1) * order.length) / slices));
       await new Promise((r) => setTimeout(r, 150));
     }
@@ -289,13 +297,15 @@ describe('Nexmark joins = DuckDB in batch, on the real broker', () => {
     await loadOracle(all);
     const names = ['q4', 'q7', 'q8', 'q9'] as const;
     const topics = await newTopics('r');
+    const quarter = (k: number) => Math.floor((k * order.length) / 4);
+    await produceRange(topics, all, order, 0, quarter(1));
     ts = await startTestService();
     const dataDir = ts.dataDir;
     const created = await ts.sql(`${sourcesSql(topics)}
       ${names.map((n) => `CREATE MATERIALIZED VIEW nexmark_${n}_r ${VIEW_OPTS} AS ${QUERIES[n]!.sql};`).join('\n')}`);
     expect(created.status, JSON.stringify(created.body)).toBe(200);
-    const half = Math.floor(order.length / 2);
-    await produceRange(topics, all, order, 0, half);
+    const half = quarter(2);
+    await produceRange(topics, all, order, quarter(1), half);
     // Every view has read the first half (each input its topic's rows) before the stop.
     const firstHalf = { person: 0, auction: 0, bid: 0 };
     for (const { kind } of order.slice(0, half)) firstHalf[kind]++;
@@ -316,8 +326,8 @@ describe('Nexmark joins = DuckDB in batch, on the real broker', () => {
       const p = await ts.service.engine.progress(ids.get(`nexmark_${n}_r`)!);
       expect(p?.restoredFromEpoch ?? null, `${n} restored from a checkpoint`).not.toBeNull();
     }
-    await produceRange(topics, all, order, half, Math.floor((3 * order.length) / 4));
-    await produceRange(topics, all, order, Math.floor((3 * order.length) / 4), order.length);
+    await produceRange(topics, all, order, half, quarter(3));
+    await produceRange(topics, all, order, quarter(3), order.length);
     await produceFuture(topics);
     for (const n of names) {
       const q = QUERIES[n]!;
