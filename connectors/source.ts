@@ -53,7 +53,8 @@ export interface SourceReader {
 
 export interface SinkRecord {
   readonly key: string | null;
-  readonly value: string | null;
+  /** A Buffer for binary formats (Avro). */
+  readonly value: string | Buffer | null;
 }
 
 export interface SinkWriter {

@@ -22,11 +22,11 @@ import type { Catalog, SourceDef } from './catalog.ts';
 import { SqlError, didYouMean, posMap, type PosMap } from './errors.ts';
 import { intervalRangeError, parseIntervalText } from './interval.ts';
 import { tokenize } from './lexer.ts';
-import type { LogicalPlan, SortKey } from './logical.ts';
+import { groupingId, type LogicalPlan, type SortKey } from './logical.ts';
 import type { JoinBound, JoinType } from './physical.ts';
 import { analyzeJoin, andAll, columnsOf, joinSchema, shiftColumns, sourcesWithoutWatermark } from './bind-join.ts';
-import { parseRequest, SPARK_WINDOW_ALIAS } from './parse.ts';
-import { MAX_SELECT_ITEMS } from './limits.ts';
+import { GROUPING_SETS_NAME, hasDistinct, parseRequest, SPARK_WINDOW_ALIAS } from './parse.ts';
+import { MAX_GROUPING_SETS, MAX_SELECT_ITEMS } from './limits.ts';
 import { parseSqlText } from './sql-parse-core.ts';
 import type { Preparsed } from './sql-parse.ts';
 import { T, formatDuration, isNumeric, typeToString, type AggCall, type AggFn, type Expr, type Field, type Schema, type WindowSpec } from './types.ts';
@@ -556,7 +556,26 @@ class QueryBinder {
       }
       case 'materialized_view': {
         if (this.mode !== 'pull') {
-          errAt(loc, at, `'${obj.name}' is a materialized view: continuous queries over another view's changes are not supported yet; read its source instead`);
+          // A keyed view is read as its changes, epoch by epoch (a changelog keyed like the view). An
+          // append-only view keeps only its newest rows, so its changes cannot be caught up after a
+          // restart: its query is computed here from its sources instead, with the same result.
+          if (obj.keyColumns) {
+            const plan: LogicalPlan = { kind: 'view_scan', view: obj.name, schema: obj.schema, key: obj.keyColumns };
+            const scope = obj.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type, hidden: i >= obj.visibleCount }));
+            return { plan, scope, streaming: true, aggregated: true, key: obj.keyColumns, dependsOn: [obj.name], sources: [], tvf: null };
+          }
+          const parsed = parseRequest(obj.sql);
+          const st = parsed.statements[0]!;
+          if (st.kind !== 'create_materialized_view') throw new Error(`materialized view ${obj.name} does not hold its CREATE statement`);
+          try {
+            const inner = parseSelect(st.query, parsed.pm);
+            const innerLoc: Locator = { pm: parsed.pm, base: st.query.start, tokens: tokenize(st.query.text, posMap(st.query.text)) };
+            annotatePositions(inner, innerLoc.tokens);
+            return this.asRelation(new QueryBinder(this.catalog, innerLoc, st.query, 'continuous').bind(inner), qualifier, [obj.name]);
+          } catch (e) {
+            if (!(e instanceof SqlError)) throw e;
+            return errAt(loc, at, `in materialized view '${obj.name}' (line ${e.line}, column ${e.column} of its definition): ${e.message}`);
+          }
         }
         const plan: LogicalPlan = { kind: 'view_scan', view: obj.name, schema: obj.schema };
         const scope = obj.schema.fields.map((f, i) => ({ name: f.name, qualifier, index: i, type: f.type, hidden: i >= obj.visibleCount }));
@@ -880,7 +899,11 @@ class QueryBinder {
     let window: { spec: WindowSpec; time: Expr } | null = null;
     let windowKeys = 0;
     const keys: Expr[] = [];
-    for (const g of groupItems) {
+    // GROUPING SETS / ROLLUP / CUBE apart: each is a list of grouping sets (lists of expressions).
+    const constructs: { sets: Ast[][]; at: number }[] = [];
+    const plainItems: Ast[] = [];
+    for (const g of groupItems) { const c = this.groupingConstruct(g); if (c) constructs.push({ sets: c, at: astOffset(loc, g) }); else plainItems.push(g); }
+    for (const g of plainItems) {
       const sw = this.sparkWindow(g, scope);
       if (sw) {
         if (window) errAt(loc, astOffset(loc, g), 'only one window per GROUP BY');
@@ -896,6 +919,39 @@ class QueryBinder {
       this.rejectVirtual(rel, e, astOffset(loc, g), 'GROUP BY');
       if (e.type.kind === 'struct') errAt(loc, astOffset(loc, g), 'cannot GROUP BY a ROW value; group by its fields');
       if (!keys.some((k) => exprKey(k) === exprKey(e))) keys.push(e);
+    }
+    // The grouping sets, as positions into `keys`: the plain keys in every set, times each construct's sets.
+    let sets: number[][] | null = null;
+    if (constructs.length) {
+      const plain = keys.map((_, i) => i);
+      const keyOf = (g: Ast): number => {
+        const at = astOffset(loc, g);
+        if (this.sparkWindow(g, scope)) errAt(loc, at, 'window(…) goes outside GROUPING SETS, ROLLUP and CUBE: GROUP BY window(…), ROLLUP (…)');
+        if (g.type === 'number') errAt(loc, at, 'GROUP BY by position is not supported: name the column');
+        const e = bindExpr(preCtx, g);
+        if (rel.tvf && e.kind === 'column' && e.index >= rel.tvf.virtualStart) {
+          errAt(loc, at, `${e.name} goes outside GROUPING SETS, ROLLUP and CUBE: GROUP BY window_start, window_end, GROUPING SETS (…)`);
+        }
+        this.rejectVirtual(rel, e, at, 'GROUP BY');
+        if (e.type.kind === 'struct') errAt(loc, at, 'cannot GROUP BY a ROW value; group by its fields');
+        let i = keys.findIndex((k) => exprKey(k) === exprKey(e));
+        if (i < 0) { keys.push(e); i = keys.length - 1; }
+        return i;
+      };
+      sets = [plain];
+      for (const c of constructs) {
+        const cs = c.sets.map((st) => st.map(keyOf));
+        if (sets.length * cs.length > MAX_GROUPING_SETS) errAt(loc, c.at, `GROUP BY makes ${sets.length * cs.length} grouping sets; at most ${MAX_GROUPING_SETS} are taken (limit MAX_GROUPING_SETS)`, 'limit');
+        sets = sets.flatMap((a) => cs.map((b) => [...new Set([...a, ...b])].sort((x, y) => x - y)));
+      }
+      const seen = new Set<string>();
+      for (const st of sets) {
+        const k = st.join(',');
+        if (seen.has(k)) errAt(loc, constructs[0]!.at, `the grouping set (${st.map((j) => exprText(keys[j]!)).join(', ')}) occurs twice in this GROUP BY; repeated grouping sets (which repeat their rows) are not supported`, 'unsupported');
+        seen.add(k);
+      }
+      if (keys.length > 30) errAt(loc, constructs[0]!.at, `GROUPING SETS, ROLLUP and CUBE take at most 30 grouping columns; this GROUP BY has ${keys.length}`, 'limit');
+      if (window?.spec.kind === 'session' || rel.tvf?.spec.kind === 'session') errAt(loc, constructs[0]!.at, 'GROUPING SETS, ROLLUP and CUBE are not supported with SESSION windows (sessions are formed per group key)', 'unsupported');
     }
     if (rel.tvf) {
       if (windowKeys === 0) {
@@ -913,18 +969,24 @@ class QueryBinder {
     }
     // Pre-aggregation projection: time column, keys, aggregate arguments and filters.
     const pre: Expr[] = [];
+    // With grouping sets the keys get columns of their own (the expand sets them to NULL; an aggregate's argument must not be).
+    const keySlots = new Set<number>();
     const preIndex = (e: Expr): number => {
       const k = exprKey(e);
-      const i = pre.findIndex((p) => exprKey(p) === k);
+      const i = pre.findIndex((p, j) => !keySlots.has(j) && exprKey(p) === k);
       if (i >= 0) return i;
       pre.push(e);
       return pre.length - 1;
     };
     const timeIdx = window ? preIndex(window.time) : -1;
-    const keyIdx = keys.map(preIndex);
+    // Over a changelog the projection keeps the input's key (before the key slots an expand may set to NULL):
+    // the retracting aggregate finds a row's previous version by it.
+    if (rel.key) for (const k of rel.key) { const f = input.schema.fields[k]!; preIndex({ kind: 'column', index: k, name: f.name, type: f.type }); }
+    const keyIdx = sets ? keys.map((k) => { pre.push(k); keySlots.add(pre.length - 1); return pre.length - 1; }) : keys.map(preIndex);
     const aggs: { call: AggCall; key: string }[] = [];
     const nW = window ? 2 : 0;
-    const aggOut = (i: number) => nW + keys.length + i;
+    const nG = sets ? 1 : 0; // the grouping id, after the keys
+    const aggOut = (i: number) => nW + keys.length + nG + i;
     const selectAliases = new Map<Ast, string>();
     for (const c of ast.columns as Ast[]) if (c.as && c.expr && isAggregateAst(c.expr)) selectAliases.set(c.expr, String(c.as));
 
@@ -932,7 +994,9 @@ class QueryBinder {
       const at = astOffset(loc, a);
       const fnName = (a.type === 'aggr_func' ? String(a.name) : functionName(a)).toUpperCase();
       const argAst = a.type === 'aggr_func' ? a.args?.expr : a.args?.value?.[0];
-      const distinct = a.args?.distinct === 'DISTINCT';
+      // The front end blanks DISTINCT in SUM/AVG/MIN/MAX (node-sql-parser refuses it there); the original text keeps it.
+      const callAt = a.loc?.start?.offset;
+      const distinct = a.args?.distinct === 'DISTINCT' || (typeof callAt === 'number' && hasDistinct(this.q.original, callAt));
       const innerCtx: BindContext = { loc, scope, noAggregates: 'aggregate calls cannot be nested' };
       let fn: AggFn; let arg = -1; let type = T.bigint as Expr['type'];
       const isStar = !argAst || argAst.type === 'star' || (argAst.type === 'column_ref' && argAst.column === '*');
@@ -945,15 +1009,14 @@ class QueryBinder {
         arg = preIndex(e);
         switch (fnName) {
           case 'COUNT': fn = distinct ? 'count_distinct' : 'count'; break;
-          case 'SUM': fn = 'sum'; if (!isNumeric(e.type)) errAt(loc, argAt, `SUM needs a number, got ${typeToString(e.type)}`); type = e.type.kind === 'double' ? T.double : T.bigint; break;
-          case 'AVG': fn = 'avg'; if (!isNumeric(e.type)) errAt(loc, argAt, `AVG needs a number, got ${typeToString(e.type)}`); type = T.double; break;
+          case 'SUM': fn = distinct ? 'sum_distinct' : 'sum'; if (!isNumeric(e.type)) errAt(loc, argAt, `SUM needs a number, got ${typeToString(e.type)}`); type = e.type.kind === 'double' ? T.double : T.bigint; break;
+          case 'AVG': fn = distinct ? 'avg_distinct' : 'avg'; if (!isNumeric(e.type)) errAt(loc, argAt, `AVG needs a number, got ${typeToString(e.type)}`); type = T.double; break;
           case 'MIN': case 'MAX':
             fn = fnName === 'MIN' ? 'min' : 'max';
             if (!isNumeric(e.type) && e.type.kind !== 'timestamp') errAt(loc, argAt, `${fnName} supports numbers and timestamps, got ${typeToString(e.type)}`);
             type = e.type.kind === 'int' ? T.int : e.type.kind === 'null' ? T.bigint : e.type; break;
           default: return errAt(loc, at, `unknown aggregate ${fnName}`);
         }
-        if (distinct && fn !== 'count_distinct') errAt(loc, at, `${fnName}(DISTINCT …) is not supported; only COUNT(DISTINCT …)`);
       }
       let filter = -1;
       if (a.filter?.where) {
@@ -979,9 +1042,30 @@ class QueryBinder {
       ...(window ? [{ name: 'window_start', qualifier: null, index: 0, type: T.timestamp }, { name: 'window_end', qualifier: null, index: 1, type: T.timestamp }] : []),
       ...keys.map((k, i) => ({ name: keyOutName(k, i), qualifier: null, index: nW + i, type: k.type })),
     ];
+    // GROUPING(a, …) / GROUPING_ID(a, …): bit (m - 1 - i) set when the i-th argument is not in the row's grouping set.
+    const groupingFn = (a: Ast): Expr => {
+      const args: Ast[] = a.args?.value ?? [];
+      const shown = functionName(a).toUpperCase();
+      if (args.length === 0) errAt(loc, astOffset(loc, a), `${shown}() takes GROUP BY columns`);
+      const pos = args.map((x) => {
+        const e = bindExpr({ loc, scope, noAggregates: `${shown}() takes GROUP BY columns` }, x);
+        if (rel.tvf && e.kind === 'column' && e.index >= rel.tvf.virtualStart) return -1;
+        const ki = keys.findIndex((k) => exprKey(k) === exprKey(e));
+        if (ki < 0) errAt(loc, astOffset(loc, x), `${shown}() takes GROUP BY columns; '${exprText(e)}' is not one`);
+        return ki;
+      });
+      const bigint = (v: number): Expr => ({ kind: 'literal', value: v, type: T.bigint });
+      if (!sets) return bigint(0);
+      const gid: Expr = { kind: 'column', index: nW + keys.length, name: '_gid', type: T.bigint };
+      const whens = sets.map((st) => ({ st, v: pos.reduce((acc, p, i) => acc + (p >= 0 && !st.includes(p) ? 2 ** (pos.length - 1 - i) : 0), 0) }))
+        .filter((x) => x.v !== 0)
+        .map((x) => ({ when: { kind: 'call', fn: 'eq', args: [gid, bigint(groupingId(x.st, keys.length))], type: T.boolean } as Expr, then: bigint(x.v) }));
+      return whens.length ? { kind: 'case', whens, otherwise: bigint(0), type: T.bigint } : bigint(0);
+    };
     const postCtx = (): BindContext => ({
       loc, scope: { columns: postScopeCols() },
       intercept: (a: Ast) => {
+        if (a?.type === 'function' && (functionName(a) === 'grouping' || functionName(a) === 'grouping_id')) return groupingFn(a);
         if (isAggregateAst(a)) return bindAgg(a);
         if (a?.type === 'column_ref' && a.table != null && (typeof a.table === 'string' ? a.table : a.table.value) === SPARK_WINDOW_ALIAS) {
           if (!window) errAt(loc, astOffset(loc, a), 'window.start and window.end need window(…) in GROUP BY');
@@ -1036,29 +1120,57 @@ class QueryBinder {
       if (having.type.kind !== 'boolean') errAt(loc, astOffset(loc, ast.having), `HAVING needs a BOOLEAN condition, got ${typeToString(having.type)}`);
     }
 
-    // Over a changelog the input's key rides through the projection: the aggregate retracts by it.
-    if (rel.key && this.mode !== 'pull') for (const k of rel.key) { const f = input.schema.fields[k]!; preIndex({ kind: 'column', index: k, name: f.name, type: f.type }); }
     const preFields = pre.map((e, i) => ({ name: fieldName(e, `_p${i}`), type: e.type, nullable: true }));
     const preSchema = schemaOf(preFields);
     const project: LogicalPlan = { kind: 'project', input, exprs: pre, schema: preSchema };
+    // GROUPING SETS: an expand makes one row per input row and set; the aggregate groups by the keys and the grouping id.
+    const aggInput: LogicalPlan = sets
+      ? { kind: 'expand', input: project, keys: keyIdx, sets, schema: schemaOf([...preFields, { name: '_gid', type: T.bigint, nullable: false }]) }
+      : project;
     const aggFields: Field[] = [
       ...(window ? [{ name: 'window_start', type: T.timestamp, nullable: false }, { name: 'window_end', type: T.timestamp, nullable: false }] : []),
       ...keys.map((k, i) => ({ name: keyOutName(k, i), type: k.type, nullable: true })),
+      ...(sets ? [{ name: '_gid', type: T.bigint, nullable: false }] : []),
       ...aggs.map((a) => ({ name: a.call.name, type: a.call.type, nullable: true })),
     ];
     let plan: LogicalPlan = {
-      kind: 'aggregate', input: project,
+      kind: 'aggregate', input: aggInput,
       window: window ? { spec: window.spec, timeColumn: timeIdx } : null,
-      groupBy: keyIdx, aggs: aggs.map((a) => a.call), schema: schemaOf(aggFields),
+      groupBy: sets ? [...keyIdx, pre.length] : keyIdx, aggs: aggs.map((a) => a.call), schema: schemaOf(aggFields),
     };
     if (having) plan = { kind: 'filter', input: plan, predicate: having, schema: plan.schema };
     // Upsert key: every aggregate key column must be in the output; add the missing ones as hidden columns.
     const exprs = [...sel.exprs];
     const names = [...sel.names];
-    const keyColumns = keepKey(Array.from({ length: nW + keys.length }, (_, k) => k), schemaOf(aggFields), exprs, names);
+    const keyColumns = keepKey(Array.from({ length: nW + keys.length + nG }, (_, k) => k), schemaOf(aggFields), exprs, names);
     const outFields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
     plan = { kind: 'project', input: plan, exprs, schema: schemaOf(outFields) };
     return { plan, visibleCount: sel.exprs.length, keyColumns, window: window?.spec ?? null, ats: sel.ats };
+  }
+
+  /**
+   * A GROUP BY item that is GROUPING SETS (…) (as the front end renames it), ROLLUP (…) or CUBE (…): its
+   * grouping sets as lists of expressions; null for an ordinary item. An element in parentheses is a
+   * composite (kept together); `()` (rewritten to '') is the empty set; nested ROLLUP/CUBE/GROUPING SETS
+   * inside GROUPING SETS add their sets.
+   */
+  private groupingConstruct(g: Ast): Ast[][] | null {
+    if (g?.type !== 'function') return null;
+    const name = functionName(g);
+    if (name !== GROUPING_SETS_NAME && name !== 'rollup' && name !== 'cube') return null;
+    const args: Ast[] = g.args?.value ?? [];
+    const elem = (x: Ast): Ast[] => (x?.type === 'expr_list' ? x.value : [x]);
+    if (name === 'rollup') return Array.from({ length: args.length + 1 }, (_, i) => args.slice(0, args.length - i).flatMap(elem));
+    if (name === 'cube') {
+      if (args.length > 8) errAt(this.loc, astOffset(this.loc, g), `CUBE of ${args.length} elements makes ${2 ** args.length} grouping sets; at most ${MAX_GROUPING_SETS} are taken (limit MAX_GROUPING_SETS)`, 'limit');
+      const out: Ast[][] = [];
+      for (let m = 0; m < 2 ** args.length; m++) out.push(args.filter((_, i) => (m & (1 << (args.length - 1 - i))) === 0).flatMap(elem));
+      return out;
+    }
+    return args.flatMap((x): Ast[][] => {
+      if (x?.type === 'single_quote_string' && String(x.value).trim() === '') return [[]];
+      return this.groupingConstruct(x) ?? [elem(x)];
+    });
   }
 
   // ---- ORDER BY / LIMIT (pull queries) ---------------------------------------------------------

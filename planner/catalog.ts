@@ -49,8 +49,25 @@ export interface KafkaSourceOptions {
   readonly primaryKey?: readonly string[];
   /** 'json.timestamp-format.standard' (both forms are read either way; this is what sinks write). */
   readonly timestampFormat?: 'sql' | 'iso-8601';
-  /** 'avro': values are Avro binary with the schema derived from the columns (format is then 'json'-shaped rows). */
-  readonly valueFormat?: 'avro';
+  /**
+   * 'avro': values are Avro binary with the schema derived from the columns (format is then 'json'-shaped rows);
+   * 'avro-confluent': Confluent's wire format, the writer's schema from the schema registry (`registry`).
+   */
+  readonly valueFormat?: 'avro' | 'avro-confluent';
+  readonly registry?: SchemaRegistryOptions;
+}
+
+/** Flink's 'avro-confluent.*' options: the schema registry (values may hold `${ENV}` references). */
+export interface SchemaRegistryOptions {
+  readonly url: string;
+  /** The subject a sink registers its schema under (default `<topic>-value`). */
+  readonly subject?: string;
+  /** 'basic-auth.user-info' (`user:password`), when 'basic-auth.credentials-source' is USER_INFO. */
+  readonly userInfo?: string;
+  /** 'bearer-auth.token', when 'bearer-auth.credentials-source' is STATIC_TOKEN. */
+  readonly bearerToken?: string;
+  /** 'ssl.truststore.location': a PEM CA bundle for an https registry. */
+  readonly caLocation?: string;
 }
 
 export interface SourceColumn {
@@ -99,6 +116,9 @@ export interface SinkOptions {
   /** 'sink.partitioner': 'fixed' writes partition 0, 'round-robin' spreads records; default: by key. */
   readonly partitioner?: 'fixed' | 'round-robin';
   readonly timestampFormat?: 'sql' | 'iso-8601';
+  /** 'avro' (schema from the columns) or 'avro-confluent' (registered under `registry.subject`, Confluent wire format). */
+  readonly valueFormat?: 'avro' | 'avro-confluent';
+  readonly registry?: SchemaRegistryOptions;
 }
 
 export interface QueryOptions {
@@ -109,6 +129,8 @@ export interface QueryOptions {
    * when set, drop the rows updated longest ago (old windows first). null: the default.
    */
   readonly retentionRows: number | null;
+  /** 'state.ttl': a regular join's rows not inserted or matched for this long are evicted (absent: kept). */
+  readonly stateTtlMs?: number;
 }
 
 export interface MaterializedViewDef {

@@ -30,3 +30,5 @@ export const MAX_INTERVAL_MS = 10_000_000_000_000;
 export const MAX_PULL_RESULT_BYTES = 64 * 1024 * 1024;
 /** Longest duration option (node timers cannot wait longer than 2^31 - 1 ms, about 24.8 days). */
 export const MAX_DURATION_OPTION_MS = 7 * 24 * 3_600_000;
+/** Grouping sets of one GROUP BY (GROUPING SETS, ROLLUP, CUBE combined): each input row is aggregated once per set. */
+export const MAX_GROUPING_SETS = 256;

@@ -17,7 +17,8 @@ export type LogicalPlan =
       readonly schema: Schema;
       readonly watermark: { readonly column: number; readonly delayMs: number } | null;
     }
-  | { readonly kind: 'view_scan'; readonly view: string; readonly schema: Schema }
+  /** A materialized view: its current rows (pull queries), or, with `key`, its changes epoch by epoch (continuous queries). */
+  | { readonly kind: 'view_scan'; readonly view: string; readonly schema: Schema; readonly key?: readonly number[] }
   | { readonly kind: 'filter'; readonly input: LogicalPlan; readonly predicate: Expr; readonly schema: Schema }
   | { readonly kind: 'project'; readonly input: LogicalPlan; readonly exprs: readonly Expr[]; readonly schema: Schema }
   | {
@@ -61,7 +62,30 @@ export type LogicalPlan =
       readonly kind: 'join'; readonly left: LogicalPlan; readonly right: LogicalPlan; readonly joinType: JoinType;
       readonly leftKeys: readonly number[]; readonly rightKeys: readonly number[]; readonly residual: Expr | null;
       readonly bound: JoinBound; readonly schema: Schema;
-    };
+    }
+  | ExpandNode;
+
+/**
+ * GROUPING SETS / ROLLUP / CUBE: every input row once per grouping set, the `keys` (input columns) not
+ * in the set NULL, and a grouping id appended as the last column (BIGINT; bit `keys.length - 1 - j` set
+ * when keys[j] is not in the set, as Flink's GROUPING_ID). `sets[i]` lists positions into `keys`.
+ */
+export type ExpandNode = {
+  readonly kind: 'expand'; readonly input: LogicalPlan; readonly keys: readonly number[];
+  readonly sets: readonly (readonly number[])[]; readonly schema: Schema;
+};
+
+/** The grouping id of a grouping set (positions into `keys`) of `nKeys` keys. */
+export function groupingId(set: readonly number[], nKeys: number): number {
+  let id = 0;
+  for (let j = 0; j < nKeys; j++) if (!set.includes(j)) id += 2 ** (nKeys - 1 - j);
+  return id;
+}
+
+/** `sets=[(a, b), (a), ()]` over the keys' input columns, as EXPLAIN prints an expand. */
+export function groupingSetsText(keys: readonly number[], sets: readonly (readonly number[])[], input: Schema): string {
+  return `sets=[${sets.map((st) => `(${st.map((j) => input.fields[keys[j]!]!.name).join(', ')})`).join(', ')}]`;
+}
 
 export type LogicalKind = LogicalPlan['kind'];
 
@@ -116,7 +140,7 @@ export function exprToString(e: Expr, input: Schema): string {
 
 export function aggToString(a: AggCall, input: Schema): string {
   const arg = a.arg < 0 ? '*' : input.fields[a.arg]?.name ?? `#${a.arg}`;
-  const fn = a.fn === 'count_star' ? 'count(*)' : a.fn === 'count_distinct' ? `count(DISTINCT ${arg})` : `${a.fn}(${arg})`;
+  const fn = a.fn === 'count_star' ? 'count(*)' : a.fn.endsWith('_distinct') ? `${a.fn.slice(0, -9)}(DISTINCT ${arg})` : `${a.fn}(${arg})`;
   const filter = a.filter >= 0 ? ` FILTER (WHERE ${input.fields[a.filter]?.name})` : '';
   return `${fn}${filter} AS ${a.name}`;
 }
@@ -133,7 +157,7 @@ function nodeLine(p: LogicalPlan): string {
   switch (p.kind) {
     case 'source_scan':
       return `SourceScan: ${p.source} [${p.schema.fields.map((f) => `${f.name}:${typeToString(f.type)}`).join(', ')}]${p.watermark ? ` watermark=${p.schema.fields[p.watermark.column]!.name} - ${formatDuration(p.watermark.delayMs)}` : ''}`;
-    case 'view_scan': return `ViewScan: ${p.view}`;
+    case 'view_scan': return `ViewScan: ${p.view}${p.key ? ' changes' : ''}`;
     case 'filter': return `Filter: ${exprToString(p.predicate, ins)}`;
     case 'project': return `Project: ${p.exprs.map((e, i) => { const s = exprToString(e, ins); const n = p.schema.fields[i]!.name; return s === n ? s : `${s} AS ${n}`; }).join(', ')}`;
     case 'window_assign': return `WindowAssign: ${windowToString(p.spec)} time=${ins.fields[p.timeColumn]!.name}`;
@@ -153,6 +177,7 @@ function nodeLine(p: LogicalPlan): string {
       const bound = b.kind === 'regular' ? '' : b.kind === 'interval' ? `, interval=[${b.lowerMs} ms, ${b.upperMs} ms]` : b.kind === 'window' ? ', window' : `, as of=${b.leftTime === null ? 'proctime' : ins.fields[b.leftTime]!.name}`;
       return `Join: ${p.joinType}${bound}, on=[${on}]${p.residual ? `, filter=${exprToString(p.residual, ins)}` : ''}`;
     }
+    case 'expand': return `Expand: ${groupingSetsText(p.keys, p.sets, ins)}, gid=${p.schema.fields[p.schema.fields.length - 1]!.name}`;
     default: return assertNever(p, 'plan node');
   }
 }

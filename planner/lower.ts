@@ -12,11 +12,12 @@ import { APPEND, chainToGraph, GraphBuilder, type StreamKind } from './physical-
 import { emitBelow, toPhysical, unaryOp, type PhysicalPlan, type PhysicalSink, type PhysicalSource } from './physical.ts';
 import { assertNever } from './types.ts';
 
+/** Plans that need a graph: several inputs, or a view's changes (a keyed changelog input). */
 function multiInput(p: LogicalPlan): boolean {
-  return p.kind === 'union' || p.kind === 'join' || planInputs(p).some(multiInput);
+  return p.kind === 'union' || p.kind === 'join' || (p.kind === 'view_scan' && p.key !== undefined) || planInputs(p).some(multiInput);
 }
 
-export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, opts: { viewStream?: (view: string) => StreamKind } = {}): PhysicalPlan {
+export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, opts: { viewStream?: (view: string) => StreamKind; stateTtlMs?: number } = {}): PhysicalPlan {
   if (!multiInput(plan)) {
     const chain = toPhysical(plan, sink, emit);
     return { ...chain, graph: chainToGraph(chain), sources: [chain.source] };
@@ -35,9 +36,9 @@ export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode,
         return g.source(s, p.schema, stream);
       }
       case 'view_scan': {
-        const s: PhysicalSource = { kind: 'view_source', view: p.view, schema: p.schema };
+        const s: PhysicalSource = { kind: 'view_source', view: p.view, schema: p.schema, ...(p.key ? { key: p.key } : {}) };
         sources.push(s);
-        return g.source(s, p.schema, opts.viewStream?.(p.view) ?? APPEND);
+        return g.source(s, p.schema, p.key ? { kind: 'changelog', key: p.key } : opts.viewStream?.(p.view) ?? APPEND);
       }
       case 'union': {
         const ins = p.inputs.map((x) => walk(x, em));
@@ -49,12 +50,13 @@ export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode,
         const below: EmitMode = 'window_close';
         const l = walk(p.left, below);
         const r = walk(p.right, below);
+        const bound = p.bound.kind === 'regular' ? { kind: 'regular' as const, ttlMs: opts.stateTtlMs ?? null } : p.bound;
         return g.op({
-          kind: 'join', joinType: p.joinType, leftKeys: p.leftKeys, rightKeys: p.rightKeys, residual: p.residual, bound: p.bound,
+          kind: 'join', joinType: p.joinType, leftKeys: p.leftKeys, rightKeys: p.rightKeys, residual: p.residual, bound,
           leftSchema: p.left.schema, rightSchema: p.right.schema, schema: p.schema,
         }, [l, r]);
       }
-      case 'filter': case 'project': case 'window_assign': case 'aggregate': case 'sort': case 'limit': case 'dedup': case 'top_n': case 'rank': {
+      case 'filter': case 'project': case 'window_assign': case 'aggregate': case 'sort': case 'limit': case 'dedup': case 'top_n': case 'rank': case 'expand': {
         const at = walk(p.input, emitBelow(p, em));
         const op = unaryOp(p, em);
         return op ? g.op(op, [at]) : at;

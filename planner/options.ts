@@ -3,7 +3,7 @@
  * typo is an error with a suggestion rather than a silently ignored setting.
  */
 import type { OptionDecl } from './ast.ts';
-import type { KafkaSourceOptions, OnError, QueryOptions, SinkOptions, StartupMode } from './catalog.ts';
+import type { KafkaSourceOptions, OnError, QueryOptions, SchemaRegistryOptions, SinkOptions, StartupMode } from './catalog.ts';
 import { SqlError, didYouMean, type PosMap } from './errors.ts';
 import { parseIntervalText } from './interval.ts';
 import { MAX_DURATION_OPTION_MS } from './limits.ts';
@@ -15,12 +15,16 @@ const SOURCE_KEYS = [
   'json.timestamp-format.standard', 'key.format', 'key.fields', 'key.fields-prefix', 'value.fields-include',
   'debezium-json.schema-include', 'debezium-json.ignore-parse-errors', 'key.json.ignore-parse-errors', 'key.json.fail-on-missing-field',
   'source.client', 'source.workers', 'scan.topic-partition-discovery.interval',
+  'avro-confluent.url', 'avro-confluent.subject', 'avro-confluent.basic-auth.credentials-source', 'avro-confluent.basic-auth.user-info',
+  'avro-confluent.bearer-auth.credentials-source', 'avro-confluent.bearer-auth.token', 'avro-confluent.ssl.truststore.location',
 ] as const;
 
-const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows'] as const;
+const QUERY_KEYS = ['checkpoint.interval', 'late.topic', 'retention.rows', 'state.ttl'] as const;
 const SINK_KEYS = [
   'connector', 'topic', 'properties.bootstrap.servers', 'format', 'value.format', 'key.format', 'key.fields', 'key.fields-prefix',
   'value.fields-include', 'json.timestamp-format.standard', 'sink.delivery-guarantee', 'sink.transactional-id-prefix', 'sink.partitioner',
+  'avro-confluent.url', 'avro-confluent.subject', 'avro-confluent.basic-auth.credentials-source', 'avro-confluent.basic-auth.user-info',
+  'avro-confluent.bearer-auth.credentials-source', 'avro-confluent.bearer-auth.token', 'avro-confluent.ssl.truststore.location',
   ...QUERY_KEYS,
 ] as const;
 
@@ -31,6 +35,8 @@ const SINK_KEYS = [
  */
 export const KAFKA_CLIENT_PROPERTIES = [
   'security.protocol', 'sasl.mechanism', 'sasl.jaas.config', 'sasl.username', 'sasl.password',
+  'sasl.oauthbearer.token.endpoint.url', 'sasl.login.callback.handler.class', 'sasl.login.refresh.window.factor',
+  'sasl.oauthbearer.client.id', 'sasl.oauthbearer.client.secret', 'sasl.oauthbearer.scope',
   'ssl.truststore.location', 'ssl.truststore.type', 'ssl.truststore.password', 'ssl.truststore.certificates',
   'ssl.keystore.location', 'ssl.keystore.type', 'ssl.keystore.password', 'ssl.keystore.certificate.chain', 'ssl.keystore.key',
   'ssl.key.password', 'ssl.endpoint.identification.algorithm',
@@ -38,7 +44,7 @@ export const KAFKA_CLIENT_PROPERTIES = [
 ] as const;
 
 /** Properties whose values are secrets: never shown (see redactSql). */
-export const SECRET_PROPERTIES = ['sasl.jaas.config', 'sasl.password', 'ssl.truststore.password', 'ssl.keystore.password', 'ssl.keystore.key', 'ssl.key.password'] as const;
+export const SECRET_PROPERTIES = ['sasl.jaas.config', 'sasl.password', 'sasl.oauthbearer.client.secret', 'ssl.truststore.password', 'ssl.keystore.password', 'ssl.keystore.key', 'ssl.key.password'] as const;
 
 /**
  * Options of Flink's Kafka connectors (and a few Kafka client properties) that have no meaning here:
@@ -73,7 +79,7 @@ function fail(pm: PosMap, at: number, msg: string): never {
 
 /** Flink's value format options may be prefixed with 'value.' ('value.json.fail-on-missing-field'). */
 function unprefixValue(o: OptionDecl): OptionDecl {
-  return /^value\.(json|csv|debezium-json)\./.test(o.key) ? { ...o, key: o.key.slice('value.'.length) } : o;
+  return /^value\.(json|csv|debezium-json|avro-confluent)\./.test(o.key) ? { ...o, key: o.key.slice('value.'.length) } : o;
 }
 
 function checkKeys(opts: readonly OptionDecl[], allowed: readonly string[], pm: PosMap, what: string): Map<string, OptionDecl> {
@@ -109,15 +115,15 @@ function clientProperties(pm: PosMap, m: Map<string, OptionDecl>): Record<string
   const mech = m.get('properties.sasl.mechanism');
   if (mech && !env(mech.value)) {
     const v = mech.value.toUpperCase();
-    if (!['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'].includes(v)) {
-      fail(pm, mech.valueStart, v === 'OAUTHBEARER' || v === 'GSSAPI' || v === 'AWS_MSK_IAM'
-        ? `'properties.sasl.mechanism' = '${mech.value}' is not supported yet: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`
-        : `option 'properties.sasl.mechanism' must be one of 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', not '${mech.value}'`);
+    if (!['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'].includes(v)) {
+      fail(pm, mech.valueStart, v === 'GSSAPI' || v === 'AWS_MSK_IAM'
+        ? `'properties.sasl.mechanism' = '${mech.value}' is not supported yet: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER`
+        : `option 'properties.sasl.mechanism' must be one of 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER', not '${mech.value}'`);
     }
   }
   const jaas = m.get('properties.sasl.jaas.config');
   // The value is a secret: errors about it never quote it.
-  if (jaas && !env(jaas.value) && !/\busername\s*=/.test(jaas.value)) fail(pm, jaas.valueStart, `'properties.sasl.jaas.config' needs username="…" and password="…" (for example org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="\${KAFKA_PASSWORD}";)`);
+  if (jaas && !env(jaas.value) && !/\b(username|clientId)\s*=/.test(jaas.value)) fail(pm, jaas.valueStart, `'properties.sasl.jaas.config' needs username="…" and password="…" (for example org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="\${KAFKA_PASSWORD}";)`);
   const eia = m.get('properties.ssl.endpoint.identification.algorithm');
   if (eia && eia.value !== '' && eia.value.toLowerCase() !== 'https') fail(pm, eia.valueStart, `'properties.ssl.endpoint.identification.algorithm' must be 'https' (hostname verification, the default) or '' (off), not '${eia.value}'`);
   for (const k of ['ssl.truststore.type', 'ssl.keystore.type']) {
@@ -149,6 +155,38 @@ function valueFormat(pm: PosMap, m: Map<string, OptionDecl>): OptionDecl | undef
   const f = m.get('format'); const vf = m.get('value.format');
   if (f && vf) fail(pm, vf.start, `give either 'format' or 'value.format', not both`);
   return f ?? vf;
+}
+
+/** Flink's 'avro-confluent.*' options (with or without 'value.'): the registry URL, subject, credentials. */
+function registryOptions(pm: PosMap, m: Map<string, OptionDecl>, used: boolean, topic: string | null): SchemaRegistryOptions | null {
+  const o = (k: string) => m.get(`avro-confluent.${k}`);
+  if (!used) {
+    const any = [...m.keys()].find((k) => k.startsWith('avro-confluent.'));
+    if (any) fail(pm, m.get(any)!.start, `option '${any}' needs 'format' = 'avro-confluent'`);
+    return null;
+  }
+  const url = o('url');
+  if (!url) fail(pm, (m.get('format') ?? m.get('value.format'))?.valueStart ?? 0, `'format' = 'avro-confluent' needs 'avro-confluent.url' (the schema registry, for example 'http://registry:8081')`);
+  if (!/\$\{/.test(url.value)) {
+    let u: URL | null = null;
+    try { u = new URL(url.value); } catch { /* below */ }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) fail(pm, url.valueStart, `'avro-confluent.url' must be an http(s) URL`);
+  }
+  const bcs = o('basic-auth.credentials-source');
+  if (bcs && bcs.value.toUpperCase() !== 'USER_INFO') fail(pm, bcs.valueStart, `'avro-confluent.basic-auth.credentials-source' must be 'USER_INFO' (the credentials in 'avro-confluent.basic-auth.user-info')`);
+  const ui = o('basic-auth.user-info');
+  if (ui && !/\$\{/.test(ui.value) && !ui.value.includes(':')) fail(pm, ui.valueStart, `'avro-confluent.basic-auth.user-info' must be 'user:password'`);
+  const tcs = o('bearer-auth.credentials-source');
+  if (tcs && tcs.value.toUpperCase() !== 'STATIC_TOKEN') fail(pm, tcs.valueStart, `'avro-confluent.bearer-auth.credentials-source' must be 'STATIC_TOKEN' (the token in 'avro-confluent.bearer-auth.token')`);
+  const subject = o('subject')?.value ?? (topic ? `${topic}-value` : undefined);
+  const r: SchemaRegistryOptions = {
+    url: url.value.replace(/\/+$/, ''),
+    ...(subject ? { subject } : {}),
+    ...(ui ? { userInfo: ui.value } : {}),
+    ...(o('bearer-auth.token') ? { bearerToken: o('bearer-auth.token')!.value } : {}),
+    ...(o('ssl.truststore.location') ? { caLocation: o('ssl.truststore.location')!.value } : {}),
+  };
+  return r;
 }
 
 /** Flink's 'json.timestamp-format.standard': 'SQL' ('2024-01-01 12:00:00.000') or 'ISO-8601'; both are read either way. */
@@ -205,8 +243,9 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
   if (pattern) { try { new RegExp(pattern.value); } catch { fail(pm, pattern.valueStart, `'topic-pattern' is not a valid regular expression`); } }
   const format = valueFormat(pm, m);
   if (!format) fail(pm, at, `a Kafka source needs option 'format' ('json', 'debezium-json', 'avro', 'csv' or 'raw')`);
-  if (format.value.toLowerCase() === 'avro-confluent') fail(pm, format.valueStart, `format 'avro-confluent' (schema registry) is not supported yet: use 'avro' (the schema derived from the columns) or 'json'`);
-  const fmt = oneOf(pm, format, ['json', 'csv', 'raw', 'debezium-json', 'avro'], 'json');
+  const fmt = oneOf(pm, format, ['json', 'csv', 'raw', 'debezium-json', 'avro', 'avro-confluent'], 'json');
+  const registry = registryOptions(pm, m, fmt === 'avro-confluent', topic?.value ?? null);
+  if (fmt === 'avro-confluent' && m.get('source.client')?.value.toLowerCase() === 'kafkajs') fail(pm, m.get('source.client')!.valueStart, `'avro-confluent' is read by the native reader; leave 'source.client' out`);
   if (upsert && fmt === 'debezium-json') fail(pm, format.valueStart, `'upsert-kafka' reads plain values ('json'); 'debezium-json' is a changelog format of connector 'kafka'`);
   const keys = keyOptions(pm, m, upsert);
   let keyFields = keys.keyFields;
@@ -254,7 +293,7 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
     topics: topic ? topic.value.split(/[,;]/).map((s) => s.trim()).filter(Boolean) : [],
     topicPattern: pattern?.value ?? null,
     bootstrapServers: m.get('properties.bootstrap.servers')?.value ?? null,
-    format: fmt === 'debezium-json' || fmt === 'avro' ? 'json' : fmt,
+    format: fmt === 'debezium-json' || fmt === 'avro' || fmt === 'avro-confluent' ? 'json' : fmt,
     csvDelimiter: m.get('csv.delimiter')?.value ?? ',',
     startupMode,
     startupTimestampMs,
@@ -280,7 +319,8 @@ export function sourceOptions(opts: readonly OptionDecl[], pm: PosMap, at: numbe
       changelog: (upsert ? 'upsert' : fmt === 'debezium-json' ? 'debezium' : null) as 'upsert' | 'debezium' | null,
       primaryKey: upsert || fmt === 'debezium-json' ? [...primaryKey] : [],
       timestampFormat: timestampFormat(pm, m),
-      valueFormat: (fmt === 'avro' ? 'avro' : null) as 'avro' | null,
+      valueFormat: (fmt === 'avro' || fmt === 'avro-confluent' ? fmt : null) as 'avro' | 'avro-confluent' | null,
+      registry,
     }),
   };
 }
@@ -306,6 +346,12 @@ function workerCount(pm: PosMap, o: OptionDecl | undefined): number | null {
   return v;
 }
 
+function positiveDuration(pm: PosMap, o: OptionDecl): number {
+  const ms = duration(pm, o);
+  if (ms === null || !(ms > 0)) fail(pm, o.valueStart, `option '${o.key}' must be a positive duration, such as '1 hour'`);
+  return ms!;
+}
+
 export function queryOptions(opts: readonly OptionDecl[], pm: PosMap, allowed: readonly string[] = QUERY_KEYS): QueryOptions {
   const m = checkKeys(opts, allowed, pm, 'view');
   const ci = duration(pm, m.get('checkpoint.interval'));
@@ -314,6 +360,8 @@ export function queryOptions(opts: readonly OptionDecl[], pm: PosMap, allowed: r
     checkpointIntervalMs: ci ?? 1000,
     lateTopic: m.get('late.topic')?.value ?? null,
     retentionRows: positive(pm, m.get('retention.rows')),
+    // Flink's table.exec.state.ttl: regular joins evict rows idle this long (processing time); absent: kept.
+    ...(m.get('state.ttl') ? { stateTtlMs: positiveDuration(pm, m.get('state.ttl')!) } : {}),
   };
 }
 
@@ -333,12 +381,13 @@ export function sinkOptions(opts: readonly OptionDecl[], pm: PosMap, at: number)
   if (tip && !/^[A-Za-z0-9._-]{1,200}$/.test(tip.value)) fail(pm, tip.valueStart, `'sink.transactional-id-prefix' may hold letters, digits, '.', '_' and '-'`);
   const part = m.get('sink.partitioner');
   const partitioner = oneOf(pm, part, ['default', 'fixed', 'round-robin'], 'default');
+  const vfmt = oneOf(pm, valueFormat(pm, m), ['json', 'debezium-json', 'avro', 'avro-confluent'], 'json');
   return {
     sink: {
       connector: 'kafka',
       topic: topic.value,
       bootstrapServers: m.get('properties.bootstrap.servers')?.value ?? null,
-      format: oneOf(pm, valueFormat(pm, m), ['json', 'debezium-json'], 'json'),
+      format: vfmt === 'debezium-json' ? 'debezium-json' : 'json',
       deliveryGuarantee: dg === 'none' ? 'at-least-once' : dg,
       ...optionalFields({
         upsert: conn === 'upsert-kafka',
@@ -349,6 +398,8 @@ export function sinkOptions(opts: readonly OptionDecl[], pm: PosMap, at: number)
         transactionalIdPrefix: tip?.value ?? null,
         partitioner: partitioner === 'default' ? null : partitioner,
         timestampFormat: timestampFormat(pm, m),
+        valueFormat: (vfmt === 'avro' || vfmt === 'avro-confluent' ? vfmt : null) as 'avro' | 'avro-confluent' | null,
+        registry: registryOptions(pm, m, vfmt === 'avro-confluent', topic.value),
       }),
     },
     query: queryOptions(opts.filter((o) => (QUERY_KEYS as readonly string[]).includes(o.key)), pm),
@@ -362,5 +413,6 @@ export function sinkOptions(opts: readonly OptionDecl[], pm: PosMap, at: number)
  */
 export function redactSql(sql: string): string {
   const keys = SECRET_PROPERTIES.map((k) => k.replace(/\./g, '\\.')).join('|');
-  return sql.replace(new RegExp(`('(?:properties\\.)?(?:${keys})'\\s*=\\s*)'(?:[^']|'')*'`, 'gi'), "$1'******'");
+  return sql.replace(new RegExp(`('(?:properties\\.)?(?:${keys})'\\s*=\\s*)'(?:[^']|'')*'`, 'gi'), "$1'******'")
+    .replace(/('(?:value\.)?avro-confluent\.(?:basic-auth\.user-info|bearer-auth\.token)'\s*=\s*)'(?:[^']|'')*'/gi, "$1'******'");
 }

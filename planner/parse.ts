@@ -17,6 +17,17 @@ import { T, type Field, type SqlType } from './types.ts';
 /** Spark's `window` is a reserved word for node-sql-parser; it is renamed to this same-length name. */
 export const SPARK_WINDOW_ALIAS = '_win__';
 
+/**
+ * node-sql-parser takes DISTINCT inside COUNT only: in `SUM|AVG|MIN|MAX(DISTINCT x)` the keyword is
+ * blanked, and the binder reads it back from the original text at the call's offset (`hasDistinct`).
+ */
+export function hasDistinct(original: string, offset: number): boolean {
+  return /^[A-Za-z_]+\s*\(\s*DISTINCT\b/i.test(original.slice(offset, offset + 200));
+}
+
+/** `GROUPING SETS (…)` is not in node-sql-parser's grammar: it becomes a call of this name; `()` inside becomes `''`. */
+export const GROUPING_SETS_NAME = '__gsets_';
+
 export interface ParsedRequest {
   readonly text: string;
   readonly pm: PosMap;
@@ -459,6 +470,29 @@ class StatementParser {
         windows.push(w.tvf);
         this.placeholder(chars, start, t.start, w.tvf.end, w.tvf.placeholder);
         k = w.close;
+        continue;
+      }
+      if (['SUM', 'AVG', 'MIN', 'MAX'].includes(t.upper) && toks[k + 1]?.value === '(' && toks[k + 2]?.kind === 'ident' && toks[k + 2]!.upper === 'DISTINCT' && k + 3 < last) {
+        const d = toks[k + 2]!;
+        // Only blanks between SUM, ( and DISTINCT, so that hasDistinct reads the original text.
+        if (this.text.slice(t.end, toks[k + 1]!.start).trim() || this.text.slice(toks[k + 1]!.end, d.start).trim()) this.err(`a comment inside ${t.upper}(DISTINCT … is not supported`, d, 'unsupported');
+        blank(d.start, d.end);
+        k += 2;
+        continue;
+      }
+      if (t.upper === 'GROUPING' && toks[k + 1]?.kind === 'ident' && toks[k + 1]!.upper === 'SETS' && toks[k + 2]?.value === '(') {
+        const close = this.matchParen(k + 2);
+        if (close >= last) this.err("missing ')'", toks[k + 2]!);
+        blank(t.start, toks[k + 1]!.end);
+        for (let c = 0; c < GROUPING_SETS_NAME.length; c++) chars[t.start - start + c] = GROUPING_SETS_NAME[c]!;
+        for (let j = k + 3; j < close; j++) {
+          const x = toks[j]!;
+          if (x.kind === 'string' && x.value.trim() === '') this.err("a grouping set is a list of columns in parentheses; the empty set is ()", x);
+          if (x.kind === 'op' && x.value === '(' && toks[j + 1]?.kind === 'op' && toks[j + 1]!.value === ')') {
+            chars[x.start - start] = "'"; chars[toks[j + 1]!.start - start] = "'";
+          }
+        }
+        k += 1;
         continue;
       }
       if (t.upper === 'WINDOW' && t.value.length === SPARK_WINDOW_ALIAS.length) {

@@ -48,6 +48,7 @@ export function opInputSchema(op: PhysicalOp): Schema {
     case 'filter': case 'sort': case 'limit': case 'union': case 'dedup': return op.schema;
     case 'join': return op.leftSchema;
     case 'project': case 'window_assign': case 'window_aggregate': case 'updating_aggregate': case 'top_n': return op.inputSchema;
+    case 'expand': return op.inputSchema;
     default: return assertNever(op, 'operator');
   }
 }
@@ -106,6 +107,14 @@ export function deriveStream(op: PhysicalOp, inputs: readonly StreamKind[]): Str
       return { kind: 'changelog', key: Array.from({ length: n }, (_, i) => i) };
     }
     case 'join': return joinStream(op, inputs[0] ?? APPEND, inputs[1] ?? APPEND);
+    case 'expand': {
+      if (one.kind === 'append') return APPEND;
+      // Each input row becomes one row per grouping set: the copies are told apart by the grouping id,
+      // so the key is the input's key plus the id; a key column the expand may set to NULL would lose rows.
+      const nulled = one.key.filter((k) => op.keys.includes(k));
+      if (nulled.length) throw new GraphPlanError(`GROUPING SETS over a changelog cannot set its key columns (${names(op.inputSchema, nulled).join(', ')}) to NULL`);
+      return { kind: 'changelog', key: [...one.key, op.schema.fields.length - 1] };
+    }
     default: return assertNever(op, 'operator');
   }
 }

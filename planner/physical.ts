@@ -2,7 +2,7 @@
  * The physical plan: the operator pipeline the executor runs, from a source through operators to a
  * sink. Window aggregates are chosen per window family here (one operator a file in executor/).
  */
-import { aggToString, exprToString, type LogicalPlan, type SortKey } from './logical.ts';
+import { aggToString, exprToString, groupingSetsText, type LogicalPlan, type SortKey } from './logical.ts';
 import type { PhysicalGraph } from './physical-graph.ts';
 import type { EmitMode } from './ast.ts';
 import type { SinkOptions, SourceDef } from './catalog.ts';
@@ -90,11 +90,17 @@ export type PhysicalOp =
       readonly window: { readonly start: number; readonly end: number } | null;
       readonly inputSchema: Schema;
       readonly schema: Schema;
-    };
+    }
+  /**
+   * GROUPING SETS / ROLLUP / CUBE (see logical.ts `ExpandNode`): one output row per input row and
+   * grouping set, `keys` outside the set NULL, the grouping id appended; ops (a changelog's) copied.
+   */
+  | { readonly kind: 'expand'; readonly keys: readonly number[]; readonly sets: readonly (readonly number[])[]; readonly inputSchema: Schema; readonly schema: Schema };
 
 export type PhysicalSource =
   | { readonly kind: 'kafka_source'; readonly source: SourceDef; readonly schema: Schema }
-  | { readonly kind: 'view_source'; readonly view: string; readonly schema: Schema };
+  /** With `key`: the view's committed changes, a changelog keyed by `key` (a continuous query's input). */
+  | { readonly kind: 'view_source'; readonly view: string; readonly schema: Schema; readonly key?: readonly number[] };
 
 export type PhysicalSink =
   | { readonly kind: 'query_table'; readonly view: string; readonly keyColumns: readonly number[] | null; readonly emit: EmitMode; readonly retentionRows: number | null }
@@ -122,7 +128,9 @@ export interface PhysicalPlan extends PhysicalChain {
 
 /** True when the plan is one chain (a single input, single-input operators). */
 export function isChain(p: PhysicalPlan): boolean {
-  return p.sources.length === 1 && p.graph.nodes.every((n) => n.role !== 'op' || n.inputs.length === 1);
+  // planner/lower.ts fills `ops` only for plans it lowered as a chain.
+  return p.sources.length === 1 && p.graph.nodes.filter((n) => n.role === 'op').length === p.ops.length
+    && !(p.source.kind === 'view_source' && p.source.key);
 }
 
 export type PhysicalKind = PhysicalOp['kind'];
@@ -148,6 +156,7 @@ export function unaryOp(p: LogicalPlan, emit: EmitMode): PhysicalOp | null {
     case 'sort': return { kind: 'sort', keys: p.keys, schema: p.schema };
     case 'limit': return { kind: 'limit', limit: p.limit, offset: p.offset, schema: p.schema };
     case 'dedup': return { kind: 'dedup', keys: p.keys, timeColumn: p.timeColumn, keep: p.keep, schema: p.schema };
+    case 'expand': return { kind: 'expand', keys: p.keys, sets: p.sets, inputSchema: p.input.schema, schema: p.schema };
     case 'top_n':
       return {
         kind: 'top_n', partitionBy: p.partitionBy, orderBy: p.orderBy, limit: p.limit, rankFn: p.fn, rankColumn: true,
@@ -242,6 +251,7 @@ export function opLine(op: PhysicalOp): string {
       const names = (ix: readonly number[]) => ix.map((i) => op.inputSchema.fields[i]!.name).join(', ');
       return `${op.window ? 'WindowTopN' : 'TopN'}: ${op.rankFn === 'rank' ? 'RANK' : 'ROW_NUMBER'} <= ${op.limit}, partitionBy=[${names(op.partitionBy)}], orderBy=[${op.orderBy.map((k) => `${op.inputSchema.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ')}]${op.rankColumn ? `, rank=${op.schema.fields[op.schema.fields.length - 1]!.name}` : ''}`;
     }
+    case 'expand': return `Expand: ${groupingSetsText(op.keys, op.sets, op.inputSchema)}, gid=${op.schema.fields[op.schema.fields.length - 1]!.name}`;
     default: return assertNever(op, 'operator');
   }
 }
@@ -280,7 +290,7 @@ export function sourceLine(s: PhysicalSource, used: readonly boolean[] | null): 
       const decoded = used && used.some((u) => !u) ? ` decode=[${s.source.columns.filter((_, i) => used[i]).map((c) => c.name).join(', ')}]` : '';
       return `KafkaSource: ${s.source.name} ${o.topicPattern ? `topic-pattern=${o.topicPattern}` : `topics=[${o.topics.join(', ')}]`} format=${o.format}${extra} columns=[${cols.join(', ')}]${decoded}${wm ? ` watermark=${wm.column} - ${formatDuration(wm.delayMs)}` : ''}`;
     }
-    case 'view_source': return `ViewScan: ${s.view}`;
+    case 'view_source': return s.key ? `ViewChanges: ${s.view}` : `ViewScan: ${s.view}`;
     default: return assertNever(s, 'source');
   }
 }

@@ -97,7 +97,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       const options = queryOptions(st.options, pm);
       const b = bindQuery(st.query, work, pm, 'continuous');
       const sink: PhysicalSink = { kind: 'query_table', view: st.name.value, keyColumns: b.keyColumns, emit: b.emit, retentionRows: options.retentionRows };
-      const physical = checkedPhysical(b.plan, sink, b.emit, pm, st.query.start);
+      const physical = checkedPhysical(b.plan, sink, b.emit, pm, st.query.start, options.stateTtlMs);
       const def: MaterializedViewDef = {
         kind: 'materialized_view', name: st.name.value, sql: text, schema: b.plan.schema, visibleCount: b.visibleCount,
         keyColumns: b.keyColumns, emit: b.emit, options, dependsOn: b.dependsOn,
@@ -196,8 +196,8 @@ function mentions(query: string, name: string): boolean {
  * to consume what its input emits (planner/physical-graph.ts). A combination that cannot be computed
  * exactly is refused here, at the query, never run wrongly.
  */
-function checkedPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, pm: PosMap, at: number): PhysicalPlan {
-  try { return lowerPlan(plan, sink, emit); } catch (e) {
+function checkedPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, pm: PosMap, at: number, stateTtlMs?: number): PhysicalPlan {
+  try { return lowerPlan(plan, sink, emit, { stateTtlMs }); } catch (e) {
     if (!(e instanceof GraphPlanError)) throw e;
     return fail(pm, at, `this query cannot be computed exactly: ${e.message}`, 'unsupported');
   }
@@ -238,7 +238,7 @@ function checkSinkKeys(sink: SinkOptions, b: BoundQuery, pm: PosMap, at: number)
 function sinkPlan(name: string, text: string, sink: SinkDef['sink'], options: SinkDef['options'], b: BoundQuery, work: Catalog, ifNotExists: boolean, exists: boolean, pm: PosMap, at: number): Planned {
   void work;
   const psink: PhysicalSink = { kind: 'kafka_sink', name, sink, keyColumns: b.keyColumns, emit: b.emit };
-  const physical = checkedPhysical(b.plan, psink, b.emit, pm, at);
+  const physical = checkedPhysical(b.plan, psink, b.emit, pm, at, options.stateTtlMs);
   const def: SinkDef = { kind: 'sink', name, sql: text, schema: b.plan.schema, keyColumns: b.keyColumns, emit: b.emit, sink, options, dependsOn: b.dependsOn };
   return { kind: 'create_sink', def, logical: b.plan, physical, ifNotExists, exists };
 }

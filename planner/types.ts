@@ -112,7 +112,8 @@ export type Expr =
       readonly type: SqlType;
     };
 
-export type AggFn = 'count_star' | 'count' | 'count_distinct' | 'sum' | 'min' | 'max' | 'avg';
+/** `sum_distinct` / `avg_distinct`: SUM(DISTINCT x), AVG(DISTINCT x); MIN/MAX(DISTINCT x) bind to min/max (equal). */
+export type AggFn = 'count_star' | 'count' | 'count_distinct' | 'sum' | 'min' | 'max' | 'avg' | 'sum_distinct' | 'avg_distinct';
 
 /** One aggregate call in an Aggregate node: its argument and FILTER predicate are input columns. */
 export interface AggCall {

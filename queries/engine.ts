@@ -136,7 +136,7 @@ export function createEngine(cfg: EngineConfig): Engine {
     }
     const runner = createQueryRunner({
       id, name: p.def.name, sql: redactSql(sql), plan: p.physical, options: p.def.options, brokers: cfg.brokers,
-      dir: queryDir(cfg.dataDir, id), table, log: cfg.log, keepEpochs: cfg.keepEpochs,
+      dir: queryDir(cfg.dataDir, id), table, log: cfg.log, keepEpochs: cfg.keepEpochs, views: (name) => tables.get(name.toLowerCase()),
     });
     runners.set(id, { runner, kind: p.kind === 'create_materialized_view' ? 'materialized_view' : 'sink', object: p.def.name });
     await runner.start();

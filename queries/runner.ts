@@ -19,6 +19,7 @@ import type { LateRows } from '../executor/operator.ts';
 import { fromEpochState, toEpochState } from '../executor/graph-state.ts';
 import { createPipeline, type Pipeline, type PipelineSink } from '../executor/pipeline.ts';
 import { createGraph, type Graph } from '../executor/graph.ts';
+import { createViewInput, type ViewInput } from './view-input.ts';
 import { inputColumnsUsed } from '../planner/physical-graph.ts';
 import { batchRows, rowObject, rowsBatch } from '../executor/rows.ts';
 import { maxTimestamp, WatermarkTracker, type WatermarkState } from '../executor/watermark.ts';
@@ -79,6 +80,8 @@ export interface QueryRunnerConfig {
   /** This query's checkpoint directory. */
   readonly dir: string;
   readonly table?: QueryTable;
+  /** Running materialized views' tables, for queries that read a view's changes. */
+  readonly views?: (name: string) => QueryTable | undefined;
   readonly log: Log;
   readonly keepEpochs?: number;
 }
@@ -177,17 +180,16 @@ interface Input {
 
 export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const { plan } = cfg;
-  const defs: SourceDef[] = plan.sources.map((s) => {
-    if (s.kind !== 'kafka_source') throw new Error('a continuous query reads Kafka sources');
-    return s.source;
-  });
-  const def: SourceDef = defs[0]!;
+  const kafkaInputs = plan.sources.flatMap((s, index) => (s.kind === 'kafka_source' ? [{ index, def: s.source }] : []));
+  const viewSources = plan.sources.flatMap((s, index) => (s.kind === 'view_source' ? [{ index, source: s }] : []));
+  const defs: SourceDef[] = kafkaInputs.map((k) => k.def);
+  const def: SourceDef | undefined = defs[0];
   const brokersOf = (d: SourceDef) => (d.options.bootstrapServers ? d.options.bootstrapServers.split(',') : [...cfg.brokers]);
-  const brokers = brokersOf(def);
+  const brokers = def ? brokersOf(def) : [...cfg.brokers];
   const groupId = `streamsql-${cfg.name}-${cfg.id}`;
   const isChainPlan = isChain(plan);
   const ckpt: CheckpointLog = createCheckpointLog(cfg.dir, { afterStateFile: (e) => crashPoint('state-write', e, cfg.name, cfg.log) });
-  const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log, def.options.properties);
+  const side = createSideProducer(brokers, `streamsql-side-${cfg.id}`, cfg.log, def?.options.properties);
 
   let state: QueryState = 'starting';
   let lastError: string | null = null;
@@ -307,7 +309,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const pipeline: Pipeline | null = isChainPlan ? createPipeline(plan.ops, sinkAdapter, { onLate }) : null;
   const graph: Graph = pipeline ? pipeline.graph : createGraph(plan.graph, sinkAdapter, { onLate });
 
-  const inputs: Input[] = defs.map((d, index) => {
+  const inputs: Input[] = kafkaInputs.map(({ def: d, index }) => {
     // The flat-JSON scanner writes straight into typed columns (2–3× JSON.parse, bench/decode.ts); it falls
     // back to the reference decoder for anything unusual, and for formats and options it does not handle.
     // The native reader hands packed messages (pointers into the fetch response); the scanner reads them in place.
@@ -326,7 +328,11 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       epochStart: new Map(),
     };
   });
-  const source = inputs[0]!.source;
+  const byIndex = new Map(inputs.map((i) => [i.index, i]));
+  /** Inputs that read a materialized view's changes (view-input.ts). */
+  const views: ViewInput[] = viewSources.map(({ index, source: v }) => createViewInput(index, v.view, v.schema, v.key ?? [], cfg.views?.(v.view)));
+  /** The input whose group holds the sink's epoch tag: the first Kafka input. */
+  const first = inputs[0];
 
   // ---- processing ------------------------------------------------------------------------------
   async function handle(input: Input, fetched: FetchedMessages): Promise<void> {
@@ -401,7 +407,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const allPositions = (): (SourcePosition & { input: number })[] => inputs.flatMap((i) => i.source.positions().map((p) => ({ ...p, input: i.index })));
   const dataLoss = () => inputs.reduce((a, i) => { const l = i.source.dataLoss(); return { events: a.events + l.events, offsets: a.offsets + l.offsets }; }, { events: 0, offsets: 0 });
   /** The sources' status as one: the first input not running speaks for all. */
-  const status = (): ConnectorStatus => inputs.map((i) => i.source.status()).find((x) => x.state !== 'running') ?? source.status();
+  const status = (): ConnectorStatus => inputs.map((i) => i.source.status()).find((x) => x.state !== 'running') ?? first?.source.status() ?? { state: 'running', lastError: null, retries: 0 };
   const ofInput = <T extends { input?: number }>(ps: readonly T[], i: number): T[] => ps.filter((p) => (p.input ?? 0) === i);
 
 
@@ -411,7 +417,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     const f = inflight!;
     if (kafkaSink) {
       // The sink's transaction carries input 0's offsets (and the epoch tag) to the query's group.
-      await kafkaSink.commitEpoch(f.e, ofInput(f.positions, 0));
+      await kafkaSink.commitEpoch(f.e, first ? ofInput(f.positions, first.index) : []);
       crashPoint('after-sink-commit', f.e, cfg.name, cfg.log);
     }
     await ckpt.commit(f.e, f.sums);
@@ -422,7 +428,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     lastCheckpoint = { epoch: f.e, durationMs: Date.now() - f.t0, time: new Date().toISOString() };
     // Exactly-once sinks committed the offsets inside their transaction; others do it here.
     for (const i of inputs) {
-      if (i.index === 0 && kafkaSink?.exactlyOnce) continue;
+      if (i === first && kafkaSink?.exactlyOnce) continue;
       await i.source.commit(ofInput(f.positions, i.index), f.e).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot commit offsets to group ${i.groupId}: ${(e as Error).message}`));
     }
     await ckpt.prune(cfg.keepEpochs ?? 5);
@@ -440,7 +446,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       epoch: e,
       ranges: positions.map((p) => ({
         ...(p.input ? { input: p.input } : {}),
-        topic: p.topic, partition: p.partition, from: inputs[p.input]!.epochStart.get(partKey(p.topic, p.partition)) ?? p.offset, to: p.offset,
+        topic: p.topic, partition: p.partition, from: byIndex.get(p.input)!.epochStart.get(partKey(p.topic, p.partition)) ?? p.offset, to: p.offset,
       })),
       watermark: Number.isFinite(watermark) ? watermark : null,
       time: t0,
@@ -452,11 +458,13 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     cfg.table?.commit(e);
     const batches: Record<string, RecordBatch | null> = { ...graphState.batches };
     if (cfg.table) batches.table = cfg.table.size ? cfg.table.batch() : null;
+    for (const v of views) batches[v.stateName] = v.snapshot();
     const loss = dataLoss();
     const meta = {
       ...graphState.meta,
-      tracker: inputs[0]!.tracker.snapshot(),
+      ...(first ? { tracker: first.tracker.snapshot() } : {}),
       ...(inputs.length > 1 ? { trackers: inputs.map((i) => i.tracker.snapshot()) } : {}),
+      ...(views.length ? { views: views.map((v) => ({ input: v.index, epoch: v.seenEpoch })) } : {}),
       counters: { inputRows, malformedRows, deadLettered, lateRows, sideTruncated, dataLossEvents: lossBase.events + loss.events, dataLossOffsets: lossBase.offsets + loss.offsets },
     };
     const sums = await ckpt.writeState(e, { batches, meta });
@@ -494,7 +502,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
    */
   async function resolvePending(pend: PendingEpoch | null): Promise<boolean> {
     if (!pend || !kafkaSink?.exactlyOnce || !kafkaSink.committedEpoch) return false;
-    const topics = [...new Set(ofInput(pend.offsets.ranges, 0).map((r) => r.topic))];
+    const topics = [...new Set(ofInput(pend.offsets.ranges, first?.index ?? 0).map((r) => r.topic))];
     if (!topics.length) return false;
     for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
       if (stopped) return false;
@@ -524,7 +532,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     const st = restored.state;
     if (st.meta.graph) {
       // Refused (StateMismatchError, nothing changed) when the checkpoint belongs to another plan.
-      graph.restore(fromEpochState(st, ['table']));
+      graph.restore(fromEpochState(st, ['table', ...views.map((v) => v.stateName)]));
+      for (const v of views) v.restore(st.batches[v.stateName] ?? null);
     } else {
       if (!pipeline) throw new Error('this checkpoint predates dataflow graphs and cannot restore a query with several inputs');
       // A checkpoint written before graph state: one batch per chain position.
@@ -532,8 +541,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       pipeline.restore(metas.map((m, i) => ({ batch: st.batches[`op-${i}`] ?? null, meta: m })));
     }
     const trackers = (st.meta.trackers as WatermarkState[] | undefined) ?? [st.meta.tracker as WatermarkState];
-    for (const i of inputs) {
-      const t = trackers[i.index];
+    for (const [pos, i] of inputs.entries()) {
+      const t = trackers[pos];
       if (!t) continue;
       i.tracker.restore(t, Date.now());
       i.watermark = t.watermark ?? -Infinity;
@@ -578,6 +587,15 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
         // Fence the previous incarnation's producer now, which also aborts its open transaction.
         kafkaSink?.connect?.().catch(() => undefined);
         // Source start retries while the broker is unreachable; it must not block the caller.
+        for (const v of views) {
+          v.attach((task) => { void serial(() => { if (!stopped && state !== 'failed') task(); }).catch((e) => fail(e as Error)); }, (batch, ops) => {
+            graph.push(v.index, { kind: 'batch', batch, ops });
+            inputRows += batch.numRows;
+            dirty = true;
+            if (state !== 'running') { state = 'running'; lastError = null; }
+          });
+        }
+        if (!inputs.length) state = 'running';
         for (const i of inputs) {
           i.source.start(ofInput(from, i.index), (f) => handle(i, f), {
             onPartitions: (parts) => { for (const p of parts) if (p.lag > 0) i.tracker.expect(partKey(p.topic, p.partition)); },
@@ -606,6 +624,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       const grace = setTimeout(() => abort.abort(), opts.checkpoint ? STOP_GRACE_MS : 0);
       try {
         // The source waits for the batch in hand: its handler returns once a stuck send is aborted.
+        for (const v of views) v.detach();
         if (!(await within(Promise.all(inputs.map((i) => i.source.stop())), STOP_STEP_MS))) {
           torn = true;
           cfg.log('warn', `query ${cfg.name}: its source did not stop within ${STOP_STEP_MS} ms; abandoned (no final checkpoint)`);

@@ -17,7 +17,7 @@ import { createAvroValueReader } from './avro.ts';
 
 /** Whether a source needs this decoder rather than the plain ones. */
 export function isKeyedOrChangelog(def: SourceDef): boolean {
-  return !!def.options.changelog || (def.options.keyFields?.length ?? 0) > 0 || def.options.valueFormat === 'avro';
+  return !!def.options.changelog || (def.options.keyFields?.length ?? 0) > 0 || def.options.valueFormat === 'avro' || def.options.valueFormat === 'avro-confluent';
 }
 
 const utf8 = new TextDecoder();
@@ -40,8 +40,8 @@ export function createChangelogDecoder(def: SourceDef): Decoder {
   const valueCols = o.valueFieldsInclude === 'except-key' ? data.filter((x) => !x.isKey) : data;
   const failOnMissing = o.failOnMissingField === true;
   const keyField = (name: string) => (prefix && name.startsWith(prefix) ? name.slice(prefix.length) : name);
-  // Values: JSON objects, or Avro records of the schema derived from the value columns (avro.ts).
-  const avro = o.valueFormat === 'avro' ? createAvroValueReader(def, valueCols.map((x) => x.c)) : null;
+  // Values: JSON objects, or Avro records read as the schema derived from the value columns (avro.ts).
+  const avro = o.valueFormat === 'avro' || o.valueFormat === 'avro-confluent' ? createAvroValueReader(def, valueCols.map((x) => x.c)) : null;
   const valueOf = (m: number): Record<string, unknown> | null => {
     const b = msgs_.values[m];
     if (b === null || b === undefined) return null;

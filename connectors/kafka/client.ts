@@ -3,6 +3,7 @@
  * connection's security (TLS, SASL: connectors/kafka/security.ts) on every client the service makes.
  */
 import kafkajs, { Kafka, logLevel, type KafkaConfig, type Producer, type SASLOptions, type Transaction } from 'kafkajs';
+import { oauthToken } from './oauth.ts';
 import { securityFor, tlsOptions, type KafkaSecurity } from './security.ts';
 import { lz4Decompress, snappyDecompress, zstdDecompressFrame } from './wire/codecs.ts';
 
@@ -28,8 +29,12 @@ export function kafkajsSecurity(sec: KafkaSecurity): Pick<KafkaConfig, 'ssl' | '
     const { host: _h, servername: _s, ...tls } = tlsOptions(sec, 'localhost');
     out.ssl = tls;
   }
-  if (sec.sasl) {
-    out.sasl = { mechanism: sec.sasl.mechanism.toLowerCase(), username: sec.sasl.username, password: sec.sasl.password } as SASLOptions;
+  const sasl = sec.sasl;
+  if (sasl?.mechanism === 'OAUTHBEARER') {
+    // Asked at every connection's authentication: the cached token until its refresh time, then a fresh one.
+    out.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: await oauthToken(sasl) }) };
+  } else if (sasl) {
+    out.sasl = { mechanism: sasl.mechanism.toLowerCase(), username: sasl.username, password: sasl.password } as SASLOptions;
   }
   return out;
 }

@@ -83,9 +83,20 @@ export interface StartLocalBrokerOptions {
  */
 export interface SecureListeners {
   readonly listeners: readonly ('SASL_SSL' | 'SSL' | 'SASL_PLAINTEXT')[];
+  /**
+   * An extra SASL_PLAINTEXT listener named OAUTH that takes OAUTHBEARER only, validating each token as
+   * Kafka's OIDC support does (OAuthBearerValidatorCallbackHandler): signature by a key from `jwksUrl`,
+   * expiry, and when given the issuer and audience.
+   */
+  readonly oauth?: { readonly jwksUrl: string; readonly issuer?: string; readonly audience?: string };
   readonly users: readonly { readonly name: string; readonly password: string }[];
   /** For SSL / SASL_SSL: the broker's PKCS#12 keystore (key + certificate for 127.0.0.1) and the CA (PEM) that signs clients' certificates. */
   readonly tls?: { readonly keystore: string; readonly keystorePassword: string; readonly truststorePem: string };
+  /**
+   * An extra SSL listener named SSL_OTHER_NAME that presents this PKCS#12 keystore (same password as `tls`),
+   * no client certificate asked: a certificate for another host name, for hostname verification tests.
+   */
+  readonly otherNameKeystore?: string;
 }
 
 /** A running local broker. */
@@ -101,7 +112,7 @@ export interface LocalBroker {
   /** The broker's log4j log file, for diagnostics. */
   readonly logFile: string;
   /** Bootstrap address of each secured listener (see {@link SecureListeners}). */
-  readonly listeners: Readonly<Partial<Record<'SASL_SSL' | 'SSL' | 'SASL_PLAINTEXT', string>>>;
+  readonly listeners: Readonly<Partial<Record<'SASL_SSL' | 'SSL' | 'SASL_PLAINTEXT' | 'OAUTH' | 'SSL_OTHER_NAME', string>>>;
   /**
    * Controlled shutdown: SIGTERM, up to 20 s grace, then SIGKILL. Resolves once the java
    * process is gone (and a temp dir removed). Idempotent: later calls return the same promise.
@@ -280,9 +291,10 @@ export async function startLocalBroker(opts: StartLocalBrokerOptions = {}): Prom
       );
       const picked = port.picked || controllerPort.picked;
       const state: BrokerState = { clusterId, port: port.value, controllerPort: controllerPort.value };
-      if (opts.secure?.listeners.length) {
-        const ports = await freePorts(opts.secure.listeners.length, [port.value, controllerPort.value]);
-        state.secure = Object.fromEntries(opts.secure.listeners.map((l, i) => [l, ports[i]!]));
+      const secureNames = opts.secure ? [...opts.secure.listeners, ...(opts.secure.oauth ? ['OAUTH'] : []), ...(opts.secure.otherNameKeystore ? ['SSL_OTHER_NAME'] : [])] : [];
+      if (secureNames.length) {
+        const ports = await freePorts(secureNames.length, [port.value, controllerPort.value]);
+        state.secure = Object.fromEntries(secureNames.map((l, i) => [l, ports[i]!]));
       }
       await writeFile(path.join(dir, 'server.properties'), serverProperties(dir, state, opts.secure));
       if (!(await exists(path.join(dir, 'data', 'meta.properties')))) {
@@ -539,7 +551,7 @@ function secureProperties(s: BrokerState, secure: SecureListeners): Record<strin
   const props: Record<string, string> = {
     listeners: [`PLAINTEXT://127.0.0.1:${s.port}`, `CONTROLLER://127.0.0.1:${s.controllerPort}`, ...ls.map(([l, p]) => `${l}://127.0.0.1:${p}`)].join(','),
     'advertised.listeners': [`PLAINTEXT://127.0.0.1:${s.port}`, ...ls.map(([l, p]) => `${l}://127.0.0.1:${p}`)].join(','),
-    'listener.security.protocol.map': ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT', ...ls.map(([l]) => `${l}:${l}`)].join(','),
+    'listener.security.protocol.map': ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT', ...ls.map(([l]) => `${l}:${l === 'OAUTH' ? 'SASL_PLAINTEXT' : l === 'SSL_OTHER_NAME' ? 'SSL' : l}`)].join(','),
     'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
     // A test broker: one partition for the offsets and transaction topics, so their first use (which a
     // fresh broker answers with NOT_COORDINATOR until they are loaded) takes a second, not fifty.
@@ -547,6 +559,17 @@ function secureProperties(s: BrokerState, secure: SecureListeners): Record<strin
     'transaction.state.log.num.partitions': '1',
   };
   const quote = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  if (secure.oauth) {
+    const o = secure.oauth;
+    Object.assign(props, {
+      'listener.name.oauth.sasl.enabled.mechanisms': 'OAUTHBEARER',
+      'listener.name.oauth.oauthbearer.sasl.jaas.config': 'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;',
+      'listener.name.oauth.oauthbearer.sasl.server.callback.handler.class': 'org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler',
+      'sasl.oauthbearer.jwks.endpoint.url': o.jwksUrl,
+      ...(o.issuer ? { 'sasl.oauthbearer.expected.issuer': o.issuer } : {}),
+      ...(o.audience ? { 'sasl.oauthbearer.expected.audience': o.audience } : {}),
+    });
+  }
   for (const [l] of ls) {
     if (!l.startsWith('SASL_')) continue;
     const n = l.toLowerCase();
@@ -559,6 +582,12 @@ function secureProperties(s: BrokerState, secure: SecureListeners): Record<strin
       'ssl.truststore.type': 'PEM', 'ssl.truststore.location': secure.tls.truststorePem,
     });
     if (s.secure!.SSL) props['listener.name.ssl.ssl.client.auth'] = 'required';
+    if (secure.otherNameKeystore) {
+      Object.assign(props, {
+        'listener.name.ssl_other_name.ssl.keystore.type': 'PKCS12', 'listener.name.ssl_other_name.ssl.keystore.location': secure.otherNameKeystore,
+        'listener.name.ssl_other_name.ssl.keystore.password': secure.tls.keystorePassword,
+      });
+    }
   }
   return props;
 }

@@ -1,7 +1,8 @@
 /**
  * Security of every Kafka connection the service makes (kafkajs clients and the native reader):
- * `security.protocol` PLAINTEXT / SSL / SASL_PLAINTEXT / SASL_SSL, SASL PLAIN and SCRAM, TLS with a
- * CA bundle, client certificate and key, hostname verification on by default.
+ * `security.protocol` PLAINTEXT / SSL / SASL_PLAINTEXT / SASL_SSL, SASL PLAIN, SCRAM and OAUTHBEARER
+ * (OIDC client credentials: connectors/kafka/oauth.ts), TLS with a CA bundle, client certificate and
+ * key, hostname verification on by default.
  *
  * Settings are Kafka client properties, as Kafka's own tools take them: once for the service (a
  * client properties file, `KAFKA_CONFIG`, and `KAFKA_*` environment variables) and per source or sink
@@ -14,14 +15,32 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 
 export type SecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
-export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER';
+export const SASL_MECHANISMS: readonly SaslMechanism[] = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'];
+
+/** PLAIN and SCRAM: a username and password. */
+export interface PasswordSasl { readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; readonly username: string; readonly password: string }
+
+/**
+ * OAUTHBEARER with the OIDC client-credentials grant (KIP-768): a token from `tokenEndpoint` for the
+ * client id and secret, refreshed when `refreshWindowFactor` of its lifetime has passed.
+ */
+export interface OAuthSasl {
+  readonly mechanism: 'OAUTHBEARER';
+  readonly tokenEndpoint: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly scope?: string;
+  /** 'sasl.login.refresh.window.factor' (Kafka's default 0.8). */
+  readonly refreshWindowFactor: number;
+}
 
 export interface KafkaSecurity {
   readonly protocol: SecurityProtocol;
-  readonly sasl: { readonly mechanism: SaslMechanism; readonly username: string; readonly password: string } | null;
+  readonly sasl: PasswordSasl | OAuthSasl | null;
   /** Present for SSL and SASL_SSL. */
   readonly tls: {
     /** PEM CA bundle; absent: the system's trust store. */
@@ -44,7 +63,7 @@ export const PLAINTEXT: KafkaSecurity = { protocol: 'PLAINTEXT', sasl: null, tls
 export class KafkaSecurityError extends Error { override name = 'KafkaSecurityError'; }
 
 /** Client properties whose values are secrets. */
-export const SECRET_KEYS = new Set(['sasl.jaas.config', 'sasl.password', 'ssl.truststore.password', 'ssl.keystore.password', 'ssl.keystore.key', 'ssl.key.password']);
+export const SECRET_KEYS = new Set(['sasl.jaas.config', 'sasl.password', 'sasl.oauthbearer.client.secret', 'ssl.truststore.password', 'ssl.keystore.password', 'ssl.keystore.key', 'ssl.key.password']);
 
 // ---- properties files and environment --------------------------------------------------------
 
@@ -83,7 +102,8 @@ export function serviceProperties(env: NodeJS.ProcessEnv = process.env): Record<
     try { text = readFileSync(file, 'utf8'); } catch (e) { throw new KafkaSecurityError(`cannot read KAFKA_CONFIG file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
     Object.assign(props, parseProperties(text));
   }
-  for (const k of ['security.protocol', 'sasl.mechanism', 'sasl.username', 'sasl.password', 'sasl.jaas.config', 'ssl.ca.location', 'ssl.certificate.location',
+  for (const k of ['security.protocol', 'sasl.mechanism', 'sasl.username', 'sasl.password', 'sasl.jaas.config', 'sasl.oauthbearer.token.endpoint.url',
+    'sasl.oauthbearer.client.id', 'sasl.oauthbearer.client.secret', 'sasl.oauthbearer.scope', 'ssl.ca.location', 'ssl.certificate.location',
     'ssl.key.location', 'ssl.key.password', 'ssl.endpoint.identification.algorithm', 'ssl.truststore.location', 'ssl.keystore.location', 'ssl.keystore.password']) {
     const v = env[`KAFKA_${k.toUpperCase().replace(/[.-]/g, '_')}`];
     if (v !== undefined) props[k] = v;
@@ -116,17 +136,23 @@ export function resolveEnv(key: string, value: string, env: NodeJS.ProcessEnv = 
   });
 }
 
-/** username and password out of a JAAS line (`…LoginModule required username="u" password="p";`). */
-export function parseJaas(text: string): { module: string; username?: string; password?: string } {
+/**
+ * username and password (PLAIN, SCRAM) or clientId, clientSecret and scope (OAUTHBEARER) out of a JAAS
+ * line (`…LoginModule required username="u" password="p";`).
+ */
+export function parseJaas(text: string): { module: string; username?: string; password?: string; clientId?: string; clientSecret?: string; scope?: string } {
   const t = text.replace(/\\"/g, '"').trim();
   const m = /^([\w.$]+)\s+(required|requisite|sufficient|optional)\b([\s\S]*?);?\s*$/.exec(t);
   if (!m) throw new KafkaSecurityError(`'sasl.jaas.config' is not a JAAS login line (expected '<LoginModule> required username="…" password="…";')`);
-  const out: { module: string; username?: string; password?: string } = { module: m[1]! };
+  const out: { module: string; username?: string; password?: string; clientId?: string; clientSecret?: string; scope?: string } = { module: m[1]! };
   const re = /([\w.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]+))/g;
   for (let x: RegExpExecArray | null; (x = re.exec(m[3]!));) {
     const v = x[2] !== undefined ? x[2].replace(/\\(.)/g, '$1') : x[3]!;
     if (x[1] === 'username') out.username = v;
     else if (x[1] === 'password') out.password = v;
+    else if (x[1] === 'clientId') out.clientId = v;
+    else if (x[1] === 'clientSecret') out.clientSecret = v;
+    else if (x[1] === 'scope') out.scope = v;
   }
   return out;
 }
@@ -152,14 +178,15 @@ export function resolveSecurity(raw: Readonly<Record<string, string>>, env: Node
   let sasl: KafkaSecurity['sasl'] = null;
   if (protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL') {
     const mech = (p['sasl.mechanism'] ?? 'PLAIN').toUpperCase();
-    if (!['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'].includes(mech)) throw new KafkaSecurityError(`'sasl.mechanism' ${mech} is not supported: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`);
-    let username: string | undefined = p['sasl.username']; let password: string | undefined = p['sasl.password'];
-    if (p['sasl.jaas.config'] !== undefined) {
-      const j = parseJaas(p['sasl.jaas.config']);
-      username ??= j.username; password ??= j.password;
+    if (!(SASL_MECHANISMS as readonly string[]).includes(mech)) throw new KafkaSecurityError(`'sasl.mechanism' ${mech} is not supported: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER`);
+    const j = p['sasl.jaas.config'] !== undefined ? parseJaas(p['sasl.jaas.config']) : null;
+    if (mech === 'OAUTHBEARER') sasl = oauthSasl(p, j);
+    else {
+      let username: string | undefined = p['sasl.username']; let password: string | undefined = p['sasl.password'];
+      if (j) { username ??= j.username; password ??= j.password; }
+      if (username === undefined || password === undefined) throw new KafkaSecurityError(`${protocol} needs a username and password: 'sasl.jaas.config' (… username="…" password="…";) or 'sasl.username' and 'sasl.password'`);
+      sasl = { mechanism: mech as PasswordSasl['mechanism'], username, password };
     }
-    if (username === undefined || password === undefined) throw new KafkaSecurityError(`${protocol} needs a username and password: 'sasl.jaas.config' (… username="…" password="…";) or 'sasl.username' and 'sasl.password'`);
-    sasl = { mechanism: mech as SaslMechanism, username, password };
   }
   let tls: KafkaSecurity['tls'] = null;
   if (protocol === 'SSL' || protocol === 'SASL_SSL') {
@@ -201,6 +228,28 @@ export function resolveSecurity(raw: Readonly<Record<string, string>>, env: Node
   return { protocol, sasl, tls, ...(p['client.id'] ? { clientId: p['client.id'] } : {}) };
 }
 
+/** Kafka's OIDC login: the token endpoint, the client id and secret (JAAS or librdkafka's names), scope. */
+function oauthSasl(p: Readonly<Record<string, string>>, j: ReturnType<typeof parseJaas> | null): OAuthSasl {
+  const handler = p['sasl.login.callback.handler.class'];
+  if (handler !== undefined && !/\.OAuthBearerLoginCallbackHandler$/.test(handler)) {
+    throw new KafkaSecurityError(`'sasl.login.callback.handler.class' ${handler} is not supported: OAUTHBEARER here is the OIDC client-credentials login (org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler)`);
+  }
+  const tokenEndpoint = p['sasl.oauthbearer.token.endpoint.url'];
+  if (!tokenEndpoint) throw new KafkaSecurityError(`OAUTHBEARER needs 'sasl.oauthbearer.token.endpoint.url' (the OIDC provider's token endpoint)`);
+  let url: URL;
+  try { url = new URL(tokenEndpoint); } catch { throw new KafkaSecurityError(`'sasl.oauthbearer.token.endpoint.url' is not a URL`); }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new KafkaSecurityError(`'sasl.oauthbearer.token.endpoint.url' must be an http(s) URL, not ${url.protocol}`);
+  const clientId = p['sasl.oauthbearer.client.id'] ?? j?.clientId;
+  const clientSecret = p['sasl.oauthbearer.client.secret'] ?? j?.clientSecret;
+  if (clientId === undefined || clientSecret === undefined) {
+    throw new KafkaSecurityError(`OAUTHBEARER needs a client id and secret: 'sasl.jaas.config' = 'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId="…" clientSecret="…";'`);
+  }
+  const scope = p['sasl.oauthbearer.scope'] ?? j?.scope;
+  const f = p['sasl.login.refresh.window.factor'] !== undefined ? Number(p['sasl.login.refresh.window.factor']) : 0.8;
+  if (!(f >= 0.5 && f <= 1)) throw new KafkaSecurityError(`'sasl.login.refresh.window.factor' must be from 0.5 to 1.0`);
+  return { mechanism: 'OAUTHBEARER', tokenEndpoint, clientId, clientSecret, ...(scope ? { scope } : {}), refreshWindowFactor: f };
+}
+
 /** Node TLS options for one broker connection. */
 export function tlsOptions(sec: KafkaSecurity, host: string): ConnectionOptions {
   const t = sec.tls!;
@@ -214,14 +263,23 @@ export function tlsOptions(sec: KafkaSecurity, host: string): ConnectionOptions 
     ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
     rejectUnauthorized: true,
     // 'ssl.endpoint.identification.algorithm' = '': the chain is still verified, the name is not.
-    ...(t.verifyHostname ? {} : { checkServerIdentity: () => undefined }),
+    checkServerIdentity: t.verifyHostname ? explainedIdentityCheck : () => undefined,
   };
+}
+
+/** Node's hostname check, its error naming what the certificate is for (Node lists only IP names for an IP address). */
+function explainedIdentityCheck(host: string, cert: PeerCertificate): Error | undefined {
+  const e = checkServerIdentity(host, cert);
+  if (!e) return undefined;
+  const names = cert.subjectaltname || (cert.subject?.CN ? `CN=${cert.subject.CN}` : 'no names');
+  e.message = `${e.message.replace(/[:\s]+$/, '')} (the broker's certificate is for ${names}, not ${host}; connect by a name it holds, or turn the check off with 'ssl.endpoint.identification.algorithm' = '')`;
+  return e;
 }
 
 /** What to log about a connection's security: never a secret. */
 export function describeSecurity(sec: KafkaSecurity): string {
   const parts: string[] = [sec.protocol];
-  if (sec.sasl) parts.push(`${sec.sasl.mechanism} as ${sec.sasl.username}`);
+  if (sec.sasl) parts.push(sec.sasl.mechanism === 'OAUTHBEARER' ? `OAUTHBEARER as client ${sec.sasl.clientId} (token from ${sec.sasl.tokenEndpoint})` : `${sec.sasl.mechanism} as ${sec.sasl.username}`);
   if (sec.tls) parts.push(`${sec.tls.ca ? 'own CA' : 'system CAs'}${sec.tls.cert || sec.tls.pfx ? ', client certificate' : ''}${sec.tls.verifyHostname ? '' : ', no hostname check'}`);
   return parts.join(', ');
 }

@@ -6,6 +6,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import type { SinkRecord, SinkWriter, SourcePosition } from '../source.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, topicMaxMessageBytes } from './admin.ts';
+import { fillSchemaIds } from '../formats/registry.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
 import { securityFor } from './security.ts';
 
@@ -99,6 +100,8 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
       const cur = pending;
       const messages = cur.records.map((r) => (cfg.partitioner === 'fixed' ? { key: r.key, value: r.value, partition: 0 } : { key: r.key, value: r.value }));
       try {
+        // 'avro-confluent': the schema registered (once) and its id written into the epoch's values; a registry that cannot answer fails the attempt, retried.
+        await fillSchemaIds(cur.records);
         const p = await connect();
         if (cfg.exactlyOnce) {
           const byTopic = new Map<string, { partition: number; offset: string; metadata: string }[]>();

@@ -12,6 +12,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs
 import type { SourceDef } from '../../planner/catalog.ts';
 import type { RawMessages } from '../formats/decode.ts';
 import { countOf, type FetchedMessages } from '../formats/packed.ts';
+import { createSchemaPreparer, untilPrepared } from '../formats/registry.ts';
 import type { ConnectorStatus, PartitionLag, SourcePosition, SourceReader } from '../source.ts';
 import { metadataOf } from './admin.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
@@ -409,7 +410,13 @@ export function createKafkaSource(cfg: KafkaSourceConfig): SourceReader {
 
   return {
     async start(from, handle, hooks) {
-      handler = handle;
+      // 'avro-confluent': the writer schemas a fetch names are loaded before it is handled; while the
+      // registry cannot answer, the fetch is held (retried with backoff) and the source shows why.
+      const prepare = createSchemaPreparer(cfg.def);
+      handler = prepare ? async (m) => {
+        if (!(await untilPrepared(prepare, m, { stopped: () => stopped, onRetry: (err) => { state = 'recovering'; retries++; lastError = err; }, onRecovered: () => { if (state === 'recovering') { state = 'running'; lastError = null; } } }))) return;
+        await handle(m);
+      } : handle;
       onFatal = hooks?.onFatal;
       onPartitions = hooks?.onPartitions;
       stopped = false;

@@ -276,6 +276,76 @@ class CountDistinct implements Accumulator {
   bytesPerGroup() { return 24; }
 }
 
+/**
+ * SUM(DISTINCT x) and AVG(DISTINCT x): the set of values seen per group, with the sum and count of
+ * its members kept as values join it (each value counted once, whatever the merge order). State in
+ * checkpoints: the set as a JSON list per group; sum and count are rebuilt from it.
+ */
+class DistinctSum implements Accumulator {
+  sets: (Set<number> | undefined)[] = [];
+  sums: Float64Array = new Float64Array(64);
+  counts: Float64Array = new Float64Array(64);
+  bytes = 0;
+  readonly stateTypes = [T.varchar];
+  constructor(private readonly avg: boolean, private readonly type: SqlType) {}
+  ensure(c: number) { this.sums = grow(this.sums, c); this.counts = grow(this.counts, c); }
+  private add(g: number, v: number) {
+    let s = this.sets[g];
+    if (!s) { s = new Set(); this.sets[g] = s; }
+    if (s.has(v)) return;
+    s.add(v); this.sums[g]! += v; this.counts[g]!++; this.bytes += 16;
+  }
+  update(gids: Int32Array, rows: Int32Array | null, n: number, arg: Vector | null, filter: Vector | null) {
+    const src = numericValues(arg!); const valid = arg!.valid;
+    for (let i = 0; i < n; i++) {
+      const r = rows === null ? i : rows[i]!;
+      if ((valid !== null && valid[r] === 0) || !passes(filter, r)) continue;
+      this.add(gids[i]!, src[r]!);
+    }
+  }
+  result(gids: Int32Array, n: number): Vector {
+    let valid: Uint8Array | null = null;
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const g = gids[i]!; const c = this.counts[g]!;
+      if (c === 0) { valid ??= new Uint8Array(n).fill(1); valid[i] = 0; continue; }
+      out[i] = this.avg ? this.sums[g]! / c : this.sums[g]!;
+    }
+    if (this.type.kind === 'int') return { kind: 'i32', type: this.type, length: n, values: Int32Array.from(out), valid };
+    return f64Vector(this.type, out, valid);
+  }
+  merge(into: number, from: number) {
+    const f = this.sets[from]; if (!f) return;
+    for (const v of f) this.add(into, v);
+  }
+  mergeFrom(src: Accumulator, from: Int32Array, into: Int32Array, n: number) {
+    const o = src as DistinctSum;
+    for (let i = 0; i < n; i++) {
+      const f = o.sets[from[i]!]; if (!f) continue;
+      const g = into[i]!;
+      for (const v of f) this.add(g, v);
+    }
+  }
+  reset(g: number) {
+    const s = this.sets[g]; if (s) this.bytes -= 16 * s.size;
+    this.sets[g] = undefined; this.sums[g] = 0; this.counts[g] = 0;
+  }
+  state(gids: Int32Array, n: number): Vector[] {
+    const out = new Array<string>(n);
+    for (let i = 0; i < n; i++) out[i] = JSON.stringify([...(this.sets[gids[i]!] ?? [])]);
+    return [{ kind: 'str', type: T.varchar, length: n, values: out, valid: null }];
+  }
+  restore(cols: readonly Vector[], gids: Int32Array, n: number) {
+    const v = asStr(cols[0]!);
+    for (let i = 0; i < n; i++) {
+      const g = gids[i]!;
+      this.reset(g);
+      for (const x of JSON.parse(v[i]!) as number[]) this.add(g, x);
+    }
+  }
+  bytesPerGroup() { return 40; }
+}
+
 export function createAccumulator(call: AggCall): Accumulator {
   switch (call.fn) {
     case 'count_star': return new CountStar();
@@ -285,5 +355,7 @@ export function createAccumulator(call: AggCall): Accumulator {
     case 'min': return new Extremum('min', call.type);
     case 'max': return new Extremum('max', call.type);
     case 'avg': return new Avg();
+    case 'sum_distinct': return new DistinctSum(false, call.type);
+    case 'avg_distinct': return new DistinctSum(true, call.type);
   }
 }

@@ -22,6 +22,7 @@ import { aggInputs, WindowedAggregation, type WindowGroups } from '../kernels/wi
 import type { Operator, OperatorContext, OperatorState, Output } from '../operator.ts';
 import { asF64, concatVectors, type Vector } from '../vector.ts';
 import { floorMod, upserts, type WindowAggregateOp, type WindowAssigner } from './window-common.ts';
+import { lateOrigin } from './expand.ts';
 
 export function hopAssigner(slideMs: number, sizeMs: number, offsetMs: number): WindowAssigner {
   return {
@@ -182,8 +183,12 @@ export function createHopAggregate(op: WindowAggregateOp, ctx: OperatorContext):
         const lateRows = new Int32Array(n - m);
         let j = 0; let p = 0;
         for (let i = 0; i < n; i++) { if (p < m && keep[p] === i) { p++; continue; } lateRows[j++] = i; }
-        late += lateRows.length;
-        ctx.onLate?.({ batch, schema: op.inputSchema, rows: lateRows, watermark, reason: tValid !== null ? 'window closed or NULL event time' : 'window closed' });
+        // Behind an expand (GROUPING SETS) a row arrives once per set: counted and reported once, as it came in.
+        const origin = lateOrigin(batch);
+        if (origin !== null) {
+          late += lateRows.length;
+          ctx.onLate?.({ batch: origin?.batch ?? batch, schema: origin?.schema ?? op.inputSchema, rows: lateRows, watermark, reason: tValid !== null ? 'window closed or NULL event time' : 'window closed' });
+        }
       }
     },
     processWatermark(wm: number, out: Output) {

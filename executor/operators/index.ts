@@ -9,6 +9,7 @@ import { assertNever } from '../../planner/types.ts';
 import type { Operator, OperatorContext } from '../operator.ts';
 import { createCumulateAggregate } from './cumulate-aggregate.ts';
 import { createDedup } from './dedup.ts';
+import { createExpand } from './expand.ts';
 import { createFilter } from './filter.ts';
 import { createHopAggregate } from './hop-aggregate.ts';
 import { createJoin } from './join.ts';
@@ -48,6 +49,7 @@ const FACTORIES: { [K in PhysicalOp['kind']]: Factory<K> } = {
   join: (op, ctx, inputs) => createJoin(op, ctx, inputs),
   union: (op, _ctx, inputs) => createUnion(op, inputs.some((s) => s.kind === 'changelog')),
   dedup: (op, ctx) => createDedup(op, ctx),
+  expand: (op) => createExpand(op),
   top_n: (op, ctx, inputs) => (op.window ? createWindowTopN(op, ctx) : createTopN(op, inputs[0] ?? { kind: 'append' })),
 };
 

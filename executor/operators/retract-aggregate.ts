@@ -2,8 +2,9 @@
  * GROUP BY over a keyed changelog (an aggregate over an aggregate, over a last-row dedup, over a view's
  * changes): the aggregates retract. The operator keeps the input's current row per input key, so an
  * upsert first takes back what the key's previous row had added and a delete takes it back alone.
- * COUNT, SUM and AVG retract arithmetically; MIN, MAX and COUNT(DISTINCT) keep a count per value of
- * each group, so a deleted current extreme gives way to the next one. Emits a changelog keyed by the
+ * COUNT, SUM and AVG retract arithmetically; MIN, MAX and the DISTINCT aggregates keep a count per value
+ * of each group, so a deleted current extreme gives way to the next one and a value leaves SUM(DISTINCT)
+ * and AVG(DISTINCT) when its count reaches 0. Emits a changelog keyed by the
  * group columns at each barrier: upserts of the groups that changed, deletes of groups left empty.
  *
  * State: `input` (the input's current rows) — group values are rebuilt from it on restore — and
@@ -26,7 +27,7 @@ type AggOp = Extract<PhysicalOp, { kind: 'updating_aggregate' }>;
 interface Acc { n: number; sum: number; values: Map<unknown, number> | null }
 
 function newAcc(a: AggCall): Acc {
-  return { n: 0, sum: 0, values: a.fn === 'min' || a.fn === 'max' || a.fn === 'count_distinct' ? new Map() : null };
+  return { n: 0, sum: 0, values: a.fn === 'min' || a.fn === 'max' || a.fn.endsWith('_distinct') ? new Map() : null };
 }
 
 function result(a: AggCall, acc: Acc): unknown {
@@ -35,6 +36,14 @@ function result(a: AggCall, acc: Acc): unknown {
     case 'sum': return acc.n ? acc.sum : null;
     case 'avg': return acc.n ? acc.sum / acc.n : null;
     case 'count_distinct': return acc.values!.size;
+    // Summed from the values present now (as MIN/MAX scan them): no drift from adding and taking back doubles.
+    case 'sum_distinct': case 'avg_distinct': {
+      const m = acc.values!;
+      if (m.size === 0) return null;
+      let sum = 0;
+      for (const v of m.keys()) sum += v as number;
+      return a.fn === 'sum_distinct' ? sum : sum / m.size;
+    }
     case 'min': case 'max': {
       let best: unknown = null;
       for (const v of acc.values!.keys()) if (best === null || (a.fn === 'min' ? (v as number) < (best as number) : (v as number) > (best as number))) best = v;

@@ -9,6 +9,7 @@ import { columnVector, usedVectors } from '../arrow.ts';
 import { aggInputs, WindowedAggregation, type AggInputs } from '../kernels/window-state.ts';
 import type { Operator, OperatorContext, OperatorState, Output } from '../operator.ts';
 import { asF64, type Vector } from '../vector.ts';
+import { lateOrigin } from './expand.ts';
 
 export type WindowAggregateOp = Extract<PhysicalOp, { kind: 'window_aggregate' }>;
 
@@ -90,8 +91,12 @@ export function windowAggregate(op: WindowAggregateOp, assign: WindowAssigner, c
           let p = 0;
           for (let i = 0; i < n; i++) { if (p < keptRows && keep[p] === i) { p++; continue; } lateRows[j++] = i; }
         }
-        late += lateRows.length;
-        ctx.onLate?.({ batch, schema: op.inputSchema, rows: lateRows, watermark, reason: tValid !== null ? 'window closed or NULL event time' : 'window closed' });
+        // Behind an expand (GROUPING SETS) a row arrives once per set: counted and reported once, as it came in.
+        const origin = lateOrigin(batch);
+        if (origin !== null) {
+          late += lateRows.length;
+          ctx.onLate?.({ batch: origin?.batch ?? batch, schema: origin?.schema ?? op.inputSchema, rows: lateRows, watermark, reason: tValid !== null ? 'window closed or NULL event time' : 'window closed' });
+        }
       }
     },
     processWatermark(wm: number, out: Output) {

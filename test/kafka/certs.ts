@@ -1,7 +1,8 @@
 /**
  * Test certificates made with openssl at test time: a CA, the broker's certificate for 127.0.0.1 and
- * localhost (as a PKCS#12 keystore the broker reads), a client certificate for mutual TLS, and a second,
- * unrelated CA (for "TLS mismatch" tests). EC P-256 keys: fast to make.
+ * localhost (as a PKCS#12 keystore the broker reads), a client certificate for mutual TLS, a second,
+ * unrelated CA (for "TLS mismatch" tests), and a broker certificate of the same CA for another host name
+ * only (for hostname verification tests). EC P-256 keys: fast to make.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ export interface TestCerts {
   readonly otherCaPem: string;
   readonly brokerP12: string;
   readonly brokerP12Password: string;
+  /** A broker keystore (same password) whose certificate names only kafka.other.example. */
+  readonly otherNameP12: string;
   readonly clientCertPem: string;
   readonly clientKeyPem: string;
   /** The client certificate and key as a PKCS#12 keystore (password `clientP12Password`). */
@@ -39,11 +42,13 @@ export function makeTestCerts(): TestCerts {
   };
   sign('broker', 'localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   sign('client', 'streamsql-client', 'extendedKeyUsage=clientAuth\n');
+  sign('other-name', 'kafka.other.example', 'subjectAltName=DNS:kafka.other.example\nextendedKeyUsage=serverAuth\n');
   ssl('pkcs12', '-export', '-in', f('broker.pem'), '-inkey', f('broker.key'), '-certfile', f('ca.pem'), '-name', 'broker', '-out', f('broker.p12'), '-passout', 'pass:broker-store');
+  ssl('pkcs12', '-export', '-in', f('other-name.pem'), '-inkey', f('other-name.key'), '-certfile', f('ca.pem'), '-name', 'broker', '-out', f('other-name.p12'), '-passout', 'pass:broker-store');
   ssl('pkcs12', '-export', '-in', f('client.pem'), '-inkey', f('client.key'), '-name', 'client', '-out', f('client.p12'), '-passout', 'pass:client-store');
   return {
     clientP12: f('client.p12'), clientP12Password: 'client-store',
-    dir, caPem: f('ca.pem'), otherCaPem: f('other-ca.pem'), brokerP12: f('broker.p12'), brokerP12Password: 'broker-store',
+    dir, caPem: f('ca.pem'), otherCaPem: f('other-ca.pem'), brokerP12: f('broker.p12'), brokerP12Password: 'broker-store', otherNameP12: f('other-name.p12'),
     clientCertPem: f('client.pem'), clientKeyPem: f('client.key'),
   };
 }

@@ -41,7 +41,7 @@ describe('client properties', () => {
   it('parses JAAS lines as Flink docs write them (escaped quotes) and resolves ${ENV} references', () => {
     expect(parseJaas('org.apache.kafka.common.security.scram.ScramLoginModule required username=\\"u\\" password=\\"p w\\";')).toMatchObject({ username: 'u', password: 'p w' });
     const s = resolveSecurity({ 'security.protocol': 'SASL_PLAINTEXT', 'sasl.mechanism': 'PLAIN', 'sasl.jaas.config': 'x.PlainLoginModule required username="u" password="${PW_X}";' }, { PW_X: 'secret' });
-    expect(s.sasl?.password).toBe('secret');
+    expect(s.sasl).toMatchObject({ password: 'secret' });
   });
   it('names what is wrong without printing a secret', () => {
     const err = (f: () => unknown) => { try { f(); } catch (e) { return e as Error; } throw new Error('no error'); };
@@ -59,5 +59,19 @@ describe('client properties', () => {
     const sql = `CREATE TABLE t (a INT) WITH ('properties.sasl.jaas.config' = '… password="x''y";', 'properties.ssl.key.password' = 'k', 'topic' = 't')`;
     const r = redactSql(sql);
     expect(r).toBe(`CREATE TABLE t (a INT) WITH ('properties.sasl.jaas.config' = '******', 'properties.ssl.key.password' = '******', 'topic' = 't')`);
+    const reg = redactSql(`WITH ('value.avro-confluent.basic-auth.user-info' = 'u:pw1', 'avro-confluent.bearer-auth.token' = 'tok', 'properties.sasl.oauthbearer.client.secret' = 's', 'avro-confluent.url' = 'http://r')`);
+    expect(reg).toBe(`WITH ('value.avro-confluent.basic-auth.user-info' = '******', 'avro-confluent.bearer-auth.token' = '******', 'properties.sasl.oauthbearer.client.secret' = '******', 'avro-confluent.url' = 'http://r')`);
+  });
+  it('OAUTHBEARER: the OIDC settings from the JAAS line or librdkafka\'s names; what is missing is named, the secret never', () => {
+    const base = { 'security.protocol': 'SASL_SSL', 'sasl.mechanism': 'OAUTHBEARER', 'sasl.oauthbearer.token.endpoint.url': 'https://idp.example/oauth2/token' };
+    expect(resolveSecurity({ ...base, 'sasl.jaas.config': 'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId="app" clientSecret="${OIDC_S}" scope="kafka.read";' }, { OIDC_S: 'sss' }).sasl)
+      .toEqual({ mechanism: 'OAUTHBEARER', tokenEndpoint: 'https://idp.example/oauth2/token', clientId: 'app', clientSecret: 'sss', scope: 'kafka.read', refreshWindowFactor: 0.8 });
+    expect(resolveSecurity({ ...base, 'sasl.oauthbearer.client.id': 'a', 'sasl.oauthbearer.client.secret': 'b', 'sasl.login.refresh.window.factor': '0.5' }).sasl).toMatchObject({ clientId: 'a', refreshWindowFactor: 0.5 });
+    const err = (f: () => unknown) => { try { f(); } catch (e) { return e as Error; } throw new Error('no error'); };
+    expect(err(() => resolveSecurity({ 'security.protocol': 'SASL_SSL', 'sasl.mechanism': 'OAUTHBEARER', 'sasl.jaas.config': 'x.OAuthBearerLoginModule required clientId="a" clientSecret="zz9";' })).message).toMatch(/token\.endpoint\.url/);
+    const e = err(() => resolveSecurity({ ...base, 'sasl.jaas.config': 'x.OAuthBearerLoginModule required clientSecret="zz9";' }));
+    expect(e.message).toMatch(/client id and secret/);
+    expect(e.message).not.toContain('zz9');
+    expect(err(() => resolveSecurity({ ...base, 'sasl.login.callback.handler.class': 'com.acme.Custom', 'sasl.oauthbearer.client.id': 'a', 'sasl.oauthbearer.client.secret': 'b' })).message).toMatch(/not supported/);
   });
 });

@@ -5,14 +5,16 @@
  * connections (admin, offsets) go through the secured listener, a wrong password shows in the query's
  * status with the broker's reason, and no secret is printed.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.ts';
 import { startService, type Service } from '../../queries/service.ts';
-import { startLocalBroker, type LocalBroker } from '../../connectors/kafka/local-broker.ts';
+import { ensureKafkaJars, startLocalBroker, type LocalBroker } from '../../connectors/kafka/local-broker.ts';
 import { createKafka } from '../../connectors/kafka/client.ts';
 import { produceTransaction } from '../../connectors/kafka/admin.ts';
 import { PLAINTEXT, resolveSecurity, serviceProperties } from '../../connectors/kafka/security.ts';
@@ -69,7 +71,7 @@ const jaas = (mod: 'plain' | 'scram', user: string, pw: string) =>
 beforeAll(async () => {
   certs = makeTestCerts();
   broker = await startLocalBroker({
-    secure: { listeners: ['SASL_SSL', 'SSL', 'SASL_PLAINTEXT'], users: [{ name: 'alice', password: PASSWORD }], tls: { keystore: certs.brokerP12, keystorePassword: certs.brokerP12Password, truststorePem: certs.caPem } },
+    secure: { listeners: ['SASL_SSL', 'SSL', 'SASL_PLAINTEXT'], users: [{ name: 'alice', password: PASSWORD }, { name: 'carol', password: 'carol-old-pw' }], tls: { keystore: certs.brokerP12, keystorePassword: certs.brokerP12Password, truststorePem: certs.caPem }, otherNameKeystore: certs.otherNameP12 },
   });
   // A fresh broker creates its offsets and transaction topics at first use and answers
   // NOT_COORDINATOR while loading them: warm both up before the timed parts.
@@ -183,6 +185,59 @@ describe('secured Kafka', () => {
       expect(shown).not.toContain(bad);
       // The durable catalog holds the SQL as written: owner-only.
       expect(statSync(path.join(s.dataDir, 'catalog.json')).mode & 0o777).toBe(0o600);
+    } finally { await s.close(); }
+  }, 60_000);
+
+  it('a wrong SCRAM password: the error shows until the broker accepts it, then the query reads everything exactly once', async () => {
+    await produce('sec-d-in', events(12));
+    const s = await service(broker.bootstrap, {});
+    try {
+      const r = await s.sql(`CREATE TABLE d_in (id BIGINT, page STRING) WITH ('connector' = 'kafka', 'topic' = 'sec-d-in', 'format' = 'json',
+          'scan.startup.mode' = 'earliest-offset', 'properties.bootstrap.servers' = '${broker.listeners.SASL_PLAINTEXT}',
+          'properties.security.protocol' = 'SASL_PLAINTEXT', 'properties.sasl.mechanism' = 'SCRAM-SHA-512',
+          'properties.sasl.jaas.config' = '${jaas('scram', 'carol', 'carol-new-pw')}');
+        CREATE MATERIALIZED VIEW d_counts AS SELECT page, COUNT(*) AS n FROM d_in GROUP BY page`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const id = r.body.results[1].queryId as string;
+      await waitFor(async () => /invalid credentials with SASL mechanism SCRAM-SHA-512/.test((await s.get(`/v1/queries/${id}`)).body.error ?? ''), 30_000, 'the authentication error');
+      await produce('sec-d-in', events(6).map((x) => x.replace('"id":', '"id":10')));
+      // The password the query uses becomes carol's, the way an operator sets it (kafka-configs, AlterUserScramCredentials).
+      const libs = await ensureKafkaJars();
+      await promisify(execFile)('java', ['-Xmx128m', '-XX:TieredStopAtLevel=1', '-cp', path.join(libs, '*'), 'kafka.admin.ConfigCommand', '--bootstrap-server', broker.bootstrap,
+        '--alter', '--add-config', 'SCRAM-SHA-512=[iterations=4096,password=carol-new-pw]', '--entity-type', 'users', '--entity-name', 'carol'], { timeout: 60_000 });
+      await waitFor(async () => {
+        const v = await s.get('/v1/views/d_counts');
+        return v.body.rows?.length === 3 && v.body.rows.every((x: { n: number }) => x.n === 6);
+      }, 40_000, 'd_counts after the password is accepted');
+      const q = (await s.get(`/v1/queries/${id}`)).body;
+      expect(q.status).toBe('running');
+      expect(q.error ?? null).toBeNull();
+      await new Promise((res) => setTimeout(res, 1500));
+      expect((await s.get('/v1/views/d_counts')).body.rows.map((x: { n: number }) => x.n)).toEqual([6, 6, 6]);
+    } finally { await s.close(); }
+  }, 90_000);
+
+  it('a broker certificate for another host name: the query shows the hostname mismatch; the name check can be turned off', async () => {
+    await produce('sec-e-in', events(3));
+    const s = await service(broker.bootstrap, {});
+    try {
+      const r = await s.sql(`CREATE TABLE e_in (id BIGINT, page STRING) WITH ('connector' = 'kafka', 'topic' = 'sec-e-in', 'format' = 'json',
+          'scan.startup.mode' = 'earliest-offset', 'properties.bootstrap.servers' = '${broker.listeners.SSL_OTHER_NAME}',
+          'properties.security.protocol' = 'SSL', 'properties.ssl.truststore.location' = '${certs.caPem}');
+        CREATE MATERIALIZED VIEW e_counts AS SELECT page, COUNT(*) AS n FROM e_in GROUP BY page`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const id = r.body.results[1].queryId as string;
+      const st = await waitFor(async () => {
+        const q = (await s.get(`/v1/queries/${id}`)).body;
+        return q.error ? q : null;
+      }, 30_000, 'the TLS error in the status');
+      expect(st.error).toMatch(/Hostname\/IP does not match certificate's altnames: IP: 127\.0\.0\.1 is not in the cert's list \(the broker's certificate is for DNS:kafka\.other\.example, not 127\.0\.0\.1/);
+      expect(st.status).not.toBe('running');
+      // The chain is valid: with the name check off ('ssl.endpoint.identification.algorithm' = '') the same listener connects.
+      const [host, port] = broker.listeners.SSL_OTHER_NAME!.split(':') as [string, string];
+      const props = { 'security.protocol': 'SSL', 'ssl.truststore.location': certs.caPem };
+      await expect(openConnection(host, Number(port), 'sec-test', 5000, resolveSecurity(props))).rejects.toThrow(/does not match certificate's altnames/);
+      (await openConnection(host, Number(port), 'sec-test', 5000, resolveSecurity({ ...props, 'ssl.endpoint.identification.algorithm': '' }))).close();
     } finally { await s.close(); }
   }, 60_000);
 });

@@ -10,6 +10,7 @@
 import { parentPort } from 'node:worker_threads';
 import { decodedToWire, type WireDecoded } from '../decode-wire.ts';
 import { createFetchedDecoder, isPacked, malformedMessages, type FetchedMessages } from '../../formats/packed.ts';
+import { createSchemaPreparer, untilPrepared } from '../../formats/registry.ts';
 import type { SourceDef } from '../../../planner/catalog.ts';
 import type { KafkaSecurity } from '../security.ts';
 import { createNativeReader, type ClusterMetadata, type NativeReader } from './reader.ts';
@@ -62,6 +63,7 @@ if (port) {
 
   function start(m: ReadWorkerStart): void {
     const decode = createFetchedDecoder(m.def, m.columns);
+    const prepare = createSchemaPreparer(m.def); // 'avro-confluent': writer schemas loaded before decoding
     const rid = m.rid;
     const ask = <T>(a: Ask): Promise<T> => new Promise<T>((resolve, reject) => {
       const id = ++askId;
@@ -75,6 +77,7 @@ if (port) {
         return { leaders: new Map(v.leaders), brokers: new Map(v.brokers) } satisfies ClusterMetadata;
       },
       onMessages: async (msgs: FetchedMessages, nextOffset: number) => {
+        if (prepare && !(await untilPrepared(prepare, msgs, { stopped: () => h.stopped, onRetry: (error) => send({ rid, kind: 'state', state: 'recovering', error }), onRecovered: () => send({ rid, kind: 'state', state: 'running', error: null }) }))) return;
         const d = decode(msgs);
         // Copies: the raw bytes of malformed messages point into the fetch response, which stays here.
         const malformedRaw = d.malformed.length ? malformedMessages(msgs, d).map((x) => ({ key: x.key && Uint8Array.from(x.key), value: x.value && Uint8Array.from(x.value), timestamp: x.timestamp })) : [];

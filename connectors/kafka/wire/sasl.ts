@@ -1,10 +1,12 @@
 /**
  * SASL authentication of a native-reader connection: SaslHandshake (v1) then SaslAuthenticate (v1)
- * frames, as Kafka clients do since KIP-152. Mechanisms PLAIN and SCRAM-SHA-256/512 (RFC 5802, over
- * node:crypto). The broker's own error message is kept in what is thrown, the password never is.
+ * frames, as Kafka clients do since KIP-152. Mechanisms PLAIN, SCRAM-SHA-256/512 (RFC 5802, over
+ * node:crypto) and OAUTHBEARER (RFC 7628, with a token from the OIDC provider: ../oauth.ts). The
+ * broker's own error message is kept in what is thrown, the password or token never is.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SaslMechanism } from '../security.ts';
+import { oauthToken } from '../oauth.ts';
+import type { KafkaSecurity, SaslMechanism } from '../security.ts';
 import type { BrokerConnection } from './connection.ts';
 
 const SASL_HANDSHAKE = 17;
@@ -63,8 +65,22 @@ async function exchange(conn: BrokerConnection, payload: Buffer, timeoutMs: numb
   return auth;
 }
 
-export async function authenticate(conn: BrokerConnection, sasl: { mechanism: SaslMechanism; username: string; password: string }, timeoutMs: number): Promise<void> {
+/** RFC 7628 client initial response: GS2 header, then `auth=Bearer <token>` between ^A separators. */
+export const oauthBearerInitialResponse = (token: string): Buffer => Buffer.from(`n,,\x01auth=Bearer ${token}\x01\x01`, 'utf8');
+
+export async function authenticate(conn: BrokerConnection, sasl: NonNullable<KafkaSecurity['sasl']>, timeoutMs: number): Promise<void> {
+  // The token first: a provider that refuses us is reported as such, before the broker is asked.
+  const token = sasl.mechanism === 'OAUTHBEARER' ? await oauthToken(sasl) : null;
   await handshake(conn, sasl.mechanism, timeoutMs);
+  if (sasl.mechanism === 'OAUTHBEARER') {
+    const challenge = await exchange(conn, oauthBearerInitialResponse(token!), timeoutMs);
+    if (challenge.length === 0) return;
+    // RFC 7628 3.2.2: a refused token comes back as a JSON error challenge; the client answers ^A and
+    // the broker then fails the exchange with its reason.
+    const detail = challenge.toString('utf8');
+    try { await exchange(conn, Buffer.from([1]), timeoutMs); } catch (e) { throw new SaslError(`${(e as Error).message} (the broker refused the OAUTHBEARER token: ${detail})`); }
+    throw new SaslError(`SASL authentication failed: the broker refused the OAUTHBEARER token: ${detail}`);
+  }
   if (sasl.mechanism === 'PLAIN') {
     await exchange(conn, Buffer.from(`\0${sasl.username}\0${sasl.password}`, 'utf8'), timeoutMs);
     return;
