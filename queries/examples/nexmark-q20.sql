@@ -15,7 +15,7 @@ CREATE SOURCE IF NOT EXISTS auction (
   WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
 ) WITH (connector = 'kafka', topic = 'auctions', format = 'json', 'scan.startup.mode' = 'earliest');
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q20 WITH ('retention.rows' = '10000') AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q20 WITH ('retention.rows' = '10000', 'state.ttl' = '10 minutes') AS
 SELECT
     auction, bidder, price, channel, url, B.dateTime, B.extra,
     itemName, description, initialBid, reserve, A.dateTime, expires, seller, category, A.extra

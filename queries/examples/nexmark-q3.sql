@@ -15,7 +15,7 @@ CREATE SOURCE IF NOT EXISTS auction (
   WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
 ) WITH (connector = 'kafka', topic = 'auctions', format = 'json', 'scan.startup.mode' = 'earliest');
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q3 WITH ('retention.rows' = '10000') AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q3 WITH ('retention.rows' = '10000', 'state.ttl' = '10 minutes') AS
 SELECT P.name, P.city, P.state, A.id
 FROM auction AS A INNER JOIN person AS P on A.seller = P.id
 WHERE A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA');

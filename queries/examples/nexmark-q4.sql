@@ -15,7 +15,7 @@ CREATE SOURCE IF NOT EXISTS bid (
   WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
 ) WITH (connector = 'kafka', topic = 'bids', format = 'json', 'scan.startup.mode' = 'earliest');
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q4 AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q4 WITH ('state.ttl' = '10 minutes') AS
 SELECT
     Q.category,
     AVG(Q.final) AS avg_final

@@ -15,7 +15,7 @@ CREATE SOURCE IF NOT EXISTS bid (
   WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
 ) WITH (connector = 'kafka', topic = 'bids', format = 'json', 'scan.startup.mode' = 'earliest');
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q9 AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q9 WITH ('retention.rows' = '100000', 'state.ttl' = '10 minutes') AS
 SELECT id, itemName, description, initialBid, reserve, dateTime, expires, seller, category, extra, auction, bidder, price, bid_dateTime, bid_extra
 FROM (
    SELECT A.*, B.auction, B.bidder, B.price, B.dateTime AS bid_dateTime, B.extra AS bid_extra,
