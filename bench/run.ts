@@ -4,8 +4,10 @@
  * @platformatic/kafka when installed), client + decoder on one thread, our engine end to end through
  * the service path (tumbling COUNT/MAX, Nexmark q0, q1, q2, q5's counting stage, q5 as written, q18, q19; the tumbling query
  * again per reader: kafkajs, native inline, native in read workers), and Spark Structured Streaming
- * running the same tumbling query. Prints a table with ratios, writes JSON + SVG to --out. Modes:
- * --latency, --memory.
+ * running the same tumbling query. Then the join rows: a topic set of Nexmark persons, auctions and bids
+ * (1:3:46), Nexmark q3, q4, q7, q8 and q9 as Flink's Nexmark SQL writes them, beside Flink's published
+ * per-core figures, and Spark running q8's stream-stream join on the same topics. Prints a table with
+ * ratios, writes JSON + SVG to --out. Modes: --latency, --memory.
  *
  *   npm run bench -- [--events 2000000] [--partitions 4] [--compression none|gzip]
  *                    [--skip spark,kcat,kafkajs,platformatic,native,decode,engine]
@@ -13,6 +15,7 @@
  *                    [--latency [--rate R] [--seconds 30]] [--memory [--minutes 10] [--rate R]]
  *                    [--repeat 2]   (runs per measurement, best counts) [--no-warmup] (skip the unmeasured first engine run)
  *                    [--cpu-prof] (engine .cpuprofile files to --out)
+ *                    [--joins q3,q4,q7,q8,q9] [--join-events 1000000] (--skip joins: none; --skip spark-tumble: Spark's q8 only)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +35,7 @@ import { isPacked } from '../connectors/formats/packed.ts';
 import { startLocalBroker, type LocalBroker } from '../connectors/kafka/local-broker.ts';
 import { createEngine, type Engine } from '../queries/engine.ts';
 import { flag, flags } from './lib/args.ts';
+import { JOIN_QUERIES, joinWork, loadNexmarkTopics, NEXMARK_KINDS, nexmarkSourcesSql, type NexmarkCounts, type NexmarkTopics } from './lib/nexmark-topics.ts';
 import { bidSourceSql, sourceDef } from './lib/sources.ts';
 import { barChart, lineChart } from './lib/svg.ts';
 
@@ -67,6 +71,9 @@ const opt = {
   /** The tumbling query again on sources read differently: 'kafkajs' (its consumer), 'workers' (N read workers), 'inline'. */
   warmup: flag('no-warmup') === undefined,
   variants: flag('variants') === undefined ? ['kafkajs', 'workers', 'inline'] : flags('variants'),
+  /** Join rows over the persons/auctions/bids topic set (Nexmark proportions). */
+  joins: flags('joins').length ? flags('joins') : ['q3', 'q4', 'q7', 'q8', 'q9'],
+  joinEvents: Number(flag('join-events') ?? 1_000_000),
 };
 if (!['none', 'gzip'].includes(opt.compression)) throw new Error('--compression is none or gzip');
 
@@ -310,8 +317,9 @@ function machineCpu(a: ReturnType<typeof machineTicks>, b: ReturnType<typeof mac
   return `; machine CPU ${pct(b.busy - a.busy)}% (steal ${pct(b.steal - a.steal)}%)`;
 }
 
-async function measureQuery(e: Engine, key: string, viewOpts: string, expected: number, profileTo?: string, source = 'bids'): Promise<Result> {
-  const q = { ...QUERIES[key]!, sql: QUERIES[key]!.sql.replace(/\bbids\b/g, source) };
+async function measureQuery(e: Engine, key: string, viewOpts: string, expected: number, profileTo?: string, source = 'bids', query?: { label: string; sql: string }): Promise<Result> {
+  const base = query ?? QUERIES[key]!;
+  const q = { ...base, sql: query ? base.sql : base.sql.replace(/\bbids\b/g, source) };
   const name = `bench_${key}_${Date.now().toString(36)}`;
   const session = profileTo ? new Session() : null;
   if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
@@ -366,10 +374,68 @@ async function measureSpark(submit: string, bootstrap: string, topic: string): P
   if (r.code !== 0 || !line) throw new Error(`spark-submit exited ${r.code}: ${r.err.trim().split('\n').slice(-5).join(' | ')}`);
   const j = JSON.parse(line) as { events: number; query_ms: number; startup_ms: number };
   return {
-    name: 'Spark 3.5 local[2]: same tumbling query', group: 'peer', events: j.events, ms: j.query_ms,
+    name: SPARK_TUMBLE_NAME, group: 'peer', events: j.events, ms: j.query_ms,
     eventsPerSec: j.events / (j.query_ms / 1000),
     note: `query time only; JVM + session start ${fmt(j.startup_ms)} ms, spark-submit wall ${fmt(wall)} ms`,
   };
+}
+
+const SPARK_TUMBLE_NAME = 'Spark 3.5 local[2]: same tumbling query';
+const SPARK_Q8_NAME = 'Spark 3.5 local[2]: Nexmark q8 stream-stream join';
+
+/** Spark Structured Streaming running q8's window join over the persons and auctions topics (bench/spark-q8.py). */
+async function measureSparkQ8(submit: string, bootstrap: string, topics: NexmarkTopics, expected: number): Promise<Result> {
+  const env = { ...process.env, PYSPARK_PYTHON: path.join(ROOT, '.cache/spark-venv/bin/python'), SPARK_LOCAL_IP: '127.0.0.1' };
+  const t0 = performance.now();
+  const r = await run(submit, [
+    '--master', 'local[2]', '--driver-memory', '2g', '--conf', `spark.jars.ivy=${path.join(ROOT, '.cache/ivy')}`,
+    '--packages', `org.apache.spark:spark-sql-kafka-0-10_2.12:${SPARK_VERSION}`, path.join(ROOT, 'bench/spark-q8.py'), bootstrap, topics.person, topics.auction,
+  ], { env });
+  const wall = performance.now() - t0;
+  const line = r.out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (r.code !== 0 || !line) throw new Error(`spark-submit exited ${r.code}: ${r.err.trim().split('\n').slice(-5).join(' | ')}`);
+  const j = JSON.parse(line) as { events: number; query_ms: number; startup_ms: number };
+  if (j.events !== expected) throw new Error(`Spark read ${j.events} events, not ${expected}`);
+  return {
+    name: SPARK_Q8_NAME, group: 'peer', events: j.events, ms: j.query_ms, eventsPerSec: j.events / (j.query_ms / 1000),
+    note: `persons + auctions; query time only; JVM + session start ${fmt(j.startup_ms)} ms, spark-submit wall ${fmt(wall)} ms`,
+  };
+}
+
+/** A join row: measured like the other engine rows, rated by the distinct Nexmark events of the topics it reads. */
+async function measureJoin(e: Engine, key: string, counts: NexmarkCounts, profileTo?: string): Promise<Result> {
+  const q = JOIN_QUERIES[key]!;
+  const { events, inputRows } = joinWork(q, counts);
+  const viewOpts = key === 'q9' ? `'checkpoint.interval' = '1 s', 'retention.rows' = '1000000'` : `'checkpoint.interval' = '1 s'`;
+  const r = await measureQuery(e, key, viewOpts, inputRows, profileTo, undefined, q);
+  const eventsPerSec = events / (r.ms / 1000);
+  return { ...r, events, eventsPerSec, note: `${q.inputs.join(' + ')}: ${fmt(inputRows)} input rows; ${r.note ?? ''}` };
+}
+
+/** The join rows beside Flink's published per-core figures, and the q8 ratio to Spark. */
+function printJoins(results: readonly Result[], counts: NexmarkCounts | null): Record<string, number | null> {
+  const cores = cpus().length;
+  const rows = opt.joins.map((k) => ({ k, r: results.find((x) => x.name === JOIN_QUERIES[k]?.label) })).filter((x) => x.r);
+  if (rows.length === 0) return {};
+  log('');
+  log(`Nexmark joins (events/s = distinct Nexmark events of the topics read ÷ time until every input is read; per core = ÷ ${cores} cores of this machine):`);
+  // Flink's Nexmark source emits all three kinds from one generator and each query filters what it
+  // needs, so its events/s counts every generated event; ours reads only the topics the query names.
+  // "all kinds" rates ours the same way: every Nexmark event of the event-time span the query covered.
+  const total = counts ? counts.person + counts.auction + counts.bid : 0;
+  log(`("all kinds" = as Flink counts: every generated event of the span, ${fmt(total)} here, ÷ the same time)`);
+  log(`${'query'.padEnd(6)} ${'events/s'.padStart(11)} ${'per core'.padStart(10)} ${'all kinds/core'.padStart(15)} ${'Flink 1.13/core'.padStart(16)}  ours/Flink (per core, per core all kinds)`);
+  for (const { k, r } of rows) {
+    const flink = JOIN_QUERIES[k]!.flinkPerCore;
+    const perCore = r!.eventsPerSec / cores;
+    const allKinds = total > 0 ? (total / (r!.ms / 1000)) / cores : NaN;
+    log(`${k.padEnd(6)} ${fmt(r!.eventsPerSec).padStart(11)} ${fmt(perCore).padStart(10)} ${fmt(allKinds).padStart(15)} ${(flink ? fmt(flink) : '—').padStart(16)}  ${flink ? `${(perCore / flink).toFixed(2)}, ${(allKinds / flink).toFixed(2)}` : ''}`);
+  }
+  const q8 = results.find((x) => x.name === JOIN_QUERIES.q8!.label);
+  const spark = results.find((x) => x.name === SPARK_Q8_NAME);
+  const ratio = q8 && spark ? q8.eventsPerSec / spark.eventsPerSec : null;
+  log(`q8 ours/Spark (same topics, persons + auctions) = ${ratio?.toFixed(2) ?? 'n/a'}${spark ? ` (Spark ${fmt(spark.eventsPerSec)}/s)` : ''}`);
+  return { 'q8/spark-q8': ratio };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -487,7 +553,7 @@ async function measureMemory(e: Engine, brokers: string[], bootstrap: string, ra
 // ---- report -------------------------------------------------------------------------------------
 function printTable(results: readonly Result[]): Record<string, number | null> {
   const by = (g: Result['group'], pred: (r: Result) => boolean = () => true) => results.find((r) => r.group === g && pred(r));
-  const kcat = by('limit'); const kjs = results.find((r) => r.name.startsWith('kafkajs bare')); const spark = by('peer');
+  const kcat = by('limit'); const kjs = results.find((r) => r.name.startsWith('kafkajs bare')); const spark = results.find((r) => r.name === SPARK_TUMBLE_NAME);
   const tumble = results.find((r) => r.name === QUERIES.tumble!.label);
   log('');
   log(`${'measurement'.padEnd(52)} ${'events'.padStart(11)} ${'seconds'.padStart(8)} ${'events/s'.padStart(11)}  note`);
@@ -587,9 +653,39 @@ async function main(): Promise<void> {
     }
   }
 
-  if ('skip' in spark) { skipped.spark = spark.skip; log(`spark: ${spark.skip}`); } else await step('spark', () => measureSpark(spark.submit, bootstrap, topic), 1);
+  if ('skip' in spark) { skipped.spark = spark.skip; log(`spark: ${spark.skip}`); } else if (!opt.skip.has('spark-tumble')) await step('spark', () => measureSpark(spark.submit, bootstrap, topic), 1);
 
-  const ratios = printTable(results);
+  // ---- joins: the persons/auctions/bids topic set, q3 q4 q7 q8 q9, and Spark's q8 ----
+  let joinLoad: { counts: NexmarkCounts; bytes: number; ms: number; topics: NexmarkTopics } | null = null;
+  if (!opt.skip.has('joins') && opt.joins.length > 0) {
+    const suffix = Date.now().toString(36);
+    const topics: NexmarkTopics = { person: `nexmark-persons-${suffix}`, auction: `nexmark-auctions-${suffix}`, bid: `nexmark-bids-${suffix}` };
+    for (const k of NEXMARK_KINDS) await createTopic(brokers, topics[k], opt.partitions);
+    const l = await loadNexmarkTopics(bootstrap, topics, opt.joinEvents, opt.partitions,
+      (c, done) => { children.add(c); void done.catch(() => undefined).finally(() => children.delete(c)); },
+      (sent) => process.stdout.write(`\rloading the join topics: ${fmt(sent)} / ${fmt(opt.joinEvents)}`));
+    process.stdout.write('\r');
+    joinLoad = { ...l, topics };
+    log(`loaded ${fmt(opt.joinEvents)} Nexmark events (${fmt(l.counts.person)} persons, ${fmt(l.counts.auction)} auctions, ${fmt(l.counts.bid)} bids; ${(l.bytes / 2 ** 20).toFixed(0)} MB) in ${(l.ms / 1000).toFixed(1)} s (kcat -P)`);
+    engine ??= await startEngine(brokers);
+    await engine.execute(nexmarkSourcesSql(topics));
+    // Unmeasured first: a fresh broker loads its group and transaction coordinators on the first query
+    // (measured: 12 s before the first rows), and a fresh process pays JIT warm-up.
+    if (opt.warmup) {
+      log('warm-up: Nexmark q8 once, not counted…');
+      await measureJoin(engine, 'q8', l.counts).catch((e) => log(`  warm-up failed: ${(e as Error).message}`));
+    }
+    for (const key of opt.joins) {
+      if (!JOIN_QUERIES[key]) { log(`unknown join query ${key}`); continue; }
+      const prof = opt.cpuProf ? path.join(opt.out, `engine-join-${key}-${stamp}.cpuprofile`) : undefined;
+      await step(`engine join ${key}`, () => measureJoin(engine!, key, l.counts, prof));
+    }
+    if (!('skip' in spark) && opt.joins.includes('q8')) {
+      await step('spark q8', () => measureSparkQ8(spark.submit, bootstrap, topics, l.counts.person + l.counts.auction), 1);
+    }
+  }
+
+  const ratios = { ...printTable(results), ...printJoins(results, joinLoad?.counts ?? null) };
   let latency: Latency | null = null;
   let memory: MemoryRun | null = null;
   const tumble = results.find((r) => r.name === QUERIES.tumble!.label);
@@ -627,7 +723,7 @@ async function main(): Promise<void> {
 
   const report = {
     time: new Date().toISOString(), machine, loadAvgAtEnd: loadavg(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-    options: { ...opt, skip: [...opt.skip] }, load: { ms: loaded.ms, bytes: loaded.bytes }, results, ratios, skipped, latency, memory,
+    options: { ...opt, skip: [...opt.skip] }, load: { ms: loaded.ms, bytes: loaded.bytes }, joinLoad, results, ratios, skipped, latency, memory,
   };
   const json = path.join(opt.out, `bench-${stamp}.json`);
   writeFileSync(json, JSON.stringify(report, null, 2));

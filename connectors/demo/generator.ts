@@ -290,3 +290,33 @@ export function createBatchGenerator(kind: BatchKind, opts: BatchOptions = {}): 
 export function generateBatch(kind: BatchKind, count: number, opts: BatchOptions = {}): DemoMessage[] {
   return createBatchGenerator(kind, opts).next(count);
 }
+
+/** One slice of the Nexmark event stream split by kind, ready for the three topics. */
+export interface NexmarkBatch {
+  readonly persons: DemoMessage[];
+  readonly auctions: DemoMessage[];
+  readonly bids: DemoMessage[];
+}
+
+/**
+ * All three Nexmark streams in the benchmark's proportions (person : auction : bid = 1 : 3 : 46 by
+ * event number), for loading a topic set (benchmarks, tests). Persons and auctions are keyed by id,
+ * as the demo writes them. `baseTime` defaults to `Date.now()` for the reason given at
+ * {@link createBatchGenerator}.
+ */
+export function createNexmarkBatchGenerator(opts: BatchOptions = {}): { next(count: number): NexmarkBatch } {
+  const g = createNexmarkGenerator({ ...opts, baseTime: opts.baseTime ?? Date.now() });
+  const format = opts.timeFormat ?? 'epoch-ms';
+  return {
+    next(count) {
+      const persons: DemoMessage[] = []; const auctions: DemoMessage[] = []; const bids: DemoMessage[] = [];
+      for (let i = 0; i < count; i++) {
+        const e = g.next();
+        if (e.kind === 'bid') bids.push({ key: null, value: Buffer.from(serializeBid(e.value, format)), timestamp: e.time });
+        else if (e.kind === 'auction') auctions.push({ key: String(e.value.id), value: Buffer.from(serializeAuction(e.value, format)), timestamp: e.time });
+        else persons.push({ key: String(e.value.id), value: Buffer.from(serializePerson(e.value, format)), timestamp: e.time });
+      }
+      return { persons, auctions, bids };
+    },
+  };
+}

@@ -1,28 +1,25 @@
--- Nexmark q7, highest bid: the highest price bid in each 10-second tumbling window, and the
--- highest bid per auction and bidder in the window, from which a pull query picks the winning bid.
+-- Nexmark q7, highest bid: the bid(s) with the highest price in each 10-second tumbling window, as the
+-- Nexmark SQL writes it: the maximum per window (final when the window closes), joined back to the
+-- bids of that window (an interval join on price, bounded by the window's end).
 -- Source: topic 'bids' of the demo generator (Nexmark).
 
-CREATE SOURCE IF NOT EXISTS bids (
-  auction BIGINT,
-  bidder BIGINT,
-  price BIGINT,
-  channel VARCHAR,
-  url VARCHAR,
-  dateTime TIMESTAMP(3),
+CREATE SOURCE IF NOT EXISTS bid (
+  auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR,
+  dateTime TIMESTAMP(3), extra VARCHAR,
   WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
 ) WITH (connector = 'kafka', topic = 'bids', format = 'json', 'scan.startup.mode' = 'earliest');
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q7 AS
-SELECT window_start, window_end, MAX(price) AS max_price, COUNT(*) AS bids
-FROM TUMBLE(bids, dateTime, INTERVAL '10' SECOND)
-GROUP BY window_start, window_end;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q7_bids AS
-SELECT window_start, window_end, auction, bidder, MAX(price) AS price
-FROM TUMBLE(bids, dateTime, INTERVAL '10' SECOND)
-GROUP BY window_start, window_end, auction, bidder;
+CREATE MATERIALIZED VIEW IF NOT EXISTS nexmark_q7 WITH ('retention.rows' = '10000') AS
+SELECT B.auction, B.price, B.bidder, B.dateTime, B.extra
+from bid B
+JOIN (
+  SELECT MAX(price) AS maxprice, window_end as dateTime
+  FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '10' SECOND))
+  GROUP BY window_start, window_end
+) B1
+ON B.price = B1.maxprice
+WHERE B.dateTime BETWEEN B1.dateTime  - INTERVAL '10' SECOND and B1.dateTime;
 
 -- Pull queries:
-SELECT window_start, window_end, max_price FROM nexmark_q7 ORDER BY window_start DESC LIMIT 10;
--- The winning bid of the most recent window:
-SELECT window_start, auction, bidder, price FROM nexmark_q7_bids ORDER BY window_start DESC, price DESC LIMIT 1;
+-- The winning bids of the latest windows:
+SELECT auction, bidder, price, dateTime FROM nexmark_q7 ORDER BY dateTime DESC LIMIT 10;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createBatchGenerator, generateBatch, startDemoGenerator, type DemoMessage } from '../../connectors/demo/generator.ts';
+import { createBatchGenerator, createNexmarkBatchGenerator, generateBatch, startDemoGenerator, type DemoMessage } from '../../connectors/demo/generator.ts';
 
 type Call = { topic: string; messages: DemoMessage[] };
 const capture = () => {
@@ -119,6 +119,25 @@ describe('generateBatch', () => {
     const second = g.next(10);
     expect(second[0].timestamp).toBeGreaterThan(first[9].timestamp);
     expect(JSON.parse(first[0].value.toString()).dateTime).toBe(new Date(first[0].timestamp).toISOString());
+  });
+
+  it('splits the Nexmark stream into persons, auctions and bids (1:3:46), continuing across calls', () => {
+    const g = createNexmarkBatchGenerator({ seed: 2, baseTime: 0, eventsPerSecond: 100 });
+    const a = g.next(1000);
+    const b = g.next(1000);
+    for (const x of [a, b]) {
+      expect([x.persons.length, x.auctions.length, x.bids.length]).toEqual([20, 60, 920]);
+    }
+    const ids = (ms: DemoMessage[]) => ms.map((m) => JSON.parse(m.value.toString()).id as number);
+    expect(ids([...a.persons, ...b.persons])).toEqual(Array.from({ length: 40 }, (_, i) => 1000 + i));
+    expect(ids([...a.auctions, ...b.auctions])).toEqual(Array.from({ length: 120 }, (_, i) => 1000 + i));
+    for (const m of [...a.persons, ...a.auctions]) expect(m.key).toBe(String(JSON.parse(m.value.toString()).id));
+    for (const m of a.auctions) {
+      const v = JSON.parse(m.value.toString());
+      expect(v.expires).toBeGreaterThan(v.dateTime);
+      expect(m.timestamp).toBe(v.dateTime);
+    }
+    expect(JSON.parse(b.bids[0]!.value.toString()).dateTime).toBeGreaterThan(JSON.parse(a.bids.at(-1)!.value.toString()).dateTime);
   });
 
   it('makes tweet and page view messages keyed by user', () => {
