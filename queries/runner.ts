@@ -399,10 +399,12 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       const w = i.tracker.current(now);
       if (w > i.watermark) { i.watermark = w; graph.push(i.index, { kind: 'watermark', time: w }); }
     }
-    const w = Math.min(...inputs.map((i) => (i.wmIndex < 0 ? -Infinity : i.watermark)));
+    const w = queryWatermark();
     if (w > watermark) watermark = w;
   }
 
+  /** The least watermark of the Kafka inputs (-Infinity without any: view inputs carry none). */
+  const queryWatermark = (): number => (inputs.length ? Math.min(...inputs.map((i) => (i.wmIndex < 0 ? -Infinity : i.watermark))) : -Infinity);
   /** Every input's read positions (input 0 first), each tagged with its input. */
   const allPositions = (): (SourcePosition & { input: number })[] => inputs.flatMap((i) => i.source.positions().map((p) => ({ ...p, input: i.index })));
   const dataLoss = () => inputs.reduce((a, i) => { const l = i.source.dataLoss(); return { events: a.events + l.events, offsets: a.offsets + l.offsets }; }, { events: 0, offsets: 0 });
@@ -547,7 +549,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
       i.tracker.restore(t, Date.now());
       i.watermark = t.watermark ?? -Infinity;
     }
-    watermark = Math.min(...inputs.map((i) => (i.wmIndex < 0 ? -Infinity : i.watermark)));
+    watermark = queryWatermark();
     const c = (st.meta.counters ?? {}) as Record<string, number>;
     inputRows = c.inputRows ?? 0; malformedRows = c.malformedRows ?? 0; deadLettered = c.deadLettered ?? 0; lateRows = c.lateRows ?? 0;
     sideTruncated = c.sideTruncated ?? 0;

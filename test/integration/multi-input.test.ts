@@ -133,6 +133,12 @@ describe('a materialized view read by another continuous query', () => {
     await waitFor(async () => JSON.stringify(await rows('per_n')) === JSON.stringify(expected(ks)), 30_000, 'per_n after restart');
     await send([6, 6, 6, 6]);
     await waitFor(async () => JSON.stringify(await rows('per_n')) === JSON.stringify(expected(ks)), 30_000, 'per_n after restart and more input');
+    // Its progress: no Kafka input, so no watermark; the rows it took from the view are counted.
+    const id = (await ts.get('/v1/queries')).body.queries.find((q: { name: string }) => q.name === 'per_n').id;
+    const pr = await ts.get(`/v1/queries/${id}`);
+    expect(pr.status).toBe(200);
+    expect(pr.body.progress.watermark).toBe(null);
+    expect(pr.body.progress.inputRows).toBeGreaterThan(0);
     // The upstream cannot be dropped under its reader.
     const drop = await ts.sql('DROP MATERIALIZED VIEW per_k');
     expect(drop.status).toBe(400);
