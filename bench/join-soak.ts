@@ -14,6 +14,7 @@ import { createCatalog, planRequest } from '../planner/index.ts';
 import { createGraph, type Graph } from '../executor/graph.ts';
 import { makeBatch } from '../executor/arrow.ts';
 import { T, type Schema } from '../planner/types.ts';
+import { flatVerdict } from './lib/flat.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
@@ -80,22 +81,10 @@ function sample(): void {
 }
 
 function verdict(): boolean {
-  const n = samples.length;
-  if (n < 6) { console.log('too few samples for a verdict (run at least 1 minute)'); return false; }
-  const mid = samples.slice(Math.floor(n / 3), Math.floor((2 * n) / 3));
-  const last = samples.slice(Math.floor((2 * n) / 3));
-  const mean = (xs: Sample[], f: (s: Sample) => number) => xs.reduce((a, s) => a + f(s), 0) / xs.length;
-  const line = (label: string, f: (s: Sample) => number, fmt: (x: number) => string, tol: number) => {
-    const a = mean(mid, f); const b = mean(last, f);
-    const flat = b <= a * (1 + tol);
-    console.log(`${label.padEnd(24)} middle third ${fmt(a).padStart(10)}  last third ${fmt(b).padStart(10)}  ${flat ? 'FLAT' : 'GROWING'} (${((b / a - 1) * 100).toFixed(1)}%, tolerance ${tol * 100}%)`);
-    return flat;
-  };
-  let ok = true;
-  graphs.forEach((x, i) => { ok = line(`${x.name} state rows`, (s) => s.state[i]!, (v) => v.toFixed(0), 0.1) && ok; });
-  ok = line('RSS', (s) => s.rss, (v) => `${mb(v)} MB`, 0.1) && ok;
-  console.log(ok ? 'state rows and RSS stayed flat' : 'state rows or RSS grew');
-  return ok;
+  return flatVerdict(samples, [
+    ...graphs.map((x, i) => ({ label: `${x.name} state rows`, value: (s: Sample) => s.state[i]!, format: (v: number) => v.toFixed(0), tolerance: 0.1 })),
+    { label: 'RSS', value: (s: Sample) => s.rss, format: (v: number) => `${mb(v)} MB`, tolerance: 0.1 },
+  ]);
 }
 
 console.log(`join soak: ${MINUTES} min, ${RATE} rows/s per input, ${KEYS} keys, event time ${SPEEDUP}× wall-clock; node ${process.version}`);
