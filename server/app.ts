@@ -35,6 +35,7 @@ import type { RowChange } from '../queries/push.ts';
 import type { Service } from '../queries/service.ts';
 import { openScope, redactUrl, requireToken } from './auth.ts';
 import { apiError, clientErrorHandler, errorHandler, frameworkErrors, notFoundHandler } from './errors.ts';
+import { installLingeringClose } from './lingering-close.ts';
 import { createMetrics } from './metrics.ts';
 import * as S from './schemas.ts';
 import { createSseHub, type SseStream } from './sse.ts';
@@ -116,6 +117,8 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     clientErrorHandler,
   });
   app.server.headersTimeout = Math.min(opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+  // Answers given before a request's body was read close without resetting the client (see the file).
+  installLingeringClose(app.server);
   const { engine } = service;
   const hub = createSseHub({ heartbeatMs: opts.heartbeatMs });
   const metrics = createMetrics(engine, { sseStreams: () => hub.size });

@@ -5,6 +5,7 @@
  * Node's HTTP parser on the socket (header overflow, garbage, timeouts).
  */
 import type { Socket } from 'node:net';
+import { lingeringClose } from './lingering-close.ts';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { SqlError, type SqlErrorKind } from '../planner/errors.ts';
 
@@ -97,13 +98,11 @@ export function clientErrorHandler(err: NodeJS.ErrnoException & { code?: string 
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (socket.writable && !inFlight?.headersSent) {
     const body = JSON.stringify(apiError(message));
-    // Ended (nothing more is ever written on it), not destroyed at once: closing a socket with unread
-    // input makes the kernel send a reset, which can discard the answer before a client still sending
-    // its body reads it. What it still sends is read and dropped for up to 2 s.
+    // Closed by a lingering close, not destroyed at once: a client still sending its body must not be
+    // reset before it reads the answer (server/lingering-close.ts).
     answered.add(socket);
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    socket.resume();
-    setTimeout(() => { if (!socket.destroyed) socket.destroy(); }, 2000).unref();
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    lingeringClose(socket);
     return;
   }
   socket.destroy(err);

@@ -13,6 +13,12 @@ export interface RawResponse {
   /** No complete response within the time limit. */
   readonly timedOut: boolean;
   readonly ms: number;
+  /**
+   * How the exchange ended, for findings: `complete` (a whole response), `close` (the peer closed),
+   * `error:<code>` (a socket error, e.g. a reset), `timeout`; with the bytes received and whether the
+   * whole request had been written (`sent`) or its write failed (`write-error:<code>`).
+   */
+  readonly ending: string;
 }
 
 /** One request per connection; resolves on a complete response, on close, or after `timeoutMs`. */
@@ -21,21 +27,23 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 2
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let done = false;
+    let written = 'sending';
     const sock = net.connect(port, host);
-    const finish = (timedOut: boolean) => {
+    const finish = (timedOut: boolean, how: string) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       sock.destroy();
-      resolve({ ...parse(skipInterim(Buffer.concat(chunks))), timedOut, ms: Date.now() - t0 });
+      const all = Buffer.concat(chunks);
+      resolve({ ...parse(skipInterim(all)), timedOut, ms: Date.now() - t0, ending: `${how}, ${all.length} bytes received, request ${written}` });
     };
-    const timer = setTimeout(() => finish(true), timeoutMs);
+    const timer = setTimeout(() => finish(true, 'timeout'), timeoutMs);
     const head = (typeof request === 'string' ? request.slice(0, 5) : request.subarray(0, 5).toString('latin1')).toUpperCase() === 'HEAD ';
-    sock.on('data', (d: Buffer) => { chunks.push(d); if (complete(skipInterim(Buffer.concat(chunks)), head)) finish(false); });
-    sock.on('close', () => finish(false));
-    sock.on('error', () => finish(false));
+    sock.on('data', (d: Buffer) => { chunks.push(d); if (complete(skipInterim(Buffer.concat(chunks)), head)) finish(false, 'complete'); });
+    sock.on('close', () => finish(false, 'close'));
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(false, `error:${e.code ?? e.message}`));
     // A server may answer (and close) before it has read everything: a write error is not a failure.
-    sock.write(request, () => undefined);
+    sock.write(request, (e) => { written = e ? `write-error:${(e as NodeJS.ErrnoException).code ?? e.message}` : 'sent'; });
   });
 }
 
@@ -51,7 +59,7 @@ function skipInterim(b: Buffer): Buffer {
   return b;
 }
 
-function parse(b: Buffer): Omit<RawResponse, 'timedOut' | 'ms'> {
+function parse(b: Buffer): Omit<RawResponse, 'timedOut' | 'ms' | 'ending'> {
   const end = headerEnd(b);
   const head = (end < 0 ? b : b.subarray(0, end)).toString('latin1');
   const [statusLine, ...lines] = head.split('\r\n');

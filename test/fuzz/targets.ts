@@ -108,7 +108,7 @@ function openContent(r: RawResponse): boolean {
 function commonChecks(r: RawResponse, limitMs: number, isHead: boolean): Finding[] {
   const f: Finding[] = [];
   if (r.timedOut) f.push({ cls: 'no answer in time', detail: `no complete response within ${limitMs} ms` });
-  else if (r.status === 0) f.push({ cls: 'connection closed without an answer', detail: 'the socket closed before a status line' });
+  else if (r.status === 0) f.push({ cls: 'connection closed without an answer', detail: `the socket closed before a status line (${r.ending})` });
   else if (r.ms > limitMs) f.push({ cls: 'slow answer', detail: `${r.ms} ms` });
   if (r.status >= 500) f.push({ cls: `5xx ${r.status}`, detail: r.body.slice(0, 300) });
   if (r.status >= 400 && !isHead && r.body !== '' && !isErrorShape(r.body)) f.push({ cls: `error shape ${r.status}`, detail: r.body.slice(0, 300) });
