@@ -22,7 +22,7 @@ import { DEFAULT_DISCOVERY_MS, resolveTopics, startDiscovery } from './source/di
 import { createKafkajsReading } from './source/kafkajs-reader.ts';
 import { createNativeReading } from './source/native-reading.ts';
 import { createOffsetCommitter } from './source/offset-commit.ts';
-import { partitionKey, type PartitionChoice } from './source/partitions.ts';
+import { partitionFilter, partitionKey, type PartitionChoice } from './source/partitions.ts';
 import { startOffsets } from './source/startup.ts';
 
 export type { KafkaSourceConfig } from './source/context.ts';
@@ -135,20 +135,19 @@ export function createKafkaSource(cfg: KafkaSourceConfig): KafkaSource {
     }),
     dataLoss: () => ctx.loss.totals(),
     async assign(partitions, from = []) {
+      if (!started || ctx.stopped) { ctx.partitions = partitions; return; } // start() reads the set
+      // With no reader running: the added partitions' starts first (a broker error changes nothing), then the set.
       const change = async (): Promise<void> => {
+        const wanted = partitionFilter(partitions);
+        const added = await startOffsets(await ctx.admin(), { opts, groupId: cfg.groupId, topics: ctx.topics, restored: from, reads: (t, p) => wanted(t, p) && !ctx.positions.has(t, p), loss: ctx.loss });
         ctx.partitions = partitions;
-        if (!started || ctx.stopped) return; // start() reads the set
         ctx.positions.retain(ctx.reads);
-        const a = await ctx.admin();
-        const known = (t: string, p: number) => ctx.positions.has(t, p);
-        const added = await startOffsets(a, { opts, groupId: cfg.groupId, topics: ctx.topics, restored: from, reads: (t, p) => ctx.reads(t, p) && !known(t, p), loss: ctx.loss });
         for (const p of added) ctx.positions.set(p.topic, p.partition, p.offset);
         if (added.length) ctx.onPartitions?.(added);
-        if (opts.client === 'native') await native.restart();
-        else await kafkajs.restart();
       };
-      if (opts.client === 'native') await native.serialized(change);
-      else await change();
+      if (opts.client === 'native') { await native.serialized(() => native.restart(change)); return; }
+      await kafkajs.stop();
+      try { await change(); } finally { await kafkajs.restart(); }
     },
   };
 }

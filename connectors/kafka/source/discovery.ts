@@ -59,8 +59,11 @@ export interface Restartable {
   idle(): boolean;
   /** Runs `change` unless a switch is under way (then skips it). */
   exclusive(change: () => Promise<void>): void;
-  /** Stops the running reader (its batch in hand finishes) and starts it again over ctx.positions. */
-  restart(): Promise<void>;
+  /**
+   * Stops the running reader (its batch in hand finishes), runs `change` if given (nothing reads
+   * meanwhile), and starts it again over ctx.positions.
+   */
+  restart(change?: () => Promise<void>): Promise<void>;
 }
 
 /** Looks for new partitions every `every` ms; returns the stop. */

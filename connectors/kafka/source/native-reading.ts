@@ -68,11 +68,11 @@ export function createNativeReading(ctx: SourceContext): NativeReading {
     switching = change().finally(() => { switching = null; });
   };
 
-  async function restart(): Promise<void> {
+  async function restart(change?: () => Promise<void>): Promise<void> {
     const old = native;
     native = null;
     await old?.stop();
-    if (!ctx.stopped) startReader(requestedWorkers);
+    try { await change?.(); } finally { if (!ctx.stopped) startReader(requestedWorkers); }
   }
 
   /** Where to go on when the broker no longer has `offset`: the data-loss rule (throws to fail). */
