@@ -7,7 +7,7 @@
  * (native-reading.ts), and a gap in what kafkajs' consumer returns, since kafkajs resets an
  * out-of-range position by itself (kafkajs-reader.ts). All three ask {@link decideOffset}.
  *
- * The rule (as Spark's `failOnDataLoss`, Flink fails likewise):
+ * The rule (the option is Spark's `failOnDataLoss`; true by default, as there):
  * - inside [log start, log end]: read on from the offset;
  * - below the log start: with failOnDataLoss (the default) the query fails with a message naming
  *   the lost range; without it the source skips to the log start, counts the event and the offsets
