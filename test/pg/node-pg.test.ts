@@ -86,6 +86,12 @@ describe('node-postgres over the PostgreSQL wire protocol', () => {
     expect(Number(e.position)).toBe(15);
     const syntax = await client.query('SELEC 1 FROM trades_per_min').catch((x: unknown) => x) as pg.DatabaseError;
     expect(syntax.code).toMatch(/^42/);
+    // A BIGINT past int8's range (our BIGINT is a double) is PostgreSQL's bigint overflow error, in text and binary.
+    const overflow = 'SELECT SUM(n) * 3000000000 * 3000000000 AS big FROM trades_per_min';
+    const big = await client.query(overflow).catch((x: unknown) => x) as pg.DatabaseError;
+    expect([big.code, big.message]).toEqual(['22003', 'bigint out of range: 63000000000000000000']);
+    const bigBinary = await client.query({ text: overflow, values: [], binary: true } as pg.QueryConfig).catch((x: unknown) => x) as pg.DatabaseError;
+    expect(bigBinary.code).toBe('22003');
     expect((await client.query('SELECT count(*) AS c FROM trades_per_min')).rows[0].c).toBe('5');
   });
 

@@ -107,6 +107,13 @@ describe('framing and values', () => {
     expect(textValue(OID.json, { a: [1, null] })).toBe('{"a":[1,null]}');
     expect(encodeValue(OID.timestamptz, Date.UTC(2000, 0, 1, 0, 0, 1), 1)!.readBigInt64BE(0)).toBe(1_000_000n);
     expect(encodeValue(OID.int8, '9007199254740993', 1)!.readBigInt64BE(0)).toBe(9007199254740993n);
+    // int8 beyond 2^53 in digits (never 1e+21), and beyond 2^63 an error for the statement (22003), in text and binary.
+    expect(textValue(OID.int8, 2 ** 62)).toBe('4611686018427387904');
+    expect(textValue(OID.int8, -(2 ** 63))).toBe('-9223372036854775808');
+    for (const v of [2 ** 63, 1e21, Infinity, NaN]) {
+      expect(() => textValue(OID.int8, v)).toThrow(expect.objectContaining({ code: '22003' }));
+      expect(() => encodeValue(OID.int8, v, 1)).toThrow(expect.objectContaining({ code: '22003' }));
+    }
     // numeric 12345.678: ndigits 3, weight 1, positive, dscale 3, digits 1 2345 6780.
     const n = encodeValue(OID.numeric, '12345.678', 1)!;
     expect([n.readInt16BE(0), n.readInt16BE(2), n.readUInt16BE(4), n.readInt16BE(6), n.readInt16BE(8), n.readInt16BE(10), n.readInt16BE(12)]).toEqual([3, 1, 0, 3, 1, 2345, 6780]);
