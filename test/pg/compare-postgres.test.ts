@@ -58,6 +58,10 @@ const QUERIES: { sql: string; differs?: Record<string, [number, number]> }[] = [
   { sql: "SELECT sym AS s, n AS trades FROM trades_per_min WHERE n > 1 AND window_start BETWEEN '2024-03-01T10:00:00Z' AND '2024-03-01T10:01:00Z' ORDER BY 1, 2" },
   { sql: "SELECT date_trunc('minute', window_end) AS m, COUNT(*) AS windows, MAX(high) AS top FROM trades_per_min GROUP BY 1 ORDER BY 1" },
   { sql: "SELECT CAST(n AS DOUBLE PRECISION) AS d, avg_price * 2 AS twice, sym || '!' AS loud FROM trades_per_min ORDER BY twice DESC LIMIT 3" },
+  // ORDER BY what the SELECT list leaves out: a column, an expression, an aggregate.
+  { sql: 'SELECT sym, avg_price FROM trades_per_min ORDER BY window_start DESC, sym LIMIT 3' },
+  { sql: 'SELECT sym, n FROM trades_per_min ORDER BY high * n DESC, window_start' },
+  { sql: 'SELECT sym, MAX(high) AS top FROM trades_per_min GROUP BY sym ORDER BY SUM(n) DESC, sym' },
   // Grafana's panels, as its data source expands them (the shapes of deploy/grafana/dashboards/streamsql.json).
   {
     sql: grafana("SELECT $__timeGroupAlias(window_start, '1m'), SUM(n) AS trades, SUM(volume) AS volume\nFROM trades_per_min\nWHERE $__timeFilter(window_start)\nGROUP BY 1\nORDER BY 1"),
