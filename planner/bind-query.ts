@@ -259,7 +259,7 @@ class QueryBinder {
 
     const groupItems: Ast[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
     const aggregating = groupItems.length > 0 || (ast.columns as Ast[]).some((c) => c.expr && containsAggregate(c.expr)) || (ast.having != null);
-    let out: { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] };
+    let out: { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[]; order?: SortKey[] | null };
     const rankItems = (ast.columns as Ast[]).filter((c) => (c?.expr ?? c)?.type === 'window_func');
     if (aggregating) {
       if (rankItems.length) errAt(loc, this.keywordAt(String((rankItems[0].expr ?? rankItems[0]).name).toUpperCase()), `${String((rankItems[0].expr ?? rankItems[0]).name).toUpperCase()}() OVER cannot be computed beside GROUP BY here: aggregate in a subquery, then rank its rows`, 'unsupported');
@@ -280,7 +280,7 @@ class QueryBinder {
       const noWm = rel.sources.find((s) => s.watermark === null);
       if (noWm) errAt(loc, at, `EMIT ON WINDOW CLOSE needs a watermark, and source '${noWm.name}' declares none: add WATERMARK FOR <time column> AS <time column> - INTERVAL '5' SECOND`);
     }
-    if (this.mode === 'pull') out = { ...out, plan: this.bindOrderLimit(ast, out.plan, out.visibleCount) };
+    if (this.mode === 'pull') out = { ...out, plan: this.bindOrderLimit(ast, out.plan, out.order ?? null) };
     return {
       plan: out.plan, visibleCount: out.visibleCount, keyColumns: out.keyColumns, windowed: out.window !== null, window: out.window, columnAts: out.ats,
       emit, dependsOn: rel.dependsOn, sources: rel.sources,
@@ -878,7 +878,7 @@ class QueryBinder {
 
   private bindProjection(
     ast: Ast, rel: Relation, plan: LogicalPlan, expand?: (e: Ast, alias: string | null) => { exprs: Expr[]; names: string[] } | null,
-  ): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] } {
+  ): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[]; order: SortKey[] | null } {
     const ctx: BindContext = { loc: this.loc, scope: { columns: rel.scope }, noAggregates: 'aggregates need GROUP BY here' };
     const { exprs, names, ats } = this.selectItems(ast, rel.scope, (e) => bindExpr(ctx, e), expand);
     // A changelog input (an aggregating subquery or view) keeps its upsert key through the projection:
@@ -886,8 +886,9 @@ class QueryBinder {
     const visibleCount = exprs.length;
     // A changelog source (upsert-kafka, debezium-json) is keyed by its PRIMARY KEY, which must be selected.
     const keyColumns = rel.key && this.mode !== 'pull' ? keepKey(rel.key, plan.schema, exprs, names) : this.changelogKey(ast, rel, exprs);
+    const order = this.orderKeys(ast, exprs, names, visibleCount, (e) => bindExpr({ ...ctx, noAggregates: 'aggregates in ORDER BY need GROUP BY' }, e));
     const fields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
-    return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount, keyColumns, window: rel.tvf?.spec ?? null, ats };
+    return { plan: { kind: 'project', input: plan, exprs, schema: schemaOf(fields) }, visibleCount, keyColumns, window: rel.tvf?.spec ?? null, ats, order };
   }
 
   /**
@@ -945,7 +946,7 @@ class QueryBinder {
     return { spec, time };
   }
 
-  private bindAggregate(ast: Ast, rel: Relation, input: LogicalPlan, groupItems: Ast[]): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[] } {
+  private bindAggregate(ast: Ast, rel: Relation, input: LogicalPlan, groupItems: Ast[]): { plan: LogicalPlan; visibleCount: number; keyColumns: number[] | null; window: WindowSpec | null; ats: number[]; order: SortKey[] | null } {
     const { loc } = this;
     const star = (ast.columns as Ast[]).find((c) => (c.expr ?? c)?.type === 'column_ref' && (c.expr ?? c).column === '*');
     if (star) {
@@ -1180,6 +1181,10 @@ class QueryBinder {
       having = bindExpr(postCtx(), ast.having);
       if (having.type.kind !== 'boolean') errAt(loc, astOffset(loc, ast.having), `HAVING needs a BOOLEAN condition, got ${typeToString(having.type)}`);
     }
+    // Output expressions; a pull query's ORDER BY may add hidden ones (and aggregates) before the aggregate is built.
+    const exprs = [...sel.exprs];
+    const names = [...sel.names];
+    const order = this.orderKeys(ast, exprs, names, sel.exprs.length, (e) => bindExpr(postCtx(), e));
 
     const preFields = pre.map((e, i) => ({ name: fieldName(e, `_p${i}`), type: e.type, nullable: true }));
     const preSchema = schemaOf(preFields);
@@ -1201,12 +1206,10 @@ class QueryBinder {
     };
     if (having) plan = { kind: 'filter', input: plan, predicate: having, schema: plan.schema };
     // Upsert key: every aggregate key column must be in the output; add the missing ones as hidden columns.
-    const exprs = [...sel.exprs];
-    const names = [...sel.names];
     const keyColumns = keepKey(Array.from({ length: nW + keys.length + nG }, (_, k) => k), schemaOf(aggFields), exprs, names);
     const outFields = exprs.map((e, i) => ({ name: names[i]!, type: e.type, nullable: true }));
     plan = { kind: 'project', input: plan, exprs, schema: schemaOf(outFields) };
-    return { plan, visibleCount: sel.exprs.length, keyColumns, window: window?.spec ?? null, ats: sel.ats };
+    return { plan, visibleCount: sel.exprs.length, keyColumns, window: window?.spec ?? null, ats: sel.ats, order };
   }
 
   /**
@@ -1236,29 +1239,57 @@ class QueryBinder {
 
   // ---- ORDER BY / LIMIT (pull queries) ---------------------------------------------------------
 
-  private bindOrderLimit(ast: Ast, plan: LogicalPlan, visibleCount: number): LogicalPlan {
+  /**
+   * A pull query's ORDER BY keys, as positions in its projection (null: no ORDER BY, or not a pull
+   * query). An item is a SELECT-list position, an output column name, or, as PostgreSQL allows, any
+   * expression over the query's input (a column not selected, an expression, an aggregate of a
+   * grouped query): one not already selected is appended to `exprs` as a hidden column, which the
+   * sort uses and the result leaves out (only the first `visibleCount` columns are returned).
+   */
+  private orderKeys(ast: Ast, exprs: Expr[], names: string[], visibleCount: number, bindInput: (e: Ast) => Expr): SortKey[] | null {
+    if (this.mode !== 'pull' || !ast.orderby) return null;
     const { loc } = this;
-    const fields = plan.schema.fields;
-    if (ast.orderby) {
-      const keys: SortKey[] = [];
-      for (const o of ast.orderby as Ast[]) {
-        const e = o.expr;
-        let idx = -1;
-        if (e.type === 'number') {
-          idx = Number(e.value) - 1;
-          if (idx < 0 || idx >= visibleCount) errAt(loc, astOffset(loc, e), `ORDER BY position ${e.value} is not in the SELECT list (1..${visibleCount})`);
-        } else if (e.type === 'column_ref' || e.type === 'double_quote_string') {
-          const n = e.type === 'column_ref' ? columnName(e) : String(e.value);
-          idx = fields.findIndex((f) => f.name === n);
-          if (idx < 0) idx = fields.findIndex((f) => f.name.toLowerCase() === n.toLowerCase());
-          if (idx < 0) errAt(loc, astOffset(loc, e), `ORDER BY '${n}' is not a column of the result${didYouMean(n, fields.slice(0, visibleCount).map((f) => f.name))}`);
-        } else {
-          errAt(loc, astOffset(loc, e), 'ORDER BY takes output column names or positions');
+    const visible = names.slice(0, visibleCount);
+    return (ast.orderby as Ast[]).map((o) => {
+      const e = o.expr;
+      let idx = -1;
+      if (e.type === 'number') {
+        idx = Number(e.value) - 1;
+        if (!Number.isInteger(idx) || idx < 0 || idx >= visibleCount) errAt(loc, astOffset(loc, e), `ORDER BY position ${e.value} is not in the SELECT list (1..${visibleCount})`);
+      } else {
+        // An output column's name first (PostgreSQL's rule), then an expression over the input.
+        const n = e.type === 'column_ref' && e.table == null && e.column !== '*' ? columnName(e) : e.type === 'double_quote_string' ? String(e.value) : null;
+        if (n !== null) {
+          idx = visible.indexOf(n);
+          if (idx < 0) idx = visible.findIndex((x) => x.toLowerCase() === n.toLowerCase());
         }
-        keys.push({ index: idx, desc: String(o.type ?? 'ASC').toUpperCase() === 'DESC', nullsFirst: false });
+        if (idx < 0) {
+          let bound: Expr;
+          try { bound = bindInput(e); } catch (err) {
+            // A bare name that is neither an output column nor an input one: say so in ORDER BY's words.
+            if (n === null || !(err instanceof SqlError) || !/^unknown (table or )?column/.test(err.message)) throw err;
+            const hint = didYouMean(n, visible) || (/ \(did you mean [^)]*\)$/.exec(err.message)?.[0] ?? '');
+            return errAt(loc, astOffset(loc, e), `ORDER BY '${n}' is not a column of the result or of its input${hint}`);
+          }
+          if (bound.type.kind === 'struct') errAt(loc, astOffset(loc, e), 'cannot ORDER BY a ROW value; order by its fields');
+          const k = exprKey(bound);
+          idx = exprs.findIndex((x) => exprKey(x) === k);
+          if (idx < 0) {
+            exprs.push(bound);
+            let nm = `_order${exprs.length - visibleCount}`;
+            while (names.includes(nm)) nm = `_${nm}`;
+            names.push(nm);
+            idx = exprs.length - 1;
+          }
+        }
       }
-      plan = { kind: 'sort', input: plan, keys, schema: plan.schema };
-    }
+      return { index: idx, desc: String(o.type ?? 'ASC').toUpperCase() === 'DESC', nullsFirst: false };
+    });
+  }
+
+  private bindOrderLimit(ast: Ast, plan: LogicalPlan, keys: SortKey[] | null): LogicalPlan {
+    const { loc } = this;
+    if (keys?.length) plan = { kind: 'sort', input: plan, keys, schema: plan.schema };
     const lim = ast.limit?.value as Ast[] | undefined;
     if (lim && lim.length) {
       const num = (x: Ast) => {

@@ -30,6 +30,8 @@ export interface PgServer {
   readonly host: string;
   readonly port: number;
   readonly connections: number;
+  /** Portals suspended at an Execute row limit, cursor FETCHes served (since start). */
+  readonly stats: { readonly portalsSuspended: number; readonly cursorFetches: number };
   close(): Promise<void>;
 }
 
@@ -44,8 +46,9 @@ export async function startPgServer(opts: PgServerOptions): Promise<PgServer> {
     maxMessage: 1024 * 1024, maxBufferedBytes: 8 * 1024 * 1024, writeTimeoutMs: 30_000, startupTimeoutMs: 10_000, ...opts.limits,
   };
   const maxConnections = opts.maxConnections ?? 1000;
+  const stats = { portalsSuspended: 0, cursorFetches: 0 };
   const ctx = {
-    engine: opts.engine, catalog, limits, token: opts.token, pushIntervalMs: opts.pushIntervalMs,
+    engine: opts.engine, catalog, limits, stats, token: opts.token, pushIntervalMs: opts.pushIntervalMs,
     scram: opts.token ? scramKeys(opts.token) : undefined,
     tls: opts.tlsCert && opts.tlsKey ? createSecureContext({ cert: opts.tlsCert, key: opts.tlsKey }) : undefined,
     register: (pid: number, secret: number, s: PgSession) => { sessions.set(pid, { secret, s }); },
@@ -77,6 +80,7 @@ export async function startPgServer(opts: PgServerOptions): Promise<PgServer> {
     host: addr.address,
     port: addr.port,
     get connections() { return sockets.size; },
+    stats,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of [...sockets, ...refused]) s.destroy();

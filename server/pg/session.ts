@@ -36,6 +36,8 @@ export interface SessionContext {
   readonly tls?: SecureContext;
   readonly limits: PgLimits;
   readonly pushIntervalMs?: number;
+  /** Counters for tests and logs: portals suspended at an Execute row limit, cursor FETCHes served. */
+  readonly stats: { portalsSuspended: number; cursorFetches: number };
   register(pid: number, secret: number, s: PgSession): void;
   unregister(pid: number): void;
   cancel(pid: number, secret: number): void;
@@ -45,7 +47,8 @@ export interface SessionContext {
 interface Column { readonly name: string; readonly oid: number }
 interface Result { readonly columns: Column[] | null; readonly rows: unknown[][]; readonly tag: string; readonly notice?: string }
 interface Prepared { readonly sql: string; readonly paramOids: number[] }
-interface Portal { readonly sql: string; readonly formats: number[]; result: Result | null; cursor: number; readonly describeOnly: boolean }
+/** A portal of the extended protocol, or a cursor (DECLARE): PostgreSQL's cursors are portals, in one namespace. */
+interface Portal { readonly sql: string; readonly formats: number[]; result: Result | null; cursor: number; readonly describeOnly: boolean; readonly declared?: { readonly hold: boolean } }
 
 class QueryError extends Error {
   constructor(readonly fields: ErrorFields) { super(fields.message); }
@@ -303,8 +306,27 @@ export class PgSession {
     switch (rt.kind) {
       case 'empty': return [{ columns: null, rows: [], tag: '' }];
       case 'tx':
-        if (rt.state === 'begin') this.inTx = true; else if (rt.state === 'end') this.inTx = false;
+        if (rt.state === 'begin') this.inTx = true;
+        else if (rt.state === 'end') {
+          this.inTx = false;
+          // A transaction's end closes its cursors (not those declared WITH HOLD).
+          for (const [name, p] of this.portals) if (p.declared && !p.declared.hold) this.portals.delete(name);
+        }
         return [{ columns: null, rows: [], tag: rt.tag }];
+      case 'declare': return [await this.declare(rt, sql, offset)];
+      case 'fetch': {
+        const p = this.cursorNamed(rt.name);
+        const res = p.result!;
+        const rows = res.rows.slice(p.cursor, p.cursor + rt.count);
+        p.cursor += rows.length;
+        this.ctx.stats.cursorFetches++;
+        if (rt.move) return [{ columns: null, rows: [], tag: `MOVE ${rows.length}` }];
+        return [{ columns: res.columns, rows, tag: `FETCH ${rows.length}` }];
+      }
+      case 'close_cursor':
+        if (rt.name === null) { for (const [name, p] of this.portals) if (p.declared) this.portals.delete(name); }
+        else { this.cursorNamed(rt.name); this.portals.delete(rt.name); }
+        return [{ columns: null, rows: [], tag: 'CLOSE CURSOR' }];
       case 'set':
         if (rt.name && rt.value !== null) {
           const k = Object.keys(this.settings).find((x) => x.toLowerCase() === rt.name!.toLowerCase()) ?? rt.name;
@@ -330,6 +352,28 @@ export class PgSession {
       case 'subscribe': case 'copy_push':
         throw new QueryError({ code: '0A000', message: 'SUBSCRIBE and COPY … TO STDOUT run through the simple query protocol' });
     }
+  }
+
+  /**
+   * DECLARE: runs the query now and keeps its rows for FETCH (a pull query answers from the view as
+   * it is at this moment, as a cursor over PostgreSQL's snapshot would).
+   */
+  private async declare(rt: Extract<Route, { kind: 'declare' }>, sql: string, offset: number): Promise<Result> {
+    if (!this.inTx && !rt.hold) throw new QueryError({ code: '25P01', message: 'DECLARE CURSOR can only be used in transaction blocks' });
+    if (this.portals.has(rt.name)) throw new QueryError({ code: '42P03', message: `cursor "${rt.name}" already exists` });
+    const inner = route(rt.query, isCatalogQuery);
+    if (!isReadOnly(inner, rt.query) || inner.kind === 'show_setting') throw new QueryError({ code: '42P11', message: 'DECLARE CURSOR takes a SELECT (or another statement that returns rows)' });
+    const at = sql.lastIndexOf(rt.query);
+    const result = await this.runOne(inner, rt.query, at >= 0 ? offset + at : offset);
+    if (!result.columns) throw new QueryError({ code: '42P11', message: 'DECLARE CURSOR takes a statement that returns rows' });
+    this.portals.set(rt.name, { sql: rt.query, formats: [], result, cursor: 0, describeOnly: false, declared: { hold: rt.hold } });
+    return { columns: null, rows: [], tag: 'DECLARE CURSOR' };
+  }
+
+  private cursorNamed(name: string): Portal {
+    const p = this.portals.get(name);
+    if (!p?.declared || !p.result) throw new QueryError({ code: '34000', message: `cursor "${name}" does not exist` });
+    return p;
   }
 
   private async runEngine(sql: string, offset: number): Promise<Result[]> {
@@ -358,7 +402,7 @@ export class PgSession {
         if (this.outBytes > 256 * 1024) await this.flush();
         if (this.phase === 'closed') return i;
       }
-      if (i < res.rows.length) { this.send(msg.portalSuspended()); return i; }
+      if (i < res.rows.length) { this.send(msg.portalSuspended()); this.ctx.stats.portalsSuspended++; return i; }
     }
     this.send(msg.commandComplete(res.tag));
     return i;
@@ -424,6 +468,7 @@ export class PgSession {
   /** The columns a statement would return, without side effects (null: none, or not a query). */
   private async columnsOf(sql: string): Promise<Column[] | null> {
     const rt = route(sql, isCatalogQuery);
+    if (rt.kind === 'fetch') return rt.move ? null : this.cursorNamed(rt.name).result!.columns;
     if (!isReadOnly(rt, sql)) return null;
     return (await this.runOne(rt, sql)).columns;
   }
@@ -435,8 +480,8 @@ export class PgSession {
     return oids.size === 1 ? [...oids][0] : undefined;
   }
 
-  private async runOne(rt: Route, sql: string): Promise<Result> {
-    const rs = await this.run(rt, sql, 0);
+  private async runOne(rt: Route, sql: string, offset = 0): Promise<Result> {
+    const rs = await this.run(rt, sql, offset);
     return rs[rs.length - 1]!;
   }
 
@@ -529,6 +574,7 @@ function fmt(formats: readonly number[], i: number): number {
 
 function isReadOnly(rt: Route, sql: string): boolean {
   if (rt.kind === 'catalog' || rt.kind === 'show_setting') return true;
+  if (rt.kind === 'fetch') return !rt.move;
   if (rt.kind !== 'engine') return false;
   return /^\s*(select|with|show|describe|desc|explain|values|table)\b/i.test(stripComments(sql));
 }

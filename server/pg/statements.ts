@@ -79,6 +79,9 @@ export type Route =
   | { kind: 'noop'; tag: string }
   | { kind: 'subscribe'; view: string }
   | { kind: 'copy_push'; select: string }
+  | { kind: 'declare'; name: string; query: string; hold: boolean }
+  | { kind: 'fetch'; name: string; count: number; move: boolean }
+  | { kind: 'close_cursor'; name: string | null }
   | { kind: 'catalog' }
   | { kind: 'engine' };
 
@@ -109,8 +112,35 @@ export function route(sql: string, isCatalogQuery: (s: string) => boolean): Rout
     return { kind: 'subscribe', view: m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]! };
   }
   if ((m = /^copy\s*\(([\s\S]+)\)\s*to\s+stdout\b/i.exec(s))) return { kind: 'copy_push', select: m[1]! };
+  const cursor = cursorRoute(s);
+  if (cursor) return cursor;
   if (isCatalogQuery(s)) return { kind: 'catalog' };
   return { kind: 'engine' };
+}
+
+const IDENT = String.raw`("(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
+const identName = (t: string): string => (t.startsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t.toLowerCase());
+
+/**
+ * Cursors, as psql's FETCH_COUNT and drivers' fetch sizes use them: `DECLARE name [BINARY]
+ * [ASENSITIVE|INSENSITIVE] [NO SCROLL|SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`, `FETCH`/`MOVE`
+ * forward (`NEXT`, `FORWARD [n|ALL]`, `n`, `ALL`) `[FROM|IN] name`, `CLOSE name|ALL`. Backward
+ * directions are not cursor forms we serve (no SCROLL): they stay with the engine, which refuses them.
+ */
+function cursorRoute(s: string): Route | null {
+  let m: RegExpExecArray | null;
+  if ((m = new RegExp(String.raw`^declare\s+${IDENT}\s+(?:binary\s+)?(?:(?:asensitive|insensitive)\s+)?(?:no\s+scroll\s+)?cursor\s+(?:(with|without)\s+hold\s+)?for\s+([\s\S]+)$`, 'i').exec(s))) {
+    return { kind: 'declare', name: identName(m[1]!), hold: m[2]?.toLowerCase() === 'with', query: m[3]! };
+  }
+  if ((m = new RegExp(String.raw`^(fetch|move)\s+(?:(next|forward\s+all|forward\s+\d+|forward|all|\d+)\s+)?(?:(?:from|in)\s+)?${IDENT}$`, 'i').exec(s))) {
+    const dir = (m[2] ?? 'next').toLowerCase().replace(/\s+/g, ' ');
+    const count = dir === 'next' || dir === 'forward' ? 1 : /all$/.test(dir) ? Infinity : Number(/\d+/.exec(dir)![0]);
+    return { kind: 'fetch', name: identName(m[3]!), count, move: m[1]!.toLowerCase() === 'move' };
+  }
+  if ((m = new RegExp(String.raw`^close\s+(all|${IDENT})$`, 'i').exec(s))) {
+    return { kind: 'close_cursor', name: m[1]!.toLowerCase() === 'all' ? null : identName(m[1]!) };
+  }
+  return null;
 }
 
 function unquote(v: string): string {

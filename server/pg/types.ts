@@ -85,10 +85,27 @@ function intervalText(ms: number): string {
   return `${neg ? '-' : ''}${pad(h)}:${pad(m)}:${sec}`;
 }
 
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
+
+/**
+ * An int8 value as a bigint. Our BIGINT (and SUM over it) is held as a double: exact to 2^53, and able
+ * to pass 2^63, which int8 cannot carry; such a value is an error for the statement (22003, as
+ * PostgreSQL's bigint overflow), never a wrong number or a dropped connection.
+ */
+function int8Of(v: unknown): bigint {
+  if (typeof v === 'bigint') { if (v < INT8_MIN || v > INT8_MAX) throw new ProtocolError(`bigint out of range: ${v}`, '22003'); return v; }
+  const n = typeof v === 'number' ? v : Number(String(v));
+  if (typeof v !== 'number' && /^\s*[-+]?\d+\s*$/.test(String(v))) return int8Of(BigInt(String(v).trim()));
+  if (!Number.isFinite(n)) throw new ProtocolError(`bigint out of range: ${String(v)}`, '22003');
+  return int8Of(BigInt(Math.trunc(n)));
+}
+
 /** A value's PostgreSQL text form. */
 export function textValue(oid: number, v: unknown): string {
   switch (oid) {
     case OID.bool: return v === true || v === 't' || v === 'true' ? 't' : 'f';
+    case OID.int8: return int8Of(v).toString();
     case OID.float4: case OID.float8: return floatText(Number(v));
     case OID.timestamptz: return timestampText(toMs(v));
     case OID.timestamp: return timestampText(toMs(v), false);
@@ -132,7 +149,7 @@ export function encodeValue(oid: number, v: unknown, format: number): Buffer | n
     case OID.bool: return Buffer.from([textValue(oid, v) === 't' ? 1 : 0]);
     case OID.int2: { const b = Buffer.alloc(2); b.writeInt16BE(Number(v)); return b; }
     case OID.int4: case OID.oid: { const b = Buffer.alloc(4); if (oid === OID.oid) b.writeUInt32BE(Number(v) >>> 0); else b.writeInt32BE(Number(v)); return b; }
-    case OID.int8: { const b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(typeof v === 'number' ? Math.trunc(v) : String(v))); return b; }
+    case OID.int8: { const b = Buffer.alloc(8); b.writeBigInt64BE(int8Of(v)); return b; }
     case OID.float4: { const b = Buffer.alloc(4); b.writeFloatBE(Number(v)); return b; }
     case OID.float8: { const b = Buffer.alloc(8); b.writeDoubleBE(Number(v)); return b; }
     case OID.timestamptz: case OID.timestamp: {

@@ -1,7 +1,8 @@
 /**
  * pgJDBC (from Maven Central) against the real service: DatabaseMetaData.getTables/getColumns, as
  * DBeaver and Metabase call them, a prepared SELECT run past pgJDBC's server-prepare threshold,
- * and an error's SQLSTATE. The jar and the compiled probe are cached in .cache/.
+ * a fetch size inside a transaction (Execute with a row limit, PortalSuspended, resume), and an
+ * error's SQLSTATE. The jar and the compiled probe are cached in .cache/.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
@@ -39,6 +40,7 @@ describe('pgJDBC over the PostgreSQL wire protocol', () => {
 
   it('lists views and columns through DatabaseMetaData and runs a prepared SELECT', async () => {
     expect(existsSync(path.join(CACHE, 'JdbcProbe.class'))).toBe(true);
+    const suspendedBefore = fx.pg.stats.portalsSuspended;
     const out = await new Promise<string>((resolve, reject) => {
       execFile('java', ['-cp', cp, 'JdbcProbe', `jdbc:postgresql://127.0.0.1:${fx.pg.port}/streamsql?sslmode=disable`], { timeout: 60_000 }, (err, stdout, stderr) => {
         if (err) reject(new Error(`${err.message}\n${stdout}\n${stderr}`)); else resolve(stdout);
@@ -59,5 +61,8 @@ describe('pgJDBC over the PostgreSQL wire protocol', () => {
     expect(rows.filter((r) => r[1] === '4').map((r) => r.slice(2))).toEqual(rows.filter((r) => r[1] === '0').map((r) => r.slice(2)));
     expect(rows.filter((r) => r[1] === '5').map((r) => r[4])).toEqual(['ACME', 'ACME']);
     expect(lines.find((l) => l[0] === 'error')).toEqual(['error', '42703']);
+    // setFetchSize(2) in a transaction: all 5 rows, in order, through a portal suspended after every 2.
+    expect(lines.find((l) => l[0] === 'fetch')).toEqual(['fetch', '5', 'ACME:2 BOLT:1 ACME:1 BOLT:2 ZZZ:1']);
+    expect(fx.pg.stats.portalsSuspended - suspendedBefore).toBe(2);
   });
 });

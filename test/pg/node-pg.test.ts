@@ -1,6 +1,6 @@
 /**
  * node-postgres (`pg`) against the real service: parameters, prepared statements, result types,
- * errors, 100 concurrent connections, SCRAM-SHA-256 with the API token; and bad input on raw
+ * errors, cursors (DECLARE/FETCH/MOVE/CLOSE), 100 concurrent connections, SCRAM-SHA-256 with the API token; and bad input on raw
  * sockets (garbage, unknown message types, oversized messages, a client that stops reading, a
  * connection storm) → an error to that client, the service answering everyone else.
  */
@@ -86,7 +86,43 @@ describe('node-postgres over the PostgreSQL wire protocol', () => {
     expect(Number(e.position)).toBe(15);
     const syntax = await client.query('SELEC 1 FROM trades_per_min').catch((x: unknown) => x) as pg.DatabaseError;
     expect(syntax.code).toMatch(/^42/);
+    // A BIGINT past int8's range (our BIGINT is a double) is PostgreSQL's bigint overflow error, in text and binary.
+    const overflow = 'SELECT SUM(n) * 3000000000 * 3000000000 AS big FROM trades_per_min';
+    const big = await client.query(overflow).catch((x: unknown) => x) as pg.DatabaseError;
+    expect([big.code, big.message]).toEqual(['22003', 'bigint out of range: 63000000000000000000']);
+    const bigBinary = await client.query({ text: overflow, values: [], binary: true } as pg.QueryConfig).catch((x: unknown) => x) as pg.DatabaseError;
+    expect(bigBinary.code).toBe('22003');
     expect((await client.query('SELECT count(*) AS c FROM trades_per_min')).rows[0].c).toBe('5');
+  });
+
+  it('serves cursors: DECLARE in a transaction, FETCH and MOVE forward, CLOSE; COMMIT closes the rest', async () => {
+    const c = await connect(fx.pg.port);
+    try {
+      const outside = await c.query('DECLARE c CURSOR FOR SELECT sym FROM trades_per_min').catch((x: unknown) => x) as pg.DatabaseError;
+      expect(outside.code).toBe('25P01');
+      await c.query('BEGIN');
+      expect((await c.query('DECLARE c NO SCROLL CURSOR FOR SELECT sym, n FROM trades_per_min ORDER BY window_start, sym')).command).toBe('DECLARE');
+      const first = await c.query('FETCH 2 FROM c');
+      expect(first.fields.map((f) => [f.name, f.dataTypeID])).toEqual([['sym', 25], ['n', 20]]);
+      expect(first.rows).toEqual([{ sym: 'ACME', n: '2' }, { sym: 'BOLT', n: '1' }]);
+      expect((await c.query('MOVE 1 IN c')).rowCount).toBe(1);
+      // The extended protocol runs FETCH too (a parameterless prepared statement), with its columns described.
+      expect((await c.query({ text: 'FETCH NEXT FROM c', values: [] })).rows).toEqual([{ sym: 'BOLT', n: '2' }]);
+      const rest = await c.query('FETCH ALL FROM c');
+      expect([rest.command, rest.rowCount, rest.rows]).toEqual(['FETCH', 1, [{ sym: 'ZZZ', n: '1' }]]);
+      expect((await c.query('FETCH 10 FROM c')).rows).toEqual([]);
+      expect(((await c.query('DECLARE c CURSOR FOR SELECT 1').catch((x: unknown) => x)) as pg.DatabaseError).code).toBe('42P03');
+      await c.query('CLOSE c');
+      expect(((await c.query('FETCH 1 FROM c').catch((x: unknown) => x)) as pg.DatabaseError).code).toBe('34000');
+      await c.query("DECLARE d CURSOR FOR SELECT sym FROM trades_per_min WHERE sym = 'ZZZ'");
+      await c.query('COMMIT');
+      expect(((await c.query('FETCH 1 FROM d').catch((x: unknown) => x)) as pg.DatabaseError).code).toBe('34000');
+      // A bad query in DECLARE reports its position in the whole statement.
+      await c.query('BEGIN');
+      const bad = await c.query('DECLARE e CURSOR FOR SELECT nope FROM trades_per_min').catch((x: unknown) => x) as pg.DatabaseError;
+      expect([bad.code, Number(bad.position)]).toEqual(['42703', 29]);
+      await c.query('ROLLBACK');
+    } finally { await c.end(); }
   });
 
   it('answers the settings and catalog probes clients send on connect', async () => {

@@ -1,6 +1,6 @@
 /**
  * psql (Debian's postgresql-client) against the real service: connect, \dv, \d view, pull SELECTs,
- * a bad query's error with its position, and a live SUBSCRIBE over COPY.
+ * paging through a cursor (FETCH_COUNT), a bad query's error with its position, and a live SUBSCRIBE over COPY.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,6 +35,21 @@ describe('psql over the PostgreSQL wire protocol', () => {
     const r = await psql(fx.pg.port, ['-A', '-F', ',', '-c', "SELECT sym, n, volume FROM trades_per_min WHERE window_start = TIMESTAMP '2024-03-01 10:00:00' ORDER BY sym"]);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n')).toEqual(['sym,n,volume', 'ACME,2,4', 'BOLT,1,7', '(2 rows)']);
+  });
+
+  it('pages a result through a cursor with \\set FETCH_COUNT (BEGIN; DECLARE; FETCH FORWARD n; CLOSE; COMMIT)', async () => {
+    const sql = 'SELECT sym, n, window_start FROM trades_per_min ORDER BY window_start, sym';
+    const whole = await psql(fx.pg.port, ['-A', '-F', ',', '-c', sql]);
+    const before = fx.pg.stats.cursorFetches;
+    const paged = await psql(fx.pg.port, ['-A', '-F', ',', '-v', 'FETCH_COUNT=2', '-c', sql]);
+    expect(paged.stderr).toBe('');
+    expect(whole.stdout.trim().split('\n')).toHaveLength(7); // header, 5 rows, (5 rows)
+    expect(paged.stdout).toBe(whole.stdout);
+    // 5 rows, 2 at a time: FETCH gives 2, 2, 1 (psql stops at a short page).
+    expect(fx.pg.stats.cursorFetches - before).toBe(3);
+    // The cursor was closed with its transaction: the session goes on.
+    const after = await psql(fx.pg.port, ['-A', '-t', '-v', 'FETCH_COUNT=10', '-c', 'SELECT count(*) FROM trades_per_min']);
+    expect(after.stdout.trim()).toBe('5');
   });
 
   it('shows a bad query\'s error with the position of the offending token', async () => {

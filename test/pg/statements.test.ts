@@ -56,6 +56,23 @@ describe('statements', () => {
     expect(route('-- ping', never)).toEqual({ kind: 'empty' });
   });
 
+  it('routes cursor statements: DECLARE … CURSOR FOR, FETCH/MOVE forward, CLOSE', () => {
+    expect(route('DECLARE _psql_cursor NO SCROLL CURSOR FOR\nSELECT sym FROM v ORDER BY 1', never))
+      .toEqual({ kind: 'declare', name: '_psql_cursor', hold: false, query: 'SELECT sym FROM v ORDER BY 1' });
+    expect(route('declare "My C" binary insensitive cursor with hold for select 1', never)).toEqual({ kind: 'declare', name: 'My C', hold: true, query: 'select 1' });
+    expect(route('FETCH FORWARD 100 FROM _psql_cursor', never)).toEqual({ kind: 'fetch', name: '_psql_cursor', count: 100, move: false });
+    expect(route('fetch C', never)).toEqual({ kind: 'fetch', name: 'c', count: 1, move: false });
+    expect(route('FETCH NEXT IN c', never)).toEqual({ kind: 'fetch', name: 'c', count: 1, move: false });
+    expect(route('FETCH ALL FROM c;', never)).toEqual({ kind: 'fetch', name: 'c', count: Infinity, move: false });
+    expect(route('FETCH FORWARD ALL c', never)).toEqual({ kind: 'fetch', name: 'c', count: Infinity, move: false });
+    expect(route('MOVE 5 IN c', never)).toEqual({ kind: 'fetch', name: 'c', count: 5, move: true });
+    expect(route('CLOSE c', never)).toEqual({ kind: 'close_cursor', name: 'c' });
+    expect(route('CLOSE ALL', never)).toEqual({ kind: 'close_cursor', name: null });
+    // Backward and absolute directions are not served: they reach the engine, which refuses them.
+    expect(route('FETCH BACKWARD 1 FROM c', never)).toEqual({ kind: 'engine' });
+    expect(route('FETCH ABSOLUTE 3 FROM c', never)).toEqual({ kind: 'engine' });
+  });
+
   it('rewrites GROUP BY positions into the select expressions, leaving the rest alone', () => {
     expect(groupByPositions(`SELECT floor(extract(epoch from ts)/60)*60 AS "time", k AS metric, SUM(n) FROM v WHERE s = 'GROUP BY 1' GROUP BY 1, 2 ORDER BY 1`))
       .toBe(`SELECT floor(extract(epoch from ts)/60)*60 AS "time", k AS metric, SUM(n) FROM v WHERE s = 'GROUP BY 1' GROUP BY floor(extract(epoch from ts)/60)*60, k ORDER BY 1`);
@@ -90,6 +107,13 @@ describe('framing and values', () => {
     expect(textValue(OID.json, { a: [1, null] })).toBe('{"a":[1,null]}');
     expect(encodeValue(OID.timestamptz, Date.UTC(2000, 0, 1, 0, 0, 1), 1)!.readBigInt64BE(0)).toBe(1_000_000n);
     expect(encodeValue(OID.int8, '9007199254740993', 1)!.readBigInt64BE(0)).toBe(9007199254740993n);
+    // int8 beyond 2^53 in digits (never 1e+21), and beyond 2^63 an error for the statement (22003), in text and binary.
+    expect(textValue(OID.int8, 2 ** 62)).toBe('4611686018427387904');
+    expect(textValue(OID.int8, -(2 ** 63))).toBe('-9223372036854775808');
+    for (const v of [2 ** 63, 1e21, Infinity, NaN]) {
+      expect(() => textValue(OID.int8, v)).toThrow(expect.objectContaining({ code: '22003' }));
+      expect(() => encodeValue(OID.int8, v, 1)).toThrow(expect.objectContaining({ code: '22003' }));
+    }
     // numeric 12345.678: ndigits 3, weight 1, positive, dscale 3, digits 1 2345 6780.
     const n = encodeValue(OID.numeric, '12345.678', 1)!;
     expect([n.readInt16BE(0), n.readInt16BE(2), n.readUInt16BE(4), n.readInt16BE(6), n.readInt16BE(8), n.readInt16BE(10), n.readInt16BE(12)]).toEqual([3, 1, 0, 3, 1, 2345, 6780]);

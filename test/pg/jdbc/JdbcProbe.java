@@ -25,6 +25,19 @@ public class JdbcProbe {
           }
         }
       }
+      // A fetch size inside a transaction: pgJDBC executes a named portal 2 rows at a time (PortalSuspended, then resumes).
+      c.setAutoCommit(false);
+      try (Statement s = c.createStatement()) {
+        s.setFetchSize(2);
+        try (ResultSet rs = s.executeQuery("SELECT sym, n FROM trades_per_min ORDER BY window_start, sym")) {
+          StringBuilder b = new StringBuilder();
+          int n = 0;
+          while (rs.next()) { n++; b.append(rs.getString(1)).append(':').append(rs.getLong(2)).append(' '); }
+          System.out.println("fetch\t" + n + "\t" + b.toString().trim());
+        }
+      }
+      c.commit();
+      c.setAutoCommit(true);
       try (Statement s = c.createStatement()) {
         s.executeQuery("SELECT nope FROM trades_per_min");
       } catch (SQLException e) {
