@@ -4,6 +4,7 @@
  * conflicting CREATEs exactly one wins.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { produce } from '../../connectors/kafka/admin.ts';
 import { commandTopicName, openCommandTopic } from '../../connectors/kafka/command-topic.ts';
 import { CommandLog, CommandRejectedError, type AppliedCommand, type CommandState } from '../../queries/cluster/command-log.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
@@ -98,7 +99,9 @@ describe('command log on the real broker', () => {
     expect((lost[0]!.reason as Error).message).toBe('dup already exists');
     // A DROP of something missing is refused the same way.
     await expect(a.log.propose('DROP VIEW nothing')).rejects.toThrow(/nothing does not exist/);
+    const t1 = Date.now();
     await a.log.propose('DROP SOURCE a0');
+    console.log(`one uncontended proposal, appended and applied: ${Date.now() - t1} ms`);
     await waitFor(() => b.log.commands().length === a.log.commands().length, 30_000, 'b caught up');
 
     // A third instance, started later, replays the whole log to the same state.
@@ -114,5 +117,22 @@ describe('command log on the real broker', () => {
     await c.log.propose('CREATE SINK s1 AS SELECT 1');
     await waitFor(() => a.log.commands().at(-1)?.statement === 'CREATE SINK s1 AS SELECT 1' && b.log.commands().at(-1)?.statement === 'CREATE SINK s1 AS SELECT 1', 30_000, 'sink applied everywhere');
     expect(view(a.log)).toEqual(view(c.log));
+
+    // Records written around the fence (an old version, a tool): every instance gives the same verdict.
+    const first = a.log.commands()[0]!;
+    const stale = { v: 1, id: 'stale-1', origin: 'tool', plannedAt: 0, statement: 'CREATE VIEW dup AS SELECT 3' };
+    const fresh = { v: 1, id: 'fresh-1', origin: 'tool', plannedAt: 0, statement: 'CREATE VIEW late AS SELECT 4' };
+    await produce(brokerList(), commandTopicName(clusterId), [
+      { key: 'x', value: '{not json' }, { key: first.id, value: JSON.stringify(first) }, { key: 'stale-1', value: JSON.stringify(stale) }, { key: 'fresh-1', value: JSON.stringify(fresh) },
+    ].map((m) => ({ ...m, partition: 0 })));
+    await waitFor(() => [a, b, c].every((x) => x.log.commands().at(-1)?.id === 'fresh-1'), 30_000, 'the written records handled');
+    const reasons = a.log.skippedCommands().map((x) => x.reason);
+    expect(reasons).toHaveLength(3);
+    expect(reasons[0]).toMatch(/^malformed command/);
+    expect(reasons.slice(1)).toEqual(['repeated command id', 'dup already exists']);
+    expect(b.log.skippedCommands()).toEqual(a.log.skippedCommands());
+    expect(c.log.skippedCommands()).toEqual(a.log.skippedCommands());
+    expect(view(b.log)).toEqual(view(a.log));
+    expect(view(c.log)).toEqual(view(a.log));
   });
 });
