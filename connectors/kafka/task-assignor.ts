@@ -109,6 +109,7 @@ export interface TaskGroupMember {
 export async function joinTaskGroup(opts: TaskGroupOptions): Promise<TaskGroupMember> {
   let owned: Owned = {};
   let count = 0;
+  let paused = false;
   const kafka = createKafka(opts.brokers, opts.clientId ?? `streamsql-${opts.groupId}`, opts.log);
   const consumer: Consumer = kafka.consumer({
     groupId: opts.groupId,
@@ -123,14 +124,16 @@ export async function joinTaskGroup(opts: TaskGroupOptions): Promise<TaskGroupMe
     for (const [t, ps] of Object.entries(e.payload.memberAssignment)) next[t] = [...ps].sort((a, b) => a - b);
     owned = next;
     count++;
+    // Membership only: nothing is fetched (a paused consumer still heartbeats and rebalances). Paused here:
+    // `run` may resolve before its group exists, and pausing before that throws. Until this first join
+    // nothing is assigned, so nothing is fetched before it either.
+    if (!paused) { paused = true; consumer.pause(opts.topics.map((topic) => ({ topic }))); }
     opts.onAssignment?.(new Map(Object.entries(owned)));
   });
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [...opts.topics], fromBeginning: false });
-    // Membership only: nothing is fetched (a paused consumer still heartbeats and rebalances).
     await consumer.run({ eachBatchAutoResolve: false, autoCommit: false, eachBatch: async () => undefined });
-    consumer.pause(opts.topics.map((topic) => ({ topic })));
   } catch (e) {
     await consumer.disconnect().catch(() => undefined);
     throw e;
