@@ -108,6 +108,7 @@ export class CommandLog {
    * CommandRejectedError when the catalog at the log's end refuses it. One proposal at a time per instance.
    */
   propose(statement: string): Promise<AppliedCommand> {
+    if (!this.started) return Promise.reject(new Error('command log not started: call start() first'));
     const run = this.proposing.then(() => this.proposeNow(statement));
     this.proposing = run.catch(() => undefined);
     return run;
