@@ -123,7 +123,8 @@ interface InputRt {
   readonly columns: readonly boolean[] | null;
   readonly tracker: WatermarkTracker | null;
   readonly wmIndex: number;
-  readonly decode: ((m: FetchedMessages) => Decoded) | null;
+  /** Made on the first fetch (inputs fed decoded batches never need one). */
+  decode: ((m: FetchedMessages) => Decoded) | null;
   watermark: number;
 }
 
@@ -151,7 +152,7 @@ export function createDriver(cfg: DriverConfig): Driver {
       index: s.index, def: s.def, columns,
       tracker: new WatermarkTracker(s.def.watermark?.delayMs ?? 0, s.def.options.idleTimeoutMs),
       wmIndex: s.def.watermark?.index ?? -1,
-      decode: createFetchedDecoder(s.def, columns),
+      decode: null,
       watermark: -Infinity,
     };
   });
@@ -196,7 +197,8 @@ export function createDriver(cfg: DriverConfig): Driver {
     input: inputOf,
     fetched(index, m) {
       const i = inputOf(index);
-      if (!i.decode) throw new Error(`input ${index} takes decoded changes, not messages`);
+      if (!i.def) throw new Error(`input ${index} takes decoded changes, not messages`);
+      i.decode ??= createFetchedDecoder(i.def, i.columns);
       const d = i.decode(m);
       if (d.malformed.length) {
         counters.malformedRows += d.malformed.length;
