@@ -3,13 +3,14 @@
  *
  * Builds the input up front as memory-resident Arrow batches (100k rows each: key BIGINT with 10k
  * distinct keys, price BIGINT, ts TIMESTAMP advancing 1 ms a row), plans each query with planRequest and
- * drives the physical plan's operators through createPipeline (the graph runtime) — no Kafka, no decoding. A watermark
- * (max ts − 5 s) follows every batch, a barrier every 10 batches. Single thread, so rows/s is per core.
+ * drives it through queries/driver.ts (the loop every query runs in, over the graph runtime) — no Kafka,
+ * no decoding. The driver's tracker gives the watermark (max ts − 5 s, the batch's last ts handed in,
+ * so no scan) after every batch, a barrier every 10 batches. Single thread, so rows/s is per core.
  * Prints rows per CPU-second per query (and the wall-clock rate) and the ratio to the 10M rows/s/core
  * target. Not a timed test. GC threads count in the CPU time, so this is not flattering.
  */
 import { createCatalog, planRequest } from '../planner/index.ts';
-import { createPipeline } from '../executor/pipeline.ts';
+import { createDriver } from '../queries/driver.ts';
 import { makeBatch } from '../executor/arrow.ts';
 import type { RecordBatch } from 'apache-arrow';
 import { T, type Schema } from '../planner/types.ts';
@@ -61,18 +62,18 @@ function run(name: string, sql: string, input: RecordBatch[]): number {
   const q = planned[1]!.planned;
   if (q.kind !== 'create_materialized_view') throw new Error('expected a view');
   let outRows = 0;
-  const pipeline = createPipeline(q.physical.ops, { batch: (b) => { outRows += b.numRows; } });
+  const driver = createDriver({ plan: q.physical, sink: { batch: (b) => { outRows += b.numRows; } } });
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   let epoch = 0;
   for (let i = 0; i < input.length; i++) {
     const b = input[i]!;
-    pipeline.push({ kind: 'batch', batch: b, ops: null });
     const ts = b.data.children[2]!.values as Float64Array;
-    pipeline.push({ kind: 'watermark', time: ts[b.numRows - 1]! - 5000 });
-    if (i % 10 === 9) pipeline.push({ kind: 'barrier', epoch: ++epoch });
+    driver.batch(0, b, null, '0', ts[b.numRows - 1]!);
+    driver.advance();
+    if (i % 10 === 9) driver.barrier(++epoch);
   }
-  pipeline.push({ kind: 'end' });
+  driver.end();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(c0);
   // Per core = per CPU-second of this (single-threaded) process, which stays meaningful when other
@@ -80,7 +81,7 @@ function run(name: string, sql: string, input: RecordBatch[]): number {
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const rate = ROWS / (cpuMs / 1000);
   const wall = ROWS / (ms / 1000);
-  const state = pipeline.metrics().reduce((s, m) => s + m.stateRows, 0);
+  const state = driver.operators().reduce((s, o) => s + o.metrics.stateRows, 0);
   console.log(`${name.padEnd(18)} ${(rate / 1e6).toFixed(2).padStart(6)} M rows/s/core (CPU ${cpuMs.toFixed(0)} ms; wall ${ms.toFixed(0)} ms = ${(wall / 1e6).toFixed(2)} M rows/s)  ${outRows} output rows, state rows left ${state}  ratio to 10M target ${(rate / TARGET).toFixed(2)}`);
   return rate;
 }

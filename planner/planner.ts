@@ -166,7 +166,8 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       if (st.query.emit === 'changes') {
         const b = bindQuery(st.query, work, pm, 'push');
         const physical = checkedPhysical(b.plan, { kind: 'collect' }, b.emit, pm, st.query.start);
-        if (!isChain(physical)) fail(pm, st.query.start, 'a push query (EMIT CHANGES) reads one input; over joins and UNION ALL, create a materialized view and follow its changes (GET /v1/views/:name/changes)', 'unsupported');
+        // Sources only (one, a UNION ALL of several, joins of them): a view's changes are followed at GET /v1/views/:name/changes.
+        if (physical.sources.some((s) => s.kind !== 'kafka_source')) fail(pm, st.query.start, 'a push query (EMIT CHANGES) reads sources; to follow a materialized view\'s changes use GET /v1/views/:name/changes, or create a materialized view over it', 'unsupported');
         return { kind: 'push', logical: b.plan, physical, visibleCount: b.visibleCount, keyColumns: b.keyColumns };
       }
       if (st.query.emit === 'window_close') fail(pm, st.query.emitStart, 'EMIT ON WINDOW CLOSE belongs to CREATE MATERIALIZED VIEW or CREATE SINK; a pull query reads the current state');

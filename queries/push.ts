@@ -5,22 +5,22 @@
  *   committed epoch. It keeps a bounded buffer of recent epochs so a client that reconnects with the
  *   last epoch it saw (SSE `Last-Event-ID`) gets exactly the changes it missed, or a fresh snapshot
  *   when they are no longer buffered.
- * - A push query is an ad-hoc `SELECT … EMIT CHANGES` over a source: a transient query with no
- *   durable state (no checkpoint log, nothing in the catalog) that emits its output every epoch and
- *   removes its consumer group when it stops.
+ * - A push query is an ad-hoc `SELECT … EMIT CHANGES` over sources (one, a UNION ALL of several, a
+ *   join): a transient query with no durable state (no checkpoint log, nothing in the catalog) that
+ *   runs through the same driver as continuous queries (queries/driver.ts), emits its output every
+ *   epoch and removes its consumer groups when it stops.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { sourceColumnsUsed } from '../planner/physical.ts';
-import { createFetchedDecoder, type FetchedMessages } from '../connectors/formats/packed.ts';
+import { isChain } from '../planner/physical.ts';
+import type { FetchedMessages } from '../connectors/formats/packed.ts';
 import { deleteGroup } from '../connectors/kafka/admin.ts';
 import type { Log } from '../connectors/kafka/client.ts';
-import { createKafkaSource } from '../connectors/kafka/source.ts';
-import type { SourceReader } from '../connectors/source.ts';
 import type { QueryTable, TableChange } from '../connectors/table/query-table.ts';
-import { createPipeline } from '../executor/pipeline.ts';
 import { batchRows, rowObject } from '../executor/rows.ts';
-import { maxTimestamp, WatermarkTracker } from '../executor/watermark.ts';
 import type { PhysicalPlan, Schema, SourceDef } from '../planner/index.ts';
+import { createDriver, planInputs } from './driver.ts';
+import { brokersOf, createKafkaInputs, partKey, type KafkaInput } from './kafka-inputs.ts';
+import { malformedPolicy } from './malformed.ts';
 
 export type ChangeOp = 'insert' | 'upsert' | 'delete';
 
@@ -151,26 +151,26 @@ export function pushSourceDef(def: SourceDef, startFrom?: StartFrom): SourceDef 
   return { ...def, options: { ...def.options, startupMode: mode } };
 }
 
-const partKey = (t: string, p: number) => `${t}:${p}`;
 const sleep = (ms: number) => new Promise<void>((r) => { setTimeout(r, ms).unref?.(); });
 
+/**
+ * Starts a push query: the driver (queries/driver.ts) over one Kafka source reader per input of its
+ * graph (a chain, a UNION ALL of sources, a join of sources), each read from `startFrom`; every
+ * `intervalMs` a barrier ends an epoch and its output goes to `onChanges`.
+ */
 export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
   const { plan } = cfg;
-  if (plan.source.kind !== 'kafka_source') throw new Error('a push query reads a source');
-  const def = pushSourceDef(plan.source.source, cfg.startFrom);
-  const brokers = def.options.bootstrapServers ? def.options.bootstrapServers.split(',') : [...cfg.brokers];
+  if (!plan.sources.length || plan.sources.some((s) => s.kind !== 'kafka_source')) throw new Error('a push query reads sources');
   const groupId = `streamsql-push-${cfg.id}`;
-  const used = sourceColumnsUsed(plan);
-  const decode = createFetchedDecoder(def, used);
-  const tracker = new WatermarkTracker(def.watermark?.delayMs ?? 0, def.options.idleTimeoutMs);
-  const wmIndex = def.watermark?.index ?? -1;
   const schema = plan.schema;
-  const keyed = plan.ops.some((o) => o.kind === 'window_aggregate' || o.kind === 'updating_aggregate');
+  const sinkNode = plan.graph.nodes.find((n) => n.role === 'sink');
+  const keyed = isChain(plan)
+    ? plan.ops.some((o) => o.kind === 'window_aggregate' || o.kind === 'updating_aggregate')
+    : sinkNode?.stream.kind === 'changelog';
 
   let pending: RowChange[] = [];
   let epoch = 0;
-  let watermark = -Infinity;
-  let inputRows = 0; let outputRows = 0; let malformedRows = 0; let lateRows = 0;
+  let outputRows = 0;
   let stopped = false;
   let stopping: Promise<void> | null = null;
   let chain: Promise<unknown> = Promise.resolve();
@@ -180,23 +180,22 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
     return r;
   };
 
-  const pipeline = createPipeline(plan.ops, {
-    batch(b: RecordBatch, ops: Int8Array | null) {
-      const rows = batchRows(b, schema);
-      for (let i = 0; i < rows.length; i++) {
-        const op: ChangeOp = ops !== null && ops[i]! < 0 ? 'delete' : keyed ? 'upsert' : 'insert';
-        pending.push({ op, row: rowObject(schema, rows[i]!, cfg.visibleCount) });
-      }
+  const driver = createDriver({
+    plan,
+    inputs: planInputs(plan).map((s) => (s.kind === 'source' ? { ...s, def: pushSourceDef(s.def, cfg.startFrom) } : s)),
+    sink: {
+      batch(b: RecordBatch, ops: Int8Array | null) {
+        const rows = batchRows(b, schema);
+        for (let i = 0; i < rows.length; i++) {
+          const op: ChangeOp = ops !== null && ops[i]! < 0 ? 'delete' : keyed ? 'upsert' : 'insert';
+          pending.push({ op, row: rowObject(schema, rows[i]!, cfg.visibleCount) });
+        }
+      },
     },
-  }, { onLate: (l) => { lateRows += l.rows.length; } });
-
-  const source: SourceReader = createKafkaSource({ brokers, def, groupId, log: cfg.log, columns: used });
-
-  const advanceWatermark = () => {
-    if (wmIndex < 0) return;
-    const w = tracker.current(Date.now());
-    if (w > watermark) { watermark = w; pipeline.push({ kind: 'watermark', time: w }); }
-  };
+    // A transient query never dead-letters: the source's continuous queries already do.
+    onMalformed: malformedPolicy(),
+  });
+  const inputs = createKafkaInputs(driver.inputs, { brokers: cfg.brokers, groupId, name: `push ${cfg.id}`, log: cfg.log });
 
   const fail = (e: Error) => {
     if (stopped) return;
@@ -204,35 +203,21 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
     cfg.onError(e);
   };
 
-  async function handle(raw: FetchedMessages): Promise<void> {
-    await serial(() => {
+  const handle = (i: KafkaInput) => async (raw: FetchedMessages): Promise<void> => {
+    await serial(async () => {
       if (stopped) return;
-      const d = decode(raw);
-      if (d.malformed.length) {
-        malformedRows += d.malformed.length;
-        // A transient query never dead-letters: the source's continuous queries already do.
-        if (def.options.onError === 'fail') {
-          const m = d.malformed[0]!;
-          throw new Error(`malformed message at ${raw.topic}[${raw.partition}] offset ${m.offset}: ${m.error}`);
-        }
-      }
-      if (d.batch) {
-        const n = d.batch.numRows;
-        if (wmIndex >= 0) tracker.observe(partKey(raw.topic, raw.partition), maxTimestamp(d.batch, wmIndex), Date.now());
-        pipeline.push({ kind: 'batch', batch: d.batch, ops: d.ops ?? null });
-        inputRows += n;
-      }
-      advanceWatermark();
+      await driver.fetched(i.index, raw);
+      driver.advance();
     }).catch((e) => fail(e as Error));
-  }
+  };
 
   // Each tick ends an epoch: EMIT CHANGES operators flush the groups changed in it at the barrier.
   const timer = setInterval(() => {
     void serial(() => {
       if (stopped) return;
-      advanceWatermark();
+      driver.advance();
       const e = epoch + 1;
-      pipeline.push({ kind: 'barrier', epoch: e });
+      driver.barrier(e);
       epoch = e;
       if (pending.length === 0) return;
       const out = pending;
@@ -247,29 +232,30 @@ export async function startPushQuery(cfg: PushQueryConfig): Promise<PushQuery> {
     stopped = true;
     clearInterval(timer);
     stopping = (async () => {
-      await source.stop();
+      await inputs.stopAll();
       // A start still under way may connect a consumer after the first stop: wait for it, stop again.
       await Promise.race([started, sleep(10_000)]);
-      await source.stop();
+      await inputs.stopAll();
       await serial(() => undefined);
-      // The source removes its own reader group; should the query's group exist (nothing commits
-      // to it), a transient query leaves none behind either.
-      await deleteGroup(brokers, groupId).catch(() => false);
+      // The sources remove their own reader groups; should the query's groups exist (nothing commits
+      // to them), a transient query leaves none behind either.
+      await Promise.all(inputs.list.map((i) => deleteGroup(brokersOf(i.def, cfg.brokers), i.groupId).catch(() => false)));
     })();
     return stopping;
   }
 
-  let positioned = false;
-  const started = source.start([], handle, {
-    onPartitions: (parts) => { positioned = true; for (const p of parts) if (p.lag > 0) tracker.expect(partKey(p.topic, p.partition)); },
-  }).catch((e) => fail(e as Error));
+  // Positioned once every input knows where it starts.
+  const positionedInputs = new Set<number>();
+  const started = Promise.all(inputs.list.map((i) => i.source.start([], handle(i), {
+    onPartitions: (parts) => { positionedInputs.add(i.index); for (const p of parts) if (p.lag > 0) driver.expect(i.index, partKey(p.topic, p.partition)); },
+  }))).catch((e) => fail(e as Error));
 
   return {
     id: cfg.id,
     groupId,
     startedAt: Date.now(),
-    stats: () => ({ inputRows, outputRows, malformedRows, lateRowsDropped: lateRows, epoch }),
-    positioned: () => positioned,
+    stats: () => ({ inputRows: driver.counters.inputRows, outputRows, malformedRows: driver.counters.malformedRows, lateRowsDropped: driver.counters.lateRows, epoch }),
+    positioned: () => positionedInputs.size === inputs.list.length,
     stop,
   };
 }

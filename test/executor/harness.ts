@@ -1,17 +1,16 @@
 /**
- * Drives a continuous query's pipeline in memory the way the query runner does, for the executor's
- * property and golden tests: batches arrive from numbered partitions, the source watermark follows
- * each batch (min over partitions of max event time − delay, through WatermarkTracker), barriers
+ * Drives a continuous query in memory through the driver the query runner uses (queries/driver.ts),
+ * for the executor's property and golden tests: batches arrive from numbered partitions, the source
+ * watermark follows each batch (the driver's tracker: min over partitions of max event time − delay), barriers
  * commit the sink's output, and a run can be killed at a barrier and resumed in a FRESH pipeline from
  * snapshots that went through Arrow IPC bytes, replaying the input after that barrier.
  */
 import type { GraphSnapshot } from '../../executor/graph.ts';
 import { fromIpcFiles, toIpcFiles } from '../../executor/graph-state.ts';
 import { createCatalog, planRequest, type PhysicalPlan, type SourceDef } from '../../planner/index.ts';
-import { createPipeline, type Pipeline } from '../../executor/pipeline.ts';
+import { createDriver, type Driver } from '../../queries/driver.ts';
 import { batchRows, jsonValue, rowsBatch, type Row } from '../../executor/rows.ts';
 import type { OperatorMetrics } from '../../executor/operator.ts';
-import { WatermarkTracker } from '../../executor/watermark.ts';
 
 export type Step =
   | { readonly kind: 'batch'; readonly partition: number; readonly rows: readonly Row[] }
@@ -94,8 +93,9 @@ export function runSteps(q: PlannedQuery, steps: readonly Step[], opts: RunOptio
   const watermarkAt = new Map<number, number>();
   let restored = false;
 
-  const start = (): { pipeline: Pipeline; tracker: WatermarkTracker; wm: { v: number } } => {
-    const pipeline = createPipeline(q.plan.ops, {
+  const start = (): Driver => createDriver({
+    plan: q.plan,
+    sink: {
       batch(b, ops) {
         batchRows(b, schema).forEach((r, i) => {
           const op = ops ? ops[i]! : 1;
@@ -106,25 +106,23 @@ export function runSteps(q: PlannedQuery, steps: readonly Step[], opts: RunOptio
       },
       barrier: () => commit(),
       end: () => commit(),
-    });
-    return { pipeline, tracker: new WatermarkTracker(wmCol?.delayMs ?? 0, null), wm: { v: -Infinity } };
-  };
+    },
+  });
 
   const partitionsFrom = (i: number) => new Set(steps.slice(i).flatMap((s) => (s.kind === 'batch' ? [String(s.partition)] : [])));
   let cur = start();
-  for (const p of partitionsFrom(0)) cur.tracker.expect(p);
+  for (const p of partitionsFrom(0)) cur.expect(0, p);
   let barriers = 0;
-  let checkpoint: { step: number; bytes: ReturnType<typeof toBytes>; tracker: string; wm: number } | null = null;
+  let checkpoint: { step: number; bytes: ReturnType<typeof toBytes>; tracker: string } | null = null;
   let crashAt = -1;
   for (let i = 0; i <= steps.length; i++) {
     if (i === crashAt) {
-      // Crash: the uncommitted output is lost; a fresh pipeline resumes from the checkpoint's bytes.
+      // Crash: the uncommitted output is lost; a fresh driver resumes from the checkpoint's bytes.
       pending = [];
       cur = start();
-      cur.pipeline.graph.restore(fromBytes(checkpoint!.bytes));
-      cur.tracker.restore(JSON.parse(checkpoint!.tracker), i);
-      for (const p of partitionsFrom(checkpoint!.step + 1)) cur.tracker.expect(p);
-      cur.wm.v = checkpoint!.wm;
+      cur.graph.restore(fromBytes(checkpoint!.bytes));
+      cur.restoreTrackers(JSON.parse(checkpoint!.tracker));
+      for (const p of partitionsFrom(checkpoint!.step + 1)) cur.expect(0, p);
       restored = true;
       crashAt = -1;
       i = checkpoint!.step; // replay from the step after the barrier
@@ -133,28 +131,22 @@ export function runSteps(q: PlannedQuery, steps: readonly Step[], opts: RunOptio
     if (i === steps.length) break;
     const s = steps[i]!;
     if (s.kind === 'barrier') {
-      cur.pipeline.push({ kind: 'barrier', epoch: ++barriers });
+      cur.barrier(++barriers);
       if (!restored && checkpoint === null && opts.restoreAtBarrier === barriers - 1) {
-        checkpoint = { step: i, bytes: toBytes(cur.pipeline.graph.snapshot()), tracker: JSON.stringify(cur.tracker.snapshot()), wm: cur.wm.v };
-        // The doomed pipeline goes on, but never through another barrier (that one would have been the checkpoint).
+        checkpoint = { step: i, bytes: toBytes(cur.graph.snapshot()), tracker: JSON.stringify(cur.trackerStates()) };
+        // The doomed driver goes on, but never through another barrier (that one would have been the checkpoint).
         let next = i + 1;
         while (next < steps.length && steps[next]!.kind !== 'barrier') next++;
         crashAt = Math.min(next, i + 1 + (opts.crashAfter ?? 0));
       }
       continue;
     }
-    watermarkAt.set(i, cur.wm.v);
-    cur.pipeline.push({ kind: 'batch', batch: rowsBatch(q.source.schema, s.rows as Row[]), ops: null });
-    if (wmCol) {
-      let max = -Infinity;
-      for (const r of s.rows) { const v = r[wmCol.index]; if (v !== null && v !== undefined) { const t = typeof v === 'string' ? Date.parse(v) : Number(v); if (t > max) max = t; } }
-      cur.tracker.observe(String(s.partition), max, i);
-      const w = cur.tracker.current(i);
-      if (w > cur.wm.v) { cur.wm.v = w; cur.pipeline.push({ kind: 'watermark', time: w }); }
-    }
+    watermarkAt.set(i, cur.input(0).watermark);
+    cur.batch(0, rowsBatch(q.source.schema, s.rows as Row[]), null, String(s.partition));
+    cur.advance();
   }
-  cur.pipeline.push({ kind: 'end' });
-  const metrics = cur.pipeline.metrics();
+  cur.end();
+  const metrics = cur.operators().map((o) => o.metrics);
   return {
     table: [...committed.table.values()],
     appended: committed.appended,

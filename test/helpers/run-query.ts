@@ -1,10 +1,12 @@
 /**
  * Runs a continuous query in memory: plans the SQL against a catalog, feeds batches of rows through the
- * pipeline with watermarks derived as the Kafka source derives them, and applies the output to an
- * upsert table, so tests compare final tables with expected rows.
+ * driver (queries/driver.ts, the loop continuous queries run in) with watermarks derived by its tracker
+ * as for a Kafka source (one partition), and applies the output to an upsert table, so tests compare
+ * final tables with expected rows.
  */
 import { createCatalog, planRequest, type PhysicalPlan, type SourceDef } from '../../planner/index.ts';
-import { createPipeline, type Pipeline } from '../../executor/pipeline.ts';
+import type { Pipeline } from '../../executor/pipeline.ts';
+import { createDriver } from '../../queries/driver.ts';
 import { batchRows, rowsBatch, jsonValue, type Row } from '../../executor/rows.ts';
 import type { LateRows } from '../../executor/operator.ts';
 
@@ -39,35 +41,36 @@ export function runQuery(ddl: string, query: string, opts: { barrierEachBatch?: 
   const changes: { op: number; row: Record<string, unknown> }[] = [];
   const late: LateRows[] = [];
   const toObj = (r: Row) => { const o: Record<string, unknown> = {}; for (let c = 0; c < visible; c++) o[schema.fields[c]!.name] = jsonValue(schema.fields[c]!.type, r[c]); return o; };
-  const pipeline = createPipeline(plan.ops, {
-    batch(b, ops) {
-      const rows = batchRows(b, schema);
-      rows.forEach((r, i) => {
-        const op = ops ? ops[i]! : 1;
-        const obj = toObj(r);
-        changes.push({ op, row: obj });
-        if (!ops) appended.push(obj);
-        if (!keyCols) return;
-        const k = JSON.stringify(keyCols.map((c) => r[c]));
-        if (op > 0) table.set(k, obj); else table.delete(k);
-      });
+  const driver = createDriver({
+    plan,
+    sink: {
+      batch(b, ops) {
+        const rows = batchRows(b, schema);
+        rows.forEach((r, i) => {
+          const op = ops ? ops[i]! : 1;
+          const obj = toObj(r);
+          changes.push({ op, row: obj });
+          if (!ops) appended.push(obj);
+          if (!keyCols) return;
+          const k = JSON.stringify(keyCols.map((c) => r[c]));
+          if (op > 0) table.set(k, obj); else table.delete(k);
+        });
+      },
     },
-  }, { onLate: (l) => late.push(l) });
-  const wmCol = src.def.watermark;
-  let maxTs = -Infinity;
+    onLate: (l) => late.push(l),
+  });
+  if (!driver.pipeline) throw new Error('runQuery runs single-input queries');
+  const pipeline = driver.pipeline;
   let epoch = 0;
   return {
     plan, source: src.def, pipeline, appended, late, changes,
     feed(rows) {
-      pipeline.push({ kind: 'batch', batch: rowsBatch(src.def.schema, rows), ops: null });
-      if (wmCol) {
-        for (const r of rows) { const v = r[wmCol.index]; const t = typeof v === 'string' ? Date.parse(v) : Number(v); if (t > maxTs) maxTs = t; }
-        pipeline.push({ kind: 'watermark', time: maxTs - wmCol.delayMs });
-      }
-      if (opts.barrierEachBatch) pipeline.push({ kind: 'barrier', epoch: ++epoch });
+      driver.batch(0, rowsBatch(src.def.schema, rows), null);
+      driver.advance();
+      if (opts.barrierEachBatch) driver.barrier(++epoch);
     },
-    barrier() { pipeline.push({ kind: 'barrier', epoch: ++epoch }); },
-    end() { pipeline.push({ kind: 'end' }); },
+    barrier() { driver.barrier(++epoch); },
+    end() { driver.end(); },
     table: () => (keyCols ? [...table.values()] : appended),
   };
 }

@@ -1,0 +1,50 @@
+/**
+ * Where a continuous query's output goes: the sink node's stream applied to the view's query table
+ * (staged until the epoch commits) or encoded into Kafka records for the sink's transaction. Kept apart
+ * from the driver (which does not know sinks) and from the checkpoint protocol (which only commits).
+ */
+import type { RecordBatch } from 'apache-arrow';
+import type { Log } from '../connectors/kafka/client.ts';
+import { createKafkaSink } from '../connectors/kafka/sink.ts';
+import { createSinkEncoder } from '../connectors/formats/sink-record.ts';
+import type { SinkWriter } from '../connectors/source.ts';
+import type { QueryTable } from '../connectors/table/query-table.ts';
+import type { GraphSink } from '../executor/graph.ts';
+import { batchRows } from '../executor/rows.ts';
+import type { PhysicalPlan } from '../planner/physical.ts';
+
+export interface SinkOutput {
+  /** The graph's sink. */
+  readonly sink: GraphSink;
+  /** The Kafka sink writer (null when the output is a view's table). */
+  readonly kafka: SinkWriter | null;
+}
+
+export function createSinkOutput(plan: PhysicalPlan, cfg: { id: string; brokers: readonly string[]; groupId: string; log: Log; table?: QueryTable }): SinkOutput {
+  const psink = plan.sink;
+  const schema = plan.schema;
+  let kafka: SinkWriter | null = null;
+  let encode: ReturnType<typeof createSinkEncoder> | null = null;
+  if (psink.kind === 'kafka_sink') {
+    const sb = psink.sink.bootstrapServers ? psink.sink.bootstrapServers.split(',') : [...cfg.brokers];
+    kafka = createKafkaSink({
+      brokers: sb, topic: psink.sink.topic, exactlyOnce: psink.sink.deliveryGuarantee === 'exactly-once', transactionalId: `${psink.sink.transactionalIdPrefix ?? 'streamsql'}-${cfg.id}`, groupId: cfg.groupId, log: cfg.log,
+      properties: psink.sink.properties, partitioner: psink.sink.partitioner,
+    });
+  }
+  const sink: GraphSink = {
+    batch(b: RecordBatch, ops: Int8Array | null) {
+      switch (psink.kind) {
+        case 'query_table': cfg.table!.apply(b, ops); break;
+        case 'kafka_sink': {
+          const rows = batchRows(b, schema);
+          encode ??= createSinkEncoder(schema, psink.sink, psink.keyColumns);
+          kafka!.write(rows.map((r, i) => encode!(r, ops !== null && ops[i]! < 0)));
+          break;
+        }
+        case 'collect': break;
+      }
+    },
+  };
+  return { sink, kafka };
+}
