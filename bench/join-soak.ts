@@ -11,10 +11,10 @@
  * so most keys see no further row in the state's lifetime.
  */
 import { createCatalog, planRequest } from '../planner/index.ts';
-import { createGraph, type Graph } from '../executor/graph.ts';
 import { makeBatch } from '../executor/arrow.ts';
 import { T, type Schema } from '../planner/types.ts';
 import { flatVerdict } from './lib/flat.ts';
+import { createDriver, type Driver } from '../queries/driver.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
@@ -36,12 +36,13 @@ const schema: Schema = { fields: [
   { name: 'k', type: T.bigint, nullable: true }, { name: 'v', type: T.bigint, nullable: true }, { name: 'ts', type: T.timestamp, nullable: true },
 ] };
 
-const graphs: { name: string; g: Graph; out: number }[] = QUERIES.map((q) => {
+const graphs: { name: string; d: Driver; out: number }[] = QUERIES.map((q) => {
   const planned = planRequest(`${DDL};\nCREATE MATERIALIZED VIEW v ${q.with}AS ${q.sql}`, createCatalog());
   const v = planned[2]!.planned;
   if (v.kind !== 'create_materialized_view') throw new Error('expected a view');
-  const entry = { name: q.name, g: null as unknown as Graph, out: 0 };
-  entry.g = createGraph(v.physical.graph, { batch: (b) => { entry.out += b.numRows; } }, { now: () => Date.now() });
+  const entry = { name: q.name, d: null as unknown as Driver, out: 0 };
+  // The one driver every way of running a query uses (queries/driver.ts): its trackers make the watermarks.
+  entry.d = createDriver({ plan: v.physical, sink: { batch: (b) => { entry.out += b.numRows; } }, now: () => Date.now() });
   return entry;
 });
 
@@ -63,17 +64,17 @@ function nextBatch() {
     if (ts[i]! > max) max = ts[i]!;
   }
   const col = (values: Float64Array, type: typeof T.bigint | typeof T.timestamp) => ({ kind: 'f64' as const, type, length: BATCH, values, valid: null });
-  return { batch: makeBatch(schema, [col(k, T.bigint), col(v, T.bigint), col(ts, T.timestamp)], BATCH), watermark: max - 2000 };
+  return { batch: makeBatch(schema, [col(k, T.bigint), col(v, T.bigint), col(ts, T.timestamp)], BATCH), maxTime: max };
 }
 
 interface Sample { t: number; rows: number; state: number[]; rss: number; heap: number }
 const samples: Sample[] = [];
 const mb = (b: number) => (b / 1048576).toFixed(1);
-const stateOf = (g: Graph) => Object.values(g.metrics()).reduce((a, m) => a + m.stateRows, 0);
+const stateOf = (d: Driver) => d.operators().reduce((a, o) => a + o.metrics.stateRows, 0);
 
 function sample(): void {
   const mem = process.memoryUsage();
-  const s: Sample = { t: (Date.now() - start) / 1000, rows, state: graphs.map((x) => stateOf(x.g)), rss: mem.rss, heap: mem.heapUsed };
+  const s: Sample = { t: (Date.now() - start) / 1000, rows, state: graphs.map((x) => stateOf(x.d)), rss: mem.rss, heap: mem.heapUsed };
   samples.push(s);
   console.log(`${s.t.toFixed(0).padStart(5)} s  rows/input ${String(rows).padStart(10)}  ` +
     graphs.map((x, i) => `${x.name}: state ${String(s.state[i]).padStart(7)} out ${String(x.out).padStart(9)}`).join('  ') +
@@ -95,11 +96,10 @@ function loop(): void {
   while (rows + BATCH <= due) {
     const left = nextBatch(); const right = nextBatch();
     for (const x of graphs) {
-      x.g.push(0, { kind: 'batch', batch: left.batch, ops: null });
-      x.g.push(1, { kind: 'batch', batch: right.batch, ops: null });
-      x.g.push(0, { kind: 'watermark', time: left.watermark });
-      x.g.push(1, { kind: 'watermark', time: right.watermark });
-      if (batches % 10 === 9) x.g.barrier(batches);
+      x.d.batch(0, left.batch, null, '0', left.maxTime);
+      x.d.batch(1, right.batch, null, '0', right.maxTime);
+      x.d.advance();
+      if (batches % 10 === 9) x.d.barrier(batches);
     }
     rows += BATCH; batches++;
     if (Date.now() >= nextSample) break;

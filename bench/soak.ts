@@ -9,10 +9,10 @@
  * and RSS stayed flat: the mean over the last third of the samples against the middle third.
  */
 import { createCatalog, planRequest } from '../planner/index.ts';
-import { createPipeline, type Pipeline } from '../executor/pipeline.ts';
 import { makeBatch } from '../executor/arrow.ts';
 import { T, type Schema } from '../planner/types.ts';
 import { flatVerdict } from './lib/flat.ts';
+import { createDriver, type Driver } from '../queries/driver.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
@@ -33,12 +33,13 @@ const schema: Schema = { fields: [
   { name: 'key', type: T.bigint, nullable: true }, { name: 'amount', type: T.bigint, nullable: true }, { name: 'ts', type: T.timestamp, nullable: true },
 ] };
 
-const pipelines: { name: string; p: Pipeline; out: number }[] = QUERIES.map((q) => {
+const pipelines: { name: string; d: Driver; out: number }[] = QUERIES.map((q) => {
   const planned = planRequest(`${DDL};\nCREATE MATERIALIZED VIEW v AS ${q.sql}`, createCatalog());
   const v = planned[1]!.planned;
   if (v.kind !== 'create_materialized_view') throw new Error('expected a view');
-  const entry = { name: q.name, p: null as unknown as Pipeline, out: 0 };
-  entry.p = createPipeline(v.physical.ops, { batch: (b) => { entry.out += b.numRows; } });
+  const entry = { name: q.name, d: null as unknown as Driver, out: 0 };
+  // The one driver every way of running a query uses (queries/driver.ts): its tracker makes the watermark.
+  entry.d = createDriver({ plan: v.physical, sink: { batch: (b) => { entry.out += b.numRows; } } });
   return entry;
 });
 
@@ -66,7 +67,7 @@ function nextBatch() {
       { kind: 'f64', type: T.bigint, length: BATCH, values: amount, valid: null },
       { kind: 'f64', type: T.timestamp, length: BATCH, values: ts, valid: null },
     ], BATCH),
-    watermark: max - 2000,
+    maxTime: max,
   };
 }
 
@@ -75,7 +76,7 @@ const samples: Sample[] = [];
 const mb = (b: number) => (b / 1048576).toFixed(1);
 
 function sample(): void {
-  const m = pipelines.map((x) => x.p.metrics().reduce((a, o) => ({ r: a.r + o.stateRows, b: a.b + o.stateBytes }), { r: 0, b: 0 }));
+  const m = pipelines.map((x) => x.d.operators().map((o) => o.metrics).reduce((a, o) => ({ r: a.r + o.stateRows, b: a.b + o.stateBytes }), { r: 0, b: 0 }));
   const mem = process.memoryUsage();
   const s: Sample = { t: (Date.now() - start) / 1000, rows, state: m.map((x) => x.r), bytes: m.map((x) => x.b), rss: mem.rss, heap: mem.heapUsed };
   samples.push(s);
@@ -98,11 +99,11 @@ function loop(): void {
   // Pace to RATE: process what wall time allows, then yield.
   const due = ((Date.now() - start) / 1000) * RATE;
   while (rows + BATCH <= due) {
-    const { batch, watermark } = nextBatch();
+    const { batch, maxTime } = nextBatch();
     for (const x of pipelines) {
-      x.p.push({ kind: 'batch', batch, ops: null });
-      x.p.push({ kind: 'watermark', time: watermark });
-      if (batches % 10 === 9) x.p.push({ kind: 'barrier', epoch: batches });
+      x.d.batch(0, batch, null, '0', maxTime);
+      x.d.advance();
+      if (batches % 10 === 9) x.d.barrier(batches);
     }
     rows += BATCH; batches++;
     if (Date.now() >= nextSample) break;
