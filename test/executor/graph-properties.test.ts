@@ -1,5 +1,6 @@
 /**
- * Property tests over random graphs: one or two inputs, each through an optional filter and projection,
+ * Property tests over random graphs: one to three inputs (the last may read the same rows as the first,
+ * as a topic read twice in one query does), each through an optional filter and projection,
  * merged by a UNION ALL, then one final stage — a window aggregate (EMIT CHANGES or ON WINDOW CLOSE),
  * dedup (first / last row per key), window Top-N over a window aggregate, Top-N over an updating
  * aggregate (a changelog), an aggregate over an aggregate, an aggregate over a last-row dedup, or —
@@ -29,10 +30,14 @@ type Stage = typeof STAGES[number];
 const TIMED: ReadonlySet<Stage> = new Set(['window_changes', 'window_close', 'dedup_first', 'window_topn']);
 /** Stages whose inputs are changelogs keyed by k (upserts and deletes; each input has its own keys). */
 const CHANGELOG: ReadonlySet<Stage> = new Set(['changelog_agg', 'changelog_topn']);
+/** Stages that keep one row per key by time. */
+const DEDUP: ReadonlySet<Stage> = new Set(['dedup_first', 'dedup_last', 'last_then_agg']);
 const SIZE = 4000;
 
 interface Shape {
-  inputs: 1 | 2;
+  inputs: 1 | 2 | 3;
+  /** With two or more inputs: the last one reads input 0's rows again (its own split and pace). */
+  twice: boolean;
   filter: (number | null)[];
   project: boolean[];
   stage: Stage;
@@ -262,12 +267,13 @@ const T0 = Date.parse('2024-01-01T00:00:00.000Z');
 
 const scenarioArb = fc.record({
   stage: fc.constantFrom(...STAGES),
-  inputs: fc.constantFrom<1 | 2>(1, 2, 2),
-  filter: fc.array(fc.option(fc.integer({ min: 0, max: 4 }), { freq: 2 }), { minLength: 2, maxLength: 2 }),
-  project: fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }),
+  inputs: fc.constantFrom<1 | 2 | 3>(1, 2, 2, 3, 3),
+  twice: fc.boolean(),
+  filter: fc.array(fc.option(fc.integer({ min: 0, max: 4 }), { freq: 2 }), { minLength: 3, maxLength: 3 }),
+  project: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
   rankFn: fc.constantFrom<'row_number' | 'rank'>('row_number', 'rank'),
   events: fc.array(fc.record({
-    input: fc.integer({ min: 0, max: 1 }),
+    input: fc.integer({ min: 0, max: 2 }),
     k: fc.constantFrom<string | null>('a', 'b', 'c', 'd', null),
     v: fc.option(fc.integer({ min: 0, max: 6 }), { freq: 6 }),
     advance: fc.integer({ min: 0, max: 3 }).map((x) => x * 500),
@@ -297,6 +303,12 @@ function stepsOf(sc: Scenario, shape: Shape): { steps: Step[]; barriers: number 
     per[input]!.push({ k: changelog ? `${e.k ?? 'z'}${input}` : e.k, v: e.v, ts: e.nullTs ? null : clock - e.jitter + i });
     perOps[input]!.push(e.del ? -1 : 1);
   });
+  if (shape.twice && shape.inputs > 1) {
+    // The same rows again; a changelog input keeps its keys apart (two branches upserting one key would race).
+    const last = shape.inputs - 1;
+    per[last] = per[0]!.map((r) => (changelog ? { ...r, k: `${r.k!.slice(0, -1)}${last}` } : r));
+    perOps[last] = [...perOps[0]!];
+  }
   const chunks = per.map((rows, input) => {
     const out: Step[] = [];
     for (let i = 0; i < rows.length;) {
@@ -330,7 +342,11 @@ function stepsOf(sc: Scenario, shape: Shape): { steps: Step[]; barriers: number 
 }
 
 function check(sc: Scenario): void {
-  const shape: Shape = { inputs: sc.inputs, filter: sc.filter, project: sc.project, stage: sc.stage, rankFn: sc.rankFn };
+  const shape: Shape = { inputs: sc.inputs, twice: sc.twice, filter: [...sc.filter], project: [...sc.project], stage: sc.stage, rankFn: sc.rankFn };
+  if (shape.twice && shape.inputs > 1 && DEDUP.has(shape.stage)) {
+    // A row and its copy tie on time; ties between different rows go by arrival, so the copy's branch is input 0's.
+    shape.filter[shape.inputs - 1] = shape.filter[0]!; shape.project[shape.inputs - 1] = shape.project[0]!;
+  }
   const plan = build(shape);
   const { steps, barriers } = stepsOf(sc, shape);
   const expected = canon(reference(shape, steps, sc.delay));
