@@ -403,8 +403,8 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     if (w > watermark) watermark = w;
   }
 
-  /** The least watermark of the Kafka inputs (-Infinity without any: view inputs carry none). */
-  const queryWatermark = (): number => (inputs.length ? Math.min(...inputs.map((i) => (i.wmIndex < 0 ? -Infinity : i.watermark))) : -Infinity);
+  /** The least watermark of the inputs: Kafka inputs' and view inputs' (their upstream's, per epoch); -Infinity without any. */
+  const queryWatermark = (): number => { const ws = [...inputs.map((i) => (i.wmIndex < 0 ? -Infinity : i.watermark)), ...views.map((v) => v.watermark)]; return ws.length ? Math.min(...ws) : -Infinity; };
   /** Every input's read positions (input 0 first), each tagged with its input. */
   const allPositions = (): (SourcePosition & { input: number })[] => inputs.flatMap((i) => i.source.positions().map((p) => ({ ...p, input: i.index })));
   const dataLoss = () => inputs.reduce((a, i) => { const l = i.source.dataLoss(); return { events: a.events + l.events, offsets: a.offsets + l.offsets }; }, { events: 0, offsets: 0 });
@@ -457,7 +457,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     graph.barrier(e);
     // Operator state as named tables per graph node (executor/graph-state.ts), under the plan's fingerprint.
     const graphState = toEpochState(graph.snapshot(e));
-    cfg.table?.commit(e);
+    cfg.table?.commit(e, watermark);
     const batches: Record<string, RecordBatch | null> = { ...graphState.batches };
     if (cfg.table) batches.table = cfg.table.size ? cfg.table.batch() : null;
     for (const v of views) batches[v.stateName] = v.snapshot();
@@ -556,7 +556,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
     lossBase = { events: c.dataLossEvents ?? 0, offsets: c.dataLossOffsets ?? 0 };
     if (cfg.table) {
       const tb = st.batches.table;
-      cfg.table.load(tb ? batchRows(tb, cfg.table.schema) : [], restored.epoch);
+      cfg.table.load(tb ? batchRows(tb, cfg.table.schema) : [], restored.epoch, watermark);
     }
     epoch = restored.epoch;
     restoredFrom = restored.epoch;
@@ -595,7 +595,7 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
             inputRows += batch.numRows;
             dirty = true;
             if (state !== 'running') { state = 'running'; lastError = null; }
-          });
+          }, (w) => { graph.push(v.index, { kind: 'watermark', time: w }); advanceWatermark(); dirty = true; });
         }
         if (!inputs.length) state = 'running';
         for (const i of inputs) {
