@@ -482,7 +482,8 @@ class QueryBinder {
 
   /**
    * `JOIN t FOR SYSTEM_TIME AS OF l.ts`: the version of `t` valid at the left row's time (versions
-   * ordered by `t`'s watermark column, or by arrival when it has none); `AS OF PROCTIME()`: the version
+   * ordered by `t`'s watermark column — a keyed view's: `viewTimeColumn` —, or by arrival when it has
+   * none); `AS OF PROCTIME()`: the version
    * current when the left row arrives.
    */
   private temporalBound(item: Ast, left: Relation, right: Relation, at: number): JoinBound | null {
@@ -500,9 +501,30 @@ class QueryBinder {
       leftTime = hit.index;
     }
     const rp = right.plan;
-    const rightTime = rp.kind === 'source_scan' && rp.watermark ? rp.watermark.column : null;
+    const rightTime = rp.kind === 'source_scan' && rp.watermark ? rp.watermark.column : rp.kind === 'view_scan' && rp.key ? this.viewTimeColumn(rp.view, rp.schema) : null;
     if (String(item.join ?? '').toUpperCase().startsWith('RIGHT') || String(item.join ?? '').toUpperCase().startsWith('FULL')) errAt(this.loc, at, 'a temporal join (FOR SYSTEM_TIME AS OF) is INNER or LEFT');
     return { kind: 'temporal', leftTime, rightTime };
+  }
+
+  /**
+   * A keyed materialized view's version time for a temporal join: its TIMESTAMP column named like the
+   * watermark column of a source it reads (directly or through views) — the time attribute a versioned
+   * view keeps from its input, as Flink's (e.g. a last-row dedup). None found, or several: null (the
+   * version current when the left row is released).
+   */
+  private viewTimeColumn(view: string, schema: Schema): number | null {
+    const names = new Set<string>();
+    const seen = new Set<string>();
+    const walk = (name: string) => {
+      if (seen.has(name.toLowerCase())) return;
+      seen.add(name.toLowerCase());
+      const o = this.catalog.get(name);
+      if (o?.kind === 'source') { if (o.watermark) names.add(o.watermark.column.toLowerCase()); return; }
+      if (o && 'dependsOn' in o) for (const d of o.dependsOn) walk(d);
+    };
+    walk(view);
+    const hits = schema.fields.flatMap((f, i) => (f.type.kind === 'timestamp' && names.has(f.name.toLowerCase()) ? [i] : []));
+    return hits.length === 1 ? hits[0]! : null;
   }
 
   /** A join input: a window TVF in FROM is applied (its window columns become real columns). */

@@ -98,8 +98,13 @@ export interface Driver {
   expect(index: number, partition: string): void;
   /** Each source input's watermark into its graph input when it advanced; returns the query's watermark. */
   advance(): number;
-  /** The query's watermark: the least of the source inputs' (-Infinity without any). */
+  /** The query's watermark: the least of the source inputs' and of the `changes` inputs' that announced one (-Infinity without any). */
   watermark(): number;
+  /**
+   * A `changes` input's watermark: its upstream query's, delivered with a committed epoch
+   * (view-input.ts). Pushed into its graph input when it advances.
+   */
+  changesWatermark(index: number, watermark: number): void;
   barrier(epoch: number): void;
   end(): void;
   /** The source inputs' trackers, in input order (a checkpoint's `tracker`/`trackers`). */
@@ -163,6 +168,8 @@ export function createDriver(cfg: DriverConfig): Driver {
     byIndex[i.index] = i;
   }
   const sources = inputs.filter((i) => i.tracker !== null);
+  /** `changes` inputs whose upstream has announced a watermark (view-input.ts); until then they do not hold the query's back. */
+  const changeInputs: InputRt[] = [];
   const inputOf = (index: number): InputRt => {
     const i = byIndex[index];
     if (!i) throw new Error(`no driver input ${index}`);
@@ -188,7 +195,8 @@ export function createDriver(cfg: DriverConfig): Driver {
       const x = i.wmIndex < 0 ? -Infinity : i.watermark;
       if (x < w) w = x;
     }
-    return sources.length ? w : -Infinity;
+    for (const i of changeInputs) if (i.watermark < w) w = i.watermark;
+    return sources.length || changeInputs.length ? w : -Infinity;
   }
 
   return {
@@ -219,6 +227,14 @@ export function createDriver(cfg: DriverConfig): Driver {
       return watermark();
     },
     watermark,
+    changesWatermark(index, w) {
+      const i = inputOf(index);
+      if (i.def) throw new Error(`input ${index} is a source: its watermark comes from its tracker`);
+      if (!(w > i.watermark)) return;
+      if (!changeInputs.includes(i)) changeInputs.push(i);
+      i.watermark = w;
+      graph.push(index, { kind: 'watermark', time: w });
+    },
     barrier(epoch) { graph.barrier(epoch); },
     end() { graph.end(); },
     trackerStates: () => sources.map((i) => i.tracker!.snapshot()),

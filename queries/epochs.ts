@@ -132,7 +132,7 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     driver.barrier(e);
     // Operator state as named tables per graph node (executor/graph-state.ts), under the plan's fingerprint.
     const graphState = toEpochState(graph.snapshot(e));
-    cfg.table?.commit(e);
+    cfg.table?.commit(e, watermark);
     const batches: Record<string, RecordBatch | null> = { ...graphState.batches };
     if (cfg.table) batches.table = cfg.table.size ? cfg.table.batch() : null;
     for (const v of views) batches[v.stateName] = v.snapshot();
@@ -223,7 +223,8 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     cfg.restoreCounters((st.meta.counters ?? {}) as Record<string, number>);
     if (cfg.table) {
       const tb = st.batches.table;
-      cfg.table.load(tb ? batchRows(tb, cfg.table.schema) : [], restored.epoch);
+      const w = restored.offsets.watermark;
+      cfg.table.load(tb ? batchRows(tb, cfg.table.schema) : [], restored.epoch, w ?? -Infinity);
     }
     epoch = restored.epoch;
     restoredFrom = restored.epoch;

@@ -241,6 +241,11 @@ export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
             driver.batch(v.index, batch, ops);
             epochs.dirty = true;
             if (state !== 'running') { state = 'running'; lastError = null; }
+          }, (w) => {
+            // The upstream query's watermark, after its epoch's changes (view-input.ts).
+            driver.changesWatermark(v.index, w);
+            driver.advance();
+            epochs.dirty = true;
           });
         }
         if (!inputs.list.length) state = 'running';

@@ -9,6 +9,12 @@
  * attaching it delivers the difference between that mirror and the view's rows now: upserts for rows
  * that are new or changed, deletes for rows that are gone. Nothing is counted twice or missed,
  * whatever the two checkpoints' epochs are. The mirror costs one copy of the view's rows.
+ *
+ * Event time: each committed epoch carries the upstream query's watermark (query-table.ts); after the
+ * epoch's batch the input delivers it (when it advanced), so event-time operators downstream — a
+ * temporal join `FOR SYSTEM_TIME AS OF o.ts` against the view, windows over a join with it — progress.
+ * The upstream's rows at or behind its watermark are final there, so the view's changes up to an
+ * epoch are complete for that time. The catch-up ends with the table's watermark too.
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { QueryTable, TableChange } from '../connectors/table/query-table.ts';
@@ -25,13 +31,16 @@ export interface ViewInput {
   readonly seenEpoch: number;
   /** Rows delivered so far (changes), for progress. */
   readonly rows: number;
+  /** The newest upstream watermark delivered (-Infinity: none). */
+  readonly watermark: number;
   restore(mirror: RecordBatch | null): void;
   snapshot(): RecordBatch | null;
   /**
    * Starts following the view: first the catch-up difference, then each committed epoch. `schedule`
-   * runs a task in the query's serial order; `deliver` pushes one batch of changes.
+   * runs a task in the query's serial order; `deliver` pushes one batch of changes, `advance` the
+   * upstream watermark after it.
    */
-  attach(schedule: (task: () => void) => void, deliver: (batch: RecordBatch, ops: Int8Array) => void): void;
+  attach(schedule: (task: () => void) => void, deliver: (batch: RecordBatch, ops: Int8Array) => void, advance?: (watermark: number) => void): void;
   detach(): void;
 }
 
@@ -42,6 +51,7 @@ export function createViewInput(index: number, view: string, schema: Schema, key
   let mirror = new Map<string, Row>();
   let seen = 0;
   let delivered = 0;
+  let watermark = -Infinity;
   let unsubscribe: (() => void) | null = null;
   const same = (a: Row, b: Row) => a.length === b.length && a.every((x, i) => x === b[i] || (x instanceof Date && b[i] instanceof Date && x.getTime() === (b[i] as Date).getTime()) || JSON.stringify(x) === JSON.stringify(b[i]));
 
@@ -55,15 +65,17 @@ export function createViewInput(index: number, view: string, schema: Schema, key
     index, view, stateName: `view-${index}`,
     get seenEpoch() { return seen; },
     get rows() { return delivered; },
+    get watermark() { return watermark; },
     restore(b) {
       mirror = new Map();
       for (const r of b ? batchRows(b, schema) : []) mirror.set(keyOf(r), r);
     },
     snapshot: () => (mirror.size ? rowsBatch(schema, [...mirror.values()]) : null),
-    attach(schedule, deliver) {
+    attach(schedule, deliver, advance) {
       if (!table) throw new Error(`materialized view '${view}' is not running: its query must run before the queries that read it`);
       // Subscribed first, then the catch-up is queued ahead of every epoch committed after it.
-      unsubscribe = table.subscribe((e: number, changes: readonly TableChange[]) => schedule(() => {
+      const progress = (w: number) => { if (w > watermark) { watermark = w; advance?.(w); } };
+      unsubscribe = table.subscribe((e: number, changes: readonly TableChange[], w: number) => schedule(() => {
         if (e <= seen) return; // already part of the catch-up
         seen = e;
         const rows: Row[] = []; const ops: number[] = [];
@@ -73,7 +85,8 @@ export function createViewInput(index: number, view: string, schema: Schema, key
           else { mirror.set(k, c.row); rows.push(c.row); ops.push(UPSERT); }
         }
         send(deliver, rows, ops);
-      }));
+        progress(w);
+      }), true);
       schedule(() => {
         seen = table.epoch;
         const now = new Map(table.rows().map((r) => [keyOf(r), r]));
@@ -82,6 +95,7 @@ export function createViewInput(index: number, view: string, schema: Schema, key
         for (const [k, r] of now) { const old = mirror.get(k); if (!old || !same(old, r)) { rows.push(r); ops.push(UPSERT); } }
         mirror = now;
         send(deliver, rows, ops);
+        progress(table.watermark);
       });
     },
     detach() { unsubscribe?.(); unsubscribe = null; },

@@ -1,7 +1,8 @@
 /**
  * Query tables: the current result of a materialized view, kept in memory for pull queries and push
  * streams. Changes of an epoch are staged and become visible together at the epoch's commit, so a
- * reader never sees half an epoch.
+ * reader never sees half an epoch. Each commit also records the writing query's watermark then, so a
+ * query reading the view's changes (queries/view-input.ts) can carry event time on.
  */
 import type { RecordBatch } from 'apache-arrow';
 import { batchRows, rowsBatch, type Row } from '../../executor/rows.ts';
@@ -19,21 +20,26 @@ export interface QueryTable {
   readonly keyColumns: readonly number[] | null;
   /** Last committed epoch. */
   readonly epoch: number;
+  /** The writing query's watermark at the last commit (-Infinity: none yet, or the query has none). */
+  readonly watermark: number;
   readonly size: number;
   /** Stages a changelog batch (ops as in executor messages; null = inserts). */
   apply(batch: RecordBatch, ops: Int8Array | null): void;
-  /** Makes the staged changes visible as of `epoch`. */
-  commit(epoch: number): TableChange[];
+  /** Makes the staged changes visible as of `epoch`, written under `watermark` (the writer's, if any). */
+  commit(epoch: number, watermark?: number): TableChange[];
   /** Drops staged changes (the epoch will be replayed). */
   abort(): void;
   /** The committed rows. */
   rows(): Row[];
   /** The committed rows as one batch, cached per epoch. */
   batch(): RecordBatch;
-  /** Subscribes to committed changes; returns the unsubscribe function. */
-  subscribe(f: (epoch: number, changes: readonly TableChange[]) => void): () => void;
+  /**
+   * Subscribes to committed changes; returns the unsubscribe function. With `progress`, also called
+   * for commits without changes whose watermark advanced (`watermark` = the commit's).
+   */
+  subscribe(f: (epoch: number, changes: readonly TableChange[], watermark: number) => void, progress?: boolean): () => void;
   /** Replaces the content (restore from a checkpoint). */
-  load(rows: readonly Row[], epoch: number): void;
+  load(rows: readonly Row[], epoch: number, watermark?: number): void;
 }
 
 /**
@@ -48,13 +54,15 @@ export function createQueryTable(name: string, schema: Schema, keyColumns: reado
   let appended: Row[] = [];
   const staged: TableChange[] = [];
   let epoch = 0;
+  let watermark = -Infinity;
   let cached: { epoch: number; batch: RecordBatch } | null = null;
-  const listeners = new Set<(epoch: number, changes: readonly TableChange[]) => void>();
+  const listeners = new Map<(epoch: number, changes: readonly TableChange[], watermark: number) => void, boolean>();
   const keyOf = (r: Row) => JSON.stringify(keyColumns!.map((c) => r[c]));
 
   return {
     name, schema, keyColumns,
     get epoch() { return epoch; },
+    get watermark() { return watermark; },
     get size() { return keyColumns ? keyed.size : appended.length; },
     apply(batch, ops) {
       const rows = batchRows(batch, schema);
@@ -63,7 +71,7 @@ export function createQueryTable(name: string, schema: Schema, keyColumns: reado
         staged.push({ op: keyColumns ? op : 'insert', row: rows[i]! });
       }
     },
-    commit(e) {
+    commit(e, w = -Infinity) {
       const changes = staged.splice(0, staged.length);
       for (const c of changes) {
         if (keyColumns) {
@@ -82,7 +90,9 @@ export function createQueryTable(name: string, schema: Schema, keyColumns: reado
       }
       if (!keyColumns && appended.length > appendLimit) appended = appended.slice(appended.length - appendLimit);
       epoch = e;
-      if (changes.length) for (const l of listeners) l(e, changes);
+      const advanced = w > watermark;
+      if (advanced) watermark = w;
+      if (changes.length || advanced) for (const [l, progress] of listeners) if (changes.length || progress) l(e, changes, watermark);
       return changes;
     },
     abort() { staged.length = 0; },
@@ -91,11 +101,11 @@ export function createQueryTable(name: string, schema: Schema, keyColumns: reado
       if (!cached || cached.epoch !== epoch) cached = { epoch, batch: rowsBatch(schema, keyColumns ? [...keyed.values()] : appended) };
       return cached.batch;
     },
-    subscribe(f) { listeners.add(f); return () => { listeners.delete(f); }; },
-    load(rows, e) {
+    subscribe(f, progress = false) { listeners.set(f, progress); return () => { listeners.delete(f); }; },
+    load(rows, e, w = -Infinity) {
       keyed.clear(); appended = [];
       for (const r of rows) { if (keyColumns) keyed.set(keyOf(r), r); else appended.push(r); }
-      epoch = e; cached = null; staged.length = 0;
+      epoch = e; watermark = w; cached = null; staged.length = 0;
     },
   };
 }

@@ -1,5 +1,7 @@
 /**
- * Property tests over random graphs: one or two inputs, each through an optional filter and projection,
+ * Property tests over random graphs: one to three inputs (the last may read the same rows as the first,
+ * as a topic read twice in one query does; each input of one or two partitions, its watermark the least
+ * of its partitions'), each through an optional filter and projection,
  * merged by a UNION ALL, then one final stage — a window aggregate (EMIT CHANGES or ON WINDOW CLOSE),
  * dedup (first / last row per key), window Top-N over a window aggregate, Top-N over an updating
  * aggregate (a changelog), an aggregate over an aggregate, an aggregate over a last-row dedup, or —
@@ -29,10 +31,14 @@ type Stage = typeof STAGES[number];
 const TIMED: ReadonlySet<Stage> = new Set(['window_changes', 'window_close', 'dedup_first', 'window_topn']);
 /** Stages whose inputs are changelogs keyed by k (upserts and deletes; each input has its own keys). */
 const CHANGELOG: ReadonlySet<Stage> = new Set(['changelog_agg', 'changelog_topn']);
+/** Stages that keep one row per key by time. */
+const DEDUP: ReadonlySet<Stage> = new Set(['dedup_first', 'dedup_last', 'last_then_agg']);
 const SIZE = 4000;
 
 interface Shape {
-  inputs: 1 | 2;
+  inputs: 1 | 2 | 3;
+  /** With two or more inputs: the last one reads input 0's rows again (its own split and pace). */
+  twice: boolean;
   filter: (number | null)[];
   project: boolean[];
   stage: Stage;
@@ -92,7 +98,24 @@ function build(shape: Shape): PhysicalGraph {
   return g.build();
 }
 
-type Step = { input: number; kind: 'batch'; rows: GRow[]; ops?: number[] } | { input: number; kind: 'barrier'; epoch: number };
+type Step = { input: number; kind: 'batch'; part: number; rows: GRow[]; ops?: number[] } | { input: number; kind: 'barrier'; epoch: number };
+
+/** Each input's partitions: those it has rows in (the ones a source reader waits for). */
+function partitionsOf(steps: readonly Step[], inputs: number): number[][] {
+  const parts = Array.from({ length: inputs }, () => new Set<number>());
+  for (const s of steps) if (s.kind === 'batch') parts[s.input]!.add(s.part);
+  return parts.map((p) => [...p]);
+}
+
+/**
+ * An input's watermark: the least over its partitions of their max event time (`max[input * 2 + part]`),
+ * minus the delay; -Infinity until every partition has a time (as executor/watermark.ts's tracker).
+ */
+function inputWatermark(max: readonly number[], parts: readonly number[][], input: number, delay: number): number {
+  const ms = parts[input]!.map((p) => max[input * 2 + p]!);
+  const m = Math.min(...ms);
+  return ms.length && Number.isFinite(m) ? m - delay : -Infinity;
+}
 
 interface RunOutput { rows: Record<string, unknown>[]; late: number }
 
@@ -122,7 +145,10 @@ function run(plan: PhysicalGraph, steps: readonly Step[], delay: number, crashAt
 
   let graph = createGraph(plan, sink);
   /** Per input: max event time seen, and the barrier count. */
-  let maxTs = new Array<number>(nInputs).fill(-Infinity);
+  const parts = partitionsOf(steps, nInputs);
+  /** Max event time per input partition (input * 2 + part). */
+  let maxTs = new Array<number>(nInputs * 2).fill(-Infinity);
+  const pushWatermark = (i: number) => { const w = inputWatermark(maxTs, parts, i, delay); if (Number.isFinite(w)) graph.push(i, { kind: 'watermark', time: w }); };
   const barriersSeen = new Array<number>(nInputs).fill(0);
   let checkpoint: { files: Record<string, Uint8Array>; maxTs: number[]; pos: number[] } | null = null;
   let crashStep = -1;
@@ -138,8 +164,9 @@ function run(plan: PhysicalGraph, steps: readonly Step[], delay: number, crashAt
       return;
     }
     graph.push(s.input, { kind: 'batch', batch: rowsBatch(EV, s.rows.map((r): Row => [r.k, r.v, r.ts])), ops: s.ops ? Int8Array.from(s.ops) : null });
-    for (const r of s.rows) if (r.ts !== null && r.ts > maxTs[s.input]!) maxTs[s.input] = r.ts;
-    if (Number.isFinite(maxTs[s.input]!)) graph.push(s.input, { kind: 'watermark', time: maxTs[s.input]! - delay });
+    const slot = s.input * 2 + s.part;
+    for (const r of s.rows) if (r.ts !== null && r.ts > maxTs[slot]!) maxTs[slot] = r.ts;
+    pushWatermark(s.input);
   };
 
   let restored = false;
@@ -151,7 +178,7 @@ function run(plan: PhysicalGraph, steps: readonly Step[], delay: number, crashAt
       const snap: GraphSnapshot = fromIpcFiles(checkpoint!.files);
       graph.restore(snap);
       maxTs = [...checkpoint!.maxTs];
-      for (let i = 0; i < nInputs; i++) if (Number.isFinite(maxTs[i]!)) graph.push(i, { kind: 'watermark', time: maxTs[i]! - delay });
+      for (let i = 0; i < nInputs; i++) pushWatermark(i);
       restored = true;
       // Replay, input by input, what came after the input's barrier.
       const replay = steps.map((s, i) => ({ s, i })).filter(({ s, i }) => i > checkpoint!.pos[s.input]!);
@@ -174,7 +201,7 @@ function run(plan: PhysicalGraph, steps: readonly Step[], delay: number, crashAt
     graph = createGraph(plan, sink);
     graph.restore(fromIpcFiles(checkpoint.files));
     maxTs = [...checkpoint.maxTs];
-    for (let i = 0; i < nInputs; i++) if (Number.isFinite(maxTs[i]!)) graph.push(i, { kind: 'watermark', time: maxTs[i]! - delay });
+    for (let i = 0; i < nInputs; i++) pushWatermark(i);
     steps.forEach((s, i) => { if (i > checkpoint!.pos[s.input]!) push(s, i); });
   }
   graph.end();
@@ -184,19 +211,20 @@ function run(plan: PhysicalGraph, steps: readonly Step[], delay: number, crashAt
 
 /** What reaches the merge node: each input's rows through its filter and projection, with the watermark they meet there. */
 function arrivals(shape: Shape, steps: readonly Step[], delay: number): Arrived[] {
-  const max = new Array<number>(shape.inputs).fill(-Infinity);
-  const wmOf = (i: number) => (Number.isFinite(max[i]!) ? max[i]! - delay : -Infinity);
+  const max = new Array<number>(shape.inputs * 2).fill(-Infinity);
+  const parts = partitionsOf(steps, shape.inputs);
+  const wmOf = (i: number) => inputWatermark(max, parts, i, delay);
   const out: Arrived[] = [];
   for (const s of steps) {
     if (s.kind !== 'batch') continue;
-    const wm = Math.min(...max.map((_, i) => wmOf(i)));
+    const wm = Math.min(...parts.map((_, i) => wmOf(i)));
     for (const r0 of s.rows) {
       const c = shape.filter[s.input];
       if (c !== null && c !== undefined && !(r0.v !== null && r0.v > c)) continue;
       const r = shape.project[s.input] ? { ...r0, v: r0.v === null ? null : r0.v + 1 } : r0;
       out.push({ row: r, wm });
     }
-    for (const r of s.rows) if (r.ts !== null && r.ts > max[s.input]!) max[s.input] = r.ts;
+    for (const r of s.rows) if (r.ts !== null && r.ts > max[s.input * 2 + s.part]!) max[s.input * 2 + s.part] = r.ts;
   }
   return out;
 }
@@ -262,12 +290,14 @@ const T0 = Date.parse('2024-01-01T00:00:00.000Z');
 
 const scenarioArb = fc.record({
   stage: fc.constantFrom(...STAGES),
-  inputs: fc.constantFrom<1 | 2>(1, 2, 2),
-  filter: fc.array(fc.option(fc.integer({ min: 0, max: 4 }), { freq: 2 }), { minLength: 2, maxLength: 2 }),
-  project: fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }),
+  inputs: fc.constantFrom<1 | 2 | 3>(1, 2, 2, 3, 3),
+  twice: fc.boolean(),
+  filter: fc.array(fc.option(fc.integer({ min: 0, max: 4 }), { freq: 2 }), { minLength: 3, maxLength: 3 }),
+  project: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
   rankFn: fc.constantFrom<'row_number' | 'rank'>('row_number', 'rank'),
   events: fc.array(fc.record({
-    input: fc.integer({ min: 0, max: 1 }),
+    input: fc.integer({ min: 0, max: 2 }),
+    part: fc.integer({ min: 0, max: 1 }),
     k: fc.constantFrom<string | null>('a', 'b', 'c', 'd', null),
     v: fc.option(fc.integer({ min: 0, max: 6 }), { freq: 6 }),
     advance: fc.integer({ min: 0, max: 3 }).map((x) => x * 500),
@@ -289,6 +319,7 @@ function stepsOf(sc: Scenario, shape: Shape): { steps: Step[]; barriers: number 
   let clock = T0 + 60_000;
   const per: GRow[][] = Array.from({ length: shape.inputs }, () => []);
   const perOps: number[][] = Array.from({ length: shape.inputs }, () => []);
+  const perPart: number[][] = Array.from({ length: shape.inputs }, () => []);
   const changelog = CHANGELOG.has(shape.stage);
   sc.events.forEach((e, i) => {
     clock += e.advance;
@@ -296,14 +327,29 @@ function stepsOf(sc: Scenario, shape: Shape): { steps: Step[]; barriers: number 
     // Distinct times (+ i ms), so "first" and "last" never tie; changelog inputs keep their keys apart.
     per[input]!.push({ k: changelog ? `${e.k ?? 'z'}${input}` : e.k, v: e.v, ts: e.nullTs ? null : clock - e.jitter + i });
     perOps[input]!.push(e.del ? -1 : 1);
+    perPart[input]!.push(e.part);
   });
+  if (shape.twice && shape.inputs > 1) {
+    // The same rows again; a changelog input keeps its keys apart (two branches upserting one key would race).
+    const last = shape.inputs - 1;
+    per[last] = per[0]!.map((r) => (changelog ? { ...r, k: `${r.k!.slice(0, -1)}${last}` } : r));
+    perOps[last] = [...perOps[0]!];
+    perPart[last] = [...perPart[0]!];
+  }
+  // Per input partition, random chunks; the partitions of an input are read in a random interleaving.
   const chunks = per.map((rows, input) => {
+    const byPart: Step[][] = [0, 1].map((part) => {
+      const idx = rows.map((_, i) => i).filter((i) => perPart[input]![i] === part);
+      const out: Step[] = [];
+      for (let j = 0; j < idx.length;) {
+        const at = idx.slice(j, j + 1 + Math.floor(rnd() * 4));
+        out.push({ input, kind: 'batch', part, rows: at.map((i) => rows[i]!), ...(changelog ? { ops: at.map((i) => perOps[input]![i]!) } : {}) });
+        j += at.length;
+      }
+      return out;
+    });
     const out: Step[] = [];
-    for (let i = 0; i < rows.length;) {
-      const n = 1 + Math.floor(rnd() * 4);
-      out.push({ input, kind: 'batch', rows: rows.slice(i, i + n), ...(changelog ? { ops: perOps[input]!.slice(i, i + n) } : {}) });
-      i += n;
-    }
+    for (let open = byPart.filter((b) => b.length); open.length; open = byPart.filter((b) => b.length)) out.push(open[Math.floor(rnd() * open.length)]!.shift()!);
     return out;
   });
   const steps: Step[] = [];
@@ -330,7 +376,11 @@ function stepsOf(sc: Scenario, shape: Shape): { steps: Step[]; barriers: number 
 }
 
 function check(sc: Scenario): void {
-  const shape: Shape = { inputs: sc.inputs, filter: sc.filter, project: sc.project, stage: sc.stage, rankFn: sc.rankFn };
+  const shape: Shape = { inputs: sc.inputs, twice: sc.twice, filter: [...sc.filter], project: [...sc.project], stage: sc.stage, rankFn: sc.rankFn };
+  if (shape.twice && shape.inputs > 1 && DEDUP.has(shape.stage)) {
+    // A row and its copy tie on time; ties between different rows go by arrival, so the copy's branch is input 0's.
+    shape.filter[shape.inputs - 1] = shape.filter[0]!; shape.project[shape.inputs - 1] = shape.project[0]!;
+  }
   const plan = build(shape);
   const { steps, barriers } = stepsOf(sc, shape);
   const expected = canon(reference(shape, steps, sc.delay));
