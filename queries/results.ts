@@ -12,7 +12,7 @@ export function columnsOf(schema: Schema, visible = schema.fields.length): Colum
 
 /**
  * Counts the JSON bytes of result rows as they are built and refuses a result over
- * MAX_PULL_RESULT_BYTES with a 4xx (kind 'limit') naming the limit.
+ * MAX_PULL_RESULT_BYTES with a SqlError of kind 'limit' naming the limit (server/errors.ts maps kinds to statuses).
  */
 export function resultBudget(what: string, hint = 'add a LIMIT or a WHERE clause'): { add<T>(row: T): T } {
   let bytes = 0;
