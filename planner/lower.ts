@@ -16,7 +16,7 @@ import type { EmitMode } from './ast.ts';
 import { shiftColumns } from './bind-join.ts';
 import { planInputs, type LogicalPlan } from './logical.ts';
 import { APPEND, chainToGraph, GraphBuilder, GraphPlanError, type StreamKind } from './physical-graph.ts';
-import { emitBelow, toPhysical, unaryOp, type PhysicalPlan, type PhysicalSink, type PhysicalSource } from './physical.ts';
+import { emitBelow, toPhysical, unaryOp, type PhysicalOp, type PhysicalPlan, type PhysicalSink, type PhysicalSource } from './physical.ts';
 import { assertNever, T, type Expr, type Field, type Schema } from './types.ts';
 
 /** Plans that need a graph: several inputs, or a view's changes (a keyed changelog input). */
@@ -36,7 +36,7 @@ export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode,
     const chain = toPhysical(plan, sink, emit);
     return { ...chain, graph: chainToGraph(chain), sources: [chain.source] };
   }
-  const g = new GraphBuilder();
+  const g = opts.bounded ? new BoundedGraphBuilder() : new GraphBuilder();
   const sources: PhysicalSource[] = [];
   const walk = (p: LogicalPlan, em: EmitMode): string => {
     switch (p.kind) {
@@ -88,8 +88,23 @@ export function lowerPlan(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode,
   };
   const out = walk(plan, emit);
   g.sink(sink, out);
-  const graph = g.build();
+  const built = g.build();
+  // Every stream of a bounded graph is final rows only (see BoundedGraphBuilder).
+  const graph = opts.bounded ? { ...built, nodes: built.nodes.map((n) => ({ ...n, stream: APPEND })) } : built;
   return { source: sources[0]!, ops: [], sink, schema: plan.schema, graph, sources };
+}
+
+/**
+ * The graph of a pull query. Its inputs are views read once, append-only, and no barrier ever reaches
+ * it, so each operator emits final rows only: an aggregate emits each group once, at end of input; a
+ * join emits pairs as they meet, and the outer and anti joins are `boundedJoin`s that emit at end of
+ * input. Every stream in it is append-only, whatever the same operators emit in a continuous query
+ * (an aggregate's changelog): an aggregate of a join of an aggregate, say, reads plain rows, and the
+ * runtime picks the operators for append-only inputs. Stream kinds are therefore not derived here
+ * (`checkSchemas` false, streams set to append-only at build); the binder has checked the columns.
+ */
+class BoundedGraphBuilder extends GraphBuilder {
+  override op(op: PhysicalOp, inputs: readonly string[]): string { return super.op(op, inputs, false); }
 }
 
 /** The column each input of a bounded join gets: one constant window end for the whole input. */

@@ -15,22 +15,19 @@
  * the same epoch both times. Two different views are each at their own latest epoch; their queries
  * commit independently, so a join of two views may pair epochs that were never current together.
  *
- * What the graph emits: append-only rows are the result as they come. A changelog (a GROUP BY, or an
- * outer / anti join of keyed views, which retracts a padded row when its match arrives) is applied by
- * its key, and the result is what is left at the end. ORDER BY and LIMIT at the top of the plan then run
- * over that applied result, not over the changes (sort and limit do not read deletes).
+ * What the graph emits is the result, row by row as it comes: the views are read as append-only inputs,
+ * no barrier is pushed, so an aggregate emits each group once at end of input, and the outer and anti
+ * joins the planner lowers for pull queries emit final rows only (planner/lower.ts `boundedJoin`).
+ * Nothing is taken back, so ORDER BY and LIMIT (sort and limit, which read no deletes) are exact.
  *
  * The result is bounded (MAX_PULL_RESULT_BYTES, counted as rows are made), and the input is pushed in
  * slices so an append-only result over its budget stops after a slice, not after the whole view.
  */
-import type { RecordBatch } from 'apache-arrow';
 import type { QueryTable } from '../../connectors/table/query-table.ts';
 import { createGraph, type GraphSink } from '../../executor/graph.ts';
-import { UPSERT } from '../../executor/message.ts';
-import { createPipeline } from '../../executor/pipeline.ts';
-import { batchRows, rowObject, rowsBatch, type Row } from '../../executor/rows.ts';
-import type { PhysicalGraph, GraphNode, StreamKind } from '../../planner/physical-graph.ts';
-import type { PhysicalOp, PhysicalPlan, Schema } from '../../planner/index.ts';
+import { batchRows, rowObject } from '../../executor/rows.ts';
+import type { PhysicalGraph } from '../../planner/physical-graph.ts';
+import type { PhysicalPlan } from '../../planner/index.ts';
 import type { StatementResult } from '../engine-api.ts';
 import { columnsOf, resultBudget } from '../results.ts';
 import type { Handler } from './context.ts';
@@ -45,24 +42,14 @@ export function runPull(plan: PhysicalPlan, visibleCount: number, tableOf: (view
   const schema = plan.schema;
   const budget = resultBudget('the result');
   const out: Record<string, unknown>[] = [];
-  const emit = (r: Row) => { out.push(budget.add(rowObject(schema, r, visibleCount))); };
-  const { head, tail, top } = splitTail(plan.graph);
-
-  if (top.stream.kind === 'append' && tail.length === 0) {
-    // Rows are final as they come.
-    run(head, { batch(b) { for (const r of batchRows(b, schema)) emit(r); } }, tableOf);
-  } else {
-    const applied = new KeyedRows(top.stream);
-    run(head, { batch(b, ops) { applied.apply(b, ops, top.schema); } }, tableOf);
-    if (tail.length === 0) {
-      for (const r of applied.rows()) emit(r);
-    } else {
-      const pipeline = createPipeline(tail, { batch(b) { for (const r of batchRows(b, schema)) emit(r); } });
-      const rows = applied.rows();
-      if (rows.length) pipeline.push({ kind: 'batch', batch: rowsBatch(top.schema, rows), ops: null });
-      pipeline.push({ kind: 'end' });
-    }
-  }
+  run(plan.graph, {
+    batch(b, ops) {
+      // Over bounded append-only inputs with no barrier, every operator emits each row once, final:
+      // aggregates at end of input, one upsert per group. A delete would mean a row taken back.
+      if (ops?.some((o) => o < 0)) throw new Error('a pull query\'s result took back a row: its plan is not one a pull query runs');
+      for (const r of batchRows(b, schema)) out.push(budget.add(rowObject(schema, r, visibleCount)));
+    },
+  }, tableOf);
   return { statement: 'SELECT', columns: columnsOf(schema, visibleCount), rows: out };
 }
 
@@ -77,70 +64,7 @@ function run(graph: PhysicalGraph, sink: GraphSink, tableOf: (view: string) => Q
     if (!table) throw new Error(`view ${src.view} has no table`);
     if (!table.size) continue;
     const all = table.batch();
-    // A keyed view read as its changelog: every row is an upsert of its key (the table holds one row a key).
-    const keyed = n.stream.kind === 'changelog';
-    for (let at = 0; at < all.numRows; at += PULL_SLICE_ROWS) {
-      const slice = all.slice(at, at + PULL_SLICE_ROWS);
-      g.push(n.input, { kind: 'batch', batch: slice, ops: keyed ? new Int8Array(slice.numRows).fill(UPSERT) : null });
-    }
+    for (let at = 0; at < all.numRows; at += PULL_SLICE_ROWS) g.push(n.input, { kind: 'batch', batch: all.slice(at, at + PULL_SLICE_ROWS), ops: null });
   }
   g.end();
-}
-
-/**
- * Splits ORDER BY / LIMIT (sort and limit nodes right before the sink) off the graph: `head` is the
- * graph up to `top` (the node they read), collecting `top`'s stream; `tail` their operators in order.
- */
-function splitTail(graph: PhysicalGraph): { head: PhysicalGraph; tail: PhysicalOp[]; top: GraphNode } {
-  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
-  const sinks = graph.nodes.filter((n) => n.role === 'sink');
-  if (sinks.length !== 1) throw new Error('a pull query has one sink');
-  const sink = sinks[0]!;
-  const tail: PhysicalOp[] = [];
-  const cut = new Set<string>([sink.id]);
-  let top = byId.get(sink.inputs[0]!)!;
-  while (top.role === 'op' && (top.op.kind === 'sort' || top.op.kind === 'limit') && consumers(graph, top.id) === 1) {
-    tail.unshift(top.op);
-    cut.add(top.id);
-    top = byId.get(top.inputs[0]!)!;
-  }
-  if (tail.length === 0) return { head: graph, tail, top };
-  const collect: GraphNode = { id: sink.id, role: 'sink', sink: { kind: 'collect' }, inputs: [top.id], schema: top.schema, stream: top.stream };
-  const head: PhysicalGraph = { nodes: [...graph.nodes.filter((n) => !cut.has(n.id)), collect], fingerprint: graph.fingerprint };
-  return { head, tail, top };
-}
-
-function consumers(graph: PhysicalGraph, id: string): number {
-  return graph.nodes.filter((n) => n.inputs.includes(id)).length;
-}
-
-/**
- * A stream applied: append-only rows are kept in order; a changelog's upserts replace the row of their
- * key (in place, so a key keeps the position it first had) and its deletes remove it.
- */
-class KeyedRows {
-  private readonly list: Row[] = [];
-  private readonly byKey = new Map<string, Row>();
-  constructor(private readonly stream: StreamKind) {}
-
-  apply(b: RecordBatch, ops: Int8Array | null, schema: Schema): void {
-    const rows = batchRows(b, schema);
-    if (this.stream.kind === 'append' || this.stream.key.length === 0) {
-      // A chain's changelog whose key the planner did not derive (planner/physical-graph.ts
-      // `chainToGraph`): over a view's rows it only ever upserts each of its rows once.
-      rows.forEach((r, i) => {
-        if (ops && ops[i]! < 0) throw new Error('a pull query\'s result deletes a row it has no key for');
-        this.list.push(r);
-      });
-      return;
-    }
-    const key = this.stream.key;
-    rows.forEach((r, i) => {
-      const k = JSON.stringify(key.map((c) => r[c] ?? null));
-      if (ops && ops[i]! < 0) this.byKey.delete(k);
-      else this.byKey.set(k, r);
-    });
-  }
-
-  rows(): Row[] { return this.byKey.size ? [...this.byKey.values()] : this.list; }
 }

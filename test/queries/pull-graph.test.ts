@@ -55,6 +55,11 @@ const CASES: { name: string; sql: string; ordered?: boolean; duck?: string }[] =
     sql: 'SELECT b.auction, b.price, a.n FROM b LEFT JOIN a FOR SYSTEM_TIME AS OF PROCTIME() ON b.auction = a.auction',
     duck: 'SELECT b.auction, b.price, a.n FROM b LEFT JOIN a ON b.auction = a.auction',
   },
+  { name: 'an aggregate joined to a view', sql: 'SELECT x.auction, x.c, a.n FROM (SELECT auction, COUNT(*) AS c FROM b GROUP BY auction) x JOIN a ON x.auction = a.auction' },
+  { name: 'LEFT JOIN of two aggregates', sql: 'SELECT x.bidder, x.c, y.m FROM (SELECT bidder, COUNT(*) AS c FROM b GROUP BY bidder) x LEFT JOIN (SELECT id, COUNT(*) AS m FROM p WHERE city IS NOT NULL GROUP BY id) y ON x.bidder = y.id' },
+  { name: 'UNION ALL of two aggregates with the same keys', sql: 'SELECT auction, COUNT(*) AS c FROM b GROUP BY auction UNION ALL SELECT auction, SUM(price) FROM b GROUP BY auction' },
+  { name: 'aggregate over a UNION ALL of two aggregates', sql: 'SELECT k, SUM(c) AS s, COUNT(*) AS parts FROM (SELECT auction AS k, COUNT(*) AS c FROM b GROUP BY auction UNION ALL SELECT auction, COUNT(*) FROM b WHERE price > 200 GROUP BY auction) GROUP BY k' },
+  { name: 'aggregate of an aggregate over a join', sql: 'SELECT c, COUNT(*) AS cities FROM (SELECT p.city, COUNT(*) AS c FROM b JOIN p ON b.bidder = p.id GROUP BY p.city) GROUP BY c' },
   { name: 'aggregate over a UNION ALL', sql: 'SELECT auction, COUNT(*) AS c, SUM(price) AS s FROM (SELECT auction, price FROM b UNION ALL SELECT auction, top AS price FROM a) GROUP BY auction' },
 ];
 
