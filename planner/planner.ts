@@ -173,6 +173,8 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       // A pull query runs any graph over materialized views (queries/handlers/pull-select.ts): its
       // inputs are bounded, so outer and anti joins are lowered as batch joins (planner/lower.ts).
       const b = bindQuery(st.query, work, pm, 'pull');
+      const past = st.query.asOf?.find((c) => c.column !== null);
+      if (past) fail(pm, past.start, 'FOR SYSTEM_TIME AS OF <time column> reads a table\'s versions over time, and a pull query reads each view once, as it is now: use FOR SYSTEM_TIME AS OF PROCTIME(), or a plain join', 'unsupported');
       const physical = checkedPhysical(b.plan, { kind: 'collect' }, 'changes', pm, st.query.start, { bounded: true });
       return { kind: 'pull', logical: b.plan, physical, visibleCount: b.visibleCount };
     }
