@@ -5,9 +5,8 @@
  * The planner lowers it to a dataflow graph like any query (planner/lower.ts): one input per view it
  * reads — several for joins and UNION ALL — and operators up to a `collect` sink. It runs on the one
  * runtime (executor/graph.ts): each view's committed rows are pushed into its input in slices, then end
- * of input. Operators that wait for a watermark (interval and window joins, window aggregates, event-time
- * temporal joins) emit everything at end of input, as over any bounded input: `end()` is a watermark
- * at +infinity for them.
+ * of input. Operators that wait for a watermark (interval and window joins, window aggregates) emit
+ * everything at end of input, as over any bounded input: `end()` is a watermark at +infinity for them.
  *
  * Which epoch: every view is read at its own last committed epoch (`QueryTable.epoch`) when the query
  * runs. A query table only ever shows whole epochs (connectors/table/query-table.ts), and the whole run
