@@ -239,7 +239,7 @@ class QueryBinder {
     let where: Ast | null = ast.where ?? null;
     if (ast.from.length > 1) ({ rel, where } = this.bindJoins(ast.from, where));
     else rel = this.bindFrom(ast.from[0]);
-    if (where && this.mode !== 'pull') ({ rel, where } = this.bindSemiJoins(rel, where));
+    if (where) ({ rel, where } = this.bindSemiJoins(rel, where));
     const folded = this.foldRank(rel, where);
     if (folded) { rel = folded.rel; where = folded.where; }
     if (this.mode === 'continuous' || this.mode === 'push') {
@@ -308,8 +308,10 @@ class QueryBinder {
         }
       }
     }
-    if (this.mode === 'pull') errAt(loc, this.keywordAt('UNION'), 'UNION ALL is not supported in a pull query yet: create a materialized view over the UNION ALL and read it', 'unsupported');
-    const bound = branches.map((b) => this.bind({ ...b, _next: null, set_op: null }));
+    // A pull query's ORDER BY / LIMIT (parsed onto the last input) applies to the whole UNION ALL.
+    const last = branches[branches.length - 1]!;
+    const pull = this.mode === 'pull';
+    const bound = branches.map((b) => this.bind({ ...b, _next: null, set_op: null, ...(pull ? { orderby: null, limit: null } : {}) }));
     const first = bound[0]!;
     const f0 = first.plan.schema.fields;
     for (const [i, b] of bound.entries()) {
@@ -332,8 +334,9 @@ class QueryBinder {
     }));
     const fields = inputs[0]!.schema.fields.map((f, c) => ({ ...f, type: f.type.kind === 'null' ? (inputs.find((x) => x.schema.fields[c]!.type.kind !== 'null')?.schema.fields[c]!.type ?? f.type) : f.type, nullable: inputs.some((x) => x.schema.fields[c]!.nullable) }));
     const sameWindow = bound.every((b) => JSON.stringify(b.window) === JSON.stringify(first.window));
+    const union: LogicalPlan = { kind: 'union', inputs, schema: schemaOf(fields) };
     return {
-      plan: { kind: 'union', inputs, schema: schemaOf(fields) }, visibleCount: first.visibleCount, keyColumns: first.keyColumns,
+      plan: pull ? this.bindOrderLimit(last, union, first.visibleCount) : union, visibleCount: first.visibleCount, keyColumns: first.keyColumns,
       windowed: sameWindow && first.windowed, window: sameWindow ? first.window : null, emit: first.emit, columnAts: first.columnAts,
       dependsOn: [...new Set(bound.flatMap((b) => b.dependsOn))], sources: [...new Map(bound.flatMap((b) => b.sources).map((x) => [x.name, x])).values()],
     };

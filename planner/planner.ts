@@ -15,7 +15,7 @@ import { queryOptions, sinkOptions, sourceOptions } from './options.ts';
 import { parseRequest } from './parse.ts';
 import type { Preparsed } from './sql-parse.ts';
 import { isChain, printPhysical, type PhysicalPlan, type PhysicalSink } from './physical.ts';
-import { lowerPlan } from './lower.ts';
+import { lowerPlan, type LowerOptions } from './lower.ts';
 import { assertNever, isNumeric, sameType, typeToString, type Expr, type Field } from './types.ts';
 
 export type Planned =
@@ -97,7 +97,7 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       const options = queryOptions(st.options, pm);
       const b = bindQuery(st.query, work, pm, 'continuous');
       const sink: PhysicalSink = { kind: 'query_table', view: st.name.value, keyColumns: b.keyColumns, emit: b.emit, retentionRows: options.retentionRows };
-      const physical = checkedPhysical(b.plan, sink, b.emit, pm, st.query.start, options.stateTtlMs);
+      const physical = checkedPhysical(b.plan, sink, b.emit, pm, st.query.start, { stateTtlMs: options.stateTtlMs });
       const def: MaterializedViewDef = {
         kind: 'materialized_view', name: st.name.value, sql: text, schema: b.plan.schema, visibleCount: b.visibleCount,
         keyColumns: b.keyColumns, emit: b.emit, options, dependsOn: b.dependsOn,
@@ -171,9 +171,12 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
         return { kind: 'push', logical: b.plan, physical, visibleCount: b.visibleCount, keyColumns: b.keyColumns };
       }
       if (st.query.emit === 'window_close') fail(pm, st.query.emitStart, 'EMIT ON WINDOW CLOSE belongs to CREATE MATERIALIZED VIEW or CREATE SINK; a pull query reads the current state');
+      // A pull query runs any graph over materialized views (queries/handlers/pull-select.ts): its
+      // inputs are bounded, so outer and anti joins are lowered as batch joins (planner/lower.ts).
       const b = bindQuery(st.query, work, pm, 'pull');
-      const physical = checkedPhysical(b.plan, { kind: 'collect' }, 'changes', pm, st.query.start);
-      if (!isChain(physical)) fail(pm, st.query.start, 'a pull query reads one materialized view; joins and UNION ALL belong in the materialized view it reads', 'unsupported');
+      const past = st.query.asOf?.find((c) => c.column !== null);
+      if (past) fail(pm, past.start, 'FOR SYSTEM_TIME AS OF <time column> reads a table\'s versions over time, and a pull query reads each view once, as it is now: use FOR SYSTEM_TIME AS OF PROCTIME(), or a plain join', 'unsupported');
+      const physical = checkedPhysical(b.plan, { kind: 'collect' }, 'changes', pm, st.query.start, { bounded: true });
       return { kind: 'pull', logical: b.plan, physical, visibleCount: b.visibleCount };
     }
     default: return assertNever(st, 'statement');
@@ -197,10 +200,11 @@ function mentions(query: string, name: string): boolean {
  * to consume what its input emits (planner/physical-graph.ts). A combination that cannot be computed
  * exactly is refused here, at the query, never run wrongly.
  */
-function checkedPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, pm: PosMap, at: number, stateTtlMs?: number): PhysicalPlan {
-  try { return lowerPlan(plan, sink, emit, { stateTtlMs }); } catch (e) {
+function checkedPhysical(plan: LogicalPlan, sink: PhysicalSink, emit: EmitMode, pm: PosMap, at: number, opts: LowerOptions = {}): PhysicalPlan {
+  try { return lowerPlan(plan, sink, emit, opts); } catch (e) {
     if (!(e instanceof GraphPlanError)) throw e;
-    return fail(pm, at, `this query cannot be computed exactly: ${e.message}`, 'unsupported');
+    const what = opts.bounded ? 'this pull query' : 'this query';
+    return fail(pm, at, `${what} cannot be computed exactly: ${e.message}`, 'unsupported');
   }
 }
 
@@ -239,7 +243,7 @@ function checkSinkKeys(sink: SinkOptions, b: BoundQuery, pm: PosMap, at: number)
 function sinkPlan(name: string, text: string, sink: SinkDef['sink'], options: SinkDef['options'], b: BoundQuery, work: Catalog, ifNotExists: boolean, exists: boolean, pm: PosMap, at: number): Planned {
   void work;
   const psink: PhysicalSink = { kind: 'kafka_sink', name, sink, keyColumns: b.keyColumns, emit: b.emit };
-  const physical = checkedPhysical(b.plan, psink, b.emit, pm, at, options.stateTtlMs);
+  const physical = checkedPhysical(b.plan, psink, b.emit, pm, at, { stateTtlMs: options.stateTtlMs });
   const def: SinkDef = { kind: 'sink', name, sql: text, schema: b.plan.schema, keyColumns: b.keyColumns, emit: b.emit, sink, options, dependsOn: b.dependsOn };
   return { kind: 'create_sink', def, logical: b.plan, physical, ifNotExists, exists };
 }

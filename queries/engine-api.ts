@@ -1,0 +1,94 @@
+/**
+ * What the engine offers the server (HTTP routes, the PostgreSQL wire server, metrics): the `Engine`
+ * interface and the shapes of its answers. Kept apart from the implementation so the statement
+ * handlers (queries/handlers/*) can name a result without importing the engine that calls them.
+ */
+import type { Log } from '../connectors/kafka/client.ts';
+import type { QueryTable } from '../connectors/table/query-table.ts';
+import type { CatalogObject } from '../planner/index.ts';
+import type { PushQuery, RowChange, StartFrom, ViewFeed } from './push.ts';
+import type { QueryProgress, QueryRunner, QueryState } from './runner.ts';
+
+export interface EngineConfig {
+  readonly brokers: readonly string[];
+  readonly dataDir: string;
+  readonly log: Log;
+  readonly maxQueries?: number;
+  readonly keepEpochs?: number;
+}
+
+export interface ColumnInfo { readonly name: string; readonly type: string }
+
+/** One entry of POST /v1/sql's `results`, per statement. */
+export interface StatementResult {
+  readonly statement: string;
+  readonly name?: string;
+  readonly queryId?: string;
+  readonly message?: string;
+  readonly columns?: readonly ColumnInfo[];
+  readonly rows?: readonly Record<string, unknown>[];
+  readonly plan?: { readonly logical: string; readonly physical: string; readonly graph: string };
+}
+
+export interface QueryInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: 'materialized_view' | 'sink';
+  readonly sql: string;
+  readonly status: QueryState;
+  readonly error: string | null;
+}
+
+export interface Engine {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  execute(sql: string): Promise<StatementResult[]>;
+  queries(): QueryInfo[];
+  query(id: string): QueryInfo | undefined;
+  progress(id: string): Promise<QueryProgress | undefined>;
+  /** Stops a query and drops the view or sink it feeds. */
+  stopQuery(id: string): Promise<boolean>;
+  table(name: string): QueryTable | undefined;
+  objects(): CatalogObject[];
+  runner(id: string): QueryRunner | undefined;
+  // ---- push and the dashboard's catalog (see queries/push.ts) ----
+  /** Sources, views and sinks with their columns, for GET /v1/catalog. */
+  catalogInfo(): CatalogInfo;
+  /** A materialized view's committed rows (the newest `limit`), or undefined when there is no such view. */
+  viewRows(name: string, limit?: number): ViewRows | undefined;
+  /** The change feed of a materialized view (shared by its SSE clients), or undefined. */
+  viewFeed(name: string): { feed: ViewFeed; columns: ColumnInfo[] } | undefined;
+  /** Starts an ad-hoc `SELECT … EMIT CHANGES`; SqlError when the SQL is not one push query. */
+  startPush(sql: string, opts: PushOptions): Promise<PushHandle>;
+  pushQueries(): readonly PushHandle[];
+}
+
+export interface CatalogInfo {
+  readonly sources: readonly { name: string; columns: ColumnInfo[]; topics: string[]; topicPattern: string | null; format: string; watermark: { column: string; delayMs: number } | null }[];
+  readonly views: readonly { name: string; kind: 'view' | 'materialized_view'; columns: ColumnInfo[]; queryId?: string; keyColumns?: string[] | null; emit?: 'changes' | 'window_close' }[];
+  readonly sinks: readonly { name: string; topic: string; queryId?: string; columns: ColumnInfo[] }[];
+}
+
+export interface ViewRows {
+  readonly name: string;
+  readonly epoch: number;
+  readonly total: number;
+  readonly columns: ColumnInfo[];
+  readonly rows: Record<string, unknown>[];
+}
+
+export interface PushOptions {
+  readonly startFrom?: StartFrom;
+  readonly intervalMs?: number;
+  onChanges(epoch: number, changes: readonly RowChange[]): void;
+  onError(e: Error): void;
+}
+
+export interface PushHandle {
+  readonly id: string;
+  readonly sql: string;
+  readonly columns: ColumnInfo[];
+  readonly keyColumns: string[] | null;
+  readonly query: PushQuery;
+  stop(): Promise<void>;
+}
