@@ -336,7 +336,7 @@ class QueryBinder {
     const sameWindow = bound.every((b) => JSON.stringify(b.window) === JSON.stringify(first.window));
     const union: LogicalPlan = { kind: 'union', inputs, schema: schemaOf(fields) };
     return {
-      plan: pull ? this.bindOrderLimit(last, union, first.visibleCount) : union, visibleCount: first.visibleCount, keyColumns: first.keyColumns,
+      plan: pull ? this.bindOrderLimit(last, union, this.orderKeys(last, [], fields.slice(0, first.visibleCount).map((f) => f.name), first.visibleCount, (e) => errAt(this.loc, astOffset(this.loc, e), 'ORDER BY after UNION ALL takes output column names or positions'))) : union, visibleCount: first.visibleCount, keyColumns: first.keyColumns,
       windowed: sameWindow && first.windowed, window: sameWindow ? first.window : null, emit: first.emit, columnAts: first.columnAts,
       dependsOn: [...new Set(bound.flatMap((b) => b.dependsOn))], sources: [...new Map(bound.flatMap((b) => b.sources).map((x) => [x.name, x])).values()],
     };
