@@ -4,8 +4,8 @@
  *
  * The planner lowers it to a dataflow graph like any query (planner/lower.ts): one input per view it
  * reads — several for joins and UNION ALL — and operators up to a `collect` sink. It runs on the one
- * runtime (executor/graph.ts): each view's committed rows are pushed into its input in slices, then end
- * of input. Operators that wait for a watermark (interval and window joins, window aggregates) emit
+ * runtime (executor/graph.ts) through the one driver (queries/driver.ts): each view's committed rows
+ * are pushed into its input in slices, then end of input. Operators that wait for a watermark (interval and window joins, window aggregates) emit
  * everything at end of input, as over any bounded input: `end()` is a watermark at +infinity for them.
  *
  * Which epoch: every view is read at its own last committed epoch (`QueryTable.epoch`) when the query
@@ -23,10 +23,10 @@
  * slices so an append-only result over its budget stops after a slice, not after the whole view.
  */
 import type { QueryTable } from '../../connectors/table/query-table.ts';
-import { createGraph, type GraphSink } from '../../executor/graph.ts';
+import type { GraphSink } from '../../executor/graph.ts';
 import { batchRows, rowObject } from '../../executor/rows.ts';
-import type { PhysicalGraph } from '../../planner/physical-graph.ts';
 import type { PhysicalPlan } from '../../planner/index.ts';
+import { createDriver } from '../driver.ts';
 import type { StatementResult } from '../engine-api.ts';
 import { columnsOf, resultBudget } from '../results.ts';
 import type { Handler } from './context.ts';
@@ -41,7 +41,7 @@ export function runPull(plan: PhysicalPlan, visibleCount: number, tableOf: (view
   const schema = plan.schema;
   const budget = resultBudget('the result');
   const out: Record<string, unknown>[] = [];
-  run(plan.graph, {
+  run(plan, {
     batch(b, ops) {
       // Over bounded append-only inputs with no barrier, every operator emits each row once, final:
       // aggregates at end of input, one upsert per group. A delete would mean a row taken back.
@@ -52,18 +52,20 @@ export function runPull(plan: PhysicalPlan, visibleCount: number, tableOf: (view
   return { statement: 'SELECT', columns: columnsOf(schema, visibleCount), rows: out };
 }
 
-/** Pushes every view's rows into its input, in slices, then ends every input. */
-function run(graph: PhysicalGraph, sink: GraphSink, tableOf: (view: string) => QueryTable | undefined): void {
-  const g = createGraph(graph, sink);
-  for (const n of graph.nodes) {
-    if (n.role !== 'source') continue;
-    const src = n.source;
-    if (!src || src.kind !== 'view_source') throw new Error('a pull query reads materialized views only');
+/**
+ * Pushes every view's rows into its input, in slices, then ends every input: through the driver
+ * (queries/driver.ts), the one loop every way of running a query shares; a view's rows are a
+ * `changes` input (decoded already, no watermark).
+ */
+function run(plan: PhysicalPlan, sink: GraphSink, tableOf: (view: string) => QueryTable | undefined): void {
+  const driver = createDriver({ plan, sink, inputs: plan.sources.map((_, index) => ({ kind: 'changes' as const, index })) });
+  plan.sources.forEach((src, index) => {
+    if (src.kind !== 'view_source') throw new Error('a pull query reads materialized views only');
     const table = tableOf(src.view);
     if (!table) throw new Error(`view ${src.view} has no table`);
-    if (!table.size) continue;
+    if (!table.size) return;
     const all = table.batch();
-    for (let at = 0; at < all.numRows; at += PULL_SLICE_ROWS) g.push(n.input, { kind: 'batch', batch: all.slice(at, at + PULL_SLICE_ROWS), ops: null });
-  }
-  g.end();
+    for (let at = 0; at < all.numRows; at += PULL_SLICE_ROWS) driver.batch(index, all.slice(at, at + PULL_SLICE_ROWS), null);
+  });
+  driver.end();
 }
