@@ -635,7 +635,14 @@ function bindFunction(ctx: BindContext, ast: Ast, at: number): Expr {
   if (name === 'now' && !(ast.args?.value?.length)) return lit(Date.now(), T.timestamp);
   const sig = FUNCTIONS[name];
   if (!sig) return errAt(loc, at, `unknown function '${name}'${didYouMean(name, Object.keys(FUNCTIONS))}`);
-  const argAsts: Ast[] = ast.args?.value ?? (ast.args ? [ast.args] : []);
+  // node-sql-parser gives an argument list as an array, but `f(a, b AND c)` as one binary_expr whose
+  // left side is the array [a, b] (found by the fuzzer): take any non-array as one argument; binding
+  // refuses the array inside it like any expression it does not know.
+  const listed: Ast | Ast[] | undefined = ast.args?.value;
+  if (listed && !Array.isArray(listed) && Array.isArray(listed.left)) {
+    errAt(loc, at, `${name}(): its arguments cannot be read as written; put parentheses around the argument that uses ${String(listed.operator ?? 'an operator')}`);
+  }
+  const argAsts: Ast[] = Array.isArray(listed) ? listed : listed != null ? [listed] : ast.args ? [ast.args] : [];
   if (argAsts.length < sig.min || argAsts.length > sig.max) {
     errAt(loc, at, `${name}() takes ${sig.min === sig.max ? sig.min : `${sig.min} to ${sig.max}`} argument(s), got ${argAsts.length}`);
   }

@@ -35,7 +35,7 @@ import type { RowChange } from '../queries/push.ts';
 import type { Service } from '../queries/service.ts';
 import { openScope, redactUrl, requireToken } from './auth.ts';
 import { apiError, clientErrorHandler, errorHandler, frameworkErrors, notFoundHandler } from './errors.ts';
-import { installLingeringClose } from './lingering-close.ts';
+import { installLingeringClose, lingeringClose } from './lingering-close.ts';
 import { createMetrics } from './metrics.ts';
 import * as S from './schemas.ts';
 import { createSseHub, type SseStream } from './sse.ts';
@@ -156,12 +156,12 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
   // none, drops the socket without an answer. Answer it like any other refused request.
   app.server.on('connect', (_req: unknown, socket: Socket) => {
     const body = JSON.stringify(apiError('CONNECT is not supported'));
-    // The socket is ours now (Node no longer reads it): answer, then close it both ways, or it
-    // stays open (and holds app.close()) while the client is still sending.
+    // The socket is ours now (Node no longer reads it): answer, then close it with a lingering close
+    // (FIN, drain, destroy within 2 s): destroyed at once, a client still sending its body was reset
+    // before it read the answer (found by `npm run fuzz`, seed 20261204).
     socket.on('error', () => undefined);
-    socket.resume();
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
-    setTimeout(() => socket.destroy(), 5000).unref();
+    socket.write(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    lingeringClose(socket);
   });
 
   // SSE streams end before the server waits for its connections to drain.

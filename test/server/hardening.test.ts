@@ -169,6 +169,7 @@ describe('HTTP hardening: auth on the matched route, long names, one error shape
     const cases = [
       { what: 'no token (401 from the auth hook)', head: 'POST /v1/sql HTTP/1.1\r\nHost: x\r\n', status: '401' },
       { what: 'body over the limit (413)', head: `POST /v1/sql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n`, status: '413' },
+      { what: 'CONNECT (405, the socket is handed over by Node)', head: `CONNECT /v1/info HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n`, status: '405' },
       { what: "Node's parser (431)", head: `POST /v1/sql HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(20_000)}\r\n`, status: '431' },
     ];
     for (const c of cases) {
