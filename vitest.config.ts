@@ -8,6 +8,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // Two test files at a time (vitest's default on 2 cores is one): most files wait on Kafka, not the CPU,
+    // and one at a time put the suite at its 15-minute budget.
+    maxWorkers: 2,
+    minWorkers: 1,
     reporters: ['default'],
   },
 });
