@@ -252,10 +252,10 @@ describe.skipIf(process.env.SKIP_BROWSER_TESTS === '1')('dashboard in headless C
     }, null, { timeout: 20_000 });
     page.once('dialog', (d) => void d.accept());
     await page.click('[data-testid="query-stop"]');
-    await page.waitForSelector('[data-testid="query-panel"]', { state: 'hidden', timeout: 5000 });
-    await page.waitForSelector(`[data-testid="view-item"][data-name="${view}"]`, { state: 'detached', timeout: 5000 });
-    await page.waitForSelector(`[data-testid="query-item"][data-name="${view}"]`, { state: 'detached', timeout: 5000 });
-    await page.waitForSelector('[data-testid="view-live"][data-mode="ended"]', { timeout: 5000 });
+    await page.waitForSelector('[data-testid="query-panel"]', { state: 'hidden', timeout: 20_000 });
+    await page.waitForSelector(`[data-testid="view-item"][data-name="${view}"]`, { state: 'detached', timeout: 20_000 });
+    await page.waitForSelector(`[data-testid="query-item"][data-name="${view}"]`, { state: 'detached', timeout: 20_000 });
+    await page.waitForSelector('[data-testid="view-live"][data-mode="ended"]', { timeout: 20_000 });
     expect(service.engine.queries()).toEqual([]);
   });
 
