@@ -40,6 +40,17 @@ export interface CatalogStore {
   all(): CatalogObject[];
   /** The query feeding a materialized view or sink. */
   queryIdOf(name: string): string | undefined;
+  /** The object a query feeds. */
+  objectOfQuery(queryId: string): StoredObject | undefined;
+  /** The stored objects in creation order. */
+  stored(): readonly StoredObject[];
+  /**
+   * Holds file writes until `release` (cluster mode replays the command log into the store: one write at
+   * the end, not one per command). `release` writes the file whole, changed or not: with a cluster the
+   * file is a cache of the log and must say what the log says.
+   */
+  hold(): void;
+  release(): Promise<void>;
 }
 
 export function createCatalogStore(dataDir: string): CatalogStore {
@@ -47,7 +58,9 @@ export function createCatalogStore(dataDir: string): CatalogStore {
   const stored: StoredObject[] = [];
   const file = path.join(dataDir, 'catalog.json');
   const indexOf = (name: string) => stored.findIndex((x) => x.name.toLowerCase() === name.toLowerCase());
-  const persist = () => atomicWrite(file, JSON.stringify({ version: VERSION, objects: stored }, null, 2), 0o600);
+  let held = false;
+  const write = () => atomicWrite(file, JSON.stringify({ version: VERSION, objects: stored }, null, 2), 0o600);
+  const persist = () => (held ? Promise.resolve() : write());
 
   return {
     catalog, file,
@@ -79,6 +92,10 @@ export function createCatalogStore(dataDir: string): CatalogStore {
     get: (name) => catalog.get(name),
     all: () => catalog.all(),
     queryIdOf: (name) => stored[indexOf(name)]?.queryId,
+    objectOfQuery: (queryId) => stored.find((x) => x.queryId === queryId),
+    stored: () => stored,
+    hold() { held = true; },
+    async release() { held = false; await write(); },
   };
 }
 

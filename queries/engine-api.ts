@@ -6,6 +6,7 @@
 import type { Log } from '../connectors/kafka/client.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
 import type { CatalogObject } from '../planner/index.ts';
+import type { ClusterCatalogInfo, ClusterOptions } from './cluster/catalog-log.ts';
 import type { PushQuery, RowChange, StartFrom, ViewFeed } from './push.ts';
 import type { QueryProgress, QueryRunner, QueryState } from './runner.ts';
 
@@ -15,6 +16,17 @@ export interface EngineConfig {
   readonly log: Log;
   readonly maxQueries?: number;
   readonly keepEpochs?: number;
+  /**
+   * CLUSTER_ID (issue 17): the catalog is the cluster's command log, shared by every instance with this
+   * id (queries/cluster/catalog-log.ts). Absent: a single instance, as before.
+   */
+  readonly cluster?: ClusterOptions;
+  /**
+   * Whether this instance runs the continuous query behind view or sink `name` (default: every query in
+   * its catalog). Asked each time the query would start (CREATE, start, replay); a query it declines is
+   * in the catalog but has no runner, table or checkpoints here. The hook for cluster tasks to take over.
+   */
+  readonly runQuery?: (name: string, queryId: string) => boolean;
 }
 
 export interface ColumnInfo { readonly name: string; readonly type: string }
@@ -61,6 +73,8 @@ export interface Engine {
   /** Starts an ad-hoc `SELECT … EMIT CHANGES`; SqlError when the SQL is not one push query. */
   startPush(sql: string, opts: PushOptions): Promise<PushHandle>;
   pushQueries(): readonly PushHandle[];
+  /** With CLUSTER_ID: this instance and its place in the command log; null on a single instance. */
+  cluster?(): ClusterCatalogInfo | null;
 }
 
 export interface CatalogInfo {

@@ -10,15 +10,27 @@
  * queries and view tables in queries/query-registry.ts, catalog and view reads in
  * queries/view-reads.ts, push queries in queries/push-registry.ts, the public types in
  * queries/engine-api.ts.
+ *
+ * With a cluster (EngineConfig.cluster, CLUSTER_ID) a request that changes the catalog is checked here
+ * (planned, MAX_QUERIES, anything that needs this instance or the broker), then proposed to the
+ * cluster's command log instead of applied; every instance applies it from the log, in order, with the
+ * same handlers (`applyCommand`), and the proposer answers once it has applied it. Applying must be
+ * deterministic: the planner and the catalog only, query ids from the command (no clock, no broker).
+ * At start the log is replayed from offset 0 into an empty catalog (catalog.json is rewritten as a cache
+ * of it), and only then are the queries started, once each, in creation order.
  */
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { holdReaders } from '../connectors/kafka/source.ts';
 import { planRequest, preparseRequest, SqlError, warmParser, type PlannedStatement } from '../planner/index.ts';
-import { createCatalogStore } from './catalog-store.ts';
+import { createCatalogStore, type StoredObject } from './catalog-store.ts';
+import { changesCatalog, commandQueryIds, openClusterCatalog, type ClusterCatalog, type ClusterOptions } from './cluster/catalog-log.ts';
+import { CommandRejectedError, type CommandState } from './cluster/command-log.ts';
 import type { Engine, EngineConfig, StatementResult } from './engine-api.ts';
 import { applyStatement, type HandlerContext, type UndoList } from './handlers/index.ts';
 import { createPushRegistry } from './push-registry.ts';
-import { createQueryRegistry } from './query-registry.ts';
+import { createQueryRegistry, type QueryPlan } from './query-registry.ts';
+import { queryDir } from './runner.ts';
 import { createViewReads } from './view-reads.ts';
 
 export type { CatalogInfo, ColumnInfo, Engine, EngineConfig, PushHandle, PushOptions, QueryInfo, StatementResult, ViewRows } from './engine-api.ts';
@@ -29,11 +41,131 @@ export function createEngine(cfg: EngineConfig): Engine {
   const queries = createQueryRegistry(cfg);
   const reads = createViewReads(store, queries);
   const pushes = createPushRegistry(cfg, store);
-  const ctx: HandlerContext = { cfg, store, queries, closeFeed: (name) => reads.closeFeed(name) };
   let releaseReaders: (() => Promise<void>) | null = null;
 
   let lock: Promise<unknown> = Promise.resolve();
   const serial = <T>(f: () => Promise<T>): Promise<T> => { const r = lock.then(f); lock = r.catch(() => undefined); return r; };
+
+  // ---- cluster state (none without cfg.cluster) ----
+  let commands: ClusterCatalog | null = null;
+  /** True while the command log is replayed at start: queries are started after it, once each. */
+  let replaying = false;
+  const deferred = new Map<string, { p: QueryPlan; sql: string }>();
+  /** Query ids created by the log's commands (replay and after): tells a stale cached object from a pre-cluster one. */
+  const logQueryIds = new Set<string>();
+
+  async function startQuery(p: QueryPlan, sql: string, id: string): Promise<void> {
+    if (cfg.cluster) logQueryIds.add(id);
+    if (replaying) { deferred.set(id, { p, sql }); return; }
+    if (cfg.runQuery && !cfg.runQuery(p.def.name, id)) { cfg.log('info', `query ${id} (${p.def.name}) does not run on this instance`); return; }
+    await queries.start(p, sql, id);
+  }
+  async function dropQuery(id: string): Promise<void> {
+    deferred.delete(id);
+    const ran = queries.get(id) !== undefined;
+    await queries.drop(id);
+    // With a cluster the query may not run here, or ran here before this instance restarted: its checkpoints go too.
+    if (!ran && cfg.cluster) await fs.rm(queryDir(cfg.dataDir, id), { recursive: true, force: true });
+  }
+  const ctx: HandlerContext = { cfg, store, queries, closeFeed: (name) => reads.closeFeed(name), newQueryId: () => randomUUID(), startQuery, dropQuery };
+
+  /** The catalog as the command log drives it: check = plan against it, apply = the handlers, in the engine's turn. */
+  const commandState: CommandState = {
+    check(sql) {
+      try {
+        planRequest(sql, store.catalog);
+        return null;
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
+      }
+    },
+    apply: (sql, cmd, mine) => serial(() => applyCommand(sql, cmd.id, mine)),
+  };
+
+  /**
+   * Applies one command of the log. Every instance applies its catalog changes, in order, with query ids
+   * from the command id; the proposer (`mine`) also answers its other statements (SHOW, SELECT, …) at
+   * their place. Nothing is taken back on failure: a statement that fails here (a disk error) fails
+   * here only, the catalog in memory stays what every instance has; the proposer gets the error.
+   */
+  async function applyCommand(sql: string, commandId: string, mine: boolean): Promise<StatementResult[]> {
+    const planned = planRequest(sql, store.catalog);
+    const c: HandlerContext = { ...ctx, newQueryId: commandQueryIds(commandId) };
+    const results: StatementResult[] = [];
+    let failure: unknown = null;
+    for (const ps of planned) {
+      const change = changesCatalog(ps);
+      if (!change && (!mine || failure !== null)) continue;
+      try {
+        results.push(await applyStatement(c, ps, []));
+      } catch (e) {
+        cfg.log('error', `command ${commandId}: ${ps.sql.slice(0, 80)}: ${(e as Error).message}`);
+        failure ??= e;
+      }
+    }
+    if (failure !== null) throw failure;
+    return results;
+  }
+
+  /**
+   * Joins the cluster: replays the command log into the (empty) catalog, then writes catalog.json from
+   * it and starts the queries. Objects of the old catalog.json that the log does not have are left out.
+   */
+  async function joinCluster(cluster: ClusterOptions): Promise<void> {
+    let cached: StoredObject[] = [];
+    try { cached = await store.load(); } catch (e) {
+      cfg.log('warn', `${(e as Error).message} — with CLUSTER_ID it is only a cache: the command log is replayed instead`);
+    }
+    store.hold();
+    replaying = true;
+    try {
+      commands = await openClusterCatalog({ brokers: cfg.brokers, cluster, state: commandState, log: cfg.log });
+    } catch (e) {
+      replaying = false;
+      deferred.clear();
+      await store.release().catch(() => undefined);
+      throw e;
+    }
+    await serial(async () => {
+      replaying = false;
+      const starts = [...deferred];
+      deferred.clear();
+      await store.release();
+      for (const [id, { p, sql }] of starts) {
+        await startQuery(p, sql, id).catch((e: Error) => cfg.log('error', `cannot start query ${id} (${p.def.name}): ${e.message}`));
+      }
+      for (const s of cached) {
+        if (store.get(s.name)) continue;
+        if (s.queryId && !logQueryIds.has(s.queryId)) {
+          cfg.log('warn', `${s.kind} ${s.name} of ${store.file} is not in the cluster's command log: left out (its checkpoints stay in ${queryDir(cfg.dataDir, s.queryId)}); create it again to share it`);
+        } else {
+          cfg.log('info', `${s.kind} ${s.name} was dropped from the cluster's catalog while this instance was away`);
+        }
+      }
+    });
+    const info = commands.info();
+    cfg.log('info', `cluster ${cluster.clusterId}: instance ${info.instanceId} replayed ${info.applied} commands of ${info.topic} (${info.skipped} skipped); ${store.all().length} objects`);
+  }
+
+  /** A request that changes the catalog, with a cluster: checked here, proposed, answered once applied here. */
+  async function propose(sql: string): Promise<StatementResult[]> {
+    if (!commands) throw new Error('the engine is not in its cluster (not started, or stopping)');
+    try {
+      const cmd = await commands.propose(sql);
+      return cmd.result as StatementResult[];
+    } catch (e) {
+      // The catalog at the log's end refused it: the planner's SqlError (line:column, kind) as on one instance.
+      if (e instanceof CommandRejectedError) throw e.cause ?? new SqlError(e.reason, 1, 1, 'conflict');
+      throw e;
+    }
+  }
+
+  /** What only this instance can check, before a request is proposed (nothing of it is in the log yet). */
+  function preflight(planned: readonly PlannedStatement[]): void {
+    checkCapacity(planned);
+    // Refused at apply on one instance (and the request taken back); in the log it would be half applied.
+    if (planned.some((ps) => ps.planned.kind === 'push')) throw new SqlError('push queries (SELECT … EMIT CHANGES) are served as a stream at POST /v1/query-stream', 1, 1);
+  }
 
   /** Refuses a request whose new queries would go past MAX_QUERIES, before any statement takes effect. */
   function checkCapacity(planned: readonly PlannedStatement[]): void {
@@ -53,7 +185,7 @@ export function createEngine(cfg: EngineConfig): Engine {
         const p = ps!.planned;
         if (p.kind === 'create_source' || p.kind === 'create_view' || p.kind === 'create_materialized_view' || p.kind === 'create_sink') {
           store.restore(p.def, s);
-          if ((p.kind === 'create_materialized_view' || p.kind === 'create_sink') && s.queryId) await queries.start(p, s.sql, s.queryId);
+          if ((p.kind === 'create_materialized_view' || p.kind === 'create_sink') && s.queryId) await startQuery(p, s.sql, s.queryId);
         }
       } catch (e) {
         // Left out of the catalog (and of the file at its next write); the log says why.
@@ -67,9 +199,12 @@ export function createEngine(cfg: EngineConfig): Engine {
       releaseReaders ??= holdReaders();
       warmParser();
       await fs.mkdir(cfg.dataDir, { recursive: true });
-      await restore();
+      if (cfg.cluster) await joinCluster(cfg.cluster);
+      else await restore();
     },
     async close() {
+      const c = commands; commands = null;
+      await c?.close().catch(() => undefined);
       await pushes.stopAll();
       reads.closeAll('the server is stopping');
       await serial(() => queries.stopAll());
@@ -80,8 +215,12 @@ export function createEngine(cfg: EngineConfig): Engine {
     async execute(sql: string) {
       // Parsed off the main thread under a deadline, before waiting for the engine's turn.
       const parsed = await preparseRequest(sql);
-      return serial(async () => {
+      const local = await serial(async () => {
         const planned = planRequest(sql, store.catalog, parsed);
+        if (cfg.cluster && planned.some(changesCatalog)) {
+          preflight(planned);
+          return null;
+        }
         checkCapacity(planned);
         const results: StatementResult[] = [];
         // A statement that fails while taking effect takes back the CREATEs of its request (DROPs stay done).
@@ -94,11 +233,19 @@ export function createEngine(cfg: EngineConfig): Engine {
         }
         return results;
       });
+      return local ?? propose(sql);
     },
     queries: () => queries.ids().map((id) => queries.info(id)!),
     query: (id) => queries.info(id),
     async progress(id) { return queries.get(id)?.runner.progress(); },
     async stopQuery(id) {
+      if (cfg.cluster) {
+        // A catalog change like any other: DROP through the log (refused while others depend on the object).
+        const o = store.objectOfQuery(id);
+        if (!o) return false;
+        await propose(`DROP ${o.kind === 'sink' ? 'SINK' : 'MATERIALIZED VIEW'} ${quoteName(o.name)}`);
+        return true;
+      }
       // The catalog change is serialised with other statements; the runner's stop is not: other
       // requests never wait behind a query's Kafka I/O (its stop is bounded, see queries/runner.ts).
       const r = await serial(async () => {
@@ -121,5 +268,11 @@ export function createEngine(cfg: EngineConfig): Engine {
     viewFeed: (name) => reads.viewFeed(name),
     startPush: (sql, opts) => pushes.start(sql, opts, queries.size),
     pushQueries: () => pushes.list(),
+    cluster: () => (commands ? commands.info() : null),
   };
+}
+
+/** A catalog name as an identifier in a statement we write (DROP from stopQuery). */
+function quoteName(name: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
 }

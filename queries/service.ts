@@ -2,6 +2,8 @@
  * The service as a whole, below HTTP: the Kafka cluster in use (an external one from KAFKA_BROKERS,
  * or the embedded local broker) and how to connect to it (KAFKA_CONFIG, KAFKA_* security variables:
  * connectors/kafka/security.ts), the engine, and the demo. server/ starts it and serves it.
+ * CLUSTER_ID (and INSTANCE_ID) are read here: with a cluster id the engine's catalog is the cluster's
+ * command log (queries/cluster/catalog-log.ts).
  */
 import path from 'node:path';
 import { parseBrokers, type Log } from '../connectors/kafka/client.ts';
@@ -25,6 +27,10 @@ export interface ServiceConfig {
   readonly demo?: boolean;
   readonly demoEventsPerSecond?: number;
   readonly maxQueries?: number;
+  /** Instances with one cluster id share their catalog (issue 17); default: the CLUSTER_ID variable. */
+  readonly clusterId?: string;
+  /** This instance in its cluster; default: INSTANCE_ID, else host, pid and a random suffix. */
+  readonly instanceId?: string;
   readonly log: Log;
 }
 
@@ -55,7 +61,10 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
     brokers = [broker.bootstrap];
     cfg.log('info', `embedded Kafka ready at ${broker.bootstrap}`);
   }
-  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries });
+  const clusterId = cfg.clusterId ?? (process.env.CLUSTER_ID || undefined);
+  const instanceId = cfg.instanceId ?? (process.env.INSTANCE_ID || undefined);
+  const cluster = clusterId ? { clusterId, ...(instanceId ? { instanceId } : {}) } : undefined;
+  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster });
   let demo: Demo | null = null;
   try {
     await engine.start();

@@ -20,9 +20,19 @@ import { randomUUID } from 'node:crypto';
 
 /** The catalog the log drives. Both calls must be deterministic functions of the statements applied so far. */
 export interface CommandState {
-  /** Why `statement` cannot be applied to the current state, or null when it can. */
-  check(statement: string): string | null;
-  apply(statement: string, command: AppliedCommand): void;
+  /**
+   * Why `statement` cannot be applied to the current state, or null when it can. An Error is a refusal
+   * whose reason is its message; the proposer gets it as the `cause` of its CommandRejectedError (the
+   * engine's SqlError with line:column).
+   */
+  check(statement: string): string | Error | null;
+  /**
+   * Applies a checked statement; awaited before the next record (the log's position moves after it).
+   * `mine`: this instance proposed it and waits for it; what apply returns is then handed to the proposer
+   * (`propose()`'s `result`). Whatever else apply does must not depend on `mine`. A throw is logged and
+   * handed to the proposer; the command still counts as applied (the state must stay consistent).
+   */
+  apply(statement: string, command: AppliedCommand, mine: boolean): unknown;
 }
 
 /** What is stored per command (JSON, one record, key = id). */
@@ -38,7 +48,10 @@ export interface CommandEnvelope {
 
 export interface AppliedCommand extends CommandEnvelope { readonly offset: number }
 
-export interface SkippedCommand { readonly offset: number; readonly id: string | null; readonly reason: string }
+export interface SkippedCommand { readonly offset: number; readonly id: string | null; readonly reason: string; readonly error?: Error }
+
+/** What propose() resolves with: the command as applied here, and what the state's apply returned for it. */
+export interface ProposedCommand extends AppliedCommand { readonly result: unknown }
 
 /** What the log needs from the command topic (connectors/kafka/command-topic.ts). */
 export interface CommandTransport {
@@ -55,7 +68,7 @@ export interface CommandTransport {
 /** The statement is invalid against the catalog at the log's end: a 4xx for the caller, never retried. */
 export class CommandRejectedError extends Error {
   override name = 'CommandRejectedError';
-  constructor(readonly reason: string, readonly statement: string) { super(reason); }
+  constructor(readonly reason: string, readonly statement: string, override readonly cause?: Error) { super(reason); }
 }
 
 export interface CommandLogOptions {
@@ -67,12 +80,18 @@ export interface CommandLogOptions {
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
+function rejection(reason: string | Error, statement: string): CommandRejectedError {
+  return typeof reason === 'string' ? new CommandRejectedError(reason, statement) : new CommandRejectedError(reason.message, statement, reason);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class CommandLog {
   private readonly applied: AppliedCommand[] = [];
   private readonly skipped: SkippedCommand[] = [];
   private readonly ids = new Map<string, AppliedCommand | SkippedCommand>();
+  /** This instance's proposals waiting for their apply: id → what apply returned (or threw). */
+  private readonly own = new Map<string, { result?: unknown; error?: unknown }>();
   private pos = 0;
   private lastRecord = -1;
   private failure: Error | null = null;
@@ -89,7 +108,7 @@ export class CommandLog {
     if (this.started) throw new Error('command log started already');
     this.started = true;
     this.transport.follow(0, {
-      onRecords: (records) => { for (const r of records) this.handle(r.offset, r.value); },
+      onRecords: async (records) => { for (const r of records) await this.handle(r.offset, r.value); },
       onPosition: (next) => { if (next > this.pos) { this.pos = next; this.wake(); } },
       onError: (e) => { this.failure = e; this.opts.log?.('error', `command log: ${e.message}`); this.wake(); },
     });
@@ -107,15 +126,24 @@ export class CommandLog {
    * Proposes a statement. Resolves with the command once this instance has applied it; rejects with
    * CommandRejectedError when the catalog at the log's end refuses it. One proposal at a time per instance.
    */
-  propose(statement: string): Promise<AppliedCommand> {
+  propose(statement: string): Promise<ProposedCommand> {
     if (!this.started) return Promise.reject(new Error('command log not started: call start() first'));
     const run = this.proposing.then(() => this.proposeNow(statement));
     this.proposing = run.catch(() => undefined);
     return run;
   }
 
-  private async proposeNow(statement: string): Promise<AppliedCommand> {
+  private async proposeNow(statement: string): Promise<ProposedCommand> {
     const id = randomUUID();
+    this.own.set(id, {});
+    try {
+      return await this.proposeAs(id, statement);
+    } finally {
+      this.own.delete(id);
+    }
+  }
+
+  private async proposeAs(id: string, statement: string): Promise<ProposedCommand> {
     const maxAttempts = this.opts.maxAttempts ?? 30;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -123,7 +151,7 @@ export class CommandLog {
           await this.caughtUp(end);
           if (this.ids.has(id)) return null; // an attempt whose commit answer was lost did commit
           const reason = this.state.check(statement);
-          if (reason !== null) throw new CommandRejectedError(reason, statement);
+          if (reason !== null) throw rejection(reason, statement);
           const env: CommandEnvelope = { v: 1, id, origin: this.opts.instanceId, plannedAt: end, statement };
           return { key: id, value: Buffer.from(JSON.stringify(env)) };
         });
@@ -138,8 +166,10 @@ export class CommandLog {
     }
     await this.until((log) => log.ids.has(id));
     const done = this.ids.get(id)!;
-    if ('reason' in done) throw new CommandRejectedError(done.reason, statement);
-    return done;
+    if ('reason' in done) throw new CommandRejectedError(done.reason, statement, done.error);
+    const outcome = this.own.get(id) ?? {};
+    if (outcome.error !== undefined) throw outcome.error;
+    return { ...done, result: outcome.result };
   }
 
   /** Stops following. Waiting proposals fail. */
@@ -149,7 +179,7 @@ export class CommandLog {
     await this.transport.close();
   }
 
-  private handle(offset: number, value: Buffer): void {
+  private async handle(offset: number, value: Buffer): Promise<void> {
     if (offset <= this.lastRecord) return; // a re-read after the reader restarted
     this.lastRecord = offset;
     let env: CommandEnvelope;
@@ -166,11 +196,18 @@ export class CommandLog {
     }
     const reason = this.state.check(env.statement);
     if (reason !== null) {
-      this.skip({ offset, id: env.id, reason });
+      this.skip({ offset, id: env.id, reason: typeof reason === 'string' ? reason : reason.message, ...(typeof reason === 'string' ? {} : { error: reason }) });
       return;
     }
     const cmd: AppliedCommand = { v: 1, id: env.id, origin: String(env.origin), plannedAt: env.plannedAt, statement: env.statement, offset };
-    this.state.apply(env.statement, cmd);
+    const mine = this.own.get(env.id);
+    try {
+      const result = await this.state.apply(env.statement, cmd, mine !== undefined);
+      if (mine) mine.result = result;
+    } catch (e) {
+      this.opts.log?.('error', `command log: offset ${offset}: apply failed: ${(e as Error)?.message ?? String(e)}`);
+      if (mine) mine.error = e;
+    }
     this.applied.push(cmd);
     this.ids.set(env.id, cmd);
   }

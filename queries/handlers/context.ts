@@ -7,7 +7,7 @@
  */
 import type { StatementResult, EngineConfig } from '../engine-api.ts';
 import type { CatalogStore } from '../catalog-store.ts';
-import type { QueryRegistry } from '../query-registry.ts';
+import type { QueryPlan, QueryRegistry } from '../query-registry.ts';
 import type { PlannedStatement } from '../../planner/index.ts';
 
 export interface HandlerContext {
@@ -16,6 +16,18 @@ export interface HandlerContext {
   readonly queries: QueryRegistry;
   /** Ends the change feed (SSE clients) of a view that is gone. */
   closeFeed(name: string): void;
+  /**
+   * The id of a new query. Random on a single instance; with a cluster derived from the command and the
+   * statement's place in it, so every instance gives the query the same id (queries/cluster/catalog-log.ts).
+   */
+  newQueryId(): string;
+  /**
+   * Starts the query behind a created view or sink: the engine decides whether and when it runs here
+   * (`EngineConfig.runQuery`; deferred while a cluster's command log is replayed at start).
+   */
+  startQuery(p: QueryPlan, sql: string, id: string): Promise<void>;
+  /** Stops a query and deletes its checkpoints (whether it ran here or not). */
+  dropQuery(id: string): Promise<void>;
 }
 
 /** Steps taking back what the request has done so far; run in reverse order when it fails. */
@@ -31,7 +43,7 @@ export type Handler<K extends PlannedStatement['planned']['kind']> = (
  */
 export async function removeObject(ctx: HandlerContext, name: string): Promise<void> {
   const id = ctx.store.queryIdOf(name);
-  if (id) await ctx.queries.drop(id);
+  if (id) await ctx.dropQuery(id);
   await ctx.store.remove(name);
   ctx.queries.removeTable(name);
   ctx.closeFeed(name);
