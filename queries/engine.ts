@@ -62,10 +62,13 @@ export function createEngine(cfg: EngineConfig): Engine {
   }
   async function dropQuery(id: string): Promise<void> {
     deferred.delete(id);
-    const ran = queries.get(id) !== undefined;
-    await queries.drop(id);
-    // With a cluster the query may not run here, or ran here before this instance restarted: its checkpoints go too.
-    if (!ran && cfg.cluster) await fs.rm(queryDir(cfg.dataDir, id), { recursive: true, force: true });
+    if (!cfg.cluster) { await queries.drop(id); return; }
+    // With a cluster the runner stops in the background (as stopQuery on one instance; close() waits for
+    // it): the log's next commands do not wait behind a query's Kafka I/O. A query that does not run here,
+    // or ran here before this instance restarted, has its checkpoints deleted too.
+    const r = queries.take(id);
+    if (r) void queries.retire(r.runner);
+    else await fs.rm(queryDir(cfg.dataDir, id), { recursive: true, force: true });
   }
   const ctx: HandlerContext = { cfg, store, queries, closeFeed: (name) => reads.closeFeed(name), newQueryId: () => randomUUID(), startQuery, dropQuery };
 
