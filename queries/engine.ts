@@ -124,9 +124,9 @@ export function createEngine(cfg: EngineConfig): Engine {
     try {
       commands = await openClusterCatalog({ brokers: cfg.brokers, cluster, state: commandState, log: cfg.log });
     } catch (e) {
+      // Not started: catalog.json is left as it was (the store held every write).
       replaying = false;
       deferred.clear();
-      await store.release().catch(() => undefined);
       throw e;
     }
     await serial(async () => {
@@ -141,8 +141,10 @@ export function createEngine(cfg: EngineConfig): Engine {
         if (store.get(s.name)) continue;
         if (s.queryId && !logQueryIds.has(s.queryId)) {
           cfg.log('warn', `${s.kind} ${s.name} of ${store.file} is not in the cluster's command log: left out (its checkpoints stay in ${queryDir(cfg.dataDir, s.queryId)}); create it again to share it`);
-        } else {
+        } else if (s.queryId) {
           cfg.log('info', `${s.kind} ${s.name} was dropped from the cluster's catalog while this instance was away`);
+        } else {
+          cfg.log('info', `${s.kind} ${s.name} of ${store.file} is not in the cluster's catalog (dropped, or never created through it): left out`);
         }
       }
     });

@@ -244,6 +244,17 @@ describe('the catalog shared through the command log', () => {
     expect(b2.service.engine.queries().map((q) => q.id)).toEqual([keepId]);
     expect(existsSync(queryDir(bDir, keepId))).toBe(true);
     expect(b2.logs.some((l) => l.includes('gone was dropped from the cluster'))).toBe(true);
+
+    // A data directory from before the cluster: its objects are not the cluster's (left out, with a warning),
+    // their checkpoints are kept.
+    const solo = await start(undefined, 'pre');
+    expect((await solo.sql(`${source('old_s', 'to')}; CREATE MATERIALIZED VIEW old_v AS SELECT k, COUNT(*) AS n FROM old_s GROUP BY k`)).status).toBe(200);
+    const oldId = solo.service.engine.queries()[0]!.id;
+    await solo.stop();
+    const joined = await start(clusterId, 'joined', solo.dataDir);
+    expect(await catalogOf(joined)).toEqual(await catalogOf(a));
+    expect(joined.logs.some((l) => l.includes(`old_v of ${path.join(solo.dataDir, 'catalog.json')} is not in the cluster's command log`))).toBe(true);
+    expect(existsSync(queryDir(solo.dataDir, oldId))).toBe(true);
   });
 
   it('runQuery: an instance may keep a query in its catalog without running it', async () => {
