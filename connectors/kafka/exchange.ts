@@ -29,10 +29,10 @@
  * upstream tasks — only once it has heard from as many as it expects (until then, -Infinity: a task
  * that never spoke may still send rows of any age).
  */
-import { RecordBatchStreamWriter, tableFromIPC, type RecordBatch } from 'apache-arrow';
+import { makeData, RecordBatchStreamWriter, tableFromIPC, Type, type Data, type RecordBatch } from 'apache-arrow';
 import type { Producer, Transaction } from 'kafkajs';
-import { batchFromData, batchVectors, makeBatch } from '../../executor/arrow.ts';
-import { take, type Vector } from '../../executor/vector.ts';
+import { batchFromData, makeBatch, vectorToData } from '../../executor/arrow.ts';
+import type { Vector } from '../../executor/vector.ts';
 import type { PackedMessages } from '../formats/fast-json.ts';
 import type { Schema } from '../../planner/types.ts';
 import { createKafka } from './client.ts';
@@ -42,8 +42,6 @@ const ROWS = 1;
 const WATERMARK = 2;
 /** Below kafkajs' and the broker's default 1 MiB record-batch limit, with room for record framing. */
 const DEFAULT_MAX_REQUEST_PARTITION_BYTES = 900_000;
-
-const utf8 = new TextEncoder();
 
 /** Writes key bytes of rows into one growing scratch buffer (no allocation per row). */
 class KeyBytes {
@@ -69,50 +67,149 @@ class KeyBytes {
 
   byte(b: number): void { this.room(1); this.buf[this.len++] = b; }
 
-  string(s: string, withLength: boolean): void {
-    this.room(s.length * 3 + 4);
-    const at = withLength ? this.len + 4 : this.len;
-    const { written } = utf8.encodeInto(s, this.buf.subarray(at));
-    if (withLength) this.view.setUint32(this.len, written);
-    this.len = at + written;
+  /** UTF-8 bytes straight from an Arrow Utf8 buffer. */
+  raw(src: Uint8Array, start: number, end: number, withLength: boolean): void {
+    const n = end - start;
+    this.room(n + 4);
+    if (withLength) { this.view.setUint32(this.len, n); this.len += 4; }
+    if (n < 16) for (let b = start; b < end; b++) this.buf[this.len++] = src[b]!;
+    else { this.buf.set(src.subarray(start, end), this.len); this.len += n; }
   }
 
   bytes(): Uint8Array { return this.buf.subarray(0, this.len); }
 }
 
-function putValue(k: KeyBytes, v: Vector, row: number, framed: boolean): void {
-  switch (v.kind) {
-    case 'f64': case 'i32': k.number(v.values[row]!); return;
-    case 'bool': k.byte(v.values[row]!); return;
-    case 'str': k.string(v.values[row]!, framed); return;
-    case 'struct': throw new Error('a repartition key cannot be a ROW value');
+/** Writes one column's value of a row (valid rows only) into the key bytes. */
+type PutValue = (k: KeyBytes, row: number, framed: boolean) => void;
+
+function valuePutter(d: Data): PutValue {
+  switch (d.typeId) {
+    case Type.Float: case Type.Int: {
+      const vals = d.values as Float64Array | Int32Array;
+      return (k, row) => k.number(vals[row]!);
+    }
+    case Type.Bool: {
+      const bits = d.values as Uint8Array; const off = d.offset;
+      return (k, row) => { const j = row + off; k.byte((bits[j >> 3]! >> (j & 7)) & 1); };
+    }
+    case Type.Utf8: {
+      const offs = d.valueOffsets as Int32Array; const bytes = d.values as Uint8Array;
+      return (k, row, framed) => k.raw(bytes, offs[row]!, offs[row + 1]!, framed);
+    }
+    default: throw new Error('a repartition key column must be a number, a string or a boolean');
   }
 }
 
-/** The key bytes of `row` (a view into a scratch buffer: copy to keep it). See the header for the format. */
-export function exchangeKeyBytes(cols: readonly Vector[], row: number, scratch = new KeyBytes()): Uint8Array {
-  scratch.len = 0;
+function validity(d: Data): ((row: number) => boolean) | null {
+  if (d.nullCount === 0 || !d.nullBitmap || d.nullBitmap.length === 0) return null;
+  const bm = d.nullBitmap; const off = d.offset;
+  return (row) => { const j = row + off; return ((bm[j >> 3]! >> (j & 7)) & 1) === 1; };
+}
+
+/** A function writing the key bytes of a row of these key columns (Arrow data of one batch). */
+function keyWriter(cols: readonly Data[]): (k: KeyBytes, row: number) => Uint8Array {
+  const put = cols.map(valuePutter);
+  const valid = cols.map(validity);
   if (cols.length === 1) {
-    const v = cols[0]!;
-    if (v.valid === null || v.valid[row] === 1) putValue(scratch, v, row, false);
-    return scratch.bytes();
+    const p = put[0]!; const v = valid[0];
+    return (k, row) => { k.len = 0; if (!v || v(row)) p(k, row, false); return k.bytes(); };
   }
-  for (const v of cols) {
-    if (v.valid !== null && v.valid[row] === 0) { scratch.byte(0); continue; }
-    scratch.byte(1);
-    putValue(scratch, v, row, true);
-  }
-  return scratch.bytes();
+  return (k, row) => {
+    k.len = 0;
+    for (let c = 0; c < put.length; c++) {
+      const v = valid[c];
+      if (v && !v(row)) { k.byte(0); continue; }
+      k.byte(1);
+      put[c]!(k, row, true);
+    }
+    return k.bytes();
+  };
+}
+
+/** The key bytes of `row` of these key columns (a view into a scratch buffer: copy to keep it). See the header for the format. */
+export function exchangeKeyBytes(cols: readonly Vector[], row: number): Uint8Array {
+  return keyWriter(cols.map(vectorToData))(new KeyBytes(), row);
 }
 
 /** The partition of every row of a batch (Java's `partitionForKey` on the rows' key bytes). */
-export function partitionsOf(vectors: readonly Vector[], key: readonly number[], partitions: number, length: number): Int32Array {
+export function partitionsOf(keyCols: readonly Data[], partitions: number, length: number): Int32Array {
   const out = new Int32Array(length);
-  if (key.length === 0 || partitions === 1) return out;
-  const cols = key.map((k) => vectors[k]!);
+  if (keyCols.length === 0 || partitions === 1) return out;
+  const write = keyWriter(keyCols);
   const scratch = new KeyBytes();
-  for (let i = 0; i < length; i++) out[i] = toPositive(murmur2(exchangeKeyBytes(cols, i, scratch))) % partitions;
+  for (let i = 0; i < length; i++) out[i] = toPositive(murmur2(write(scratch, i))) % partitions;
   return out;
+}
+
+/** Rows `sel` of one column of one batch. */
+interface Piece { readonly d: Data; readonly sel: Int32Array }
+
+/**
+ * The selected rows of one column from several batches, in order, as one Arrow column: copied at
+ * the Arrow level (strings stay bytes: nothing is decoded to JS strings and encoded again).
+ */
+function gather(pieces: readonly Piece[]): Data {
+  const d0 = pieces[0]!.d;
+  let n = 0;
+  for (const pc of pieces) n += pc.sel.length;
+  let nullBitmap: Uint8Array | undefined = new Uint8Array(((n + 63) >> 6) << 3);
+  let nullCount = 0;
+  let at = 0;
+  for (const pc of pieces) {
+    const v = validity(pc.d); const sel = pc.sel;
+    if (!v) { for (let i = 0; i < sel.length; i++, at++) nullBitmap[at >> 3]! |= 1 << (at & 7); continue; }
+    for (let i = 0; i < sel.length; i++, at++) { if (v(sel[i]!)) nullBitmap[at >> 3]! |= 1 << (at & 7); else nullCount++; }
+  }
+  if (nullCount === 0) nullBitmap = undefined;
+  switch (d0.typeId) {
+    case Type.Float: case Type.Int: {
+      const out = d0.typeId === Type.Float ? new Float64Array(n) : new Int32Array(n);
+      let o = 0;
+      for (const pc of pieces) { const src = pc.d.values as Float64Array | Int32Array; const sel = pc.sel; for (let i = 0; i < sel.length; i++) out[o++] = src[sel[i]!]!; }
+      return makeData({ type: d0.type, length: n, nullCount, nullBitmap, data: out } as Parameters<typeof makeData>[0]);
+    }
+    case Type.Bool: {
+      const out = new Uint8Array(((n + 63) >> 6) << 3);
+      let o = 0;
+      for (const pc of pieces) {
+        const bits = pc.d.values as Uint8Array; const off = pc.d.offset; const sel = pc.sel;
+        for (let i = 0; i < sel.length; i++, o++) { const j = sel[i]! + off; if ((bits[j >> 3]! >> (j & 7)) & 1) out[o >> 3]! |= 1 << (o & 7); }
+      }
+      return makeData({ type: d0.type, length: n, nullCount, nullBitmap, data: out } as Parameters<typeof makeData>[0]);
+    }
+    case Type.Utf8: {
+      const outOffs = new Int32Array(n + 1);
+      let total = 0; let o = 0;
+      for (const pc of pieces) {
+        const offs = pc.d.valueOffsets as Int32Array; const sel = pc.sel;
+        for (let i = 0; i < sel.length; i++) { const r = sel[i]!; total += offs[r + 1]! - offs[r]!; outOffs[++o] = total; }
+      }
+      const out = new Uint8Array(total);
+      o = 0;
+      for (const pc of pieces) {
+        const offs = pc.d.valueOffsets as Int32Array; const bytes = pc.d.values as Uint8Array; const sel = pc.sel;
+        for (let i = 0; i < sel.length; i++, o++) {
+          const r = sel[i]!; const st = offs[r]!; const e = offs[r + 1]!;
+          if (e - st < 16) { let q = outOffs[o]!; for (let b = st; b < e; b++) out[q++] = bytes[b]!; } else out.set(bytes.subarray(st, e), outOffs[o]!);
+        }
+      }
+      return makeData({ type: d0.type, length: n, nullCount, nullBitmap, valueOffsets: outOffs, data: out } as Parameters<typeof makeData>[0]);
+    }
+    case Type.Struct:
+      return makeData({ type: d0.type, length: n, nullCount, nullBitmap, children: d0.children.map((_, c) => gather(pieces.map((pc) => ({ d: pc.d.children[c]!, sel: pc.sel })))) } as Parameters<typeof makeData>[0]);
+    default: throw new Error(`an exchange cannot carry Arrow type ${String(d0.type)}`);
+  }
+}
+
+/** Bytes a row of this batch takes in a record, on average (to cut records below the size limit). */
+function rowBytes(cols: readonly Data[], n: number): number {
+  let b = 0;
+  for (const d of cols) {
+    if (d.typeId === Type.Utf8) { const offs = d.valueOffsets as Int32Array; b += 4 + (offs[n]! - offs[0]!) / Math.max(1, n); }
+    else if (d.typeId === Type.Struct) b += rowBytes(d.children, n);
+    else b += d.typeId === Type.Bool ? 1 : d.typeId === Type.Int ? 4 : 8;
+  }
+  return b + 1;
 }
 
 /** Arrow IPC stream bytes → [schema message, record-batch message(s)] (the end-of-stream marker dropped). */
@@ -128,6 +225,20 @@ function splitIpc(stream: Uint8Array): { schema: Uint8Array; rest: Uint8Array } 
 /** The IPC schema message of an exchange schema (what every record leaves out). */
 function schemaMessage(schema: Schema): Uint8Array {
   return splitIpc(RecordBatchStreamWriter.writeAll([makeBatch(schema, [], 0)]).toUint8Array(true)).schema;
+}
+
+/** A rows record: the kind byte, the ops (a changelog's), the IPC record-batch message (see the header). */
+function encodeRows(batch: RecordBatch, ops: Int8Array | null): Buffer {
+  const { rest } = splitIpc(RecordBatchStreamWriter.writeAll([batch]).toUint8Array(true));
+  const opsLen = ops ? ops.length : 0;
+  const pad = (8 - (opsLen % 8)) % 8;
+  const out = Buffer.allocUnsafe(8 + opsLen + pad + rest.byteLength);
+  out[0] = ROWS; out[1] = ops ? 1 : 0; out[2] = 0; out[3] = 0;
+  out.writeUInt32LE(opsLen, 4);
+  if (ops) out.set(new Uint8Array(ops.buffer, ops.byteOffset, opsLen), 8);
+  out.fill(0, 8 + opsLen, 8 + opsLen + pad);
+  out.set(rest, 8 + opsLen + pad);
+  return out;
 }
 
 export interface ExchangeRecord { readonly partition: number; readonly value: Buffer; readonly rows: number }
@@ -154,19 +265,27 @@ export interface ExchangeStats { rows: number; records: number; bytes: number; w
 export class ExchangeWriter {
   readonly stats: ExchangeStats = { rows: 0, records: 0, bytes: 0, watermarks: 0 };
   private pending: ExchangeRecord[] = [];
-  private readonly schemaLen: number;
+  /** Rows appended and not yet encoded, per partition: encoded together, one record per partition. */
+  private open: { pieces: Piece[][]; ops: (Int8Array | null)[]; rows: number; bytes: number }[];
+  private readonly maxRecordBytes: number;
 
   constructor(readonly config: ExchangeWriterConfig) {
     if (!Number.isInteger(config.partitions) || config.partitions < 1) throw new RangeError(`an exchange needs a positive partition count, got ${config.partitions}`);
-    this.schemaLen = schemaMessage(config.schema).byteLength;
+    this.open = Array.from({ length: config.partitions }, () => ({ pieces: [], ops: [], rows: 0, bytes: 0 }));
+    // A record stays well under one request's share of a partition.
+    this.maxRecordBytes = Math.floor((config.maxPartitionBytes ?? DEFAULT_MAX_REQUEST_PARTITION_BYTES) / 2);
   }
 
-  /** Encodes a batch (with its changelog ops, if any) into one record per partition that gets rows. */
+  /**
+   * Re-keys a batch (with its changelog ops, if any): each row is placed in its partition's open
+   * record. Rows of several batches share a record (fewer, larger records: Arrow's per-message cost
+   * is paid once), which is closed at a watermark, at `flush`, or when it reaches half the limit.
+   */
   append(batch: RecordBatch, ops: Int8Array | null = null): void {
     const n = batch.numRows;
     if (n === 0) return;
-    const vectors = batchVectors(batch, this.config.schema);
-    const parts = partitionsOf(vectors, this.config.key, this.config.partitions, n);
+    const cols = batch.data.children;
+    const parts = partitionsOf(this.config.key.map((k) => cols[k]!), this.config.partitions, n);
     // Counting sort of row indices by partition: one pass to count, one to place.
     const counts = new Int32Array(this.config.partitions + 1);
     for (let i = 0; i < n; i++) counts[parts[i]! + 1]!++;
@@ -174,41 +293,48 @@ export class ExchangeWriter {
     const order = new Int32Array(n);
     const at = counts.slice(0, this.config.partitions);
     for (let i = 0; i < n; i++) order[at[parts[i]!]!++] = i;
+    const perRow = rowBytes(cols, n);
     for (let p = 0; p < this.config.partitions; p++) {
       const from = counts[p]!; const to = counts[p + 1]!;
       if (to === from) continue;
       const sel = order.subarray(from, to);
-      const rows = to - from === n ? vectors : vectors.map((v) => take(v, sel));
-      const rowOps = ops ? (to - from === n ? ops : Int8Array.from(sel, (i) => ops[i]!)) : null;
-      this.pending.push({ partition: p, value: this.encode(rows, to - from, rowOps), rows: to - from });
+      if (this.open[p]!.rows > 0 && this.open[p]!.bytes + perRow * (to - from) > this.maxRecordBytes) this.close(p);
+      const o = this.open[p]!;
+      o.pieces.push(cols.map((d) => ({ d, sel })));
+      o.ops.push(ops ? Int8Array.from(sel, (i) => ops[i]!) : null);
+      o.rows += to - from; o.bytes += perRow * (to - from);
     }
     this.stats.rows += n;
   }
 
-  private encode(vectors: readonly Vector[], rows: number, ops: Int8Array | null): Buffer {
-    const ipc = RecordBatchStreamWriter.writeAll([makeBatch(this.config.schema, vectors, rows)]).toUint8Array(true);
-    const { rest } = splitIpc(ipc);
-    if (ipc.byteLength < this.schemaLen) throw new Error('unexpected Arrow IPC stream');
-    const opsLen = ops ? ops.length : 0;
-    const pad = (8 - (opsLen % 8)) % 8;
-    const out = Buffer.allocUnsafe(8 + opsLen + pad + rest.byteLength);
-    out[0] = ROWS; out[1] = ops ? 1 : 0; out[2] = 0; out[3] = 0;
-    out.writeUInt32LE(opsLen, 4);
-    if (ops) out.set(new Uint8Array(ops.buffer, ops.byteOffset, opsLen), 8);
-    out.fill(0, 8 + opsLen, 8 + opsLen + pad);
-    out.set(rest, 8 + opsLen + pad);
-    return out;
+  /** Encodes partition p's open rows into one record. */
+  private close(p: number): void {
+    const o = this.open[p]!;
+    if (o.rows === 0) return;
+    const width = this.config.schema.fields.length;
+    const batch = batchFromData(this.config.schema, Array.from({ length: width }, (_, c) => gather(o.pieces.map((cols) => cols[c]!))), o.rows);
+    let ops: Int8Array | null = null;
+    if (o.ops.some((x) => x !== null)) {
+      ops = new Int8Array(o.rows);
+      let at = 0;
+      o.pieces.forEach((cols, i) => { const x = o.ops[i]; const len = cols[0]!.sel.length; if (x) ops!.set(x, at); else ops!.fill(1, at, at + len); at += len; });
+    }
+    this.pending.push({ partition: p, value: encodeRows(batch, ops), rows: o.rows });
+    this.open[p] = { pieces: [], ops: [], rows: 0, bytes: 0 };
   }
+
+  private closeAll(): void { for (let p = 0; p < this.config.partitions; p++) this.close(p); }
 
   /** The upstream task's watermark, to every partition (after the rows appended before it). */
   watermark(taskId: string, watermark: number): void {
+    this.closeAll();
     const value = Buffer.concat([Buffer.from([WATERMARK]), Buffer.from(JSON.stringify({ task: taskId, watermark: Number.isFinite(watermark) ? watermark : null }))]);
     for (let p = 0; p < this.config.partitions; p++) this.pending.push({ partition: p, value, rows: 0 });
     this.stats.watermarks++;
   }
 
-  /** Records appended and not yet flushed (tests, measurements). */
-  buffered(): readonly ExchangeRecord[] { return this.pending; }
+  /** The records `flush` would send now (tests, measurements). */
+  buffered(): readonly ExchangeRecord[] { this.closeAll(); return this.pending; }
 
   /**
    * Sends the buffered records in order through `sender` (a transaction, or a producer for tests of
@@ -216,6 +342,7 @@ export class ExchangeWriter {
    * so the broker never sees a record batch it must refuse; order within a partition is kept.
    */
   async flush(sender: Pick<Transaction, 'send'> | Pick<Producer, 'send'>): Promise<number> {
+    this.closeAll();
     const recs = this.pending; this.pending = [];
     const limit = this.config.maxPartitionBytes ?? DEFAULT_MAX_REQUEST_PARTITION_BYTES;
     let bytes = 0;
