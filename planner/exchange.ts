@@ -71,6 +71,19 @@ export interface ExchangeNode {
   readonly stream: StreamKind;
   /** Why it is there (EXPLAIN). */
   readonly reason: string;
+  /**
+   * A changelog input whose versions of one row (by its key, these columns) may go to different
+   * partitions (the exchange key is not part of the row key): the writer remembers where each row
+   * went and sends a delete there when it moves (connectors/kafka/exchange.ts `upsertKey`). Null
+   * for append-only inputs and for keys that cannot move.
+   */
+  readonly tracks: readonly number[] | null;
+}
+
+/** The input key the writer must track (see `ExchangeNode.tracks`). */
+function tracked(stream: StreamKind, key: readonly number[]): readonly number[] | null {
+  if (stream.kind !== 'changelog' || key.length === 0) return null;
+  return key.every((k) => stream.key.includes(k)) ? null : [...stream.key];
 }
 
 export type ClusterNode = GraphNode | ExchangeNode;
@@ -213,7 +226,7 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
     const x: ExchangeNode = {
       id: `x${exchanges.length}`, role: 'exchange', inputs: [from.id], target: n.id, port, key: [...key], single,
       topic: repartitionTopic(opts.clusterId, opts.query, n.id, side), partitions: single ? 1 : partitions,
-      schema: from.schema, stream: from.stream, reason,
+      schema: from.schema, stream: from.stream, reason, tracks: tracked(from.stream, key),
     };
     exchanges.push(x); nodes.push(x);
     return x.id;
@@ -258,7 +271,8 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
 export function exchangeLine(x: ExchangeNode): string {
   const key = x.single ? 'single partition' : `key=[${x.key.map((k) => x.schema.fields[k]!.name).join(', ')}]`;
   const parts = x.partitions === null ? 'max(input topics)' : String(x.partitions);
-  return `${x.id} Exchange: ${key} topic=${x.topic} partitions=${parts} (${x.reason}) <- [${x.inputs[0]}] | ${streamText(x.stream, x.schema)}`;
+  const tracks = x.tracks ? ` tracks=[${x.tracks.map((k) => x.schema.fields[k]!.name).join(', ')}]` : '';
+  return `${x.id} Exchange: ${key} topic=${x.topic} partitions=${parts}${tracks} (${x.reason}) <- [${x.inputs[0]}] | ${streamText(x.stream, x.schema)}`;
 }
 
 /** EXPLAIN text of the graph with its exchanges: as `printGraph`, one line per node, sinks first. */

@@ -252,6 +252,12 @@ export interface ExchangeWriterConfig {
   readonly partitions: number;
   /** Per produce request and partition (the broker refuses a record batch above the topic's max.message.bytes). */
   readonly maxPartitionBytes?: number;
+  /**
+   * A changelog's key columns when rows may change partition (planner/exchange.ts `tracks`): the
+   * writer remembers each row's partition and sends a delete to the old one when it moves. This
+   * map is state: `trackerState`/`restoreTracker` carry it through the task's checkpoints.
+   */
+  readonly upsertKey?: readonly number[];
 }
 
 export interface ExchangeStats { rows: number; records: number; bytes: number; watermarks: number }
@@ -285,26 +291,67 @@ export class ExchangeWriter {
     const n = batch.numRows;
     if (n === 0) return;
     const cols = batch.data.children;
-    const parts = partitionsOf(this.config.key.map((k) => cols[k]!), this.config.partitions, n);
-    // Counting sort of row indices by partition: one pass to count, one to place.
-    const counts = new Int32Array(this.config.partitions + 1);
-    for (let i = 0; i < n; i++) counts[parts[i]! + 1]!++;
-    for (let p = 0; p < this.config.partitions; p++) counts[p + 1]! += counts[p]!;
-    const order = new Int32Array(n);
-    const at = counts.slice(0, this.config.partitions);
-    for (let i = 0; i < n; i++) order[at[parts[i]!]!++] = i;
+    const P = this.config.partitions;
+    let parts = partitionsOf(this.config.key.map((k) => cols[k]!), P, n);
+    // Entries to place: row i of the batch with its op; tracking adds deletes for rows that moved.
+    let rows: Int32Array | null = null;
+    let entryOps = ops;
+    if (this.config.upsertKey?.length) ({ rows, parts, ops: entryOps } = this.track(cols, parts, ops, n));
+    const m = parts.length;
+    // Counting sort of the entries by partition (stable: a partition keeps the batch's order).
+    const counts = new Int32Array(P + 1);
+    for (let i = 0; i < m; i++) counts[parts[i]! + 1]!++;
+    for (let p = 0; p < P; p++) counts[p + 1]! += counts[p]!;
+    const order = new Int32Array(m);
+    const at = counts.slice(0, P);
+    for (let i = 0; i < m; i++) order[at[parts[i]!]!++] = i;
     const perRow = rowBytes(cols, n);
-    for (let p = 0; p < this.config.partitions; p++) {
+    for (let p = 0; p < P; p++) {
       const from = counts[p]!; const to = counts[p + 1]!;
       if (to === from) continue;
-      const sel = order.subarray(from, to);
+      const entries = order.subarray(from, to);
+      const sel = rows ? Int32Array.from(entries, (e) => rows![e]!) : entries;
       if (this.open[p]!.rows > 0 && this.open[p]!.bytes + perRow * (to - from) > this.maxRecordBytes) this.close(p);
       const o = this.open[p]!;
       o.pieces.push(cols.map((d) => ({ d, sel })));
-      o.ops.push(ops ? Int8Array.from(sel, (i) => ops[i]!) : null);
+      o.ops.push(entryOps ? Int8Array.from(entries, (e) => entryOps![e]!) : null);
       o.rows += to - from; o.bytes += perRow * (to - from);
     }
     this.stats.rows += n;
+  }
+
+  /** Where each tracked row (by `upsertKey`) lives now: its key bytes (latin1) → partition. */
+  private readonly where = new Map<string, number>();
+
+  /**
+   * Changelog rows re-keyed by columns outside their own key: an upsert whose row lived in another
+   * partition first sends a delete (by the row key) there; a delete goes where the row lives.
+   */
+  private track(cols: readonly Data[], parts: Int32Array, ops: Int8Array | null, n: number): { rows: Int32Array; parts: Int32Array; ops: Int8Array } {
+    const write = keyWriter(this.config.upsertKey!.map((k) => cols[k]!));
+    const scratch = new KeyBytes();
+    const rows: number[] = []; const to: number[] = []; const op: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const k = Buffer.from(write(scratch, i)).toString('latin1');
+      const prev = this.where.get(k);
+      if (ops && ops[i]! < 0) {
+        rows.push(i); to.push(prev ?? parts[i]!); op.push(-1);
+        this.where.delete(k);
+        continue;
+      }
+      if (prev !== undefined && prev !== parts[i]) { rows.push(i); to.push(prev); op.push(-1); }
+      rows.push(i); to.push(parts[i]!); op.push(1);
+      this.where.set(k, parts[i]!);
+    }
+    return { rows: Int32Array.from(rows), parts: Int32Array.from(to), ops: Int8Array.from(op) };
+  }
+
+  /** The tracked rows' partitions, for the task's checkpoint (with `upsertKey` only). */
+  trackerState(): [string, number][] { return [...this.where]; }
+
+  restoreTracker(state: readonly [string, number][]): void {
+    this.where.clear();
+    for (const [k, p] of state) this.where.set(k, p);
   }
 
   /** Encodes partition p's open rows into one record. */

@@ -231,6 +231,32 @@ describe('exchange through a repartition topic', () => {
     expect(sortById([...back.values()].flat())).toEqual(sortById(rows));
   });
 
+  it('a changelog re-keyed outside its key: a row that moves leaves a delete in its old partition; a delete goes where the row is', () => {
+    const longKey = (v: number) => { const b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(v)); return b; };
+    const P = 4;
+    const q1 = 1;
+    const q2 = [2, 3, 4, 5, 6, 7, 8, 9].find((q) => partitionForKey(longKey(q), P) !== partitionForKey(longKey(q1), P))!;
+    const [p1, p2] = [partitionForKey(longKey(q1), P), partitionForKey(longKey(q2), P)];
+    const w = new ExchangeWriter({ topic: 't', schema: SCHEMA, key: [2], partitions: P, upsertKey: [0] });
+    const row = (k: string, qty: number): Row => [k, qty, qty, null, null, null, null];
+    w.append(batchOf([row('a', q1), row('b', q1)]), Int8Array.of(1, 1));
+    w.append(batchOf([row('a', q2), row('b', q1)]), Int8Array.of(1, 1)); // a moves, b stays
+    const restored = new ExchangeWriter({ topic: 't', schema: SCHEMA, key: [2], partitions: P, upsertKey: [0] });
+    restored.restoreTracker(w.trackerState());
+    restored.append(batchOf([row('a', 0)]), Int8Array.of(-1)); // a delete carries the key only: it goes where 'a' lives
+    const got = (x: ExchangeWriter) => x.buffered().flatMap((r) => {
+      const m = new ExchangeReader({ schema: SCHEMA, upstreamTasks: 1, partitions: [r.partition] }).decode(r.value);
+      if (m.kind !== 'rows') return [];
+      return rowsOf(m.batch).map((rw, i) => `p${r.partition} ${m.ops![i]! > 0 ? '+' : '-'}${rw[0]}/${rw[2]}`);
+    });
+    const sorted = (xs: string[]) => [...xs].sort();
+    const out = got(w);
+    expect(sorted(out)).toEqual(sorted([`p${p1} +a/${q1}`, `p${p1} +b/${q1}`, `p${p1} -a/${q2}`, `p${p2} +a/${q2}`, `p${p1} +b/${q1}`]));
+    // In the old partition the delete follows the row it deletes.
+    expect(out.filter((x) => x.startsWith(`p${p1} `))).toEqual([`p${p1} +a/${q1}`, `p${p1} +b/${q1}`, `p${p1} -a/${q2}`, `p${p1} +b/${q1}`]);
+    expect(got(restored)).toEqual([`p${p2} -a/0`]);
+  });
+
   it('throughput: 200k rows through the exchange (encode + produce + consume + decode), bytes per row', async () => {
     const brokers = brokerList();
     const topic = uniqueTopic('exchange-bench');

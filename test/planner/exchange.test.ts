@@ -114,6 +114,17 @@ n0 KafkaSource: bid topics=[bid] format=json columns=[auction:BIGINT, bidder:BIG
       SELECT bidder, auction, n, ROW_NUMBER() OVER (PARTITION BY bidder ORDER BY n DESC) AS rk FROM (
         SELECT bidder, auction, COUNT(*) AS n FROM bid GROUP BY bidder, auction)) WHERE rk <= 3`)).map((l) => l.split(' topic=')[0])).toEqual(['x0 Exchange: key=[bidder]']);
   });
+
+  it('a changelog re-keyed by a column outside its key: the writer tracks rows by that key (a moved row leaves a delete behind)', () => {
+    const ddl = 'CREATE MATERIALIZED VIEW per_auction AS SELECT auction, COUNT(*) AS n FROM bid GROUP BY auction;\n';
+    expect(exchangeLines(explain(`${ddl}EXPLAIN CREATE MATERIALIZED VIEW hist AS SELECT n, COUNT(*) AS c FROM per_auction GROUP BY n`))).toEqual([
+      'x0 Exchange: key=[n] topic=_streamsql-c1-hist-n1-repartition partitions=max(input topics) tracks=[auction] (GROUP BY (n) is not how the input is partitioned) <- [n0] | changelog key=[auction]',
+    ]);
+    // Re-keyed by its own key, a row's versions all go to one partition: nothing to track.
+    expect(exchangeLines(explain(`${ddl}EXPLAIN CREATE MATERIALIZED VIEW s AS SELECT auction, SUM(n) AS c FROM per_auction GROUP BY auction`))).toEqual([
+      'x0 Exchange: key=[auction] topic=_streamsql-c1-s-n1-repartition partitions=max(input topics) (GROUP BY (auction) is not how the input is partitioned) <- [n0] | changelog key=[auction]',
+    ]);
+  });
 });
 
 describe('without a cluster id', () => {
