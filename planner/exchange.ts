@@ -45,7 +45,8 @@ export interface InputPartitioning {
 
 /** Where a node's rows are, across tasks. */
 type Partitioning =
-  | { readonly kind: 'hash'; readonly cols: readonly number[]; readonly scheme: string }
+  /** `count`: partitions of the topic the rows were hashed into (null: not known at plan time). */
+  | { readonly kind: 'hash'; readonly cols: readonly number[]; readonly scheme: string; readonly count: number | null }
   | { readonly kind: 'single' }
   | { readonly kind: 'any' };
 
@@ -130,8 +131,11 @@ export function sourcePartitioning(src: PhysicalSource | null, topicPartitions?:
   if (!fields.length) return { keyColumns: null, partitions };
   const cols = fields.map((f) => src.schema.fields.findIndex((x) => x.name.toLowerCase() === f.toLowerCase()));
   if (cols.some((c) => c < 0)) return { keyColumns: null, partitions };
-  // JSON keys carry the field names, so two topics co-partition only with the same names; raw keys are the value's bytes.
-  const scheme = o.keyFormat === 'raw' ? 'kafka-key:raw' : `kafka-key:json:${fields.map((f) => f.toLowerCase()).join(';')}`;
+  // JSON keys carry the field names (without 'key.fields-prefix'), so two topics co-partition only
+  // with the same names; raw keys are the value's bytes.
+  const prefix = o.keyFieldsPrefix ?? '';
+  const keyNames = fields.map((f) => (prefix && f.startsWith(prefix) ? f.slice(prefix.length) : f).toLowerCase());
+  const scheme = o.keyFormat === 'raw' ? 'kafka-key:raw' : `kafka-key:json:${keyNames.join(';')}`;
   return { keyColumns: cols, partitions, scheme };
 }
 
@@ -148,7 +152,7 @@ function keeps(p: Partitioning, key: readonly number[]): boolean {
 function remap(p: Partitioning, to: (c: number) => number): Partitioning {
   if (p.kind !== 'hash') return p;
   const cols = p.cols.map(to);
-  return cols.some((c) => c < 0) ? ANY : { kind: 'hash', cols, scheme: p.scheme };
+  return cols.some((c) => c < 0) ? ANY : { kind: 'hash', cols, scheme: p.scheme, count: p.count };
 }
 
 const samePart = (a: Partitioning, b: Partitioning) => JSON.stringify(a) === JSON.stringify(b);
@@ -198,6 +202,8 @@ function outPartitioning(op: PhysicalOp, ins: readonly Partitioning[]): Partitio
 function coPartitioned(op: Extract<PhysicalOp, { kind: 'join' }>, l: Partitioning, r: Partitioning): boolean {
   if (l.kind === 'single' && r.kind === 'single') return true;
   if (l.kind !== 'hash' || r.kind !== 'hash' || l.scheme !== r.scheme || l.cols.length !== r.cols.length || l.cols.length === 0) return false;
+  // Equal hashes meet only among equal partition counts (unknown counts: the task assignment checks them).
+  if (l.count !== null && r.count !== null && l.count !== r.count) return false;
   return l.cols.every((lc, j) => op.leftKeys.some((k, p) => k === lc && op.rightKeys[p] === r.cols[j]));
 }
 
@@ -214,7 +220,7 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
     const ip = opts.inputs?.[n.input] ?? sourcePartitioning(n.source, opts.topicPartitions);
     if (ip.partitions) counts.push(ip.partitions); else unknownCount = true;
     parts.set(n.id, ip.partitions === 1 ? SINGLE
-      : ip.keyColumns && ip.keyColumns.length ? { kind: 'hash', cols: [...ip.keyColumns], scheme: ip.scheme ?? 'kafka-key' } : ANY);
+      : ip.keyColumns && ip.keyColumns.length ? { kind: 'hash', cols: [...ip.keyColumns], scheme: ip.scheme ?? 'kafka-key', count: ip.partitions ?? null } : ANY);
   }
   const partitions = unknownCount || counts.length === 0 ? null : Math.max(...counts);
   const exchanges: ExchangeNode[] = [];
@@ -245,11 +251,11 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
           const key = port === 0 ? op.leftKeys : op.rightKeys;
           const p = ins[port]!;
           // A side already hashed by exactly this key by an exchange meets the other side's exchange.
-          const ready = single ? p.kind === 'single' : p.kind === 'hash' && p.scheme === EXCHANGE_SCHEME && p.cols.join(',') === key.join(',');
+          const ready = single ? p.kind === 'single' : p.kind === 'hash' && p.scheme === EXCHANGE_SCHEME && p.count === partitions && p.cols.join(',') === key.join(',');
           if (ready) continue;
           const names = key.map((k) => (port === 0 ? op.leftSchema : op.rightSchema).fields[k]!.name);
           inputs[port] = cut(n, port, key, single ? 'a join without equality keys reads all rows in one place' : `join key (${names.join(', ')}) is not how this side is partitioned`, port === 0 ? 'left' : 'right');
-          after[port] = single ? SINGLE : { kind: 'hash', cols: [...key], scheme: EXCHANGE_SCHEME };
+          after[port] = single ? SINGLE : { kind: 'hash', cols: [...key], scheme: EXCHANGE_SCHEME, count: partitions };
         }
       }
     } else {
@@ -258,7 +264,7 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
         const schema = byId.get(n.inputs[0]!)!.schema;
         const single = need.key.length === 0;
         inputs[0] = cut(n, 0, need.key, single ? `no ${need.what}: every row to one partition` : `${need.what} (${need.key.map((k) => schema.fields[k]!.name).join(', ')}) is not how the input is partitioned`);
-        after[0] = single ? SINGLE : { kind: 'hash', cols: [...need.key], scheme: EXCHANGE_SCHEME };
+        after[0] = single ? SINGLE : { kind: 'hash', cols: [...need.key], scheme: EXCHANGE_SCHEME, count: partitions };
       }
     }
     parts.set(n.id, outPartitioning(op, after));

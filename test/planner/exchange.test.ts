@@ -73,7 +73,14 @@ n0 KafkaSource: bid topics=[bid] format=json columns=[auction:BIGINT, bidder:BIG
   });
 
   it('a join on both topics\' raw keys is co-partitioned: no exchange; on one key only, both sides move', () => {
-    expect(exchangeLines(explain('EXPLAIN CREATE MATERIALIZED VIEW j AS SELECT a.owner, p.amount FROM payment p JOIN account a ON p.payer = a.acct'))).toEqual([]);
+    const q = 'EXPLAIN CREATE MATERIALIZED VIEW j AS SELECT a.owner, p.amount FROM payment p JOIN account a ON p.payer = a.acct';
+    expect(exchangeLines(explain(q))).toEqual([]);
+    expect(exchangeLines(explain(q, { cluster: { id: 'c1', topicPartitions: { payment: 8, account: 8 } } }))).toEqual([]);
+    // Equal keys hash to different partitions among different counts: both sides move to the larger count.
+    expect(exchangeLines(explain(q, { cluster: { id: 'c1', topicPartitions: { payment: 8, account: 4 } } })).map((l) => l.split(' (')[0])).toEqual([
+      'x1 Exchange: key=[acct] topic=_streamsql-c1-j-n2-right-repartition partitions=8',
+      'x0 Exchange: key=[payer] topic=_streamsql-c1-j-n2-left-repartition partitions=8',
+    ]);
     // bid is keyed by auction, and its partner joins on bidder: bid's side must move, and the other
     // side must then be hashed the same way, so both get an exchange.
     expect(exchangeLines(explain('EXPLAIN CREATE MATERIALIZED VIEW j AS SELECT b.price, p.name FROM bid b JOIN person p ON b.auction = p.id')).map((l) => l.split(' (')[0])).toEqual([
