@@ -214,7 +214,7 @@ describe('exchange through a repartition topic', () => {
   });
 
   it('rows of many batches share a record per partition, cut below the size limit, order kept', () => {
-    const w = new ExchangeWriter({ topic: 't', schema: SCHEMA, key: [0, 2], partitions: 3, maxPartitionBytes: 8000 });
+    const w = new ExchangeWriter({ topic: 't', schema: SCHEMA, key: [0, 2], partitions: 3, maxPartitionBytes: 8000, compression: 'none' });
     const rows = makeRows(2, 3000, (i) => `row ${i}`);
     for (let i = 0; i < rows.length; i += 100) w.append(batchOf(rows.slice(i, i + 100)));
     const recs = w.buffered();
@@ -257,9 +257,9 @@ describe('exchange through a repartition topic', () => {
     expect(got(restored)).toEqual([`p${p2} -a/0`]);
   });
 
-  it('throughput: 200k rows through the exchange (encode + produce + consume + decode), bytes per row', async () => {
+  it.each(['deflate', 'none'] as const)('throughput (%s): 200k rows through the exchange (encode + produce + consume + decode), bytes per row', async (compression) => {
     const brokers = brokerList();
-    const topic = uniqueTopic('exchange-bench');
+    const topic = uniqueTopic(`exchange-bench-${compression}`);
     const partitions = 12;
     const total = 200_000;
     const batchRows = 4096;
@@ -275,7 +275,7 @@ describe('exchange through a repartition topic', () => {
         return [`bidder-${(i * 7919) % 10_000}`, i, i % 100, (i % 1000) / 10, i % 2 === 0, 1_700_000_000_000 + i, i % 4 === 0 ? null : 'channel-1'] as Row;
       })));
     }
-    const w = new ExchangeWriter({ topic, schema: SCHEMA, key: [0], partitions });
+    const w = new ExchangeWriter({ topic, schema: SCHEMA, key: [0], partitions, compression });
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     for (const b of batches) w.append(b);
@@ -317,10 +317,11 @@ describe('exchange through a repartition topic', () => {
     if (fatal) throw fatal;
     expect(rowsRead).toBe(total);
     const ms = (t1 - t0) + (t2 - t1) + (t4 - t3);
-    console.log(`exchange: ${total} rows, ${partitions} partitions, ${w.stats.records} records: ${(bytes / total).toFixed(1)} bytes/row; `
+    console.log(`exchange (${compression}): ${total} rows, ${partitions} partitions, ${w.stats.records} records: ${(bytes / total).toFixed(1)} bytes/row; `
       + `encode ${(t1 - t0).toFixed(0)} ms, produce+commit ${(t2 - t1).toFixed(0)} ms, consume+decode ${(t4 - t3).toFixed(0)} ms (decode ${decodeMs.toFixed(0)} ms); `
       + `${Math.round(total / (ms / 1000)).toLocaleString('en-US')} rows/s through the exchange (wall); `
       + `this process's CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms = ${Math.round(total / ((cpu.user + cpu.system) / 1e6)).toLocaleString('en-US')} rows per CPU-second (broker not counted); load ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
+    if (compression !== 'none') return;
     // Per-row JSON (one record a row, as a naive exchange would): encode + decode alone, no Kafka.
     const vs = batches.map((b) => batchVectors(b, SCHEMA));
     const j0 = performance.now();
