@@ -1,5 +1,6 @@
 /** The planner's public surface: SQL text in, checked plans out. */
-export { planRequest, type Planned, type PlannedStatement } from './planner.ts';
+export { planRequest, type Planned, type PlannedStatement, type PlanOptions } from './planner.ts';
+export { planExchanges, printExchangePlan, sourcePartitioning, repartitionTopic, type ExchangePlan, type ExchangeNode, type InputPartitioning } from './exchange.ts';
 export { SqlError, type SqlErrorKind } from './errors.ts';
 export { preparseRequest, warmParser, stopParser, type Preparsed } from './sql-parse.ts';
 export * as limits from './limits.ts';

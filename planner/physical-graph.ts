@@ -269,7 +269,7 @@ export function hash64(s: string): string {
   return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
-function streamText(s: StreamKind, schema: Schema): string {
+export function streamText(s: StreamKind, schema: Schema): string {
   return s.kind === 'append' ? 'append-only' : `changelog key=[${names(schema, s.key).join(', ')}]`;
 }
 
@@ -278,24 +278,28 @@ function streamText(s: StreamKind, schema: Schema): string {
  * inputs and what it emits.
  */
 export function printGraph(g: PhysicalGraph): string {
-  const lines: string[] = [];
-  for (const n of [...g.nodes].reverse()) {
-    let body: string;
-    switch (n.role) {
-      case 'source': {
-        if (!n.source) { body = `Input #${n.input}`; break; }
-        const plan: PhysicalChain = { source: n.source, ops: opsAfter(g, n.id), sink: { kind: 'collect' }, schema: n.schema };
-        body = `${sourceLine(n.source, sourceColumnsUsed(plan))} input=#${n.input}`;
-        break;
-      }
-      case 'op': body = opLine(n.op); break;
-      case 'sink': body = sinkLine(n.sink, n.schema); break;
-      default: body = assertNever(n, 'node');
+  return [...g.nodes].reverse().map((n) => nodeLine(g, n)).join('\n');
+}
+
+/**
+ * One node's EXPLAIN line; `inputs` overrides the ids printed after `<-` (planner/exchange.ts prints
+ * a node behind the Exchange nodes it reads from).
+ */
+export function nodeLine(g: PhysicalGraph, n: GraphNode, inputs: readonly string[] = n.inputs): string {
+  let body: string;
+  switch (n.role) {
+    case 'source': {
+      if (!n.source) { body = `Input #${n.input}`; break; }
+      const plan: PhysicalChain = { source: n.source, ops: opsAfter(g, n.id), sink: { kind: 'collect' }, schema: n.schema };
+      body = `${sourceLine(n.source, sourceColumnsUsed(plan))} input=#${n.input}`;
+      break;
     }
-    const ins = n.inputs.length ? ` <- [${n.inputs.join(', ')}]` : '';
-    lines.push(`${n.id} ${body}${ins} | ${streamText(n.stream, n.schema)}`);
+    case 'op': body = opLine(n.op); break;
+    case 'sink': body = sinkLine(n.sink, n.schema); break;
+    default: body = assertNever(n, 'node');
   }
-  return lines.join('\n');
+  const ins = inputs.length ? ` <- [${inputs.join(', ')}]` : '';
+  return `${n.id} ${body}${ins} | ${streamText(n.stream, n.schema)}`;
 }
 
 /** The columns input `input` must decode (null: all): what the operators right after its source read. */

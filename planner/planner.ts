@@ -16,6 +16,7 @@ import { parseRequest } from './parse.ts';
 import type { Preparsed } from './sql-parse.ts';
 import { isChain, printPhysical, type PhysicalPlan, type PhysicalSink } from './physical.ts';
 import { lowerPlan, type LowerOptions } from './lower.ts';
+import { planExchanges, printExchangePlan } from './exchange.ts';
 import { assertNever, isNumeric, sameType, typeToString, type Expr, type Field } from './types.ts';
 
 export type Planned =
@@ -41,18 +42,23 @@ function fail(pm: PosMap, at: number, msg: string, kind: SqlErrorKind = 'plan'):
   throw new SqlError(msg, p.line, p.column, kind);
 }
 
-/** Plans every statement of `sql` against `catalog` without changing it. Throws SqlError on the first error. */
-export function planRequest(sql: string, catalog: Catalog, preparsed?: Preparsed): PlannedStatement[] {
-  return withPreparsed(preparsed, () => planAll(sql, catalog));
+/** How the plans will run: `cluster` (issue 17) makes EXPLAIN show the exchanges of planner/exchange.ts. */
+export interface PlanOptions {
+  readonly cluster?: { readonly id: string; readonly topicPartitions?: Readonly<Record<string, number>> };
 }
 
-function planAll(sql: string, catalog: Catalog): PlannedStatement[] {
+/** Plans every statement of `sql` against `catalog` without changing it. Throws SqlError on the first error. */
+export function planRequest(sql: string, catalog: Catalog, preparsed?: Preparsed, options: PlanOptions = {}): PlannedStatement[] {
+  return withPreparsed(preparsed, () => planAll(sql, catalog, options));
+}
+
+function planAll(sql: string, catalog: Catalog, options: PlanOptions): PlannedStatement[] {
   const req = parseRequest(sql);
   const work = createCatalog(catalog.all());
   const out: PlannedStatement[] = [];
   for (const st of req.statements) {
     const text = sql.slice(st.start, st.end);
-    const planned = planStatement(st, text, work, req.pm);
+    const planned = planStatement(st, text, work, req.pm, options);
     // Later statements of the request see the effect of earlier ones.
     switch (planned.kind) {
       case 'create_source': case 'create_materialized_view': case 'create_sink':
@@ -75,7 +81,7 @@ function checkNewName(work: Catalog, pm: PosMap, name: { value: string; start: n
   return existing !== undefined;
 }
 
-export function planStatement(st: Statement, text: string, work: Catalog, pm: PosMap): Planned {
+export function planStatement(st: Statement, text: string, work: Catalog, pm: PosMap, options: PlanOptions = {}): Planned {
   switch (st.kind) {
     case 'create_source': {
       const exists = checkNewName(work, pm, st.name, st.ifNotExists);
@@ -154,10 +160,10 @@ export function planStatement(st: Statement, text: string, work: Catalog, pm: Po
       return { kind: 'describe', object: o };
     }
     case 'explain': {
-      const inner = planStatement(st.statement, text, work, pm);
+      const inner = planStatement(st.statement, text, work, pm, options);
       switch (inner.kind) {
         case 'create_materialized_view': case 'create_sink': case 'pull': case 'push':
-          return { kind: 'explain', logical: printLogical(inner.logical), physical: isChain(inner.physical) ? printPhysical(inner.physical) : printGraph(inner.physical.graph), graph: printGraph(inner.physical.graph) };
+          return { kind: 'explain', logical: printLogical(inner.logical), physical: isChain(inner.physical) ? printPhysical(inner.physical) : printGraph(inner.physical.graph), graph: explainGraph(inner, options) };
         default:
           return fail(pm, st.statement.start, 'EXPLAIN shows the plan of a SELECT, CREATE MATERIALIZED VIEW, CREATE SINK or INSERT INTO');
       }
@@ -317,4 +323,15 @@ function sourceDef(st: Extract<Statement, { kind: 'create_source' }>, text: stri
     watermark = { column: columns[idx]!.name, index: idx, delayMs: w.delayMs };
   }
   return { kind: 'source', name: st.name.value, columns, schema: { fields }, watermark, options, sql: text };
+}
+
+/**
+ * The dataflow graph EXPLAIN prints: with a cluster id, a continuous query's graph with the exchanges
+ * its tasks need (planner/exchange.ts); a pull query runs in one place and has none.
+ */
+function explainGraph(inner: Extract<Planned, { kind: 'create_materialized_view' | 'create_sink' | 'pull' | 'push' }>, options: PlanOptions): string {
+  const c = options.cluster;
+  if (!c || inner.kind === 'pull') return printGraph(inner.physical.graph);
+  const query = inner.kind === 'push' ? 'push' : inner.def.name;
+  return printExchangePlan(planExchanges(inner.physical.graph, { clusterId: c.id, query, topicPartitions: c.topicPartitions }));
 }

@@ -225,3 +225,59 @@ export async function createTopicWithConfig(brokers: readonly string[], topic: s
     await admin.disconnect();
   }
 }
+
+/** How long a repartition topic keeps records: downstream tasks read them within seconds; a day covers a long outage. */
+export const REPARTITION_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Creates a repartition topic (planner/exchange.ts, connectors/kafka/exchange.ts) unless it exists:
+ * `partitions` partitions, `cleanup.policy=delete` (rows are moved, not kept by key) and a bounded
+ * `retention.ms`, up to 3 replicas. An existing topic with another partition count is refused: rows would land in
+ * other partitions than the downstream tasks read (the fix: drop the query and its topic).
+ */
+export async function ensureRepartitionTopic(brokers: readonly string[], topic: string, partitions: number, opts: { retentionMs?: number } = {}): Promise<void> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    const exists = (await admin.listTopics()).includes(topic);
+    if (exists) {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const n = meta.topics[0]?.partitions.length ?? 0;
+      if (n !== partitions) throw new Error(`repartition topic ${topic} has ${n} partitions; this query needs ${partitions}: delete the topic (kafka-topics --delete --topic ${topic}) or recreate the query`);
+      return;
+    }
+    // Up to 3 replicas (as the command topic): a repartition topic holds rows no source has any more.
+    const replicas = Math.min(3, (await admin.describeCluster()).brokers.length);
+    await admin.createTopics({
+      topics: [{
+        topic, numPartitions: partitions, replicationFactor: replicas,
+        configEntries: [
+          { name: 'cleanup.policy', value: 'delete' },
+          { name: 'retention.ms', value: String(opts.retentionMs ?? REPARTITION_RETENTION_MS) },
+          ...(replicas >= 3 ? [{ name: 'min.insync.replicas', value: '2' }] : []),
+        ],
+      }],
+      waitForLeaders: true,
+    }).catch((e: Error) => { if (!/already exists|does not host this topic-partition/i.test(e.message)) throw e; });
+    for (let attempt = 0; ; attempt++) {
+      const n = await admin.fetchTopicOffsets(topic).then((o) => o.length, () => 0);
+      if (n >= partitions) return;
+      if (attempt >= 50) throw new Error(`repartition topic ${topic} has no leaders after creation`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** A topic's configuration entries (tests check what was created). */
+export async function topicConfigs(brokers: readonly string[], topic: string, names: readonly string[]): Promise<Record<string, string>> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    const res = await admin.describeConfigs({ resources: [{ type: 2 /* TOPIC */, name: topic, configNames: [...names] }], includeSynonyms: false });
+    return Object.fromEntries((res.resources[0]?.configEntries ?? []).map((c) => [c.configName, c.configValue]));
+  } finally {
+    await admin.disconnect();
+  }
+}
