@@ -43,7 +43,21 @@ export interface RestoredEpoch {
   readonly epoch: number;
   readonly offsets: OffsetsEntry;
   readonly state: EpochState;
+  /**
+   * Incremental state files (see {@link ChainMeta}), read back whole: the full file of the chain's base
+   * epoch and the deltas of the epochs after it up to this one, oldest first.
+   */
+  readonly chains: Record<string, { readonly base: RecordBatch | null; readonly deltas: readonly { epoch: number; batch: RecordBatch }[] }>;
 }
+
+/**
+ * A state file written incrementally: in `meta.chains[name] = { base }` an epoch says that file `name`
+ * was written whole at epoch `base` (this one, or an earlier one) and that every epoch after the base
+ * up to this one wrote only its changes as `<name>-delta` (absent: no change). Reading the epoch reads
+ * the chain; pruning keeps every epoch back to the oldest kept epoch's bases. A view's table is written
+ * this way: its size grows with every window kept, its changes per epoch do not.
+ */
+export interface ChainMeta { readonly base: number }
 
 export interface LatestEpoch {
   /** The newest committed and intact epoch, or null when there is none. */
@@ -102,7 +116,7 @@ export interface CheckpointLog {
   pending(after: number): Promise<PendingEpoch | null>;
   /** Deletes every epoch newer than `epoch` (torn, corrupt or uncommitted leftovers), so new epochs never mix with them. */
   discardAfter(epoch: number): Promise<void>;
-  /** Deletes epochs older than the newest `keep` committed ones. */
+  /** Deletes epochs older than the newest `keep` committed ones (and the chain bases they need). */
   prune(keep: number): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -143,19 +157,42 @@ export function createCheckpointLog(dir: string, hooks: CheckpointLogHooks = {})
     async latest() {
       const skipped: { epoch: number; reason: string }[] = [];
       const commits = (await listEpochs(p('commits'))).reverse();
+      const committed = new Set(commits);
+      /** A committed epoch's state files (only `only`, when given), each checked against the commit marker. */
+      const readEpoch = async (epoch: number, only?: string) => {
+        const marker = JSON.parse(await fs.readFile(p('commits', String(epoch)), 'utf8')) as { checksums: Record<string, string> };
+        const batches: Record<string, RecordBatch | null> = {};
+        let meta: Record<string, unknown> = {};
+        for (const [file, sum] of Object.entries(marker.checksums)) {
+          if (only !== undefined && file !== only) continue;
+          const bytes = await fs.readFile(p('state', String(epoch), file));
+          if (sha(bytes) !== sum) throw new Error(`state file ${file} is corrupt (checksum mismatch)`);
+          if (file === 'meta.json') meta = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+          else batches[file.replace(/\.arrow$/, '')] = tableFromIPC(bytes).batches[0] ?? null;
+        }
+        return { batches, meta };
+      };
+      const inChain = (e: number) => (err: Error): never => { throw new Error(`epoch ${e}, which this one builds on: ${err.message}`); };
       for (const epoch of commits) {
         try {
-          const marker = JSON.parse(await fs.readFile(p('commits', String(epoch)), 'utf8')) as { checksums: Record<string, string> };
           const offsets = JSON.parse(await fs.readFile(p('offsets', String(epoch)), 'utf8')) as OffsetsEntry;
-          const batches: Record<string, RecordBatch | null> = {};
-          let meta: Record<string, unknown> = {};
-          for (const [file, sum] of Object.entries(marker.checksums)) {
-            const bytes = await fs.readFile(p('state', String(epoch), file));
-            if (sha(bytes) !== sum) throw new Error(`state file ${file} is corrupt (checksum mismatch)`);
-            if (file === 'meta.json') meta = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-            else batches[file.replace(/\.arrow$/, '')] = tableFromIPC(bytes).batches[0] ?? null;
+          const { batches, meta } = await readEpoch(epoch);
+          const chains: RestoredEpoch['chains'] = {};
+          for (const [name, c] of Object.entries((meta.chains ?? {}) as Record<string, ChainMeta>)) {
+            const deltas: { epoch: number; batch: RecordBatch }[] = [];
+            let full = batches[name] ?? null;
+            if (c.base !== epoch) {
+              if (!committed.has(c.base)) throw new Error(`the base epoch ${c.base} of ${name} is gone`);
+              full = (await readEpoch(c.base, `${name}.arrow`).catch(inChain(c.base))).batches[name] ?? null;
+              for (let e = c.base + 1; e <= epoch; e++) {
+                if (!committed.has(e)) throw new Error(`epoch ${e} of the ${name} chain from ${c.base} is missing`);
+                const d = e === epoch ? batches[`${name}-delta`] : (await readEpoch(e, `${name}-delta.arrow`).catch(inChain(e))).batches[`${name}-delta`];
+                if (d) deltas.push({ epoch: e, batch: d });
+              }
+            }
+            chains[name] = { base: full, deltas };
           }
-          return { restored: { epoch, offsets, state: { batches, meta } }, skipped };
+          return { restored: { epoch, offsets, state: { batches, meta }, chains }, skipped };
         } catch (e) {
           skipped.push({ epoch, reason: (e as Error).message });
         }
@@ -190,7 +227,13 @@ export function createCheckpointLog(dir: string, hooks: CheckpointLogHooks = {})
     async prune(keep) {
       const commits = await listEpochs(p('commits'));
       if (commits.length <= keep) return;
-      const cutoff = commits[commits.length - keep]!;
+      let cutoff = commits[commits.length - keep]!;
+      // The oldest kept epoch must stay readable: keep the bases of its incremental files too.
+      try {
+        const meta = JSON.parse(await fs.readFile(p('state', String(cutoff), 'meta.json'), 'utf8')) as { chains?: Record<string, ChainMeta> };
+        for (const c of Object.values(meta.chains ?? {})) cutoff = Math.min(cutoff, c.base);
+      } catch { return; } // unreadable: prune nothing now
+
       for (const sub of ['offsets', 'commits', 'state']) {
         for (const e of await listEpochs(p(sub))) {
           if (e < cutoff) await fs.rm(p(sub, String(e)), { recursive: true, force: true });

@@ -17,6 +17,7 @@ import type { SinkWriter, SourcePosition } from '../connectors/source.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
 import { fromEpochState, toEpochState } from '../executor/graph-state.ts';
 import { batchRows } from '../executor/rows.ts';
+import { changesBatch, splitChanges } from '../connectors/table/table-changes.ts';
 import type { WatermarkState } from '../executor/watermark.ts';
 import type { CheckpointLog, LatestEpoch, PendingEpoch } from './checkpoint-log.ts';
 import { crashPoint } from './crash-points.ts';
@@ -72,6 +73,9 @@ export interface Epochs {
   restore(found: LatestEpoch): Promise<(SourcePosition & { input?: number })[]>;
 }
 
+/** Change rows beyond the table's size allowed before the table is written whole again. */
+const FULL_TABLE_SLACK = 10_000;
+
 export function createEpochs(cfg: EpochsConfig): Epochs {
   const { ckpt, driver, inputs, views, sink: kafkaSink } = cfg;
   const graph = driver.graph;
@@ -87,6 +91,9 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
   let restoredFrom: number | null = null;
   let rolledForward: number | null = null;
   let skipped: { epoch: number; reason: string }[] = [];
+  /** The epoch the view's table was last written whole at (null: write it whole next), and the change rows since. */
+  let tableBase: number | null = null;
+  let sinceBase = 0;
 
   /** The tail of an epoch: sink transaction (or flush), then the commit marker. Retried as is after a failure. */
   async function finishEpoch(): Promise<void> {
@@ -132,9 +139,16 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     driver.barrier(e);
     // Operator state as named tables per graph node (executor/graph-state.ts), under the plan's fingerprint.
     const graphState = toEpochState(graph.snapshot(e));
-    cfg.table?.commit(e, watermark);
+    const changes = cfg.table?.commit(e, watermark) ?? [];
     const batches: Record<string, RecordBatch | null> = { ...graphState.batches };
-    if (cfg.table) batches.table = cfg.table.size ? cfg.table.batch() : null;
+    // The view's rows: whole at a base epoch, then each epoch's changes only (checkpoint-log.ts ChainMeta),
+    // until the changes since the base outgrow the table: restore reads at most about twice the table.
+    const table = cfg.table;
+    const full = table !== undefined && (tableBase === null || sinceBase + changes.length > table.size + FULL_TABLE_SLACK);
+    if (table) {
+      if (full) batches.table = table.size ? table.batch() : null;
+      else if (changes.length) batches['table-delta'] = changesBatch(table.schema, changes);
+    }
     for (const v of views) batches[v.stateName] = v.snapshot();
     const trackers = driver.trackerStates();
     const meta = {
@@ -143,8 +157,17 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
       ...(inputs.list.length > 1 ? { trackers } : {}),
       ...(views.length ? { views: views.map((v) => ({ input: v.index, epoch: v.seenEpoch })) } : {}),
       counters: cfg.counters(),
+      ...(table ? { chains: { table: { base: full ? e : tableBase! } } } : {}),
     };
-    const sums = await ckpt.writeState(e, { batches, meta });
+    let sums: Record<string, string>;
+    try {
+      sums = await ckpt.writeState(e, { batches, meta });
+    } catch (err) {
+      // The table committed these changes already; the retry writes it whole rather than lose them.
+      tableBase = null;
+      throw err;
+    }
+    if (full) { tableBase = e; sinceBase = 0; } else sinceBase += changes.length;
     crashPoint('after-state', e, cfg.name, cfg.log);
     // From here the epoch is fixed: a failure retries its tail, never recomputes it.
     inflight = { e, positions, sums, t0 };
@@ -210,7 +233,7 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     const st = restored.state;
     if (st.meta.graph) {
       // Refused (StateMismatchError, nothing changed) when the checkpoint belongs to another plan.
-      graph.restore(fromEpochState(st, ['table', ...views.map((v) => v.stateName)]));
+      graph.restore(fromEpochState(st, ['table', 'table-delta', ...views.map((v) => v.stateName)]));
       for (const v of views) v.restore(st.batches[v.stateName] ?? null);
     } else {
       const pipeline = driver.pipeline;
@@ -222,9 +245,21 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     driver.restoreTrackers((st.meta.trackers as WatermarkState[] | undefined) ?? [st.meta.tracker as WatermarkState]);
     cfg.restoreCounters((st.meta.counters ?? {}) as Record<string, number>);
     if (cfg.table) {
-      const tb = st.batches.table;
-      const w = restored.offsets.watermark;
-      cfg.table.load(tb ? batchRows(tb, cfg.table.schema) : [], restored.epoch, w ?? -Infinity);
+      const w = restored.offsets.watermark ?? -Infinity;
+      const chain = restored.chains.table;
+      // Before chains the table was written whole at every epoch.
+      const base = chain ? chain.base : st.batches.table ?? null;
+      const schema = cfg.table.schema;
+      cfg.table.load(base ? batchRows(base, schema) : [], restored.epoch, w);
+      for (const d of chain?.deltas ?? []) {
+        const { batch, ops } = splitChanges(schema, d.batch);
+        cfg.table.replay(batch, ops, d.epoch);
+      }
+      cfg.table.load(cfg.table.rows(), restored.epoch, w);
+      // The chain continues from the restored epoch's base: the next epoch may write a delta again.
+      const cm = (st.meta.chains as Record<string, { base: number }> | undefined)?.table;
+      tableBase = cm ? cm.base : null;
+      sinceBase = chain ? chain.deltas.reduce((n, d) => n + d.batch.numRows, 0) : 0;
     }
     epoch = restored.epoch;
     restoredFrom = restored.epoch;

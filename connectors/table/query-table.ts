@@ -5,8 +5,9 @@
  * query reading the view's changes (queries/view-input.ts) can carry event time on.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { batchRows, rowsBatch, type Row } from '../../executor/rows.ts';
+import { batchRows, rowsBatchTrusted, type Row } from '../../executor/rows.ts';
 import type { Schema } from '../../planner/types.ts';
+import { KeyedRows } from './keyed-rows.ts';
 
 export interface TableChange {
   /** 'upsert' (or 'insert' in an append-only table) and 'delete'. */
@@ -40,6 +41,8 @@ export interface QueryTable {
   subscribe(f: (epoch: number, changes: readonly TableChange[], watermark: number) => void, progress?: boolean): () => void;
   /** Replaces the content (restore from a checkpoint). */
   load(rows: readonly Row[], epoch: number, watermark?: number): void;
+  /** Applies and commits an epoch's changes again (restore), without telling subscribers. */
+  replay(batch: RecordBatch, ops: Int8Array | null, epoch: number): void;
 }
 
 /**
@@ -50,62 +53,61 @@ export interface QueryTable {
  */
 export function createQueryTable(name: string, schema: Schema, keyColumns: readonly number[] | null, retentionRows: number | null = null): QueryTable {
   const appendLimit = retentionRows ?? 10_000;
-  const keyed = new Map<string, Row>();
+  const keyed = keyColumns ? new KeyedRows(schema, keyColumns, retentionRows !== null) : null;
   let appended: Row[] = [];
   const staged: TableChange[] = [];
+  /** Staged batches with their rows, applied to `keyed` at commit. */
+  const stagedBatches: { ids: Int32Array; rows: Row[]; ops: Int8Array | null }[] = [];
   let epoch = 0;
   let watermark = -Infinity;
   let cached: { epoch: number; batch: RecordBatch } | null = null;
   const listeners = new Map<(epoch: number, changes: readonly TableChange[], watermark: number) => void, boolean>();
-  const keyOf = (r: Row) => JSON.stringify(keyColumns!.map((c) => r[c]));
+
+  function commit(e: number, w: number, notify: boolean): TableChange[] {
+    const changes = staged.splice(0, staged.length);
+    if (keyed) {
+      for (const b of stagedBatches) keyed.apply(b.ids, b.rows, b.ops === null ? () => true : (i) => b.ops![i]! > 0);
+      stagedBatches.length = 0;
+      keyed.maybeCompact();
+      if (retentionRows !== null) {
+        while (keyed.live > retentionRows) { const row = keyed.evictOldest(); if (!row) break; changes.push({ op: 'delete', row }); }
+      }
+    } else for (const c of changes) appended.push(c.row);
+    if (!keyColumns && appended.length > appendLimit) appended = appended.slice(appended.length - appendLimit);
+    epoch = e;
+    const advanced = w > watermark;
+    if (advanced) watermark = w;
+    if (notify && (changes.length || advanced)) for (const [l, progress] of listeners) if (changes.length || progress) l(e, changes, watermark);
+    return changes;
+  }
 
   return {
     name, schema, keyColumns,
     get epoch() { return epoch; },
     get watermark() { return watermark; },
-    get size() { return keyColumns ? keyed.size : appended.length; },
+    get size() { return keyed ? keyed.live : appended.length; },
     apply(batch, ops) {
       const rows = batchRows(batch, schema);
+      if (keyed) stagedBatches.push({ ids: keyed.idsOf(batch), rows, ops });
       for (let i = 0; i < rows.length; i++) {
         const op = ops === null ? 'insert' : ops[i]! > 0 ? 'upsert' : 'delete';
         staged.push({ op: keyColumns ? op : 'insert', row: rows[i]! });
       }
     },
-    commit(e, w = -Infinity) {
-      const changes = staged.splice(0, staged.length);
-      for (const c of changes) {
-        if (keyColumns) {
-          const k = keyOf(c.row);
-          // With a retention bound, re-inserting keeps the Map in order of last change, oldest first.
-          if (c.op === 'delete' || retentionRows !== null) keyed.delete(k);
-          if (c.op !== 'delete') keyed.set(k, c.row);
-        } else appended.push(c.row);
-      }
-      if (keyColumns && retentionRows !== null && keyed.size > retentionRows) {
-        for (const [k, row] of keyed) {
-          if (keyed.size <= retentionRows) break;
-          keyed.delete(k);
-          changes.push({ op: 'delete', row });
-        }
-      }
-      if (!keyColumns && appended.length > appendLimit) appended = appended.slice(appended.length - appendLimit);
-      epoch = e;
-      const advanced = w > watermark;
-      if (advanced) watermark = w;
-      if (changes.length || advanced) for (const [l, progress] of listeners) if (changes.length || progress) l(e, changes, watermark);
-      return changes;
-    },
-    abort() { staged.length = 0; },
-    rows: () => (keyColumns ? [...keyed.values()] : [...appended]),
+    commit(e, w = -Infinity) { return commit(e, w, true); },
+    abort() { staged.length = 0; stagedBatches.length = 0; },
+    replay(batch, ops, e) { this.apply(batch, ops); commit(e, watermark, false); cached = null; },
+    rows: () => (keyed ? keyed.rows() : [...appended]),
     batch() {
-      if (!cached || cached.epoch !== epoch) cached = { epoch, batch: rowsBatch(schema, keyColumns ? [...keyed.values()] : appended) };
+      if (!cached || cached.epoch !== epoch) cached = { epoch, batch: rowsBatchTrusted(schema, keyed ? keyed.rows() : appended) };
       return cached.batch;
     },
     subscribe(f, progress = false) { listeners.set(f, progress); return () => { listeners.delete(f); }; },
     load(rows, e, w = -Infinity) {
-      keyed.clear(); appended = [];
-      for (const r of rows) { if (keyColumns) keyed.set(keyOf(r), r); else appended.push(r); }
-      epoch = e; watermark = w; cached = null; staged.length = 0;
+      appended = [];
+      if (keyed) { keyed.clear(); if (rows.length) { const all = [...rows]; keyed.apply(keyed.idsOf(rowsBatchTrusted(schema, all)), all, () => true); } }
+      else appended = [...rows];
+      epoch = e; watermark = w; cached = null; staged.length = 0; stagedBatches.length = 0;
     },
   };
 }
