@@ -979,8 +979,10 @@ class QueryBinder {
     }
     const scope: Scope = { columns: rel.scope };
     const changelog = rel.sources.find((s) => s.options.changelog);
-    // The aggregate operators take inserts only: a delete would be counted as one more row.
-    if (changelog) errAt(loc, astOffset(loc, groupItems[0] ?? ast.columns?.[0]?.expr ?? ast), `aggregating the changelog '${changelog.name}' is not supported yet (the aggregates do not take retractions); select its rows by primary key instead`);
+    // A changelog source read directly (upsert-kafka, debezium-json) is keyed by its PRIMARY KEY: the
+    // aggregate retracts a row's previous version by it. Behind anything else its key is not known here.
+    const inKey = rel.key ?? sideKey(rel);
+    if (changelog && !inKey) errAt(loc, astOffset(loc, groupItems[0] ?? ast.columns?.[0]?.expr ?? ast), `aggregating the changelog '${changelog.name}' needs its rows keyed by its PRIMARY KEY: aggregate the source directly (FROM ${changelog.name}), or through a view that keeps the key`, 'unsupported');
     const preCtx: BindContext = { loc, scope, noAggregates: 'aggregates are not allowed in GROUP BY' };
     // GROUP BY: window keys (TVF columns or Spark's window()) and ordinary keys.
     let window: { spec: WindowSpec; time: Expr } | null = null;
@@ -1007,6 +1009,8 @@ class QueryBinder {
       if (e.type.kind === 'struct') errAt(loc, astOffset(loc, g), 'cannot GROUP BY a ROW value; group by its fields');
       if (!keys.some((k) => exprKey(k) === exprKey(e))) keys.push(e);
     }
+    // Window aggregates count appends: over a changelog source a delete or a new version would count as one more row.
+    if (changelog && (window || rel.tvf)) errAt(loc, astOffset(loc, groupItems[0] ?? ast), `windows over the changelog '${changelog.name}' are not supported (a window aggregate does not take retractions); aggregate it without a window`, 'unsupported');
     // The grouping sets, as positions into `keys`: the plain keys in every set, times each construct's sets.
     let sets: number[][] | null = null;
     if (constructs.length) {
@@ -1068,7 +1072,7 @@ class QueryBinder {
     const timeIdx = window ? preIndex(window.time) : -1;
     // Over a changelog the projection keeps the input's key (before the key slots an expand may set to NULL):
     // the retracting aggregate finds a row's previous version by it.
-    if (rel.key) for (const k of rel.key) { const f = input.schema.fields[k]!; preIndex({ kind: 'column', index: k, name: f.name, type: f.type }); }
+    if (inKey) for (const k of inKey) { const f = input.schema.fields[k]!; preIndex({ kind: 'column', index: k, name: f.name, type: f.type }); }
     const keyIdx = sets ? keys.map((k) => { pre.push(k); keySlots.add(pre.length - 1); return pre.length - 1; }) : keys.map(preIndex);
     const aggs: { call: AggCall; key: string }[] = [];
     const nW = window ? 2 : 0;

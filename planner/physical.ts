@@ -46,7 +46,15 @@ export type PhysicalOp =
       readonly inputSchema: Schema;
       readonly schema: Schema;
     }
-  | { readonly kind: 'updating_aggregate'; readonly groupBy: readonly number[]; readonly aggs: readonly AggCall[]; readonly inputSchema: Schema; readonly schema: Schema }
+  | {
+      readonly kind: 'updating_aggregate'; readonly groupBy: readonly number[]; readonly aggs: readonly AggCall[]; readonly inputSchema: Schema; readonly schema: Schema;
+      /**
+       * The input's upsert key when it reads a changelog source (upsert-kafka, debezium-json) through
+       * filters and projections: the aggregate retracts by it. (A graph also derives it from its input's
+       * stream; a chain's source declares none, so the key travels here.)
+       */
+      readonly retractKey?: readonly number[];
+    }
   | { readonly kind: 'sort'; readonly keys: readonly SortKey[]; readonly schema: Schema }
   | { readonly kind: 'limit'; readonly limit: number | null; readonly offset: number; readonly schema: Schema }
   /** UNION ALL of n inputs with the same columns (graph plans only). */
@@ -152,7 +160,7 @@ export function unaryOp(p: LogicalPlan, emit: EmitMode): PhysicalOp | null {
     case 'aggregate':
       return p.window
         ? { kind: 'window_aggregate', spec: p.window.spec, timeColumn: p.window.timeColumn, groupBy: p.groupBy, aggs: p.aggs, emit, inputSchema: p.input.schema, schema: p.schema }
-        : { kind: 'updating_aggregate', groupBy: p.groupBy, aggs: p.aggs, inputSchema: p.input.schema, schema: p.schema };
+        : { kind: 'updating_aggregate', groupBy: p.groupBy, aggs: p.aggs, inputSchema: p.input.schema, schema: p.schema, ...retractKeyOf(p.input) };
     case 'sort': return { kind: 'sort', keys: p.keys, schema: p.schema };
     case 'limit': return { kind: 'limit', limit: p.limit, offset: p.offset, schema: p.schema };
     case 'dedup': return { kind: 'dedup', keys: p.keys, timeColumn: p.timeColumn, keep: p.keep, schema: p.schema };
@@ -169,6 +177,29 @@ export function unaryOp(p: LogicalPlan, emit: EmitMode): PhysicalOp | null {
 }
 
 /** The emit mode of the nodes below `p`: window aggregates under a window Top-N emit each window once, final. */
+/** The upsert key of a changelog source under filters and projections (columns passed through), as `retractKey`. */
+function retractKeyOf(p: LogicalPlan): { retractKey?: number[] } {
+  const key = (q: LogicalPlan): number[] | null => {
+    switch (q.kind) {
+      case 'source_scan': {
+        if (!q.def.options.changelog) return null;
+        const k = (q.def.options.primaryKey ?? []).map((n) => q.schema.fields.findIndex((f) => f.name.toLowerCase() === n.toLowerCase()));
+        return k.length && k.every((i) => i >= 0) ? k : null;
+      }
+      case 'filter': return key(q.input);
+      case 'project': {
+        const inner = key(q.input);
+        if (!inner) return null;
+        const out = inner.map((k) => q.exprs.findIndex((e) => e.kind === 'column' && e.index === k));
+        return out.every((i) => i >= 0) ? out : null;
+      }
+      default: return null;
+    }
+  };
+  const k = key(p);
+  return k ? { retractKey: k } : {};
+}
+
 export function emitBelow(p: LogicalPlan, emit: EmitMode): EmitMode {
   return p.kind === 'top_n' && p.window ? 'window_close' : emit;
 }
@@ -241,7 +272,7 @@ export function opLine(op: PhysicalOp): string {
     case 'window_aggregate':
       return `${AGG_OP_NAME[op.spec.kind]}: ${windowArgs(op.spec)}, time=${op.inputSchema.fields[op.timeColumn]!.name}, groupBy=[${op.groupBy.map((i) => op.inputSchema.fields[i]!.name).join(', ')}], aggs=[${op.aggs.map((a) => aggToString(a, op.inputSchema)).join(', ')}], emit=${op.emit === 'changes' ? 'changes' : 'on-window-close'}`;
     case 'updating_aggregate':
-      return `UpdatingAggregate: groupBy=[${op.groupBy.map((i) => op.inputSchema.fields[i]!.name).join(', ')}], aggs=[${op.aggs.map((a) => aggToString(a, op.inputSchema)).join(', ')}]`;
+      return `UpdatingAggregate: groupBy=[${op.groupBy.map((i) => op.inputSchema.fields[i]!.name).join(', ')}], aggs=[${op.aggs.map((a) => aggToString(a, op.inputSchema)).join(', ')}]${op.retractKey ? `, retract by=[${op.retractKey.map((i) => op.inputSchema.fields[i]!.name).join(', ')}]` : ''}`;
     case 'sort': return `Sort: ${op.keys.map((k) => `${op.schema.fields[k.index]!.name} ${k.desc ? 'DESC' : 'ASC'}`).join(', ')}`;
     case 'limit': return `Limit: ${op.limit ?? 'ALL'}${op.offset ? ` OFFSET ${op.offset}` : ''}`;
     case 'union': return `Union: ${op.inputs} inputs`;

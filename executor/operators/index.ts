@@ -42,7 +42,8 @@ const FACTORIES: { [K in PhysicalOp['kind']]: Factory<K> } = {
   },
   updating_aggregate: (op, _ctx, inputs) => {
     const input = inputs[0];
-    return input && input.kind === 'changelog' ? createRetractAggregate(op, input.key) : createUpdatingAggregate(op);
+    const key = input && input.kind === 'changelog' ? input.key : op.retractKey;
+    return key ? createRetractAggregate(op, key) : createUpdatingAggregate(op);
   },
   sort: (op) => createSort(op),
   limit: (op) => createLimit(op),
