@@ -72,7 +72,7 @@ export function partitioningProblems(plan: PhysicalPlan, opts: { hasExchange?: b
     const need = (cols: readonly number[], what: string): boolean => {
       if (contains(cols, k)) return true;
       const inSchema = 'inputSchema' in n.op ? n.op.inputSchema : n.op.schema;
-      problems.push(`${name(n)}: ${what} [${cols.map((c) => inSchema.fields[c]?.name ?? `#${c}`).join(', ')}] ${k === null ? 'over an input whose partitioning is not known (no record key column reaches it)' : 'does not contain the input\'s partition key'}: it needs a repartition exchange`);
+      problems.push(`${name(n)}: ${what} [${cols.map((c) => inSchema.fields[c]?.name ?? `#${c}`).join(', ')}] ${k === null ? 'over an input whose partition key is not known here (the source declares no record key, or its key columns are dropped or computed before this node)' : 'does not contain the input\'s partition key'}: it needs a repartition exchange`);
       return false;
     };
     switch (op.kind) {

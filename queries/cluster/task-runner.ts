@@ -214,7 +214,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
     serial,
     canCheckpoint: () => state === 'running' && !torn,
     stopped: () => stopped,
-    setError: (m) => { lastError = m; },
+    setError: (m) => { if (state === 'running') lastError = m; }, // a lost task keeps the reason it was lost
   });
 
   async function handle(input: KafkaInput, fetched: FetchedMessages): Promise<void> {
@@ -240,6 +240,15 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
         statePartitions = await ensureStateTopic(cfg.brokers, stateTopic, cfg.stateTopicPartitions ?? 1, cfg.log);
         // InitProducerId first: from here the previous owner can commit nothing, so the state read next is final.
         await txn.connect!();
+        // Asks the task's group coordinator once (retried while it loads, e.g. on a fresh broker), so the
+        // first epoch's TxnOffsetCommit does not fail on it and lose the task.
+        const topics = inputs.first?.def.options.topics ?? [];
+        for (let i = 0; topics.length && txn.committedEpoch; i++) {
+          try { await txn.committedEpoch(topics); break; } catch (e) {
+            if (i >= 20 || stopped) throw e;
+            await new Promise((r) => setTimeout(r, 300));
+          }
+        }
         const read = await readLatestState(cfg.brokers, stateTopic, cfg.task, { log: cfg.log });
         stateBytesScanned = read.bytesRead;
         restoredStateBytes = read.value?.length ?? 0;
