@@ -21,7 +21,11 @@ import { createTaskRunner, type TaskRunner, type TaskStatus } from './task-runne
 export interface TaskQuery {
   readonly plan: PhysicalPlan;
   readonly options: QueryOptions;
-  readonly table?: QueryTable;
+  /**
+   * A view sink's table for one task (each task checkpoints and restores its own rows; gathering a
+   * view's tasks into one is the view topic's job, not this runtime's).
+   */
+  readonly table?: (task: string) => QueryTable;
   readonly hasExchange?: boolean;
 }
 
@@ -79,7 +83,7 @@ export function createTaskHost(cfg: TaskHostConfig): TaskHost {
     if (!q) { cfg.log('warn', `task ${parts.id}: query ${groupOf(parts.id)} is not known on this instance; not started`); return null; }
     return createTaskRunner({
       clusterId: cfg.clusterId, query: groupOf(parts.id), task: parts.id, plan: q.plan, parts: parts.parts, options: q.options,
-      brokers: cfg.brokers, log: cfg.log, table: q.table, hasExchange: q.hasExchange, stateTopicPartitions: cfg.stateTopicPartitions,
+      brokers: cfg.brokers, log: cfg.log, table: q.table?.(parts.id), hasExchange: q.hasExchange, stateTopicPartitions: cfg.stateTopicPartitions,
     });
   }
 

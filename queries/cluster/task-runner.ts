@@ -80,6 +80,8 @@ export interface TaskStatus {
   readonly outputRows: number;
   /** From `start()` to the restored state being in the graph (fencing + state read + restore). */
   readonly restoreMs: number | null;
+  /** Where that time went: state topic ensured, InitProducerId (fencing), group coordinator, state read, restore. */
+  readonly startPhasesMs: Readonly<Record<string, number>>;
   /** From `start()` to the first committed epoch with output rows. */
   readonly firstOutputMs: number | null;
   /** Bytes of the state record read at start, and of the state-topic partition scanned to find it. */
@@ -165,6 +167,9 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   let firstOutputMs: number | null = null;
   let outputRows = 0;
   let restoredStateBytes = 0; let stateBytesScanned = 0;
+  const phases: Record<string, number> = {};
+  let lap = 0;
+  const mark = (name: string) => { const t = performance.now(); phases[name] = Math.round(t - lap); lap = t; };
   let timer: NodeJS.Timeout | null = null;
   let idleTimer: NodeJS.Timeout | null = null;
   let chain: Promise<unknown> = Promise.resolve();
@@ -235,11 +240,13 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
     async start() {
       if (state !== 'idle') throw new Error(`task ${cfg.task} was started before; make a new runner for its next incarnation`);
       state = 'starting';
-      t0 = performance.now();
+      t0 = lap = performance.now();
       try {
         statePartitions = await ensureStateTopic(cfg.brokers, stateTopic, cfg.stateTopicPartitions ?? 1, cfg.log);
+        mark('stateTopic');
         // InitProducerId first: from here the previous owner can commit nothing, so the state read next is final.
         await txn.connect!();
+        mark('fence');
         // Asks the task's group coordinator once (retried while it loads, e.g. on a fresh broker), so the
         // first epoch's TxnOffsetCommit does not fail on it and lose the task.
         const topics = inputs.first?.def.options.topics ?? [];
@@ -249,10 +256,13 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
             await new Promise((r) => setTimeout(r, 300));
           }
         }
+        mark('coordinator');
         const read = await readLatestState(cfg.brokers, stateTopic, cfg.task, { log: cfg.log });
+        mark('read');
         stateBytesScanned = read.bytesRead;
         restoredStateBytes = read.value?.length ?? 0;
         const from = await epochs.restore(read.value ? decodeTaskState(cfg.task, read.value) : { restored: null, skipped: [] });
+        mark('restore');
         restoreMs = performance.now() - t0;
         if (stopped) return;
         state = 'running';
@@ -301,7 +311,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
       task: cfg.task, state, lastError,
       epoch: epochs.epoch, restoredFromEpoch: epochs.restoredFrom,
       inputRows: driver.counters.inputRows, outputRows,
-      restoreMs, firstOutputMs, restoredStateBytes, stateBytesScanned,
+      restoreMs, startPhasesMs: { ...phases }, firstOutputMs, restoredStateBytes, stateBytesScanned,
       stateBytesCommitted: stateLog.bytesCommitted, lastStateRecordBytes: stateLog.lastRecordBytes,
       positions: inputs.positions().map((p) => ({ input: p.input, topic: p.topic, partition: p.partition, offset: p.offset })),
     }),
