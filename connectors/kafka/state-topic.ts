@@ -50,10 +50,14 @@ export async function ensureStateTopic(brokers: readonly string[], topic: string
   await admin.connect();
   try {
     if (!ensured.has(topic)) {
-      await admin.createTopics({
-        topics: [{ topic, numPartitions: partitions, replicationFactor: -1, configEntries: Object.entries(STATE_TOPIC_CONFIG).map(([name, value]) => ({ name, value })) }],
-        waitForLeaders: true,
-      }).catch((e: Error) => { if (!/already exists/i.test(e.message)) throw e; });
+      if (!(await admin.listTopics()).includes(topic)) {
+        // As the command topic: up to 3 replicas (state lost with a broker would have to be recomputed from the inputs, if they still hold it).
+        const replicas = Math.min(3, (await admin.describeCluster()).brokers.length);
+        await admin.createTopics({
+          topics: [{ topic, numPartitions: partitions, replicationFactor: replicas, configEntries: Object.entries({ ...STATE_TOPIC_CONFIG, ...(replicas >= 3 ? { 'min.insync.replicas': '2' } : {}) }).map(([name, value]) => ({ name, value })) }],
+          waitForLeaders: true,
+        }).catch((e: Error) => { if (!/already exists|does not host this topic-partition/i.test(e.message)) throw e; });
+      }
       const res = await admin.describeConfigs({ resources: [{ type: 2, name: topic, configNames: ['cleanup.policy'] }], includeSynonyms: false });
       const policy = res.resources[0]?.configEntries.find((c) => c.configName === 'cleanup.policy')?.configValue;
       if (policy !== 'compact') throw new Error(`state topic ${topic} exists with cleanup.policy=${policy ?? '?'}; it must be compact (delete it or set cleanup.policy=compact)`);
