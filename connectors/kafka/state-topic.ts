@@ -38,7 +38,8 @@ export const STATE_TOPIC_CONFIG: Readonly<Record<string, string>> = {
 /** The partition of the state topic a task's records go to (Kafka's Java placement of its key). */
 export const statePartition = (taskId: string, partitions: number): number => partitionForKey(keyBytes(taskId), partitions);
 
-const ensured = new Set<string>();
+/** Topics this process ensured, with their partition count (a partition count only grows, and a state topic's must not change). */
+const ensured = new Map<string, number>();
 
 /**
  * Creates the state topic when missing (idempotent; concurrent creators all succeed) and returns its
@@ -46,10 +47,12 @@ const ensured = new Set<string>();
  * pile up forever, and restore would read them all.
  */
 export async function ensureStateTopic(brokers: readonly string[], topic: string, partitions: number, log?: Log): Promise<number> {
+  const known = ensured.get(topic);
+  if (known !== undefined) return known;
   const admin = createKafka(brokers, 'streamsql-state-topic', log).admin();
   await admin.connect();
   try {
-    if (!ensured.has(topic)) {
+    {
       if (!(await admin.listTopics()).includes(topic)) {
         // As the command topic: up to 3 replicas (state lost with a broker would have to be recomputed from the inputs, if they still hold it).
         const replicas = Math.min(3, (await admin.describeCluster()).brokers.length);
@@ -61,9 +64,10 @@ export async function ensureStateTopic(brokers: readonly string[], topic: string
       const res = await admin.describeConfigs({ resources: [{ type: 2, name: topic, configNames: ['cleanup.policy'] }], includeSynonyms: false });
       const policy = res.resources[0]?.configEntries.find((c) => c.configName === 'cleanup.policy')?.configValue;
       if (policy !== 'compact') throw new Error(`state topic ${topic} exists with cleanup.policy=${policy ?? '?'}; it must be compact (delete it or set cleanup.policy=compact)`);
-      ensured.add(topic);
     }
-    return await partitionCount(admin, topic);
+    const n = await partitionCount(admin, topic);
+    ensured.set(topic, n);
+    return n;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -80,7 +80,7 @@ export interface TaskStatus {
   readonly outputRows: number;
   /** From `start()` to the restored state being in the graph (fencing + state read + restore). */
   readonly restoreMs: number | null;
-  /** Where that time went: state topic ensured, InitProducerId (fencing), group coordinator, state read, restore. */
+  /** Where that time went: state topic ensured, InitProducerId (fencing), state read, group coordinator (beyond the read), restore. */
   readonly startPhasesMs: Readonly<Record<string, number>>;
   /** From `start()` to the first committed epoch with output rows. */
   readonly firstOutputMs: number | null;
@@ -247,18 +247,22 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
         // InitProducerId first: from here the previous owner can commit nothing, so the state read next is final.
         await txn.connect!();
         mark('fence');
-        // Asks the task's group coordinator once (retried while it loads, e.g. on a fresh broker), so the
-        // first epoch's TxnOffsetCommit does not fail on it and lose the task.
+        // In parallel: the newest committed state, and the task group's coordinator asked once (retried while
+        // it loads, e.g. on a fresh broker), so the first epoch's TxnOffsetCommit does not fail on it and lose the task.
         const topics = inputs.first?.def.options.topics ?? [];
-        for (let i = 0; topics.length && txn.committedEpoch; i++) {
-          try { await txn.committedEpoch(topics); break; } catch (e) {
-            if (i >= 20 || stopped) throw e;
-            await new Promise((r) => setTimeout(r, 300));
+        const coordinator = (async () => {
+          for (let i = 0; topics.length && txn.committedEpoch; i++) {
+            try { await txn.committedEpoch(topics); return; } catch (e) {
+              if (i >= 20 || stopped) throw e;
+              await new Promise((r) => setTimeout(r, 300));
+            }
           }
-        }
-        mark('coordinator');
+        })();
+        coordinator.catch(() => undefined);
         const read = await readLatestState(cfg.brokers, stateTopic, cfg.task, { log: cfg.log });
         mark('read');
+        await coordinator;
+        mark('coordinator');
         stateBytesScanned = read.bytesRead;
         restoredStateBytes = read.value?.length ?? 0;
         const from = await epochs.restore(read.value ? decodeTaskState(cfg.task, read.value) : { restored: null, skipped: [] });

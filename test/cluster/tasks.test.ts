@@ -111,6 +111,19 @@ describe('scale-out tasks on the real broker', () => {
     expect(() => createTaskRunner({ clusterId: 'c', query: 'q', task: 'q#0', plan: p, parts: [], options, brokers: brokerList(), log })).toThrow(TaskPlanError);
     expect(partitioningProblems(p, { hasExchange: true })).toEqual([]);
     expect(partitioningProblems(plan('in-x', 'out-x'))).toEqual([]);
+    // Joins: co-partitioned sides joined on their record keys run as tasks; on another column they need an exchange.
+    const two = (on: string, keyed = true) => {
+      const key = keyed ? `, 'key.format' = 'raw', 'key.fields' = 'k'` : '';
+      const planned = planRequest(`CREATE SOURCE a (k VARCHAR, x VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH (connector = 'kafka', topic = 'ta', format = 'json'${key});
+        CREATE SOURCE b (k VARCHAR, y BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH (connector = 'kafka', topic = 'tb', format = 'json'${key});
+        CREATE SINK j WITH (connector = 'kafka', topic = 'tj', format = 'json') AS SELECT a.k, a.x, b.y FROM a JOIN b ON ${on}`, createCatalog());
+      const q = planned[2]!.planned;
+      if (q.kind !== 'create_sink') throw new Error('expected a sink');
+      return partitioningProblems(q.physical);
+    };
+    expect(two('a.k = b.k')).toEqual([]);
+    expect(two('a.x = b.k').join()).toMatch(/join condition does not pair both inputs' partition keys/);
+    expect(two('a.k = b.k', false).join()).toMatch(/join condition does not pair/);
   });
 
   it('three instances of two tasks each give exactly the batch result; tasks moved by revocation and by killing their instance stay exact', async () => {
