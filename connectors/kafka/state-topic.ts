@@ -91,18 +91,19 @@ export interface StateRead {
 }
 
 /**
- * The newest committed record of `key` in the state topic (read_committed, up to the partition's end
- * as of the call: an open transaction of another task on the same partition is waited out, so a
- * record committed before the call is never missed). Throws after `timeoutMs`.
+ * Every committed record of one partition from its log start to its end as of the call (read_committed:
+ * an open transaction below that end is waited out, so a record committed before the call is never
+ * missed; aborted ones are skipped), handed to `each` in offset order. The wire code of the native
+ * reader (Fetch v4, record-set.ts), not a kafkajs consumer: no group to join, and kafkajs' consumer
+ * filters aborted transactions only when the broker lists them in offset order.
  */
-export async function readLatestState(brokers: readonly string[], topic: string, key: string, opts: { log?: Log; timeoutMs?: number } = {}): Promise<StateRead> {
+async function scanCommitted(brokers: readonly string[], topic: string, partitionOf: (partitions: number) => number, each: (key: Buffer | null, value: Buffer | null, offset: number) => void, opts: { log?: Log; timeoutMs?: number }): Promise<{ bytesRead: number; records: number }> {
   const sec = securityFor();
   const admin = createKafka(brokers, 'streamsql-state-reader', opts.log, {}, sec).admin();
   await admin.connect();
   let partition: number; let host: { host: string; port: number };
   try {
-    const n = await partitionCount(admin, topic);
-    partition = statePartition(key, n);
+    partition = partitionOf(await partitionCount(admin, topic));
     const meta = await metadataOf(admin, [topic]);
     const leader = meta.leaders.get(`${topic}:${partition}`);
     const addr = leader === undefined ? undefined : meta.brokers.get(leader);
@@ -112,13 +113,18 @@ export async function readLatestState(brokers: readonly string[], topic: string,
     await admin.disconnect().catch(() => undefined);
   }
   const conn = await openConnection(host.host, host.port, 'streamsql-state-reader', 3000, sec);
-  const want = Buffer.from(key, 'utf8');
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
   let offset = 0; let target = -1; let maxBytes = 8 * 1024 * 1024;
-  let value: Buffer | null = null; let bytesRead = 0; let records = 0;
+  let bytesRead = 0; let records = 0;
+  const slice = (bytes: Uint8Array, starts: Int32Array, ends: Int32Array | null | undefined, nulls: Uint8Array | null, i: number): Buffer | null => {
+    if (nulls && nulls[i] === 1) return null;
+    const st = starts[i]!; const en = ends ? ends[i]! : starts[i + 1]!;
+    return Buffer.from(bytes.subarray(st, en)); // a copy: the response buffer can go
+  };
   try {
     for (;;) {
-      if (Date.now() > deadline) throw new Error(`reading ${topic}[${partition}] for ${key}: not at the end after ${opts.timeoutMs ?? 60_000} ms (offset ${offset} of ${target})`);
+      if (Date.now() > deadline) throw new Error(`reading ${topic}[${partition}]: not at the end after ${timeoutMs} ms (offset ${offset} of ${target})`);
       const body = encodeFetchRequest({ maxWaitMs: 50, minBytes: 1, maxBytes, readCommitted: true, partitions: [{ topic, partition, offset, maxBytes }] });
       const resp = await conn.request(FETCH_API_KEY, FETCH_VERSION, body, 30_000);
       const r = decodeFetchResponse(resp, 4).partitions[0];
@@ -129,8 +135,8 @@ export async function readLatestState(brokers: readonly string[], topic: string,
         continue;
       }
       if (r.errorCode !== 0) throw new Error(`fetching ${topic}[${partition}]: Kafka error ${r.errorCode}`);
-      // The end as of the first answer: everything written before we asked, committed or aborted by now
-      // (our InitProducerId completed any transaction of ours; another task's finishes within its commit).
+      // The end as of the first answer: everything written before we asked, committed or aborted by the
+      // time the read reaches it (a task's InitProducerId completed its own; another's ends with its commit).
       if (target < 0) target = r.highWatermark;
       if (offset >= target) break;
       const set = readRecordSet(resp, r.recordsStart, r.recordsEnd, { topic, partition, fetchOffset: offset, aborted: r.aborted, headers: false });
@@ -141,21 +147,35 @@ export async function readLatestState(brokers: readonly string[], topic: string,
         records += m.count;
         const k = m.keys;
         for (let i = 0; i < m.count; i++) {
-          if (!k || (k.nulls && k.nulls[i] === 1)) continue;
-          const ks = k.starts[i]!; const ke = k.ends ? k.ends[i]! : k.starts[i + 1]!;
-          if (ke - ks !== want.length || !want.equals(Buffer.from(k.bytes.buffer, k.bytes.byteOffset + ks, ke - ks))) continue;
-          const tomb = m.nulls !== null && m.nulls[i] === 1;
-          const vs = m.starts[i]!; const ve = m.ends ? m.ends[i]! : m.starts[i + 1]!;
-          value = tomb ? null : Buffer.from(m.bytes.subarray(vs, ve)); // a copy: the response buffer can go
+          each(k ? slice(k.bytes, k.starts, k.ends, k.nulls, i) : null, slice(m.bytes, m.starts, m.ends, m.nulls, i), m.offsets[i]!);
         }
       }
       if (set.nextOffset > offset) offset = set.nextOffset;
-      else await new Promise((res) => setTimeout(res, 20)); // waiting for another task's open transaction to end
+      else await new Promise((res) => setTimeout(res, 20)); // waiting for an open transaction to end
     }
   } finally {
     conn.close();
   }
+  return { bytesRead, records };
+}
+
+/**
+ * The newest committed record of `key` in the state topic (read_committed, up to the partition's end
+ * as of the call: an open transaction of another task on the same partition is waited out, so a
+ * record committed before the call is never missed). Throws after `timeoutMs`.
+ */
+export async function readLatestState(brokers: readonly string[], topic: string, key: string, opts: { log?: Log; timeoutMs?: number } = {}): Promise<StateRead> {
+  const want = Buffer.from(key, 'utf8');
+  let value: Buffer | null = null;
+  const { bytesRead, records } = await scanCommitted(brokers, topic, (n) => statePartition(key, n), (k, v) => { if (k && k.equals(want)) value = v; }, opts);
   return { value, bytesRead, records };
+}
+
+/** Every committed record of one partition as text (tests and tools: a read_committed check that does not go through kafkajs' consumer). */
+export async function readCommittedRecords(brokers: readonly string[], topic: string, partition: number, opts: { timeoutMs?: number } = {}): Promise<{ key: string | null; value: string | null; offset: number }[]> {
+  const out: { key: string | null; value: string | null; offset: number }[] = [];
+  await scanCommitted(brokers, topic, () => partition, (k, v, offset) => out.push({ key: k?.toString('utf8') ?? null, value: v?.toString('utf8') ?? null, offset }), opts);
+  return out;
 }
 
 async function logStart(brokers: readonly string[], topic: string, partition: number, log?: Log): Promise<number> {

@@ -11,7 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce, readTopic, type ProduceMessage } from '../../connectors/kafka/admin.ts';
 import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
-import { stateTopicName, stateTopicOffsets } from '../../connectors/kafka/state-topic.ts';
+import { readCommittedRecords, stateTopicName, stateTopicOffsets } from '../../connectors/kafka/state-topic.ts';
 import { createCatalog, planRequest, type PhysicalPlan } from '../../planner/index.ts';
 import type { QueryOptions } from '../../planner/catalog.ts';
 import { assignTasks, taskId, tasksOf } from '../../queries/cluster/assignor.ts';
@@ -76,8 +76,13 @@ function oracle(evs: readonly Ev[]): string[] {
   return [...m].map(([k, a]) => `${k}|${a.n}|${a.s}`).sort();
 }
 
+/**
+ * The sink's committed rows, read_committed by the native reader's wire code (kafkajs' consumer filters
+ * aborted transactions only when the broker lists them in offset order, so it may show a fenced zombie's
+ * aborted rows).
+ */
 async function committedOutput(topic: string): Promise<string[]> {
-  const recs = await readTopic(brokerList(), topic, { idleMs: 800, maxMs: 20_000 });
+  const recs = await readCommittedRecords(brokerList(), topic, 0);
   return recs.map((r) => {
     const o = JSON.parse(r.value!) as { k: string; window_start: string; n: number; s: number };
     return `${o.k}|${Date.parse(o.window_start)}|${o.n}|${o.s}`;
@@ -146,6 +151,7 @@ describe('scale-out tasks on the real broker', () => {
       for (;;) {
         const out = await committedOutput(output);
         if (out.length >= n || Date.now() > end) return out;
+        await new Promise((r) => setTimeout(r, 200));
       }
     };
 
@@ -188,13 +194,23 @@ describe('scale-out tasks on the real broker', () => {
     await produce(brokerList(), input, toMessages(last));
     const expected = oracle([...phase1, ...phase2a, ...phase2b, ...last]);
     await waitFor(() => zombies.every((z) => z.state() === 'lost'), 20_000, 'the zombies to be fenced');
-    for (const z of zombies) expect(z.status().lastError).toMatch(/did not commit/);
+    for (const z of zombies) expect(z.status().lastError).toMatch(/did not commit \(.*(old epoch|fenced)/i);
     const moved = [A.runner(id(2))!, D.runner(id(4))!, D.runner(id(5))!];
     await waitFor(() => moved.every((t) => t.status().firstOutputMs !== null), 20_000, 'the moved tasks\' first output');
 
     const out = await waitOutput(expected.length);
+    if (out.length !== expected.length) {
+      const seen = new Map<string, number>();
+      for (const r of out) seen.set(r, (seen.get(r) ?? 0) + 1);
+      const dup = [...seen].filter(([, n]) => n > 1).map(([r]) => `${r} (partition ${keys.findIndex((ks) => ks.includes(r.split('|')[0]!))})`);
+      console.log(`duplicates: ${dup.join('; ')}`);
+      console.log(`kafkajs' read_committed consumer sees ${(await readTopic(brokerList(), output, { idleMs: 800 })).length} records`);
+      for (const t of [...zombies, revoked, ...[A, B, D].flatMap((h) => [...h.status().map((x) => h.runner(x.task)!)])]) console.log(JSON.stringify({ ...t.status(), positions: undefined }));
+    }
     expect(out.length).toBe(expected.length);
     expect(out).toEqual(expected); // sorted: a duplicate or a missing window shows here
+    const viaKafkajs = (await readTopic(brokerList(), output, { idleMs: 800 })).length;
+    if (viaKafkajs !== expected.length) console.log(`note: kafkajs' read_committed consumer sees ${viaKafkajs} records where the committed output has ${expected.length} (aborted rows it failed to filter)`);
 
     // Measured: start of a moved task → its first committed output; the state topic's size.
     const st = await stateTopicOffsets(brokerList(), stateTopicName(clusterId, query));
