@@ -196,6 +196,8 @@ describe('scale-out tasks on the real broker', () => {
     await waitFor(() => zombies.every((z) => z.state() === 'lost'), 20_000, 'the zombies to be fenced');
     for (const z of zombies) expect(z.status().lastError).toMatch(/did not commit \(.*(old epoch|fenced)/i);
     const moved = [A.runner(id(2))!, D.runner(id(4))!, D.runner(id(5))!];
+    // Each new owner restored the last epoch its zombie committed (any later commit of the zombie was fenced).
+    expect(moved.slice(1).map((t) => t.status().restoredFromEpoch)).toEqual(zombies.map((z) => z.status().epoch));
     await waitFor(() => moved.every((t) => t.status().firstOutputMs !== null), 20_000, 'the moved tasks\' first output');
 
     const out = await waitOutput(expected.length);
