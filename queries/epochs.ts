@@ -25,10 +25,16 @@ import type { Driver } from './driver.ts';
 import { ofInput, partKey, type KafkaInputs, type TaggedPosition } from './kafka-inputs.ts';
 import type { ViewInput } from './view-input.ts';
 
+/**
+ * What the epoch protocol writes through: the runner's checkpoint log on disk, or a scale-out task's
+ * state-topic log (queries/cluster/task-state.ts), whose state goes out in the sink's transaction.
+ */
+export type EpochLog = Pick<CheckpointLog, 'writeOffsets' | 'writeState' | 'commit' | 'prune' | 'discardAfter'>;
+
 export interface EpochsConfig {
   readonly name: string;
   readonly log: Log;
-  readonly ckpt: CheckpointLog;
+  readonly ckpt: EpochLog;
   readonly keepEpochs: number;
   readonly groupId: string;
   readonly driver: Driver;

@@ -6,7 +6,7 @@
  * the SourceReader interface (connectors/source.ts).
  */
 import type { Log } from '../connectors/kafka/client.ts';
-import { createKafkaSource } from '../connectors/kafka/source.ts';
+import { createKafkaSource, type TopicPartition } from '../connectors/kafka/source.ts';
 import type { ConnectorStatus, PartitionLag, SourcePosition, SourceReader } from '../connectors/source.ts';
 import type { SourceDef } from '../planner/catalog.ts';
 import type { DriverInput } from './driver.ts';
@@ -47,7 +47,11 @@ export interface KafkaInputs {
   stopAll(): Promise<void>;
 }
 
-export function createKafkaInputs(inputs: readonly DriverInput[], cfg: { brokers: readonly string[]; groupId: string; name: string; log: Log }): KafkaInputs {
+/**
+ * `partitions`: the partitions each input reads (a scale-out task's share, queries/cluster/task-runner.ts);
+ * absent or null: all of them, as the runner reads.
+ */
+export function createKafkaInputs(inputs: readonly DriverInput[], cfg: { brokers: readonly string[]; groupId: string; name: string; log: Log; partitions?: (input: DriverInput) => readonly TopicPartition[] | null }): KafkaInputs {
   const list: KafkaInput[] = inputs.filter((i) => i.def !== null).map((i) => {
     const d = i.def!;
     const gid = i.index === 0 ? cfg.groupId : `${cfg.groupId}-in${i.index}`;
@@ -56,6 +60,7 @@ export function createKafkaInputs(inputs: readonly DriverInput[], cfg: { brokers
       // The native reader hands packed messages (pointers into the fetch response); the scanner reads them in place.
       source: createKafkaSource({
         brokers: brokersOf(d, cfg.brokers), def: d, groupId: gid, log: cfg.log, columns: i.columns,
+        ...(cfg.partitions ? { partitions: cfg.partitions(i) } : {}),
         onDataLoss: (p, earliest) => { cfg.log('warn', `query ${cfg.name}: offsets ${p.offset}..${earliest - 1} of ${p.topic}[${p.partition}] are gone; skipping ahead`); },
       }),
       epochStart: new Map(),

@@ -5,7 +5,7 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { Log } from '../connectors/kafka/client.ts';
-import { createKafkaSink } from '../connectors/kafka/sink.ts';
+import { createKafkaSink, type KafkaSinkConfig } from '../connectors/kafka/sink.ts';
 import { createSinkEncoder } from '../connectors/formats/sink-record.ts';
 import type { SinkWriter } from '../connectors/source.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
@@ -20,7 +20,10 @@ export interface SinkOutput {
   readonly kafka: SinkWriter | null;
 }
 
-export function createSinkOutput(plan: PhysicalPlan, cfg: { id: string; brokers: readonly string[]; groupId: string; log: Log; table?: QueryTable }): SinkOutput {
+/** What a scale-out task sets on its Kafka sink (queries/cluster/task-runner.ts); the runner sets none. */
+export type SinkOverrides = Partial<Pick<KafkaSinkConfig, 'transactionalId' | 'exactlyOnce' | 'extraRecords'>>;
+
+export function createSinkOutput(plan: PhysicalPlan, cfg: { id: string; brokers: readonly string[]; groupId: string; log: Log; table?: QueryTable; kafka?: SinkOverrides }): SinkOutput {
   const psink = plan.sink;
   const schema = plan.schema;
   let kafka: SinkWriter | null = null;
@@ -30,6 +33,7 @@ export function createSinkOutput(plan: PhysicalPlan, cfg: { id: string; brokers:
     kafka = createKafkaSink({
       brokers: sb, topic: psink.sink.topic, exactlyOnce: psink.sink.deliveryGuarantee === 'exactly-once', transactionalId: `${psink.sink.transactionalIdPrefix ?? 'streamsql'}-${cfg.id}`, groupId: cfg.groupId, log: cfg.log,
       properties: psink.sink.properties, partitioner: psink.sink.partitioner,
+      ...cfg.kafka,
     });
   }
   const sink: GraphSink = {

@@ -22,6 +22,12 @@ export interface KafkaSinkConfig {
   readonly properties?: Readonly<Record<string, string>>;
   /** 'sink.partitioner': 'fixed' → partition 0, 'round-robin' → spread; default: by key. */
   readonly partitioner?: 'fixed' | 'round-robin';
+  /**
+   * Records for other topics written inside the epoch's transaction (exactly-once only): a scale-out
+   * task's state snapshot (queries/cluster/task-state.ts), atomic with its output. Asked at every
+   * attempt of an epoch; must give the same records for the same epoch.
+   */
+  readonly extraRecords?: (epoch: number) => readonly { topic: string; messages: { key: string; value: Buffer; partition: number }[] }[];
 }
 
 /** Offset metadata written with the epoch's offsets inside its transaction. */
@@ -120,6 +126,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
           try {
             await inTransaction(p, async (txn) => {
               if (messages.length) await txn.send({ topic: cfg.topic, messages });
+              for (const x of cfg.extraRecords?.(epoch) ?? []) await txn.send({ topic: x.topic, messages: x.messages });
               if (byTopic.size) await txn.sendOffsets({ consumerGroupId: cfg.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
             });
           } catch (e) {
