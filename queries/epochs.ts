@@ -41,6 +41,11 @@ export interface EpochsConfig {
   readonly inputs: KafkaInputs;
   readonly views: readonly ViewInput[];
   readonly table?: QueryTable;
+  /**
+   * Whether the view's table may be written as deltas after a base (checkpoint-log chains; default true).
+   * A log that keeps only the newest epoch (a task's state record) needs it whole every time.
+   */
+  readonly incrementalTable?: boolean;
   readonly sink: SinkWriter | null;
   /** The counters saved with every epoch, and given back on restore. */
   counters(): Record<string, number>;
@@ -150,7 +155,7 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     // The view's rows: whole at a base epoch, then each epoch's changes only (checkpoint-log.ts ChainMeta),
     // until the changes since the base outgrow the table: restore reads at most about twice the table.
     const table = cfg.table;
-    const full = table !== undefined && (tableBase === null || sinceBase + changes.length > table.size + FULL_TABLE_SLACK);
+    const full = table !== undefined && (cfg.incrementalTable === false || tableBase === null || sinceBase + changes.length > table.size + FULL_TABLE_SLACK);
     if (table) {
       if (full) batches.table = table.size ? table.batch() : null;
       else if (changes.length) batches['table-delta'] = changesBatch(table.schema, changes);

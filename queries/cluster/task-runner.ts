@@ -209,6 +209,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   };
 
   const epochs = createEpochs({
+    incrementalTable: false, // the state record keeps one epoch: the table goes whole
     name: cfg.task, log: cfg.log, ckpt: stateLog, keepEpochs: 1, groupId,
     driver, inputs, views: [], table: cfg.table, sink,
     counters: () => ({ inputRows: driver.counters.inputRows, malformedRows: driver.counters.malformedRows, lateRows: driver.counters.lateRows, deadLettered: side.counters.deadLettered, sideTruncated: side.counters.sideTruncated }),

@@ -63,7 +63,7 @@ export function decodeTaskState(task: string, value: Buffer): LatestEpoch {
     at += n;
   }
   if (at !== value.length) throw new TaskStateError(`state of task ${task} has ${value.length - at} bytes past its tables`);
-  return { restored: { epoch: header.epoch, offsets: header.offsets, state: { batches, meta: header.meta } }, skipped: [] };
+  return { restored: { epoch: header.epoch, offsets: header.offsets, state: { batches, meta: header.meta }, chains: {} }, skipped: [] };
 }
 
 export interface TaskStateLog extends EpochLog {
