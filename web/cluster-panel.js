@@ -1,0 +1,23 @@
+/**
+ * The Cluster panel of the sidebar: GET /v1/cluster every few seconds, rendered by cluster-render.js.
+ * Hidden while the route does not answer 200 (a single instance answers 404).
+ */
+import { getToken } from './api.js';
+import { renderCluster } from './cluster-render.js';
+
+export function startClusterPanel(section, body, intervalMs = 3000) {
+  let last = '';
+  async function load() {
+    try {
+      const token = getToken();
+      const res = await fetch('/v1/cluster', { headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+      const html = res.ok ? renderCluster(await res.json()) : '';
+      if (html !== last) { last = html; body.innerHTML = html; }
+      section.hidden = html === '';
+    } catch {
+      section.hidden = true;
+    }
+  }
+  void load();
+  return setInterval(() => void load(), intervalMs);
+}
