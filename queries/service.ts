@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseBrokers, type Log } from '../connectors/kafka/client.ts';
 import { startLocalBroker, type LocalBroker } from '../connectors/kafka/local-broker.ts';
 import { describeSecurity, resolveSecurity, serviceProperties, setServiceKafkaProperties } from '../connectors/kafka/security.ts';
-import { createEngine, type Engine } from './engine.ts';
+import { createEngine, type Engine, type EngineConfig } from './engine.ts';
 import { startDemo, type Demo } from './demo.ts';
 
 export const VERSION = '0.1.0';
@@ -39,6 +39,8 @@ export interface ServiceConfig {
   readonly advertisedUrl?: string;
   /** With a cluster: the task group's session timeout (default 10 s). */
   readonly clusterSessionTimeoutMs?: number;
+  /** With a cluster: this instance's tasks each time the task group changes them (EngineConfig.onAssignment). */
+  readonly onAssignment?: EngineConfig['onAssignment'];
   readonly log: Log;
 }
 
@@ -73,7 +75,7 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
   const instanceId = cfg.instanceId ?? (process.env.INSTANCE_ID || undefined);
   const cluster = clusterId ? { clusterId, ...(instanceId ? { instanceId } : {}) } : undefined;
   const advertisedUrl = cfg.advertisedUrl ?? (process.env.ADVERTISED_URL || undefined);
-  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster, advertisedUrl, clusterSessionTimeoutMs: cfg.clusterSessionTimeoutMs });
+  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster, advertisedUrl, clusterSessionTimeoutMs: cfg.clusterSessionTimeoutMs, onAssignment: cfg.onAssignment });
   let demo: Demo | null = null;
   try {
     await engine.start();

@@ -23,6 +23,9 @@ interface Instance {
   readonly logs: string[];
   get(url: string): Promise<{ status: number; body: any }>;
   sql(sql: string): Promise<{ status: number; body: any }>;
+  /** Tasks handed to the engine's `onAssignment`, latest last. */
+  readonly assigned: string[][];
+  engineTasks(): { id: string; parts: readonly { topic: string; partition: number }[] }[];
   stop(): Promise<void>;
 }
 
@@ -39,7 +42,9 @@ async function start(clusterId: string | undefined, name: string, port: number):
   dirs.push(dir);
   const logs: string[] = [];
   const id = clusterId && `${name}-${clusterId}`;
+  const assigned: string[][] = [];
   const service = await startService({
+    onAssignment: (tasks) => { assigned.push(tasks.map((t) => t.id)); },
     kafkaBrokers: brokers(), dataDir: dir, demo: false, clusterId, instanceId: id, advertisedUrl: `http://127.0.0.1:${port}`,
     clusterSessionTimeoutMs: 6000, log: (l, m) => { logs.push(`${Date.now()} ${l} ${m}`); },
   });
@@ -52,7 +57,8 @@ async function start(clusterId: string | undefined, name: string, port: number):
   };
   let stopped = false;
   const inst: Instance = {
-    name, id, logs,
+    name, id, logs, assigned,
+    engineTasks: () => [...(service.engine.cluster?.()?.tasks ?? [])],
     get: (url) => call('GET', url),
     sql: (sql) => call('POST', '/v1/sql', { sql }),
     async stop() {
@@ -128,6 +134,13 @@ describe('GET /v1/cluster', () => {
       expect(lag === null || (Number.isInteger(lag) && lag >= 0 && lag <= 60), `lag ${lag}`).toBe(true);
     }
     const before = views[0]!.v;
+    // The engine's own assignment (engine.cluster().tasks, onAssignment) is what the others see it own, with its partitions.
+    for (const i of insts) {
+      const mine = i.engineTasks();
+      expect(mine.map((t) => t.id).sort()).toEqual(before.get(i.id!)![1]);
+      for (const t of mine) expect(t.parts).toEqual([{ topic, partition: Number(t.id.split('#')[1]) }]);
+      expect([...i.assigned.at(-1)!].sort()).toEqual(before.get(i.id!)![1]);
+    }
 
     // Metrics: every series carries this instance's label.
     const metrics = await a.get('/metrics');
