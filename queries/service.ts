@@ -37,7 +37,7 @@ export interface ServiceConfig {
    * the ADVERTISED_URL variable (server/main.ts passes it, else http://<HOST>:<PORT>).
    */
   readonly advertisedUrl?: string;
-  /** With a cluster: the task group's session timeout (default 10 s). */
+  /** With a cluster: the task group's session timeout (default CLUSTER_SESSION_TIMEOUT_MS, else 10 s). */
   readonly clusterSessionTimeoutMs?: number;
   /** With a cluster: this instance's tasks each time the task group changes them (EngineConfig.onAssignment). */
   readonly onAssignment?: EngineConfig['onAssignment'];
@@ -75,7 +75,7 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
   const instanceId = cfg.instanceId ?? (process.env.INSTANCE_ID || undefined);
   const cluster = clusterId ? { clusterId, ...(instanceId ? { instanceId } : {}) } : undefined;
   const advertisedUrl = cfg.advertisedUrl ?? (process.env.ADVERTISED_URL || undefined);
-  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster, advertisedUrl, clusterSessionTimeoutMs: cfg.clusterSessionTimeoutMs, onAssignment: cfg.onAssignment });
+  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster, advertisedUrl, clusterSessionTimeoutMs: cfg.clusterSessionTimeoutMs ?? sessionTimeoutFromEnv(), onAssignment: cfg.onAssignment });
   let demo: Demo | null = null;
   try {
     await engine.start();
@@ -96,4 +96,13 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
       setServiceKafkaProperties({});
     },
   };
+}
+
+/** CLUSTER_SESSION_TIMEOUT_MS: how long a silent (killed) instance keeps its tasks; within the broker's group.min/max.session.timeout.ms. */
+function sessionTimeoutFromEnv(): number | undefined {
+  const v = process.env.CLUSTER_SESSION_TIMEOUT_MS;
+  if (!v) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`CLUSTER_SESSION_TIMEOUT_MS must be a positive integer (milliseconds), got ${v}`);
+  return n;
 }

@@ -15,6 +15,7 @@ import { startService } from '../../queries/service.ts';
 import { buildApp } from '../../server/app.ts';
 // @ts-expect-error: a plain ES module of the dashboard (web/), no type declarations
 import { renderCluster } from '../../web/cluster-render.js';
+import { killAll, startChild } from '../fault/child-service.ts';
 import { brokerList, brokers, uniqueTopic } from '../helpers/kafka.ts';
 
 interface Instance {
@@ -33,6 +34,7 @@ const dirs: string[] = [];
 const running = new Set<Instance>();
 afterEach(async () => {
   if (process.env.DEBUG_LOGS) for (const i of running) console.log(`--- ${i.name}\n${i.logs.join('\n')}`);
+  await killAll();
   await Promise.all([...running].map((i) => i.stop()));
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -170,6 +172,45 @@ describe('GET /v1/cluster', () => {
     expect([...after.values()].flatMap(([, ts]) => ts).sort()).toEqual([...allTasks].sort());
     for (const id of [a.id!, c.id!]) for (const t of before.get(id)![1]) expect(after.get(id)![1]).toContain(t); // sticky
   }, 90_000);
+
+  it('kill -9 of an instance: the others list it dead and take its tasks after the session timeout', async () => {
+    const clusterId = uniqueTopic('csk');
+    const topic = uniqueTopic('csk-in');
+    await createTopic(brokerList(), topic, 6);
+    const [a, c] = await Promise.all([start(clusterId, 'a', 18_300), start(clusterId, 'c', 18_302)]);
+    // b in its own process (test/fixtures/fault-service.ts), configured by the environment as `npm start` is.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'streamsql-cs-b-'));
+    dirs.push(dir);
+    const bId = `b-${clusterId}`;
+    const saved = { ...process.env };
+    Object.assign(process.env, { CLUSTER_ID: clusterId, INSTANCE_ID: bId, ADVERTISED_URL: 'http://127.0.0.1:18301', CLUSTER_SESSION_TIMEOUT_MS: '6000' });
+    const child = startChild({ dataDir: dir, brokers: brokers(), timeoutMs: 60_000 }); // its env is taken now
+    for (const k of ['CLUSTER_ID', 'INSTANCE_ID', 'ADVERTISED_URL', 'CLUSTER_SESSION_TIMEOUT_MS']) { if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k]; }
+    const b = await child;
+    const mv = await a.sql(`CREATE SOURCE s (k BIGINT, v BIGINT) WITH (connector = 'kafka', topic = '${topic}', format = 'json'); CREATE MATERIALIZED VIEW m AS SELECT k, COUNT(*) AS n FROM s GROUP BY k`);
+    expect(mv.status, JSON.stringify(mv.body)).toBe(200);
+    await waitFor(async () => {
+      for (const i of [a, c]) {
+        const v = aliveView((await i.get('/v1/cluster')).body, 3);
+        if (!v || v.get(bId)?.[0] !== 'http://127.0.0.1:18301' || ![...v.values()].every(([, ts]) => ts.length === 2)) return null;
+      }
+      return true;
+    }, 40_000, 'a and c listing 3 members (b in its own process) with 2 tasks each');
+    const t0 = Date.now();
+    await b.kill('SIGKILL');
+    await waitFor(async () => {
+      for (const i of [a, c]) {
+        const r = await i.get('/v1/cluster');
+        const v = aliveView(r.body, 2);
+        if (!v || ![...v.values()].every(([, ts]) => ts.length === 3)) return null;
+        expect(r.body.members.find((m: any) => m.id === bId)).toMatchObject({ alive: false, tasks: [] });
+      }
+      return true;
+    }, 20_000, 'a and c listing 2 alive members with 3 tasks each after the kill');
+    const ms = Date.now() - t0;
+    console.log(`kill -9 of one instance (session timeout 6 s) → survivors list 2 members with 3/3 tasks: ${ms} ms`);
+    expect(ms).toBeGreaterThan(3000); // no LeaveGroup: the coordinator waited for the session timeout
+  }, 120_000);
 
   it('answers 404 without CLUSTER_ID, and metrics have no instance label', async () => {
     const single = await start(undefined, 'single', 18_200);
