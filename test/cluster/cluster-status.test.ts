@@ -221,6 +221,8 @@ describe('GET /v1/cluster', () => {
     expect(m.status).toBe(200);
     expect(String(m.body)).not.toContain('instance=');
     expect(String(m.body)).not.toContain('streamsql_cluster_');
+    const doc = (await single.get('/docs/json')).body;
+    expect(Object.keys(doc.paths['/v1/cluster'].get.responses)).toEqual(expect.arrayContaining(['200', '4XX']));
   });
 
   it('the dashboard panel renders members, tasks and lag (escaped), and nothing without a cluster', () => {
