@@ -125,7 +125,8 @@ export async function startMembership(opts: MembershipOptions): Promise<Membersh
       initialOwned: owned,
       report: () => ({ tasks: mine.map((t) => t.id), info: { instance: opts.instanceId, address: opts.address } }),
       onAssignment: () => { assignments++; void describeUntilStable(); },
-      log: opts.log,
+      // kafkajs logs each rebalance as an error ("The group is rebalancing, re-joining"): routine here.
+      log: (level, msg) => opts.log(level === 'error' && /rebalanc/i.test(msg) ? 'info' : level, msg),
     });
   }
 
