@@ -6,7 +6,9 @@
 import type { Log } from '../connectors/kafka/client.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
 import type { CatalogObject } from '../planner/index.ts';
+import type { TaskParts } from '../connectors/kafka/task-assignor.ts';
 import type { ClusterCatalogInfo, ClusterOptions } from './cluster/catalog-log.ts';
+import type { ClusterMember } from './cluster/membership.ts';
 import type { PushQuery, RowChange, StartFrom, ViewFeed } from './push.ts';
 import type { QueryProgress, QueryRunner, QueryState } from './runner.ts';
 
@@ -27,7 +29,33 @@ export interface EngineConfig {
    * in the catalog but has no runner, table or checkpoints here. The hook for cluster tasks to take over.
    */
   readonly runQuery?: (name: string, queryId: string) => boolean;
+  /**
+   * With a cluster: this instance's HTTP address as other instances and clients should use it
+   * (ADVERTISED_URL, else http://<HOST>:<PORT>), reported in the task group (GET /v1/cluster).
+   */
+  readonly advertisedUrl?: string;
+  /** With a cluster: the task group's session timeout (how long a silent instance keeps its tasks). Default 10 s. */
+  readonly clusterSessionTimeoutMs?: number;
+  /**
+   * With a cluster: called with this instance's tasks (`<query>#<partition>` and their partitions) each
+   * time the task group's assignment changes them. Which queries run is still `runQuery`'s.
+   */
+  readonly onAssignment?: (tasks: readonly TaskParts[]) => void;
 }
+
+/** engine.cluster(): the command log's position and the task group's members. */
+export interface ClusterStatus extends ClusterCatalogInfo {
+  readonly address: string | null;
+  /** The task group (`_streamsql-<CLUSTER_ID>-tasks`); null before this instance joined it. */
+  readonly groupId: string | null;
+  /** Every instance seen in the task group, the current generation's (alive) first. */
+  readonly members: readonly ClusterMember[];
+  /** This instance's tasks with their partitions. */
+  readonly tasks: readonly TaskParts[];
+}
+
+/** A continuous query's lag in the cluster: end offsets minus its consumer groups' committed offsets. */
+export interface QueryLag { readonly name: string; readonly id: string; readonly lag: number | null }
 
 export interface ColumnInfo { readonly name: string; readonly type: string }
 
@@ -73,8 +101,10 @@ export interface Engine {
   /** Starts an ad-hoc `SELECT … EMIT CHANGES`; SqlError when the SQL is not one push query. */
   startPush(sql: string, opts: PushOptions): Promise<PushHandle>;
   pushQueries(): readonly PushHandle[];
-  /** With CLUSTER_ID: this instance and its place in the command log; null on a single instance. */
-  cluster?(): ClusterCatalogInfo | null;
+  /** With CLUSTER_ID: this instance, its place in the command log, the task group; null on a single instance. */
+  cluster?(): ClusterStatus | null;
+  /** With CLUSTER_ID: every continuous query's lag (from the broker, the same on every instance); null on a single instance. */
+  clusterLag?(): Promise<QueryLag[] | null>;
 }
 
 export interface CatalogInfo {

@@ -24,8 +24,10 @@ import { promises as fs } from 'node:fs';
 import { holdReaders } from '../connectors/kafka/source.ts';
 import { planRequest, preparseRequest, SqlError, warmParser, type PlannedStatement } from '../planner/index.ts';
 import { createCatalogStore, type StoredObject } from './catalog-store.ts';
+import { consumerGroupLag } from '../connectors/kafka/group-lag.ts';
 import { changesCatalog, commandQueryIds, openClusterCatalog, type ClusterCatalog, type ClusterOptions } from './cluster/catalog-log.ts';
 import { CommandRejectedError, type CommandState } from './cluster/command-log.ts';
+import { startMembership, type Membership } from './cluster/membership.ts';
 import type { Engine, EngineConfig, StatementResult } from './engine-api.ts';
 import { applyStatement, type HandlerContext, type UndoList } from './handlers/index.ts';
 import { createPushRegistry } from './push-registry.ts';
@@ -33,7 +35,7 @@ import { createQueryRegistry, type QueryPlan } from './query-registry.ts';
 import { queryDir } from './runner.ts';
 import { createViewReads } from './view-reads.ts';
 
-export type { CatalogInfo, ColumnInfo, Engine, EngineConfig, PushHandle, PushOptions, QueryInfo, StatementResult, ViewRows } from './engine-api.ts';
+export type { CatalogInfo, ClusterStatus, ColumnInfo, Engine, EngineConfig, QueryLag, PushHandle, PushOptions, QueryInfo, StatementResult, ViewRows } from './engine-api.ts';
 export { columnsOf } from './results.ts';
 
 export function createEngine(cfg: EngineConfig): Engine {
@@ -48,6 +50,8 @@ export function createEngine(cfg: EngineConfig): Engine {
 
   // ---- cluster state (none without cfg.cluster) ----
   let commands: ClusterCatalog | null = null;
+  /** The task group (queries/cluster/membership.ts): who is in the cluster and which tasks each owns. */
+  let membership: Membership | null = null;
   /** True while the command log is replayed at start: queries are started after it, once each. */
   let replaying = false;
   const deferred = new Map<string, { p: QueryPlan; sql: string }>();
@@ -106,6 +110,8 @@ export function createEngine(cfg: EngineConfig): Engine {
         failure ??= e;
       }
     }
+    // A query created or dropped: the task group's leader must recompute the tasks (rejoin if they changed).
+    membership?.refresh();
     if (failure !== null) throw failure;
     return results;
   }
@@ -204,10 +210,22 @@ export function createEngine(cfg: EngineConfig): Engine {
       releaseReaders ??= holdReaders();
       warmParser();
       await fs.mkdir(cfg.dataDir, { recursive: true });
-      if (cfg.cluster) await joinCluster(cfg.cluster);
-      else await restore();
+      if (cfg.cluster) {
+        await joinCluster(cfg.cluster);
+        try {
+          membership = await startMembership({
+            brokers: cfg.brokers, clusterId: cfg.cluster.clusterId, instanceId: commands!.instanceId, address: cfg.advertisedUrl ?? null,
+            catalog: () => ({ objects: store.all() }), log: cfg.log, sessionTimeoutMs: cfg.clusterSessionTimeoutMs, onAssignment: cfg.onAssignment,
+          });
+        } catch (e) {
+          // The catalog and queries work without it; only the status (and tasks) are missing.
+          cfg.log('error', `cluster ${cfg.cluster.clusterId}: cannot join the task group: ${(e as Error).message}`);
+        }
+      } else await restore();
     },
     async close() {
+      const m = membership; membership = null;
+      await m?.close().catch(() => undefined);
       const c = commands; commands = null;
       await c?.close().catch(() => undefined);
       await pushes.stopAll();
@@ -273,7 +291,18 @@ export function createEngine(cfg: EngineConfig): Engine {
     viewFeed: (name) => reads.viewFeed(name),
     startPush: (sql, opts) => pushes.start(sql, opts, queries.size),
     pushQueries: () => pushes.list(),
-    cluster: () => (commands ? commands.info() : null),
+    cluster: () => {
+      if (!commands) return null;
+      const m = membership?.status();
+      return { ...commands.info(), address: cfg.advertisedUrl ?? null, groupId: m?.groupId ?? null, members: m?.members ?? [], tasks: m?.tasks ?? [] };
+    },
+    async clusterLag() {
+      if (!cfg.cluster) return null;
+      // Every continuous query of the catalog (run here or not), its consumer group as the runner names it.
+      const qs = store.stored().filter((s) => s.queryId).map((s) => ({ name: s.name, id: s.queryId!, group: `streamsql-${s.name}-${s.queryId}` }));
+      const lags = await consumerGroupLag(cfg.brokers, qs.map((q) => q.group), cfg.log);
+      return qs.map((q) => ({ name: q.name, id: q.id, lag: lags.get(q.group) ?? null }));
+    },
   };
 }
 

@@ -2,14 +2,15 @@
  * The service as a whole, below HTTP: the Kafka cluster in use (an external one from KAFKA_BROKERS,
  * or the embedded local broker) and how to connect to it (KAFKA_CONFIG, KAFKA_* security variables:
  * connectors/kafka/security.ts), the engine, and the demo. server/ starts it and serves it.
- * CLUSTER_ID (and INSTANCE_ID) are read here: with a cluster id the engine's catalog is the cluster's
- * command log (queries/cluster/catalog-log.ts).
+ * CLUSTER_ID (and INSTANCE_ID, ADVERTISED_URL) are read here: with a cluster id the engine's catalog is the
+ * cluster's command log (queries/cluster/catalog-log.ts) and it joins the cluster's task group
+ * (queries/cluster/membership.ts) under its advertised HTTP address.
  */
 import path from 'node:path';
 import { parseBrokers, type Log } from '../connectors/kafka/client.ts';
 import { startLocalBroker, type LocalBroker } from '../connectors/kafka/local-broker.ts';
 import { describeSecurity, resolveSecurity, serviceProperties, setServiceKafkaProperties } from '../connectors/kafka/security.ts';
-import { createEngine, type Engine } from './engine.ts';
+import { createEngine, type Engine, type EngineConfig } from './engine.ts';
 import { startDemo, type Demo } from './demo.ts';
 
 export const VERSION = '0.1.0';
@@ -31,6 +32,15 @@ export interface ServiceConfig {
   readonly clusterId?: string;
   /** This instance in its cluster; default: INSTANCE_ID, else host, pid and a random suffix. */
   readonly instanceId?: string;
+  /**
+   * With a cluster: the HTTP address this instance advertises to the others (GET /v1/cluster); default
+   * the ADVERTISED_URL variable (server/main.ts passes it, else http://<HOST>:<PORT>).
+   */
+  readonly advertisedUrl?: string;
+  /** With a cluster: the task group's session timeout (default CLUSTER_SESSION_TIMEOUT_MS, else 10 s). */
+  readonly clusterSessionTimeoutMs?: number;
+  /** With a cluster: this instance's tasks each time the task group changes them (EngineConfig.onAssignment). */
+  readonly onAssignment?: EngineConfig['onAssignment'];
   readonly log: Log;
 }
 
@@ -64,7 +74,8 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
   const clusterId = cfg.clusterId ?? (process.env.CLUSTER_ID || undefined);
   const instanceId = cfg.instanceId ?? (process.env.INSTANCE_ID || undefined);
   const cluster = clusterId ? { clusterId, ...(instanceId ? { instanceId } : {}) } : undefined;
-  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster });
+  const advertisedUrl = cfg.advertisedUrl ?? (process.env.ADVERTISED_URL || undefined);
+  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster, advertisedUrl, clusterSessionTimeoutMs: cfg.clusterSessionTimeoutMs ?? sessionTimeoutFromEnv(), onAssignment: cfg.onAssignment });
   let demo: Demo | null = null;
   try {
     await engine.start();
@@ -85,4 +96,13 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
       setServiceKafkaProperties({});
     },
   };
+}
+
+/** CLUSTER_SESSION_TIMEOUT_MS: how long a silent (killed) instance keeps its tasks; within the broker's group.min/max.session.timeout.ms. */
+function sessionTimeoutFromEnv(): number | undefined {
+  const v = process.env.CLUSTER_SESSION_TIMEOUT_MS;
+  if (!v) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`CLUSTER_SESSION_TIMEOUT_MS must be a positive integer (milliseconds), got ${v}`);
+  return n;
 }

@@ -13,6 +13,7 @@
  *   GET  /v1/views/:name?limit=N        a materialized view's committed rows
  *   GET  /v1/views/:name/changes        SSE: snapshot, then one event per change; resumable (Last-Event-ID)
  *   POST /v1/query-stream {sql}         SSE of an ad-hoc SELECT … EMIT CHANGES, stopped on disconnect
+ *   GET  /v1/cluster                    with CLUSTER_ID: instances (id, address, alive), their tasks, queries' lag
  *   GET  /metrics                       Prometheus text format
  *   GET  /docs                          OpenAPI document (/docs/json) and an interactive page
  *   GET  /                              the dashboard (web/)
@@ -262,6 +263,13 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     stream.send('schema', { queryId: handle.id, columns: handle.columns, keyColumns: handle.keyColumns });
     for (const e of early.splice(0)) send(e.epoch, e.changes);
     return reply;
+  });
+
+  app.get('/v1/cluster', { schema: { tags: ['service'], summary: 'Instances of the cluster, their tasks, and the queries\' lag', response: { 200: S.cluster, ...S.errors } } }, async (_req, reply) => {
+    const c = engine.cluster?.();
+    if (!c) return reply.status(404).send(apiError('not in cluster mode: this instance runs alone (start it with CLUSTER_ID to join a cluster)'));
+    const queries = (await engine.clusterLag?.()) ?? [];
+    return { clusterId: c.clusterId, instance: c.instanceId, members: c.members.map((m) => ({ id: m.id, address: m.address, alive: m.alive, tasks: m.tasks })), queries };
   });
 
   app.get('/metrics', {

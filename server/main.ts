@@ -4,7 +4,8 @@
  *
  * Environment: PORT (8080), HOST (127.0.0.1), KAFKA_BROKERS, DATA_DIR (./data), DEMO (1/0),
  * MAX_QUERIES (cap on running queries → 429), API_TOKEN (bearer token required on /v1 and /metrics),
- * LOG_LEVEL; PG_PORT (4566; 0 = a free port; 'off' = none), PG_HOST (HOST), PG_TLS_CERT / PG_TLS_KEY (PEM
+ * LOG_LEVEL; CLUSTER_ID, INSTANCE_ID, ADVERTISED_URL (default http://<HOST>:<PORT>: what GET /v1/cluster shows
+ * for this instance); PG_PORT (4566; 0 = a free port; 'off' = none), PG_HOST (HOST), PG_TLS_CERT / PG_TLS_KEY (PEM
  * files: TLS on SSLRequest) for the PostgreSQL wire protocol (server/pg).
  */
 import { startService } from '../queries/service.ts';
@@ -19,16 +20,17 @@ const log = (level: 'info' | 'warn' | 'error', msg: string) => {
 };
 
 async function main(): Promise<void> {
+  const port = Number(env.PORT || 8080);
+  const host = env.HOST || '127.0.0.1';
   const service = await startService({
     kafkaBrokers: env.KAFKA_BROKERS || undefined,
     dataDir: env.DATA_DIR || './data',
     demo: env.DEMO === undefined ? undefined : env.DEMO === '1' || env.DEMO === 'true',
     demoEventsPerSecond: env.DEMO_RATE ? Number(env.DEMO_RATE) : undefined,
     maxQueries: env.MAX_QUERIES ? Number(env.MAX_QUERIES) : undefined,
+    advertisedUrl: env.ADVERTISED_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     log,
   });
-  const port = Number(env.PORT || 8080);
-  const host = env.HOST || '127.0.0.1';
   const pg: PgServer | null = env.PG_PORT === 'off' ? null : await startPgServer({
     engine: service.engine, host: env.PG_HOST || host, port: env.PG_PORT ? Number(env.PG_PORT) : DEFAULT_PG_PORT, token: env.API_TOKEN || undefined,
     tlsCert: env.PG_TLS_CERT ? readFileSync(env.PG_TLS_CERT) : undefined, tlsKey: env.PG_TLS_KEY ? readFileSync(env.PG_TLS_KEY) : undefined, log,

@@ -3,6 +3,11 @@
  * view or sink name, plus `query_id`): input rows, rates, watermark delay, late and malformed rows,
  * state per operator, checkpoints, per-partition lag; plus prom-client's process metrics.
  *
+ * With CLUSTER_ID every series carries an `instance` label (INSTANCE_ID: several instances scraped into
+ * one Prometheus stay apart even behind one address; Prometheus keeps a target's own `instance` label as
+ * `exported_instance` unless `honor_labels`), and two cluster gauges are added: members alive in the task
+ * group and tasks owned here. Without CLUSTER_ID the output is unchanged.
+ *
  * Values are read from query progress at scrape time: the registry is refreshed (reset, then set)
  * on every scrape, so a dropped query disappears from the output instead of freezing at its last value.
  */
@@ -16,6 +21,8 @@ export interface Metrics {
 
 export function createMetrics(engine: Engine, extra: { sseStreams: () => number }): Metrics {
   const register = new Registry();
+  const cluster = engine.cluster?.() ?? null;
+  if (cluster) register.setDefaultLabels({ instance: cluster.instanceId });
   collectDefaultMetrics({ register, prefix: 'streamsql_' });
   const q = ['query', 'query_id'] as const;
   const counter = (name: string, help: string, labelNames: readonly string[] = q) => new Counter({ name, help, labelNames, registers: [register] });
@@ -38,6 +45,9 @@ export function createMetrics(engine: Engine, extra: { sseStreams: () => number 
   const offset = gauge('streamsql_query_partition_offset', 'Next offset the query reads in the partition', [...q, 'topic', 'partition']);
   const pushQueries = gauge('streamsql_push_queries', 'Ad-hoc push queries streaming now', []);
   const sse = gauge('streamsql_sse_streams', 'Open Server-Sent Events streams', []);
+
+  const clusterMembers = cluster ? gauge('streamsql_cluster_members_alive', 'Instances in the task group\'s current generation', []) : null;
+  const clusterTasks = cluster ? gauge('streamsql_cluster_tasks', 'Tasks this instance owns', []) : null;
 
   const perQuery = [up, inputRows, inputRate, processedRate, wmDelay, late, malformed, deadLettered, stateRows, stateBytes, epoch, ckptDuration, ckptFailures, lag, offset];
 
@@ -73,6 +83,11 @@ export function createMetrics(engine: Engine, extra: { sseStreams: () => number 
     });
     pushQueries.set(engine.pushQueries().length);
     sse.set(extra.sseStreams());
+    const c = clusterMembers || clusterTasks ? engine.cluster?.() : null;
+    if (c) {
+      clusterMembers?.set(c.members.filter((m) => m.alive).length);
+      clusterTasks?.set(c.tasks.length);
+    }
   }
 
   return {

@@ -153,3 +153,39 @@ export const viewRows = {
     rows: { type: 'array', items: freeObject },
   },
 } as const;
+
+export const cluster = {
+  type: 'object',
+  description: 'The cluster this instance belongs to (CLUSTER_ID): its instances from the task group, their tasks, and every continuous query\'s lag',
+  required: ['clusterId', 'instance', 'members', 'queries'],
+  properties: {
+    clusterId: { type: 'string' },
+    instance: { type: 'string', description: 'The instance that answered' },
+    members: {
+      type: 'array',
+      description: 'Instances seen in the task group; alive = in its current generation',
+      items: {
+        type: 'object',
+        required: ['id', 'address', 'alive', 'tasks'],
+        properties: {
+          id: { type: 'string' },
+          address: { type: 'string', nullable: true, description: 'Its advertised HTTP address (ADVERTISED_URL, else where it listens)' },
+          alive: { type: 'boolean' },
+          tasks: { type: 'array', items: { type: 'string' }, description: 'Task ids `<query>#<partition>`' },
+        },
+      },
+    },
+    queries: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'id', 'lag'],
+        properties: {
+          name: { type: 'string' },
+          id: { type: 'string' },
+          lag: { type: 'integer', nullable: true, description: 'Sum over its consumer groups of end offset − committed offset (null: nothing committed yet)' },
+        },
+      },
+    },
+  },
+} as const;

@@ -4,6 +4,7 @@
  * Plain ES modules served as they are: no build step.
  */
 import { api, ApiError, getToken, loadCatalog, setToken } from './api.js';
+import { startClusterPanel } from './cluster-panel.js';
 import { createEditor } from './editor.js';
 import { fillTable, h, statusClass } from './format.js';
 import { isPushQuery, runPushQuery } from './push-query.js';
@@ -212,6 +213,7 @@ async function loadInfo() {
 void loadInfo();
 void refresh();
 setInterval(() => void refresh(), REFRESH_MS);
+startClusterPanel($('cluster-section'), $('cluster'));
 
 // For the browser test and for debugging from the console.
 window.streamsql = { editor, viewPanel, queryPanel, refresh };

@@ -1,0 +1,235 @@
+/**
+ * This instance's membership in its cluster's task group (issue 17): who is in the cluster, where
+ * each instance answers HTTP, and which tasks each one owns — what GET /v1/cluster shows, and the
+ * assignment a task runtime will act on (`onAssignment`).
+ *
+ * The group is `_streamsql-<CLUSTER_ID>-tasks`, joined with connectors/kafka/task-assignor.ts
+ * `joinTaskGroup` (a paused consumer: membership, not reading). Its subscription is the command topic
+ * (so an instance with no query is still a member) plus every Kafka input topic of the catalog's
+ * continuous queries; the planner is `tasksOf` over one partition group per query (its Kafka inputs,
+ * task ids `<query name>#<p>`) + `assignTasks`. Each member reports its instance id and advertised
+ * address in its subscription; the leader writes each member's tasks into its assignment, and every
+ * member reads the whole group back with DescribeGroups after each join and every few seconds
+ * (kafkajs tells a member only its own partitions). `alive` = in the group's current (Stable)
+ * generation; an instance seen before and gone since is listed with alive false and no tasks.
+ *
+ * A catalog change (CREATE/DROP of a query, applied from the command log) calls `refresh()`: when the
+ * partition groups changed the member leaves and joins again with its new subscription (kafkajs
+ * cannot change a running consumer's subscription), reporting the tasks it owned, so the leader
+ * recomputes and moves as little as balance allows. Which queries run is not decided here.
+ */
+import type { Log } from '../../connectors/kafka/client.ts';
+import { commandTopicName } from '../../connectors/kafka/command-topic.ts';
+import { joinTaskGroup, openTaskGroupAdmin, type TaskGroupAdmin, type TaskGroupMember, type TaskParts, type TaskPlanner } from '../../connectors/kafka/task-assignor.ts';
+import type { CatalogObject } from '../../planner/index.ts';
+import { assignTasks, tasksOf, type PartitionGroup } from './assignor.ts';
+
+/** One instance as the task group shows it. */
+export interface ClusterMember {
+  /** The instance id (INSTANCE_ID). */
+  readonly id: string;
+  /** Its advertised HTTP address (ADVERTISED_URL, else where it listens); null when it did not say. */
+  readonly address: string | null;
+  /** In the group's current generation. */
+  readonly alive: boolean;
+  /** Task ids it owns (`<query>#<partition>`), sorted. */
+  readonly tasks: readonly string[];
+}
+
+export interface MembershipStatus {
+  readonly groupId: string;
+  /** Assignments this instance received so far (0: not joined yet). */
+  readonly assignments: number;
+  /** Every instance seen, by id: the current generation's first. */
+  readonly members: readonly ClusterMember[];
+  /** This instance's tasks with their partitions. */
+  readonly tasks: readonly TaskParts[];
+}
+
+export interface Membership {
+  status(): MembershipStatus;
+  /** The catalog changed: rejoin if the partition groups did (debounced, in the background). */
+  refresh(): void;
+  /** Reads the group's description now (tests; otherwise after each join and every few seconds). */
+  poll(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface MembershipOptions {
+  readonly brokers: readonly string[];
+  readonly clusterId: string;
+  readonly instanceId: string;
+  readonly address: string | null;
+  /** The catalog's objects (queries, their sources) and the query ids, read at each (re)join. */
+  catalog(): { objects: readonly CatalogObject[] };
+  readonly log: Log;
+  /** The group's session timeout (how long a silent member keeps its tasks). Default 10 s. */
+  readonly sessionTimeoutMs?: number;
+  /** How often the group is described besides after joins. Default 3 s. */
+  readonly pollMs?: number;
+  /** Called with this instance's tasks whenever they change (the hook for the task runtime). */
+  onAssignment?(tasks: readonly TaskParts[]): void;
+}
+
+export const taskGroupId = (clusterId: string): string => `_streamsql-${clusterId}-tasks`;
+
+/**
+ * One partition group per continuous query (materialized view or sink): the topics of the Kafka
+ * sources it reads on this Kafka cluster. Sources on another cluster (`properties.bootstrap.servers`)
+ * and topic patterns are left out (no partition count here to split them by).
+ */
+export function partitionGroups(objects: readonly CatalogObject[]): PartitionGroup[] {
+  const byName = new Map(objects.map((o) => [o.name.toLowerCase(), o]));
+  const out: PartitionGroup[] = [];
+  for (const o of objects) {
+    if (o.kind !== 'materialized_view' && o.kind !== 'sink') continue;
+    const topics = new Set<string>();
+    for (const d of o.dependsOn) {
+      const s = byName.get(d.toLowerCase());
+      if (s?.kind === 'source' && s.options.bootstrapServers === null) for (const t of s.options.topics) topics.add(t);
+    }
+    if (topics.size > 0) out.push({ id: o.name, topics: [...topics].sort() });
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export async function startMembership(opts: MembershipOptions): Promise<Membership> {
+  const groupId = taskGroupId(opts.clusterId);
+  const commandTopic = commandTopicName(opts.clusterId);
+  const admin: TaskGroupAdmin = await openTaskGroupAdmin(opts.brokers, opts.log);
+  let member: TaskGroupMember | null = null;
+  let groupsKey = '';
+  let closed = false;
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = (f: () => Promise<void>): Promise<void> => { const r = chain.then(f); chain = r.catch(() => undefined); return r; };
+
+  /** instance id → last known member; `alive` from the latest Stable description. */
+  const seen = new Map<string, { address: string | null; alive: boolean; tasks: string[] }>();
+  let mine: TaskParts[] = [];
+  let mineKey = '';
+  let assignments = 0;
+
+  async function join(): Promise<void> {
+    const groups = partitionGroups(opts.catalog().objects);
+    groupsKey = JSON.stringify(groups);
+    const topics = [...new Set(groups.flatMap((g) => g.topics))];
+    const counts = await admin.partitionCounts(topics);
+    const subscribed = [commandTopic, ...topics.filter((t) => counts.has(t))];
+    const planner: TaskPlanner = { tasks: (partitionsOf) => tasksOf(groups, partitionsOf), assign: assignTasks };
+    const owned: Record<string, number[]> = {};
+    for (const t of mine) for (const p of t.parts) (owned[p.topic] ??= []).push(p.partition);
+    member = await joinTaskGroup({
+      brokers: opts.brokers, groupId, topics: subscribed, planner,
+      clientId: `streamsql-${opts.instanceId}`,
+      sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000,
+      initialOwned: owned,
+      report: () => ({ tasks: mine.map((t) => t.id), info: { instance: opts.instanceId, address: opts.address } }),
+      onAssignment: () => { assignments++; void describeUntilStable(); },
+      // kafkajs logs each rebalance as an error ("The group is rebalancing, re-joining"): routine here.
+      log: (level, msg) => opts.log(level === 'error' && /rebalanc/i.test(msg) ? 'info' : level, msg),
+    });
+  }
+
+  /** After a join: the group's description once every member has its assignment (a few tries). */
+  async function describeUntilStable(): Promise<void> {
+    for (let i = 0; i < 20 && !closed; i++) {
+      if (await poll()) return;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+
+  let polling: Promise<boolean> | null = null;
+  /** Reads the group; true when it was Stable (and so taken as the current generation). */
+  function poll(): Promise<boolean> {
+    polling ??= (async () => {
+      try {
+        const d = await admin.describe(groupId);
+        if (d.state !== 'Stable') return false;
+        const myId = member?.memberId() ?? null;
+        if (myId && !d.members.some((m) => m.memberId === myId)) return false; // not yet the generation we joined
+        for (const s of seen.values()) { s.alive = false; s.tasks = []; }
+        for (const m of d.members) {
+          const id = typeof m.info.instance === 'string' ? m.info.instance : m.clientId;
+          const address = typeof m.info.address === 'string' ? m.info.address : null;
+          const tasks = m.tasks.map((t) => t.id).sort(cmpTask);
+          const prev = seen.get(id);
+          // One instance twice in a generation (a rejoin before its old member expired): their tasks together.
+          if (prev?.alive) { prev.tasks = [...prev.tasks, ...tasks].sort(cmpTask); continue; }
+          seen.set(id, { address, alive: true, tasks });
+          if (m.memberId === myId) {
+            const key = JSON.stringify(m.tasks);
+            if (key !== mineKey) {
+              mineKey = key; mine = [...m.tasks];
+              try { opts.onAssignment?.(mine); } catch (e) { opts.log('warn', `task group: onAssignment failed: ${(e as Error).message}`); }
+            }
+          }
+        }
+        return true;
+      } catch (e) {
+        if (!closed) opts.log('warn', `task group ${groupId}: cannot describe it: ${(e as Error).message}`);
+        return false;
+      } finally {
+        polling = null;
+      }
+    })();
+    return polling;
+  }
+
+  let debounce: NodeJS.Timeout | null = null;
+  function refresh(): void {
+    if (closed) return;
+    if (debounce) clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      debounce = null;
+      void serial(async () => {
+        if (closed || JSON.stringify(partitionGroups(opts.catalog().objects)) === groupsKey) return;
+        const m = member; member = null;
+        await m?.stop().catch(() => undefined);
+        if (closed) return;
+        await join().catch((e: Error) => {
+          opts.log('error', `task group ${groupId}: cannot rejoin: ${e.message}`);
+          setTimeout(refresh, 2000).unref();
+          groupsKey = '';
+        });
+      });
+    }, 100);
+  }
+
+  try {
+    await join();
+  } catch (e) {
+    await admin.close().catch(() => undefined);
+    throw e;
+  }
+  const timer = setInterval(() => { void poll(); }, opts.pollMs ?? 3000);
+  timer.unref();
+  opts.log('info', `cluster ${opts.clusterId}: instance ${opts.instanceId} joined task group ${groupId}${opts.address ? ` (address ${opts.address})` : ''}`);
+
+  return {
+    status() {
+      const members = [...seen].map(([id, s]) => ({ id, address: s.address, alive: s.alive, tasks: [...s.tasks] }))
+        .sort((a, b) => Number(b.alive) - Number(a.alive) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return { groupId, assignments, members, tasks: mine };
+    },
+    refresh,
+    async poll() { await poll(); },
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      if (debounce) clearTimeout(debounce);
+      await chain.catch(() => undefined);
+      const m = member; member = null;
+      await m?.stop().catch(() => undefined);
+      await polling?.catch(() => undefined);
+      await admin.close().catch(() => undefined);
+    },
+  };
+}
+
+/** Task ids by query, then partition number. */
+function cmpTask(a: string, b: string): number {
+  const i = a.lastIndexOf('#'), j = b.lastIndexOf('#');
+  const ga = a.slice(0, i), gb = b.slice(0, j);
+  if (ga !== gb) return ga < gb ? -1 : 1;
+  return Number(a.slice(i + 1)) - Number(b.slice(j + 1));
+}
