@@ -4,6 +4,7 @@
  * fetch to a callback (to measure decoding on top of the client). Kept here because kafkajs is
  * imported only under connectors/kafka.
  */
+import './kafkajs-patches.ts'; // before kafkajs: its read_committed filter, corrected
 import { CompressionTypes, type Producer } from 'kafkajs';
 import type { RawMessages } from '../formats/decode.ts';
 import { createKafka } from './client.ts';

@@ -2,6 +2,7 @@
  * kafkajs clients configured once: quiet logs routed to our logger, bounded retries, and the
  * connection's security (TLS, SASL: connectors/kafka/security.ts) on every client the service makes.
  */
+import './kafkajs-patches.ts'; // before kafkajs: its read_committed filter, corrected
 import kafkajs, { Kafka, logLevel, type KafkaConfig, type Producer, type SASLOptions, type Transaction } from 'kafkajs';
 import { oauthToken } from './oauth.ts';
 import { securityFor, tlsOptions, type KafkaSecurity } from './security.ts';

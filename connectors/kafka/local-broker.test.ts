@@ -4,6 +4,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import './kafkajs-patches.ts'; // before kafkajs: its read_committed filter, corrected
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startLocalBroker, type LocalBroker } from './local-broker.ts';

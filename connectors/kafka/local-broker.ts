@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import './kafkajs-patches.ts'; // before kafkajs: its read_committed filter, corrected
 import { Kafka, logLevel } from 'kafkajs';
 
 /** The Kafka release this module runs; must match `kafka.version` in scripts/kafka/pom.xml. */

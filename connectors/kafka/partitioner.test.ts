@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import './kafkajs-patches.ts'; // before kafkajs: its read_committed filter, corrected
 import { Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerList, brokers, uniqueTopic } from '../../test/helpers/kafka.ts';

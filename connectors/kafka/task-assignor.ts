@@ -23,6 +23,7 @@
  * so everyone's tasks are read back with `openTaskGroupAdmin().describe` (DescribeGroups: every
  * member's metadata and assignment, what `kafka-consumer-groups --describe --members` shows).
  */
+import './kafkajs-patches.ts'; // before kafkajs: its read_committed filter, corrected
 import kafkajs, { type Consumer, type PartitionAssigner } from 'kafkajs';
 import { createKafka, type Log } from './client.ts';
 
