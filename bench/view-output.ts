@@ -12,7 +12,6 @@ import { createCatalog, planRequest } from '../planner/index.ts';
 import { createDriver } from '../queries/driver.ts';
 import { makeBatch } from '../executor/arrow.ts';
 import { createQueryTable } from '../connectors/table/query-table.ts';
-import { changesBatch } from '../connectors/table/table-changes.ts';
 import { createNexmarkGenerator } from '../connectors/demo/nexmark.ts';
 import { T, type Schema } from '../planner/types.ts';
 import type { RecordBatch } from 'apache-arrow';
@@ -44,7 +43,7 @@ for (let rep = 0; rep < 2; rep++) for (const [name, sql] of Object.entries(Q)) {
     const ts = b.data.children[2]!.values as Float64Array;
     driver.batch(0, b, null, '0', ts[b.numRows - 1]!); driver.advance();
     since += b.numRows;
-    if (since >= PER_BARRIER) { since = 0; driver.barrier(++epoch); const c = cpu(); const ch = table.commit(epoch); if (ch.length) changesBatch(table.schema, ch); ckMs += cpu() - c; }
+    if (since >= PER_BARRIER) { since = 0; driver.barrier(++epoch); const c = cpu(); table.commitEpoch(epoch).delta(); ckMs += cpu() - c; }
   }
   const total = cpu() - c0;
   console.log(`${name.padEnd(7)} CPU ${total.toFixed(0)} ms (${(ROWS / total / 1000).toFixed(2)} M rows/CPU-s); view apply ${tableMs.toFixed(0)} ms, commit+delta ${ckMs.toFixed(0)} ms; ${out} output rows; view ${table.size} rows`);

@@ -17,7 +17,7 @@ import type { SinkWriter, SourcePosition } from '../connectors/source.ts';
 import type { QueryTable } from '../connectors/table/query-table.ts';
 import { fromEpochState, toEpochState } from '../executor/graph-state.ts';
 import { batchRows } from '../executor/rows.ts';
-import { changesBatch, splitChanges } from '../connectors/table/table-changes.ts';
+import { splitChanges } from '../connectors/table/table-changes.ts';
 import type { WatermarkState } from '../executor/watermark.ts';
 import type { CheckpointLog, LatestEpoch, PendingEpoch } from './checkpoint-log.ts';
 import { crashPoint } from './crash-points.ts';
@@ -150,15 +150,16 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     driver.barrier(e);
     // Operator state as named tables per graph node (executor/graph-state.ts), under the plan's fingerprint.
     const graphState = toEpochState(graph.snapshot(e));
-    const changes = cfg.table?.commit(e, watermark) ?? [];
+    const committed = cfg.table?.commitEpoch(e, watermark) ?? null;
+    const changed = committed?.size ?? 0;
     const batches: Record<string, RecordBatch | null> = { ...graphState.batches };
     // The view's rows: whole at a base epoch, then each epoch's changes only (checkpoint-log.ts ChainMeta),
     // until the changes since the base outgrow the table: restore reads at most about twice the table.
     const table = cfg.table;
-    const full = table !== undefined && (cfg.incrementalTable === false || tableBase === null || sinceBase + changes.length > table.size + FULL_TABLE_SLACK);
+    const full = table !== undefined && (cfg.incrementalTable === false || tableBase === null || sinceBase + changed > table.size + FULL_TABLE_SLACK);
     if (table) {
       if (full) batches.table = table.size ? table.batch() : null;
-      else if (changes.length) batches['table-delta'] = changesBatch(table.schema, changes);
+      else if (changed) batches['table-delta'] = committed!.delta();
     }
     for (const v of views) batches[v.stateName] = v.snapshot();
     const trackers = driver.trackerStates();
@@ -178,7 +179,7 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
       tableBase = null;
       throw err;
     }
-    if (full) { tableBase = e; sinceBase = 0; } else sinceBase += changes.length;
+    if (full) { tableBase = e; sinceBase = 0; } else sinceBase += changed;
     crashPoint('after-state', e, cfg.name, cfg.log);
     // From here the epoch is fixed: a failure retries its tail, never recomputes it.
     inflight = { e, positions, sums, t0 };

@@ -8,11 +8,20 @@ import type { RecordBatch } from 'apache-arrow';
 import { batchRows, rowsBatchTrusted, type Row } from '../../executor/rows.ts';
 import type { Schema } from '../../planner/types.ts';
 import { KeyedRows } from './keyed-rows.ts';
+import { deltaBatch } from './table-changes.ts';
 
 export interface TableChange {
   /** 'upsert' (or 'insert' in an append-only table) and 'delete'. */
   readonly op: 'insert' | 'upsert' | 'delete';
   readonly row: Row;
+}
+
+/** What an epoch's commit changed: `size` changes (retention deletes included). */
+export interface EpochCommit {
+  readonly size: number;
+  changes(): TableChange[];
+  /** The changes as one batch with `__op` (connectors/table/table-changes.ts); null when none. */
+  delta(): RecordBatch | null;
 }
 
 export interface QueryTable {
@@ -28,6 +37,8 @@ export interface QueryTable {
   apply(batch: RecordBatch, ops: Int8Array | null): void;
   /** Makes the staged changes visible as of `epoch`, written under `watermark` (the writer's, if any). */
   commit(epoch: number, watermark?: number): TableChange[];
+  /** commit(), for the checkpoint: the number of changes and the epoch's delta batch (table-changes.ts), no change objects. */
+  commitEpoch(epoch: number, watermark?: number): EpochCommit;
   /** Drops staged changes (the epoch will be replayed). */
   abort(): void;
   /** The committed rows. */
@@ -55,30 +66,47 @@ export function createQueryTable(name: string, schema: Schema, keyColumns: reado
   const appendLimit = retentionRows ?? 10_000;
   const keyed = keyColumns ? new KeyedRows(schema, keyColumns, retentionRows !== null) : null;
   let appended: Row[] = [];
-  const staged: TableChange[] = [];
-  /** Staged batches with their rows, applied to `keyed` at commit. */
-  const stagedBatches: { ids: Int32Array; rows: Row[]; ops: Int8Array | null }[] = [];
+  /**
+   * The epoch's changes as staged: each batch with its rows, ops and (keyed) key ids. Change objects
+   * ({op, row}) are made only for subscribers and `commit`'s callers; the checkpoint takes the epoch's
+   * delta straight from the batches (`commitEpoch`).
+   */
+  const staged: { batch: RecordBatch; ids: Int32Array | null; rows: Row[]; ops: Int8Array | null }[] = [];
   let epoch = 0;
   let watermark = -Infinity;
   let cached: { epoch: number; batch: RecordBatch } | null = null;
   const listeners = new Map<(epoch: number, changes: readonly TableChange[], watermark: number) => void, boolean>();
 
-  function commit(e: number, w: number, notify: boolean): TableChange[] {
-    const changes = staged.splice(0, staged.length);
+  function commit(e: number, w: number, notify: boolean): EpochCommit {
+    const batches = staged.splice(0, staged.length);
+    const evicted: Row[] = [];
     if (keyed) {
-      for (const b of stagedBatches) keyed.apply(b.ids, b.rows, b.ops === null ? () => true : (i) => b.ops![i]! > 0);
-      stagedBatches.length = 0;
+      for (const b of batches) keyed.apply(b.ids!, b.rows, b.ops === null ? () => true : (i) => b.ops![i]! > 0);
       keyed.maybeCompact();
       if (retentionRows !== null) {
-        while (keyed.live > retentionRows) { const row = keyed.evictOldest(); if (!row) break; changes.push({ op: 'delete', row }); }
+        while (keyed.live > retentionRows) { const row = keyed.evictOldest(); if (!row) break; evicted.push(row); }
       }
-    } else for (const c of changes) appended.push(c.row);
+    } else for (const b of batches) for (const r of b.rows) appended.push(r);
     if (!keyColumns && appended.length > appendLimit) appended = appended.slice(appended.length - appendLimit);
     epoch = e;
     const advanced = w > watermark;
     if (advanced) watermark = w;
-    if (notify && (changes.length || advanced)) for (const [l, progress] of listeners) if (changes.length || progress) l(e, changes, watermark);
-    return changes;
+    const size = batches.reduce((n, b) => n + b.rows.length, 0) + evicted.length;
+    let changes: TableChange[] | null = null;
+    const changeList = (): TableChange[] => {
+      if (changes) return changes;
+      changes = [];
+      for (const b of batches) {
+        for (let i = 0; i < b.rows.length; i++) {
+          const op = b.ops === null ? 'insert' : b.ops[i]! > 0 ? 'upsert' : 'delete';
+          changes.push({ op: keyColumns ? op : 'insert', row: b.rows[i]! });
+        }
+      }
+      for (const row of evicted) changes.push({ op: 'delete', row });
+      return changes;
+    };
+    if (notify && (size || advanced)) for (const [l, progress] of listeners) if (size || progress) l(e, changeList(), watermark);
+    return { size, changes: changeList, delta: () => (size ? deltaBatch(schema, keyColumns !== null, batches, evicted) : null) };
   }
 
   return {
@@ -87,15 +115,12 @@ export function createQueryTable(name: string, schema: Schema, keyColumns: reado
     get watermark() { return watermark; },
     get size() { return keyed ? keyed.live : appended.length; },
     apply(batch, ops) {
-      const rows = batchRows(batch, schema);
-      if (keyed) stagedBatches.push({ ids: keyed.idsOf(batch), rows, ops });
-      for (let i = 0; i < rows.length; i++) {
-        const op = ops === null ? 'insert' : ops[i]! > 0 ? 'upsert' : 'delete';
-        staged.push({ op: keyColumns ? op : 'insert', row: rows[i]! });
-      }
+      if (batch.numRows === 0) return;
+      staged.push({ batch, ids: keyed ? keyed.idsOf(batch) : null, rows: batchRows(batch, schema), ops });
     },
-    commit(e, w = -Infinity) { return commit(e, w, true); },
-    abort() { staged.length = 0; stagedBatches.length = 0; },
+    commit(e, w = -Infinity) { return commit(e, w, true).changes(); },
+    commitEpoch(e, w = -Infinity) { return commit(e, w, true); },
+    abort() { staged.length = 0; },
     replay(batch, ops, e) { this.apply(batch, ops); commit(e, watermark, false); cached = null; },
     rows: () => (keyed ? keyed.rows() : [...appended]),
     batch() {
@@ -107,7 +132,7 @@ export function createQueryTable(name: string, schema: Schema, keyColumns: reado
       appended = [];
       if (keyed) { keyed.clear(); if (rows.length) { const all = [...rows]; keyed.apply(keyed.idsOf(rowsBatchTrusted(schema, all)), all, () => true); } }
       else appended = [...rows];
-      epoch = e; watermark = w; cached = null; staged.length = 0; stagedBatches.length = 0;
+      epoch = e; watermark = w; cached = null; staged.length = 0;
     },
   };
 }

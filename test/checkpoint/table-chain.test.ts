@@ -3,7 +3,7 @@
  * epoch and as changes after it. Reading an epoch gives its base and every delta since, in order; a
  * corrupt or missing link makes that epoch unusable (reported, an earlier one is used), never a table
  * silently missing changes; pruning keeps the base of the oldest kept epoch. The table round trip
- * (changesBatch → splitChanges → replay) gives the table the changes were taken from.
+ * (commitEpoch's delta → splitChanges → replay) gives the table the changes were taken from.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createQueryTable } from '../../connectors/table/query-table.ts';
-import { changesBatch, splitChanges } from '../../connectors/table/table-changes.ts';
+import { splitChanges } from '../../connectors/table/table-changes.ts';
 import { batchRows, rowsBatch, type Row } from '../../executor/rows.ts';
 import { T, type Schema } from '../../planner/types.ts';
 import { createCheckpointLog, type CheckpointLog } from '../../queries/checkpoint-log.ts';
@@ -28,9 +28,9 @@ async function writeEpochs(log: CheckpointLog, changes: [Row, number][][], fullA
   for (let e = 1; e <= changes.length; e++) {
     const c = changes[e - 1]!;
     if (c.length) table.apply(rowsBatch(schema, c.map(([r]) => r)), Int8Array.from(c.map(([, op]) => op)));
-    const committed = table.commit(e);
+    const committed = table.commitEpoch(e);
     if (fullAt.has(e)) base = e;
-    const batches: Record<string, RecordBatch | null> = fullAt.has(e) ? { table: table.batch() } : committed.length ? { 'table-delta': changesBatch(schema, committed) } : {};
+    const batches: Record<string, RecordBatch | null> = fullAt.has(e) ? { table: table.batch() } : committed.size ? { 'table-delta': committed.delta() } : {};
     await log.writeOffsets({ epoch: e, ranges: [], watermark: null, time: 0 });
     const sums = await log.writeState(e, { batches, meta: { chains: { table: { base } } } });
     await log.commit(e, sums);
