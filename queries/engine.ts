@@ -222,6 +222,7 @@ export function createEngine(cfg: EngineConfig): Engine {
       if (cfg.cluster) {
         wiring = createTaskWiring({
           cfg, clusterId: cfg.cluster.clusterId, objects: () => store.all(),
+          get self() { return commands?.instanceId ?? ''; }, members: () => membership?.status().members ?? [],
           // An 'owner0' query (needs an exchange) starts or stops whole here as its task #0 moves.
           whole: async (id, p, sql, run) => {
             if (run) { await serial(async () => { if (!queries.get(id) && store.objectOfQuery(id)) await queries.start(p, sql, id); }); return; }
@@ -284,7 +285,7 @@ export function createEngine(cfg: EngineConfig): Engine {
       });
       return local ?? propose(sql);
     },
-    queries: () => [...queries.ids().map((id) => withPlacement(queries.info(id)!)), ...(wiring?.infos() ?? [])],
+    queries: () => [...queries.ids().map((id) => withPlacement(queries.info(id)!)), ...(wiring?.infos() ?? []).filter((i) => !queries.get(i.id))],
     query: (id) => { const i = queries.info(id); return i ? withPlacement(i) : wiring?.infos().find((x) => x.id === id); },
     async progress(id) { return queries.get(id)?.runner.progress(); },
     async stopQuery(id) {

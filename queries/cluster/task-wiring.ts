@@ -9,7 +9,8 @@
  *   sink's rows are split across the tasks, so across instances: a pull read on one instance sees the
  *   rows of the tasks it runs (`viewRows` says `partial: true`); its change feed is not served.
  * - 'owner0': it reads Kafka topics but would need a repartition exchange (not wired yet): it runs whole on
- *   exactly one instance, the owner of task `<query>#0`, started and stopped as that task moves (its
+ *   exactly one instance, the owner of task `<query>#0` — or, while no member owns that task (its topics do
+ *   not exist yet), the alive member with the lowest instance id —, started and stopped as that moves (its
  *   checkpoints are in that instance's DATA_DIR: a move restarts it from the new owner's own
  *   checkpoints, or from its sources' startup mode).
  * - 'whole': no partition group (no Kafka input on this cluster: a view's changes, another cluster's
@@ -23,7 +24,7 @@ import type { EngineConfig, QueryInfo, ViewRows } from '../engine-api.ts';
 import type { QueryPlan } from '../query-registry.ts';
 import type { QueryState } from '../runner.ts';
 import { columnsOf, resultBudget } from '../results.ts';
-import { partitionGroups } from './membership.ts';
+import { partitionGroups, type ClusterMember } from './membership.ts';
 import { createTaskHost, type TaskHost } from './task-host.ts';
 import { partitioningProblems } from './task-partitioning.ts';
 
@@ -48,7 +49,7 @@ export interface TaskWiring {
   onAssignment(tasks: readonly TaskParts[]): Promise<void>;
   /** A view run as tasks: the rows of this instance's tasks (`partial`); undefined for other views. */
   viewRows(name: string, limit?: number): (ViewRows & { partial: true }) | undefined;
-  /** Queries run as tasks, with this instance's share; 'owner0' placement notes. */
+  /** Queries run as tasks (with this instance's share) and 'owner0' ones as if run elsewhere ('stopped' here: the engine prefers its runner's info). */
   infos(): QueryInfo[];
   placement(id: string): string | undefined;
   readonly host: TaskHost;
@@ -59,6 +60,9 @@ export interface TaskWiringConfig {
   readonly cfg: EngineConfig;
   readonly clusterId: string;
   objects(): readonly CatalogObject[];
+  /** This instance's id and the task group's members (membership.ts status; empty before the first join). */
+  readonly self: string;
+  members(): readonly ClusterMember[];
   /** Starts (`run`) or stops an 'owner0' query's whole runner here. */
   whole(id: string, p: QueryPlan, sql: string, run: boolean): Promise<void>;
 }
@@ -100,10 +104,13 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     const taskable = mine.filter((t) => byName(groupOf(t.id))?.placement === 'tasks');
     for (const r of byId.values()) for (const t of [...r.tables.keys()]) if (!taskable.some((x) => x.id === t)) r.tables.delete(t);
     const owned = new Set(mine.map((t) => t.id.toLowerCase()));
+    const alive = w.members().filter((m) => m.alive);
+    const lowest = alive.map((m) => m.id).sort()[0];
     const wholeOps: Promise<void>[] = [];
     for (const r of byId.values()) {
       if (r.placement !== 'owner0') continue;
-      const run = owned.has(`${r.p.def.name.toLowerCase()}#0`);
+      const t0 = `${r.p.def.name.toLowerCase()}#0`;
+      const run = owned.has(t0) || (lowest === w.self && !alive.some((m) => m.tasks.some((t) => t.toLowerCase() === t0)));
       if (run === wholeHere.has(r.id)) continue;
       if (run) wholeHere.add(r.id); else wholeHere.delete(r.id);
       w.cfg.log('info', `query ${r.id} (${r.p.def.name}): ${run ? 'runs whole here (owner of its task #0)' : 'task #0 moved away: its whole runner stops here'}`);
@@ -111,6 +118,10 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     }
     await Promise.all([host.assign(taskable), ...wholeOps]);
   });
+
+  // Members come and go without changing this instance's tasks: 'owner0' queries looked at again.
+  const timer = setInterval(() => { if ([...byId.values()].some((r) => r.placement === 'owner0')) void apply(); }, 2000);
+  timer.unref();
 
   return {
     host,
@@ -150,6 +161,9 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       const status = host.status();
       const out: QueryInfo[] = [];
       for (const r of byId.values()) {
+        const kind = r.p.kind === 'create_materialized_view' ? 'materialized_view' : 'sink';
+        // The engine lists its runner's info instead when it runs here.
+        if (r.placement === 'owner0') out.push({ id: r.id, name: r.p.def.name, kind, sql: redactSql(r.sql), status: 'stopped', error: null, placement: `not here: ${r.why}` });
         if (r.placement !== 'tasks') continue;
         const name = r.p.def.name.toLowerCase();
         const mineT = status.filter((s) => groupOf(s.task).toLowerCase() === name);
@@ -157,7 +171,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
           : mineT.some((s) => s.state === 'starting' || s.state === 'idle') ? 'starting' : 'running';
         const err = mineT.find((s) => s.lastError)?.lastError ?? null;
         out.push({
-          id: r.id, name: r.p.def.name, kind: r.p.kind === 'create_materialized_view' ? 'materialized_view' : 'sink', sql: redactSql(r.sql), status: st, error: st === 'running' ? null : err,
+          id: r.id, name: r.p.def.name, kind, sql: redactSql(r.sql), status: st, error: st === 'running' ? null : err,
           placement: `tasks here: ${mineT.map((s) => s.task).sort().join(', ') || 'none'} (${r.why})`,
         });
       }
@@ -168,6 +182,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       return r && r.placement !== 'tasks' ? r.why : undefined;
     },
     async close() {
+      clearInterval(timer);
       await chain.catch(() => undefined);
       await host.close({ checkpoint: true });
     },
