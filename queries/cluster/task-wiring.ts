@@ -89,7 +89,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       if (!r || r.placement !== 'tasks') return undefined;
       const p = r.p;
       return {
-        plan: p.physical, options: p.def.options,
+        plan: p.physical, options: p.def.options, stateName: `${p.def.name}-${r.id.slice(0, 8)}`,
         table: p.kind === 'create_materialized_view' ? (task) => {
           const t = createQueryTable(p.def.name, p.def.schema, p.def.keyColumns, p.def.options.retentionRows);
           r.tables.set(task, t);
@@ -128,6 +128,8 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     place(p, sql, id) {
       const grouped = partitionGroups(w.objects()).some((g) => g.id.toLowerCase() === p.def.name.toLowerCase());
       const problems = partitioningProblems(p.physical);
+      const sinkServers = p.physical.sink.kind === 'kafka_sink' ? p.physical.sink.sink.bootstrapServers : null;
+      if (sinkServers && sinkServers.split(',').join() !== w.cfg.brokers.join()) problems.push(`its sink writes to another Kafka cluster (${sinkServers}): a task's output and state commit in one transaction`);
       const placement: Placement = !grouped ? 'whole' : problems.length === 0 ? 'tasks' : 'owner0';
       const why = placement === 'tasks' ? 'partition-local: runs as tasks'
         : placement === 'owner0' ? `needs a repartition exchange (${problems[0]}${problems.length > 1 ? `; +${problems.length - 1} more` : ''}): runs whole on the owner of task ${p.def.name}#0`

@@ -2,7 +2,7 @@
  * Continuous queries run as tasks by assignment in a cluster (issue 17), end to end on the real broker:
  * three services with one CLUSTER_ID in this process, over HTTP (app.inject). A windowed COUNT/SUM per
  * record key over a 6-partition topic into an exactly-once Kafka sink runs as 6 tasks (2 per instance,
- * no whole runner anywhere); one instance stops gracefully mid-stream and its tasks move. The sink,
+ * no whole runner anywhere); the instance running most of them stops gracefully mid-stream and its tasks move. The sink,
  * read read_committed by the native reader (kafkajs' consumer can show aborted records), holds every
  * window of the batch computation exactly once. Also: a view run as tasks reads `partial` per instance
  * (the instances' rows together = the batch result), and a query that needs a repartition exchange runs
@@ -129,7 +129,7 @@ async function committed(topic: string): Promise<string[]> {
 }
 
 describe('cluster: continuous queries run as tasks', () => {
-  it('a windowed sink runs as 6 tasks over 3 instances; a graceful stop moves 2 of them; every window exactly once', async () => {
+  it('a windowed sink runs as 6 tasks over 3 instances; a graceful stop of the instance running most of them moves its tasks; every window exactly once', async () => {
     const clusterId = uniqueTopic('cr');
     const input = uniqueTopic('cr-in');
     const output = uniqueTopic('cr-out');
@@ -140,7 +140,7 @@ describe('cluster: continuous queries run as tasks', () => {
     await produce(brokerList(), input, toMessages(phase1));
 
     const insts = await Promise.all(['a', 'b', 'c'].map((n, i) => start(clusterId, n, 18_200 + i)));
-    const [a, b, c] = insts as [Instance, Instance, Instance];
+    const [a, b] = insts as [Instance, Instance, Instance];
     const src = await a.sql(`CREATE SOURCE ev (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
       WITH (connector = 'kafka', topic = '${input}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'k', 'scan.startup.mode' = 'earliest')`);
     expect(src.status, JSON.stringify(src.body)).toBe(200);
@@ -155,11 +155,18 @@ describe('cluster: continuous queries run as tasks', () => {
 
     // 18 tasks (3 queries × 6 partitions), 6 per instance; no whole runner of the sink anywhere.
     await waitFor(async () => insts.every((i) => i.tasks().length === 6) && insts.flatMap((i) => i.tasks()).length === 18, 30_000, '6 tasks per instance');
-    for (const i of insts) {
-      expect(i.service.engine.runner(sinkId), i.name).toBeUndefined();
-      const q = (await i.get(`/v1/queries/${sinkId}`)).body;
-      expect(q.placement, i.name).toMatch(/^tasks here: out#\d, out#\d /);
-    }
+    let last = '';
+    // Each instance's query status names the sink's tasks it runs (once the first, transient, assignments settle).
+    await waitFor(async () => {
+      for (const i of insts) {
+        const q = (await i.get(`/v1/queries/${sinkId}`)).body;
+        if (q.placement !== `tasks here: ${i.tasks().filter((t) => t.startsWith('out#')).join(', ') || 'none'} (partition-local: runs as tasks)`) { last = `${i.name}: ${q.placement} vs ${i.tasks().join(',')} ${JSON.stringify(i.service.engine.cluster?.()?.members)}`; return false; }
+      }
+      return true;
+    }, 20_000, 'the sink\'s tasks in each instance\'s query status').catch((e) => { throw new Error(`${e.message}: ${last}`); });
+    for (const i of insts) expect(i.service.engine.runner(sinkId), i.name).toBeUndefined();
+    // (The assignor balances task counts per instance, not per query: the sink's 6 tasks may sit anywhere.)
+    console.log(`tasks of out: ${insts.map((i) => `${i.name} ${i.tasks().filter((t) => t.startsWith('out#')).length}`).join(', ')}`);
     const expected1 = oracle(phase1).filter((r) => Number(r.split('|')[1]) < T0 + 40_000);
     expect(await waitFor(async () => { const o = await committed(output); return o.length >= expected1.length && o; }, 40_000, 'phase 1 output')).toEqual(expected1);
     console.log(`CREATE → phase-1 output (${expected1.length} windows from 6 tasks on 3 instances) committed in ${Date.now() - t0} ms`);
@@ -187,6 +194,9 @@ describe('cluster: continuous queries run as tasks', () => {
     // Mid-stream: more input (windows up to [50, 60) s close), then c stops gracefully; more input after.
     const phase2a = events(keys, 200, 260);
     await produce(brokerList(), input, toMessages(phase2a));
+    // The instance that runs the most of the sink's tasks stops.
+    const c = insts.reduce((x, y) => (y.tasks().filter((t) => t.startsWith('out#')).length > x.tasks().filter((t) => t.startsWith('out#')).length ? y : x));
+    const survivors = insts.filter((i) => i !== c);
     const cTasks = c.tasks().filter((t) => t.startsWith('out#'));
     const cKeys = new Set(cTasks.flatMap((t) => keys[Number(t.split('#')[1])]!));
     const tStop = Date.now();
@@ -196,10 +206,10 @@ describe('cluster: continuous queries run as tasks', () => {
     await produce(brokerList(), input, toMessages(phase2b));
     await waitFor(async () => (await committed(output)).some((r) => cKeys.has(r.split('|')[0]!) && Number(r.split('|')[1]) === T0 + 60_000), 50_000, 'the moved tasks\' output');
     const movedMs = Date.now() - tStop;
-    const [ta, tb] = [a.tasks().filter((t) => t.startsWith('out#')), b.tasks().filter((t) => t.startsWith('out#'))];
+    const [ta, tb] = survivors.map((i) => i.tasks().filter((t) => t.startsWith('out#'))) as [string[], string[]];
     expect(ta.length + tb.length).toBe(6);
     expect([...ta, ...tb]).toEqual(expect.arrayContaining(cTasks));
-    console.log(`graceful stop of c (its tasks ${cTasks.join(', ')}): stop took ${stopMs} ms; their output advanced (window [60, 70) s committed) ${movedMs} ms after the stop began`);
+    console.log(`graceful stop of ${c.name} (its tasks ${cTasks.join(', ')}): stop took ${stopMs} ms; their output advanced (window [60, 70) s committed) ${movedMs} ms after the stop began`);
 
     // Every window, exactly once: the batch result of all the input.
     const all = [...phase1, ...phase2a, ...phase2b, ...closing(keys)];
