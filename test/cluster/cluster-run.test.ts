@@ -1,7 +1,7 @@
 /**
  * Continuous queries run as tasks by assignment in a cluster (issue 17), end to end on the real broker:
  * three services with one CLUSTER_ID in this process, over HTTP (app.inject). A windowed COUNT/SUM per
- * record key over a 6-partition topic into an exactly-once Kafka sink runs as 6 tasks (2 per instance,
+ * record key over a 6-partition topic into an exactly-once Kafka sink runs as 6 tasks (placed by the assignor,
  * no whole runner anywhere); the instance running most of them stops gracefully mid-stream and its tasks move. The sink,
  * read read_committed by the native reader (kafkajs' consumer can show aborted records), holds every
  * window of the batch computation exactly once. Also: a view run as tasks reads `partial` per instance
