@@ -77,6 +77,8 @@ export interface QueryInfo {
   readonly sql: string;
   readonly status: QueryState;
   readonly error: string | null;
+  /** With a cluster: where the query runs (as tasks, and which here; or whole on the owner of its task #0). */
+  readonly placement?: string;
 }
 
 export interface Engine {
@@ -119,6 +121,8 @@ export interface ViewRows {
   readonly total: number;
   readonly columns: ColumnInfo[];
   readonly rows: Record<string, unknown>[];
+  /** With a cluster, a view run as tasks: only the rows of the tasks this instance runs. */
+  readonly partial?: boolean;
 }
 
 export interface PushOptions {

@@ -17,7 +17,8 @@
  * same handlers (`applyCommand`), and the proposer answers once it has applied it. Applying must be
  * deterministic: the planner and the catalog only, query ids from the command (no clock, no broker).
  * At start the log is replayed from offset 0 into an empty catalog (catalog.json is rewritten as a cache
- * of it), and only then are the queries started, once each, in creation order.
+ * of it), and only then are the queries started, once each, in creation order. Where each query runs
+ * (as tasks by assignment, whole on one instance, or everywhere) is queries/cluster/task-wiring.ts's.
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -28,7 +29,8 @@ import { consumerGroupLag } from '../connectors/kafka/group-lag.ts';
 import { changesCatalog, commandQueryIds, openClusterCatalog, type ClusterCatalog, type ClusterOptions } from './cluster/catalog-log.ts';
 import { CommandRejectedError, type CommandState } from './cluster/command-log.ts';
 import { startMembership, type Membership } from './cluster/membership.ts';
-import type { Engine, EngineConfig, StatementResult } from './engine-api.ts';
+import { createTaskWiring, type TaskWiring } from './cluster/task-wiring.ts';
+import type { Engine, EngineConfig, QueryInfo, StatementResult } from './engine-api.ts';
 import { applyStatement, type HandlerContext, type UndoList } from './handlers/index.ts';
 import { createPushRegistry } from './push-registry.ts';
 import { createQueryRegistry, type QueryPlan } from './query-registry.ts';
@@ -52,6 +54,8 @@ export function createEngine(cfg: EngineConfig): Engine {
   let commands: ClusterCatalog | null = null;
   /** The task group (queries/cluster/membership.ts): who is in the cluster and which tasks each owns. */
   let membership: Membership | null = null;
+  /** Which continuous queries run here and how: tasks by assignment, or whole (task-wiring.ts). */
+  let wiring: TaskWiring | null = null;
   /** True while the command log is replayed at start: queries are started after it, once each. */
   let replaying = false;
   const deferred = new Map<string, { p: QueryPlan; sql: string }>();
@@ -62,11 +66,14 @@ export function createEngine(cfg: EngineConfig): Engine {
     if (cfg.cluster) logQueryIds.add(id);
     if (replaying) { deferred.set(id, { p, sql }); return; }
     if (cfg.runQuery && !cfg.runQuery(p.def.name, id)) { cfg.log('info', `query ${id} (${p.def.name}) does not run on this instance`); return; }
+    // In a cluster, queries over Kafka topics run by the task group's assignment, not whole everywhere.
+    if (wiring && wiring.place(p, sql, id) !== 'whole') return;
     await queries.start(p, sql, id);
   }
   async function dropQuery(id: string): Promise<void> {
     deferred.delete(id);
     if (!cfg.cluster) { await queries.drop(id); return; }
+    wiring?.forget(id);
     // With a cluster the runner stops in the background (as stopQuery on one instance; close() waits for
     // it): the log's next commands do not wait behind a query's Kafka I/O. A query that does not run here,
     // or ran here before this instance restarted, has its checkpoints deleted too.
@@ -205,17 +212,34 @@ export function createEngine(cfg: EngineConfig): Engine {
     }
   }
 
+  const withPlacement = (i: QueryInfo): QueryInfo => { const w = wiring?.placement(i.id); return w ? { ...i, placement: w } : i; };
+
   return {
     async start() {
       releaseReaders ??= holdReaders();
       warmParser();
       await fs.mkdir(cfg.dataDir, { recursive: true });
       if (cfg.cluster) {
+        wiring = createTaskWiring({
+          cfg, clusterId: cfg.cluster.clusterId, objects: () => store.all(),
+          get self() { return commands?.instanceId ?? ''; }, members: () => membership?.status().members ?? [],
+          // An 'owner0' query (needs an exchange) starts or stops whole here as its task #0 moves.
+          whole: async (id, p, sql, run) => {
+            if (run) { await serial(async () => { if (!queries.get(id) && store.objectOfQuery(id)) await queries.start(p, sql, id); }); return; }
+            const r = await serial(async () => {
+              const x = queries.take(id);
+              if (x) { queries.removeTable(x.object); reads.closeFeed(x.object); }
+              return x;
+            });
+            await r?.runner.stop({ checkpoint: true });
+          },
+        });
         await joinCluster(cfg.cluster);
         try {
           membership = await startMembership({
             brokers: cfg.brokers, clusterId: cfg.cluster.clusterId, instanceId: commands!.instanceId, address: cfg.advertisedUrl ?? null,
-            catalog: () => ({ objects: store.all() }), log: cfg.log, sessionTimeoutMs: cfg.clusterSessionTimeoutMs, onAssignment: cfg.onAssignment,
+            catalog: () => ({ objects: store.all() }), log: cfg.log, sessionTimeoutMs: cfg.clusterSessionTimeoutMs,
+            onAssignment: (tasks) => { cfg.onAssignment?.(tasks); void wiring?.onAssignment(tasks); },
           });
         } catch (e) {
           // The catalog and queries work without it; only the status (and tasks) are missing.
@@ -224,6 +248,9 @@ export function createEngine(cfg: EngineConfig): Engine {
       } else await restore();
     },
     async close() {
+      // Tasks first (each commits its last epoch), then leave the group: the next owners resume there.
+      const w = wiring; wiring = null;
+      await w?.close().catch(() => undefined);
       const m = membership; membership = null;
       await m?.close().catch(() => undefined);
       const c = commands; commands = null;
@@ -258,8 +285,8 @@ export function createEngine(cfg: EngineConfig): Engine {
       });
       return local ?? propose(sql);
     },
-    queries: () => queries.ids().map((id) => queries.info(id)!),
-    query: (id) => queries.info(id),
+    queries: () => [...queries.ids().map((id) => withPlacement(queries.info(id)!)), ...(wiring?.infos() ?? []).filter((i) => !queries.get(i.id))],
+    query: (id) => { const i = queries.info(id); return i ? withPlacement(i) : wiring?.infos().find((x) => x.id === id); },
     async progress(id) { return queries.get(id)?.runner.progress(); },
     async stopQuery(id) {
       if (cfg.cluster) {
@@ -287,7 +314,7 @@ export function createEngine(cfg: EngineConfig): Engine {
     objects: () => store.all(),
     runner: (id) => queries.get(id)?.runner,
     catalogInfo: () => reads.catalogInfo(),
-    viewRows: (name, limit) => reads.viewRows(name, limit),
+    viewRows: (name, limit) => wiring?.viewRows(name, limit) ?? reads.viewRows(name, limit),
     viewFeed: (name) => reads.viewFeed(name),
     startPush: (sql, opts) => pushes.start(sql, opts, queries.size),
     pushQueries: () => pushes.list(),

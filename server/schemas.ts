@@ -75,6 +75,7 @@ const queryInfoProps = {
   sql: { type: 'string' },
   status: { type: 'string', enum: ['starting', 'running', 'recovering', 'failed', 'stopped'] },
   error: { type: ['string', 'null'] },
+  placement: { type: 'string', description: 'With CLUSTER_ID: where the query runs (as tasks, and which run here; or whole on the owner of its task #0)' },
 } as const;
 
 export const queryInfo = { type: 'object', properties: queryInfoProps } as const;
@@ -151,6 +152,7 @@ export const viewRows = {
     total: { type: 'integer', description: 'Rows in the view (rows holds the newest `limit`)' },
     columns,
     rows: { type: 'array', items: freeObject },
+    partial: { type: 'boolean', description: 'With CLUSTER_ID, a view run as tasks: only the rows of the tasks this instance runs (other instances hold the rest)' },
   },
 } as const;
 

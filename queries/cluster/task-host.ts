@@ -27,6 +27,11 @@ export interface TaskQuery {
    */
   readonly table?: (task: string) => QueryTable;
   readonly hasExchange?: boolean;
+  /**
+   * Names the state topic and the tasks' transactional ids (default: the query's name). The engine adds
+   * the query id, so a query dropped and created again under its name never restores the old one's state.
+   */
+  readonly stateName?: string;
 }
 
 export interface TaskHostConfig {
@@ -82,7 +87,7 @@ export function createTaskHost(cfg: TaskHostConfig): TaskHost {
     const q = cfg.query(groupOf(parts.id));
     if (!q) { cfg.log('warn', `task ${parts.id}: query ${groupOf(parts.id)} is not known on this instance; not started`); return null; }
     return createTaskRunner({
-      clusterId: cfg.clusterId, query: groupOf(parts.id), task: parts.id, plan: q.plan, parts: parts.parts, options: q.options,
+      clusterId: cfg.clusterId, query: q.stateName ?? groupOf(parts.id), task: parts.id, plan: q.plan, parts: parts.parts, options: q.options,
       brokers: cfg.brokers, log: cfg.log, table: q.table?.(parts.id), hasExchange: q.hasExchange, stateTopicPartitions: cfg.stateTopicPartitions,
     });
   }

@@ -1,0 +1,222 @@
+/**
+ * Continuous queries run as tasks by assignment in a cluster (issue 17), end to end on the real broker:
+ * three services with one CLUSTER_ID in this process, over HTTP (app.inject). A windowed COUNT/SUM per
+ * record key over a 6-partition topic into an exactly-once Kafka sink runs as 6 tasks (placed by the assignor,
+ * no whole runner anywhere); the instance running most of them stops gracefully mid-stream and its tasks move. The sink,
+ * read read_committed by the native reader (kafkajs' consumer can show aborted records), holds every
+ * window of the batch computation exactly once. Also: a view run as tasks reads `partial` per instance
+ * (the instances' rows together = the batch result), and a query that needs a repartition exchange runs
+ * whole on exactly one instance, the owner of its task #0.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTopic, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
+import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
+import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
+import { startService, type Service } from '../../queries/service.ts';
+import { buildApp } from '../../server/app.ts';
+import { brokerList, brokers, uniqueTopic } from '../helpers/kafka.ts';
+
+const P = 6;
+const T0 = 1_700_000_000_000; // a multiple of the 10 s window
+const STEP = 250; // ms of event time between two events of one partition
+
+interface Instance {
+  readonly name: string;
+  readonly logs: string[];
+  readonly service: Service;
+  get(url: string): Promise<{ status: number; body: any }>;
+  sql(sql: string): Promise<{ status: number; body: any }>;
+  tasks(): string[];
+  stop(): Promise<void>;
+}
+
+const dirs: string[] = [];
+const running = new Set<Instance>();
+afterEach(async () => {
+  if (process.env.DEBUG_LOGS) for (const i of running) console.log(`--- ${i.name}\n${i.logs.join('\n')}`);
+  await Promise.all([...running].map((i) => i.stop()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function start(clusterId: string, name: string, port: number): Promise<Instance> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `streamsql-cr-${name}-`));
+  dirs.push(dir);
+  const logs: string[] = [];
+  const service = await startService({
+    kafkaBrokers: brokers(), dataDir: dir, demo: false, clusterId, instanceId: `${name}-${clusterId}`, advertisedUrl: `http://127.0.0.1:${port}`,
+    clusterSessionTimeoutMs: 6000, log: (l, m) => { logs.push(`${Date.now()} ${l} ${m}`); },
+  });
+  const app = await buildApp(service);
+  const call = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
+    const r = await app.inject({ method, url, payload: payload as never });
+    let body: unknown = r.body;
+    try { body = r.json(); } catch { /* text */ }
+    return { status: r.statusCode, body: body as any };
+  };
+  let stopped = false;
+  const inst: Instance = {
+    name, logs, service,
+    get: (url) => call('GET', url),
+    sql: (sql) => call('POST', '/v1/sql', { sql }),
+    tasks: () => (service.engine.cluster?.()?.tasks ?? []).map((t) => t.id).sort(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      running.delete(inst);
+      await app.close();
+      await service.stop();
+    },
+  };
+  running.add(inst);
+  return inst;
+}
+
+async function waitFor<T>(f: () => Promise<T | null | undefined | false>, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** Three keys per partition, placed as Kafka's Java client places them. */
+function keysByPartition(): string[][] {
+  const out: string[][] = Array.from({ length: P }, () => []);
+  for (let i = 0; out.some((k) => k.length < 3); i++) {
+    const k = `key-${i}`;
+    const p = partitionForKey(keyBytes(k), P);
+    if (out[p]!.length < 3) out[p]!.push(k);
+  }
+  return out;
+}
+
+interface Ev { k: string; v: number; ts: number; p: number }
+function events(keys: string[][], from: number, to: number): Ev[] {
+  const out: Ev[] = [];
+  for (let p = 0; p < keys.length; p++) for (let j = from; j < to; j++) out.push({ k: keys[p]![j % 3]!, v: (p * 131 + j * 7) % 101, ts: T0 + j * STEP, p });
+  return out;
+}
+const FAR = T0 + 36_000_000;
+const closing = (keys: string[][]): Ev[] => keys.map((ks, p) => ({ k: ks[0]!, v: 0, ts: FAR, p }));
+const toMessages = (evs: readonly Ev[]): ProduceMessage[] => evs.map((e) => ({ key: e.k, partition: e.p, value: JSON.stringify({ k: e.k, v: e.v, ts: new Date(e.ts).toISOString() }) }));
+
+/** The batch computation: `k|window_start|window_end|n|s` for the windows closed by the events. */
+function oracle(evs: readonly Ev[]): string[] {
+  const m = new Map<string, { n: number; s: number }>();
+  for (const e of evs) {
+    if (e.ts >= FAR) continue;
+    const ws = e.ts - (e.ts % 10_000);
+    const key = `${e.k}|${ws}|${ws + 10_000}`;
+    const a = m.get(key) ?? { n: 0, s: 0 };
+    a.n++; a.s += e.v;
+    m.set(key, a);
+  }
+  return [...m].map(([k, a]) => `${k}|${a.n}|${a.s}`).sort();
+}
+
+/** The sink's committed rows, read_committed by the native reader. */
+async function committed(topic: string): Promise<string[]> {
+  const recs = await readCommittedRecords(brokerList(), topic, 0);
+  return recs.map((r) => {
+    const o = JSON.parse(r.value!) as { k: string; window_start: string; window_end: string; n: number; s: number };
+    return `${o.k}|${Date.parse(o.window_start)}|${Date.parse(o.window_end)}|${o.n}|${o.s}`;
+  }).sort();
+}
+
+describe('cluster: continuous queries run as tasks', () => {
+  it('a windowed sink runs as 6 tasks over 3 instances; a graceful stop of the instance running most of them moves its tasks; every window exactly once', async () => {
+    const clusterId = uniqueTopic('cr');
+    const input = uniqueTopic('cr-in');
+    const output = uniqueTopic('cr-out');
+    await createTopic(brokerList(), input, P);
+    await createTopic(brokerList(), output, 1);
+    const keys = keysByPartition();
+    const phase1 = events(keys, 0, 200); // windows [0, 40) s close
+    await produce(brokerList(), input, toMessages(phase1));
+
+    const insts = await Promise.all(['a', 'b', 'c'].map((n, i) => start(clusterId, n, 18_200 + i)));
+    const [a, b] = insts as [Instance, Instance, Instance];
+    const src = await a.sql(`CREATE SOURCE ev (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+      WITH (connector = 'kafka', topic = '${input}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'k', 'scan.startup.mode' = 'earliest')`);
+    expect(src.status, JSON.stringify(src.body)).toBe(200);
+    const t0 = Date.now();
+    const created = await b.sql(`CREATE SINK out WITH (connector = 'kafka', topic = '${output}', format = 'json', 'checkpoint.interval' = '300 ms') AS
+        SELECT window_start, window_end, k, COUNT(*) AS n, SUM(v) AS s FROM TUMBLE(ev, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k EMIT ON WINDOW CLOSE;
+      CREATE MATERIALIZED VIEW per_key WITH ('checkpoint.interval' = '300 ms') AS SELECT k, COUNT(*) AS n FROM ev GROUP BY k;
+      CREATE MATERIALIZED VIEW per_v WITH ('checkpoint.interval' = '300 ms') AS SELECT v, COUNT(*) AS n FROM ev GROUP BY v`);
+    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    const sinkId = created.body.results[0].queryId as string;
+    const perVId = created.body.results[2].queryId as string;
+
+    // 18 tasks (3 queries × 6 partitions), 6 per instance; no whole runner of the sink anywhere.
+    await waitFor(async () => insts.every((i) => i.tasks().length === 6) && insts.flatMap((i) => i.tasks()).length === 18, 30_000, '6 tasks per instance');
+    let last = '';
+    // Each instance's query status names the sink's tasks it runs (once the first, transient, assignments settle).
+    await waitFor(async () => {
+      for (const i of insts) {
+        const q = (await i.get(`/v1/queries/${sinkId}`)).body;
+        if (q.placement !== `tasks here: ${i.tasks().filter((t) => t.startsWith('out#')).join(', ') || 'none'} (partition-local: runs as tasks)`) { last = `${i.name}: ${q.placement} vs ${i.tasks().join(',')} ${JSON.stringify(i.service.engine.cluster?.()?.members)}`; return false; }
+      }
+      return true;
+    }, 20_000, 'the sink\'s tasks in each instance\'s query status').catch((e) => { throw new Error(`${e.message}: ${last}`); });
+    for (const i of insts) expect(i.service.engine.runner(sinkId), i.name).toBeUndefined();
+    // (The assignor balances task counts per instance, not per query: the sink's 6 tasks may sit anywhere.)
+    console.log(`tasks of out: ${insts.map((i) => `${i.name} ${i.tasks().filter((t) => t.startsWith('out#')).length}`).join(', ')}`);
+    const expected1 = oracle(phase1).filter((r) => Number(r.split('|')[1]) < T0 + 40_000);
+    expect(await waitFor(async () => { const o = await committed(output); return o.length >= expected1.length && o; }, 40_000, 'phase 1 output')).toEqual(expected1);
+    console.log(`CREATE → phase-1 output (${expected1.length} windows from the 6 sink tasks) committed in ${Date.now() - t0} ms`);
+
+    // The query that needs an exchange (GROUP BY v, not the key) runs whole on exactly the owner of per_v#0.
+    const owner0 = insts.find((i) => i.tasks().includes('per_v#0'))!;
+    await waitFor(async () => insts.every((i) => (i === owner0) === (i.service.engine.runner(perVId) !== undefined)), 10_000, 'per_v on the owner of per_v#0 only');
+    expect((await owner0.get(`/v1/queries/${perVId}`)).body.placement).toMatch(/repartition exchange.*owner of task per_v#0/);
+
+    // The view run as tasks: each instance reads its tasks' rows (partial); together, the batch counts.
+    const counts = new Map<string, number>();
+    for (const e of phase1) counts.set(e.k, (counts.get(e.k) ?? 0) + 1);
+    const union = await waitFor(async () => {
+      const rows: string[] = [];
+      for (const i of insts) {
+        const r = await i.get('/v1/views/per_key');
+        if (r.status !== 200 || r.body.partial !== true) return null;
+        rows.push(...(r.body.rows as { k: string; n: number }[]).map((x) => `${x.k}|${x.n}`));
+      }
+      rows.sort();
+      return rows.length === counts.size && rows.every((x) => counts.get(x.split('|')[0]!) === Number(x.split('|')[1])) && rows;
+    }, 20_000, 'per_key rows across instances');
+    expect(union).toEqual([...counts].map(([k, n]) => `${k}|${n}`).sort());
+
+    // Mid-stream: more input (windows up to [50, 60) s close), then c stops gracefully; more input after.
+    const phase2a = events(keys, 200, 260);
+    await produce(brokerList(), input, toMessages(phase2a));
+    // The instance that runs the most of the sink's tasks stops.
+    const c = insts.reduce((x, y) => (y.tasks().filter((t) => t.startsWith('out#')).length > x.tasks().filter((t) => t.startsWith('out#')).length ? y : x));
+    const survivors = insts.filter((i) => i !== c);
+    const cTasks = c.tasks().filter((t) => t.startsWith('out#'));
+    const cKeys = new Set(cTasks.flatMap((t) => keys[Number(t.split('#')[1])]!));
+    const tStop = Date.now();
+    await c.stop();
+    const stopMs = Date.now() - tStop;
+    const phase2b = events(keys, 260, 320); // windows [60, 70) s close
+    await produce(brokerList(), input, toMessages(phase2b));
+    await waitFor(async () => (await committed(output)).some((r) => cKeys.has(r.split('|')[0]!) && Number(r.split('|')[1]) === T0 + 60_000), 50_000, 'the moved tasks\' output');
+    const movedMs = Date.now() - tStop;
+    const [ta, tb] = survivors.map((i) => i.tasks().filter((t) => t.startsWith('out#'))) as [string[], string[]];
+    expect(ta.length + tb.length).toBe(6);
+    expect([...ta, ...tb]).toEqual(expect.arrayContaining(cTasks));
+    console.log(`graceful stop of ${c.name} (its tasks ${cTasks.join(', ')}): stop took ${stopMs} ms; their output advanced (window [60, 70) s committed) ${movedMs} ms after the stop began`);
+
+    // Every window, exactly once: the batch result of all the input.
+    const all = [...phase1, ...phase2a, ...phase2b, ...closing(keys)];
+    await produce(brokerList(), input, toMessages(closing(keys)));
+    const expected = oracle(all);
+    const out = await waitFor(async () => { const o = await committed(output); return o.length >= expected.length && o; }, 40_000, 'the final output');
+    expect(out).toEqual(expected);
+    expect(new Set(out.map((r) => r.split('|').slice(0, 2).join('|'))).size).toBe(out.length);
+  }, 170_000);
+});
