@@ -33,6 +33,7 @@ import { malformedPolicy } from './malformed.ts';
 import { createSideOutputs } from './side-outputs.ts';
 import { createSinkOutput } from './sink-output.ts';
 import { createViewInput, type ViewInput } from './view-input.ts';
+import { STOP_CHECKPOINT_MS, STOP_STEP_MS, within } from './stop-bounds.ts';
 
 export { crashPoint, type CrashPointName } from './crash-points.ts';
 
@@ -112,19 +113,6 @@ export interface QueryRunner {
 
 /** How long a stop with a final checkpoint lets a side-output send in flight finish before aborting it. */
 const STOP_GRACE_MS = 2000;
-/** Bound of each step of a stop (source, handler chain, producers): a stuck step is abandoned, logged. */
-const STOP_STEP_MS = 5000;
-/** Bound of the final checkpoint of a stop (service shutdown); an unfinished one is resolved at the next start. */
-const STOP_CHECKPOINT_MS = 10_000;
-
-/** True when `p` settles within `ms`; false (and `p` left running) otherwise. */
-function within(p: Promise<unknown> | undefined, ms: number): Promise<boolean> {
-  if (!p) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    p.then(() => { clearTimeout(t); resolve(true); }, () => { clearTimeout(t); resolve(true); });
-  });
-}
 
 export function createQueryRunner(cfg: QueryRunnerConfig): QueryRunner {
   const { plan } = cfg;

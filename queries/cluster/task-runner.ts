@@ -44,6 +44,7 @@ import { createSideOutputs } from '../side-outputs.ts';
 import { createSinkOutput } from '../sink-output.ts';
 import { checkTaskPlan, TaskPlanError } from './task-partitioning.ts';
 import { createTaskStateLog, decodeTaskState } from './task-state.ts';
+import { STOP_CHECKPOINT_MS, STOP_STEP_MS, within } from '../stop-bounds.ts';
 
 export type TaskState = 'idle' | 'starting' | 'running' | 'stopped' | 'lost' | 'failed';
 
@@ -108,16 +109,6 @@ export interface TaskRunner {
   status(): TaskStatus;
 }
 
-const STOP_STEP_MS = 5000;
-const STOP_CHECKPOINT_MS = 10_000;
-
-function within(p: Promise<unknown> | undefined, ms: number): Promise<boolean> {
-  if (!p) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    p.then(() => { clearTimeout(t); resolve(true); }, () => { clearTimeout(t); resolve(true); });
-  });
-}
 
 /** The transactional id of a task: one per task, so a new owner's InitProducerId fences the old one. */
 export const taskTransactionalId = (clusterId: string, query: string, task: string): string => `_streamsql-${clusterId}-${query}-${task}`;
