@@ -5,64 +5,24 @@
  * line:column), DROP propagates, a late instance replays the log, and a restart with a stale
  * catalog.json converges on the log. Timings are printed (propose → applied on every instance).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce } from '../../connectors/kafka/admin.ts';
 import { createEngine } from '../../queries/engine.ts';
 import { queryDir } from '../../queries/runner.ts';
-import { startService, type Service } from '../../queries/service.ts';
-import { buildApp } from '../../server/app.ts';
-import { brokerList, brokers, uniqueTopic } from '../helpers/kafka.ts';
+import { clusterInstances, type ClusterInstance } from './instances.ts';
+import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
 
-interface Instance {
-  readonly name: string;
-  readonly dataDir: string;
-  readonly service: Service;
-  readonly logs: string[];
-  sql(sql: string): Promise<{ status: number; body: any }>;
-  get(url: string): Promise<{ status: number; body: any }>;
-  position(): number;
-  stop(): Promise<void>;
-}
+interface Instance extends ClusterInstance { position(): number }
 
-const dirs: string[] = [];
-const running = new Set<Instance>();
-afterEach(async () => {
-  if (process.env.DEBUG_LOGS) for (const i of running) console.log(`--- ${i.name}\n${i.logs.join('\n')}`);
-  await Promise.all([...running].map((i) => i.stop()));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const cluster = clusterInstances();
+afterEach(() => cluster.cleanup());
 
 async function start(clusterId: string | undefined, name: string, dataDir?: string): Promise<Instance> {
-  const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), `streamsql-cc-${name}-`));
-  if (!dataDir) dirs.push(dir);
-  const logs: string[] = [];
-  const service = await startService({ kafkaBrokers: brokers(), dataDir: dir, demo: false, clusterId, instanceId: clusterId && `${name}-${clusterId}`, log: (l, m) => { logs.push(`${Date.now()} ${l} ${m}`); } });
-  const app = await buildApp(service);
-  const call = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
-    const r = await app.inject({ method, url, payload: payload as never });
-    let body: unknown = r.body;
-    try { body = r.json(); } catch { /* text */ }
-    return { status: r.statusCode, body: body as any };
-  };
-  let stopped = false;
-  const inst: Instance = {
-    name, dataDir: dir, service, logs,
-    sql: (sql) => call('POST', '/v1/sql', { sql }),
-    get: (url) => call('GET', url),
-    position: () => service.engine.cluster?.()?.position ?? -1,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      running.delete(inst);
-      await app.close();
-      await service.stop();
-    },
-  };
-  running.add(inst);
-  return inst;
+  const inst = await cluster.start({ clusterId, name, dataDir, prefix: 'streamsql-cc' });
+  return Object.assign(inst, { position: () => inst.service.engine.cluster?.()?.position ?? -1 });
 }
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -271,7 +231,7 @@ describe('the catalog shared through the command log', () => {
     const clusterId = uniqueTopic('cc-hook');
     const a = await start(clusterId, 'a');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'streamsql-cc-hook-'));
-    dirs.push(dir);
+    cluster.track(dir);
     const asked: string[] = [];
     const engine = createEngine({
       brokers: brokerList(), dataDir: dir, log: () => undefined, cluster: { clusterId },
@@ -288,7 +248,9 @@ describe('the catalog shared through the command log', () => {
       // A DROP from the hooked engine goes through the log like any other.
       const r = await engine.execute('DROP MATERIALIZED VIEW off');
       expect(r[0]).toMatchObject({ statement: 'DROP', name: 'off' });
-      await converged([a]);
+      // `a` must reach the hooked engine's position (the DROP), not only its own.
+      const dropAt = engine.cluster?.()?.position ?? 0;
+      await waitFor(() => a.position() >= dropAt, 15_000, `a at command offset ${dropAt}`);
       expect(a.service.engine.objects().map((o) => o.name)).toEqual(['s', 'on1']);
     } finally {
       await engine.close();

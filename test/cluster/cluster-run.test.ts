@@ -8,70 +8,25 @@
  * (the instances' rows together = the batch result), and a query that needs a repartition exchange runs
  * whole on exactly one instance, the owner of its task #0.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
 import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
 import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
-import { startService, type Service } from '../../queries/service.ts';
-import { buildApp } from '../../server/app.ts';
-import { brokerList, brokers, uniqueTopic } from '../helpers/kafka.ts';
+import { clusterInstances, type ClusterInstance } from './instances.ts';
+import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
 
 const P = 6;
 const T0 = 1_700_000_000_000; // a multiple of the 10 s window
 const STEP = 250; // ms of event time between two events of one partition
 
-interface Instance {
-  readonly name: string;
-  readonly logs: string[];
-  readonly service: Service;
-  get(url: string): Promise<{ status: number; body: any }>;
-  sql(sql: string): Promise<{ status: number; body: any }>;
-  tasks(): string[];
-  stop(): Promise<void>;
-}
+interface Instance extends ClusterInstance { tasks(): string[] }
 
-const dirs: string[] = [];
-const running = new Set<Instance>();
-afterEach(async () => {
-  if (process.env.DEBUG_LOGS) for (const i of running) console.log(`--- ${i.name}\n${i.logs.join('\n')}`);
-  await Promise.all([...running].map((i) => i.stop()));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const cluster = clusterInstances();
+afterEach(() => cluster.cleanup());
 
 async function start(clusterId: string, name: string, port: number): Promise<Instance> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `streamsql-cr-${name}-`));
-  dirs.push(dir);
-  const logs: string[] = [];
-  const service = await startService({
-    kafkaBrokers: brokers(), dataDir: dir, demo: false, clusterId, instanceId: `${name}-${clusterId}`, advertisedUrl: `http://127.0.0.1:${port}`,
-    clusterSessionTimeoutMs: 6000, log: (l, m) => { logs.push(`${Date.now()} ${l} ${m}`); },
-  });
-  const app = await buildApp(service);
-  const call = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
-    const r = await app.inject({ method, url, payload: payload as never });
-    let body: unknown = r.body;
-    try { body = r.json(); } catch { /* text */ }
-    return { status: r.statusCode, body: body as any };
-  };
-  let stopped = false;
-  const inst: Instance = {
-    name, logs, service,
-    get: (url) => call('GET', url),
-    sql: (sql) => call('POST', '/v1/sql', { sql }),
-    tasks: () => (service.engine.cluster?.()?.tasks ?? []).map((t) => t.id).sort(),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      running.delete(inst);
-      await app.close();
-      await service.stop();
-    },
-  };
-  running.add(inst);
-  return inst;
+  const inst = await cluster.start({ clusterId, name, port, prefix: 'streamsql-cr', config: { clusterSessionTimeoutMs: 6000 } });
+  return Object.assign(inst, { tasks: () => (inst.service.engine.cluster?.()?.tasks ?? []).map((t) => t.id).sort() });
 }
 
 async function waitFor<T>(f: () => Promise<T | null | undefined | false>, ms: number, what: string): Promise<T> {

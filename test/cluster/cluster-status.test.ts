@@ -6,73 +6,30 @@
  * with the tasks 3/3 (the time is printed); metrics carry the instance label; without CLUSTER_ID the
  * route answers 404 and metrics have no instance label. Also the dashboard panel's rendering.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce } from '../../connectors/kafka/admin.ts';
-import { startService } from '../../queries/service.ts';
-import { buildApp } from '../../server/app.ts';
 // @ts-expect-error: a plain ES module of the dashboard (web/), no type declarations
 import { renderCluster } from '../../web/cluster-render.js';
 import { killAll, startChild } from '../fault/child-service.ts';
+import { clusterInstances, type ClusterInstance } from './instances.ts';
 import { brokerList, brokers, uniqueTopic } from '../helpers/kafka.ts';
 
-interface Instance {
-  readonly name: string;
-  readonly id: string | undefined;
-  readonly logs: string[];
-  get(url: string): Promise<{ status: number; body: any }>;
-  sql(sql: string): Promise<{ status: number; body: any }>;
+interface Instance extends ClusterInstance {
   /** Tasks handed to the engine's `onAssignment`, latest last. */
   readonly assigned: string[][];
   engineTasks(): { id: string; parts: readonly { topic: string; partition: number }[] }[];
-  stop(): Promise<void>;
 }
 
-const dirs: string[] = [];
-const running = new Set<Instance>();
-afterEach(async () => {
-  if (process.env.DEBUG_LOGS) for (const i of running) console.log(`--- ${i.name}\n${i.logs.join('\n')}`);
-  await killAll();
-  await Promise.all([...running].map((i) => i.stop()));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const cluster = clusterInstances();
+afterEach(async () => { await killAll(); await cluster.cleanup(); });
 
 async function start(clusterId: string | undefined, name: string, port: number): Promise<Instance> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `streamsql-cs-${name}-`));
-  dirs.push(dir);
-  const logs: string[] = [];
-  const id = clusterId && `${name}-${clusterId}`;
   const assigned: string[][] = [];
-  const service = await startService({
-    onAssignment: (tasks) => { assigned.push(tasks.map((t) => t.id)); },
-    kafkaBrokers: brokers(), dataDir: dir, demo: false, clusterId, instanceId: id, advertisedUrl: `http://127.0.0.1:${port}`,
-    clusterSessionTimeoutMs: 6000, log: (l, m) => { logs.push(`${Date.now()} ${l} ${m}`); },
-  });
-  const app = await buildApp(service);
-  const call = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
-    const r = await app.inject({ method, url, payload: payload as never });
-    let body: unknown = r.body;
-    try { body = r.json(); } catch { /* text */ }
-    return { status: r.statusCode, body: body as any };
-  };
-  let stopped = false;
-  const inst: Instance = {
-    name, id, logs, assigned,
-    engineTasks: () => [...(service.engine.cluster?.()?.tasks ?? [])],
-    get: (url) => call('GET', url),
-    sql: (sql) => call('POST', '/v1/sql', { sql }),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      running.delete(inst);
-      await app.close();
-      await service.stop();
-    },
-  };
-  running.add(inst);
-  return inst;
+  const inst = await cluster.start({ clusterId, name, port, prefix: 'streamsql-cs', config: { clusterSessionTimeoutMs: 6000, onAssignment: (tasks) => { assigned.push(tasks.map((t) => t.id)); } } });
+  return Object.assign(inst, { assigned, engineTasks: () => [...(inst.service.engine.cluster?.()?.tasks ?? [])] });
 }
 
 async function waitFor<T>(f: () => Promise<T | null>, ms: number, what: string): Promise<T> {
@@ -180,7 +137,7 @@ describe('GET /v1/cluster', () => {
     const [a, c] = await Promise.all([start(clusterId, 'a', 18_300), start(clusterId, 'c', 18_302)]);
     // b in its own process (test/fixtures/fault-service.ts), configured by the environment as `npm start` is.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'streamsql-cs-b-'));
-    dirs.push(dir);
+    cluster.track(dir);
     const bId = `b-${clusterId}`;
     const saved = { ...process.env };
     Object.assign(process.env, { CLUSTER_ID: clusterId, INSTANCE_ID: bId, ADVERTISED_URL: 'http://127.0.0.1:18301', CLUSTER_SESSION_TIMEOUT_MS: '6000' });
