@@ -95,6 +95,8 @@ export interface ExchangePlan {
   readonly exchanges: readonly ExchangeNode[];
   /** The graph the plan was made from (its ids, fingerprint and node lines). */
   readonly graph: PhysicalGraph;
+  /** What no exchange can fix (the query cannot run as tasks): inputs that are not one Kafka topic list of this plan. */
+  readonly problems: readonly string[];
 }
 
 export interface ExchangeOptions {
@@ -170,7 +172,9 @@ function requiredKey(op: PhysicalOp, port: number): { key: readonly number[]; wh
       return { key: rest.length ? rest : [op.window.start, op.window.end], what: 'PARTITION BY' };
     }
     case 'join': return { key: port === 0 ? op.leftKeys : op.rightKeys, what: 'join key' };
-    case 'filter': case 'project': case 'window_assign': case 'sort': case 'limit': case 'union': case 'expand': return null;
+    // A continuous ORDER BY / LIMIT is over all rows: one place.
+    case 'sort': case 'limit': return { key: [], what: 'ORDER BY / LIMIT' };
+    case 'filter': case 'project': case 'window_assign': case 'union': case 'expand': return null;
     default: return null;
   }
 }
@@ -223,6 +227,12 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
       : ip.keyColumns && ip.keyColumns.length ? { kind: 'hash', cols: [...ip.keyColumns], scheme: ip.scheme ?? 'kafka-key', count: ip.partitions ?? null } : ANY);
   }
   const partitions = unknownCount || counts.length === 0 ? null : Math.max(...counts);
+  const problems: string[] = [];
+  for (const n of graph.nodes) {
+    if (n.role !== 'source') continue;
+    if (!n.source || n.source.kind !== 'kafka_source') problems.push(`${n.id}: input ${n.input} is not a Kafka source (a view's changes are not split into tasks)`);
+    else if (n.source.source.options.topicPattern) problems.push(`${n.id}: source ${n.source.source.name} reads a topic pattern; tasks need a fixed topic list`);
+  }
   const exchanges: ExchangeNode[] = [];
   const nodes: ClusterNode[] = [];
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
@@ -240,7 +250,17 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
   for (const n of graph.nodes) {
     if (n.role === 'source') { nodes.push(n); continue; }
     const ins = n.inputs.map((i) => parts.get(i) ?? ANY);
-    if (n.role === 'sink') { parts.set(n.id, ins[0] ?? ANY); nodes.push(n); continue; }
+    if (n.role === 'sink') {
+      // A changelog's versions of one row must reach one task's table (or one producer, in order).
+      if (n.stream.kind === 'changelog' && !keeps(ins[0] ?? ANY, n.stream.key)) {
+        const schema = byId.get(n.inputs[0]!)!.schema;
+        const x = cut(n, 0, n.stream.key, `the output changelog's key (${n.stream.key.map((k) => schema.fields[k]!.name).join(', ')}) is not how its rows are partitioned`);
+        parts.set(n.id, { kind: 'hash', cols: [...n.stream.key], scheme: EXCHANGE_SCHEME, count: partitions });
+        nodes.push({ ...n, inputs: [x] });
+        continue;
+      }
+      parts.set(n.id, ins[0] ?? ANY); nodes.push(n); continue;
+    }
     const op = n.op;
     const inputs = [...n.inputs];
     const after = [...ins];
@@ -270,7 +290,7 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
     parts.set(n.id, outPartitioning(op, after));
     nodes.push(inputs.every((x, i) => x === n.inputs[i]) ? n : { ...n, inputs });
   }
-  return { nodes, exchanges, graph };
+  return { nodes, exchanges, graph, problems };
 }
 
 /** One Exchange's EXPLAIN line. */

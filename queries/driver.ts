@@ -25,7 +25,7 @@ import { createPipeline, type Pipeline } from '../executor/pipeline.ts';
 import { maxTimestamp, WatermarkTracker, type WatermarkState } from '../executor/watermark.ts';
 import type { SourceDef } from '../planner/catalog.ts';
 import { isChain, sourceColumnsUsed, type PhysicalPlan } from '../planner/physical.ts';
-import { inputColumnsUsed } from '../planner/physical-graph.ts';
+import { inputColumnsUsed, type PhysicalGraph } from '../planner/physical-graph.ts';
 
 /**
  * One input of the graph, as the driver is told of it:
@@ -59,8 +59,13 @@ export interface DriverCounters {
 
 export interface DriverConfig {
   readonly plan: PhysicalPlan;
-  /** Where the sink node's stream goes. */
-  readonly sink: GraphSink;
+  /** Where the sink node's stream goes (per sink node id when the graph has several: a task's exchanges). */
+  readonly sink: GraphSink | Readonly<Record<string, GraphSink>>;
+  /**
+   * The graph to run instead of the plan's (a scale-out task's graph with its exchanges cut into
+   * sinks and inputs, queries/cluster/task-graph.ts); always run as a graph, never as a chain.
+   */
+  readonly graph?: PhysicalGraph;
   /** The graph's inputs, by graph input index (default: one source input per Kafka source of the plan). */
   readonly inputs?: readonly DriverInputSpec[];
   /** Late rows dropped by an operator (the driver counts them first). */
@@ -144,15 +149,16 @@ export function createDriver(cfg: DriverConfig): Driver {
   };
   // A chain runs as the one-input graph it has always checkpointed as (its fingerprint, and the legacy
   // per-position state of older checkpoints); a plan with several inputs runs its dataflow graph.
-  const chain = isChain(plan);
-  const pipeline = chain ? createPipeline(plan.ops, cfg.sink, ctx) : null;
-  const graph = pipeline ? pipeline.graph : createGraph(plan.graph, cfg.sink, ctx);
+  const chain = !cfg.graph && isChain(plan);
+  const pipeline = chain ? createPipeline(plan.ops, cfg.sink as GraphSink, ctx) : null;
+  const graphPlan = cfg.graph ?? plan.graph;
+  const graph = pipeline ? pipeline.graph : createGraph(graphPlan, cfg.sink, ctx);
 
   const specs = cfg.inputs ?? planInputs(plan);
   const inputs: InputRt[] = specs.map((s) => {
     if (s.kind === 'changes') return { index: s.index, def: null, columns: null, tracker: null, wmIndex: -1, decode: null, watermark: -Infinity };
     // The flat-JSON scanner skips the columns the query never reads (validated, not stored).
-    const columns = chain ? sourceColumnsUsed(plan) : inputColumnsUsed(plan.graph, s.index);
+    const columns = chain ? sourceColumnsUsed(plan) : inputColumnsUsed(graphPlan, s.index);
     return {
       index: s.index, def: s.def, columns,
       tracker: new WatermarkTracker(s.def.watermark?.delayMs ?? 0, s.def.options.idleTimeoutMs),

@@ -47,6 +47,8 @@ export interface EpochsConfig {
    */
   readonly incrementalTable?: boolean;
   readonly sink: SinkWriter | null;
+  /** More state of the caller's, saved in every epoch's meta (JSON) and given back on restore (a task's exchanges). */
+  readonly extra?: { save(): Record<string, unknown>; restore(meta: Readonly<Record<string, unknown>>): void };
   /** The counters saved with every epoch, and given back on restore. */
   counters(): Record<string, number>;
   restoreCounters(c: Record<string, number>): void;
@@ -169,6 +171,7 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
       ...(inputs.list.length > 1 ? { trackers } : {}),
       ...(views.length ? { views: views.map((v) => ({ input: v.index, epoch: v.seenEpoch })) } : {}),
       counters: cfg.counters(),
+      ...(cfg.extra?.save() ?? {}),
       ...(table ? { chains: { table: { base: full ? e : tableBase! } } } : {}),
     };
     let sums: Record<string, string>;
@@ -256,6 +259,7 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     }
     driver.restoreTrackers((st.meta.trackers as WatermarkState[] | undefined) ?? [st.meta.tracker as WatermarkState]);
     cfg.restoreCounters((st.meta.counters ?? {}) as Record<string, number>);
+    cfg.extra?.restore(st.meta);
     if (cfg.table) {
       const w = restored.offsets.watermark ?? -Infinity;
       const chain = restored.chains.table;

@@ -281,3 +281,18 @@ export async function topicConfigs(brokers: readonly string[], topic: string, na
     await admin.disconnect();
   }
 }
+
+/** Partition counts of the topics that exist (absent from the map: no such topic yet). */
+export async function topicPartitionCounts(brokers: readonly string[], topics: readonly string[]): Promise<Map<string, number>> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    const have = new Set(await admin.listTopics());
+    const wanted = [...new Set(topics)].filter((t) => have.has(t));
+    if (!wanted.length) return new Map();
+    const md = await admin.fetchTopicMetadata({ topics: wanted });
+    return new Map(md.topics.map((t) => [t.name, t.partitions.length]));
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

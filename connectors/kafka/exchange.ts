@@ -403,28 +403,41 @@ export class ExchangeWriter {
    * so the broker never sees a record batch it must refuse; order within a partition is kept.
    */
   async flush(sender: Pick<Transaction, 'send'> | Pick<Producer, 'send'>): Promise<number> {
+    const sends = this.take();
+    for (const x of sends) await sender.send({ topic: x.topic, acks: -1, messages: x.messages });
+    return sends.reduce((n, x) => n + x.bytes, 0);
+  }
+
+  /**
+   * The buffered records as produce requests, in order, each keeping every partition under
+   * `maxPartitionBytes` (the broker never sees a record batch it must refuse); what `flush` sends,
+   * for a caller whose transaction sends them (a task's epoch, queries/cluster/task-exchanges.ts).
+   * Counted as sent.
+   */
+  take(): { topic: string; messages: { key: null; value: Buffer; partition: number }[]; bytes: number }[] {
     this.closeAll();
     const recs = this.pending; this.pending = [];
     const limit = this.config.maxPartitionBytes ?? DEFAULT_MAX_REQUEST_PARTITION_BYTES;
-    let bytes = 0;
+    const out: { topic: string; messages: { key: null; value: Buffer; partition: number }[]; bytes: number }[] = [];
     let chunk: ExchangeRecord[] = [];
+    let chunkBytes = 0;
     const size = new Map<number, number>();
-    const send = async () => {
+    const cut = () => {
       if (!chunk.length) return;
-      await sender.send({ topic: this.config.topic, acks: -1, messages: chunk.map((r) => ({ partition: r.partition, key: null, value: r.value })) });
-      chunk = []; size.clear();
+      out.push({ topic: this.config.topic, messages: chunk.map((r) => ({ partition: r.partition, key: null, value: r.value })), bytes: chunkBytes });
+      chunk = []; chunkBytes = 0; size.clear();
     };
     for (const r of recs) {
       const s = size.get(r.partition) ?? 0;
-      if (s > 0 && s + r.value.byteLength > limit) await send();
+      if (s > 0 && s + r.value.byteLength > limit) cut();
       chunk.push(r);
+      chunkBytes += r.value.byteLength;
       size.set(r.partition, (size.get(r.partition) ?? 0) + r.value.byteLength);
-      bytes += r.value.byteLength;
     }
-    await send();
+    cut();
     this.stats.records += recs.length;
-    this.stats.bytes += bytes;
-    return bytes;
+    this.stats.bytes += out.reduce((n, x) => n + x.bytes, 0);
+    return out;
   }
 }
 

@@ -15,7 +15,7 @@ import type { TaskParts } from '../../connectors/kafka/task-assignor.ts';
 import type { QueryTable } from '../../connectors/table/query-table.ts';
 import type { QueryOptions } from '../../planner/catalog.ts';
 import type { PhysicalPlan } from '../../planner/physical.ts';
-import { createTaskRunner, type TaskRunner, type TaskStatus } from './task-runner.ts';
+import { createTaskRunner, type TaskRunner, type TaskRunnerConfig, type TaskStatus } from './task-runner.ts';
 
 /** What a host needs to run a query's tasks. */
 export interface TaskQuery {
@@ -27,6 +27,8 @@ export interface TaskQuery {
    */
   readonly table?: (task: string) => QueryTable;
   readonly hasExchange?: boolean;
+  /** Its repartition exchanges with its task count (task-runner.ts `exchanges`). */
+  readonly exchanges?: TaskRunnerConfig['exchanges'];
   /**
    * Names the state topic and the tasks' transactional ids (default: the query's name). The engine adds
    * the query id, so a query dropped and created again under its name never restores the old one's state.
@@ -88,7 +90,7 @@ export function createTaskHost(cfg: TaskHostConfig): TaskHost {
     if (!q) { cfg.log('warn', `task ${parts.id}: query ${groupOf(parts.id)} is not known on this instance; not started`); return null; }
     return createTaskRunner({
       clusterId: cfg.clusterId, query: q.stateName ?? groupOf(parts.id), task: parts.id, plan: q.plan, parts: parts.parts, options: q.options,
-      brokers: cfg.brokers, log: cfg.log, table: q.table?.(parts.id), hasExchange: q.hasExchange, stateTopicPartitions: cfg.stateTopicPartitions,
+      brokers: cfg.brokers, log: cfg.log, table: q.table?.(parts.id), hasExchange: q.hasExchange, ...(q.exchanges ? { exchanges: q.exchanges } : {}), stateTopicPartitions: cfg.stateTopicPartitions,
     });
   }
 

@@ -44,6 +44,9 @@ import { createSideOutputs } from '../side-outputs.ts';
 import { createSinkOutput } from '../sink-output.ts';
 import { checkTaskPlan, TaskPlanError } from './task-partitioning.ts';
 import { createTaskStateLog, decodeTaskState } from './task-state.ts';
+import { taskGraph } from './task-graph.ts';
+import { createTaskExchanges, type ExchangesState, type ExchangeTotals } from './task-exchanges.ts';
+import type { ExchangePlan } from '../../planner/exchange.ts';
 import { STOP_CHECKPOINT_MS, STOP_STEP_MS, within } from '../stop-bounds.ts';
 
 export type TaskState = 'idle' | 'starting' | 'running' | 'stopped' | 'lost' | 'failed';
@@ -67,6 +70,12 @@ export interface TaskRunnerConfig {
   readonly hasExchange?: boolean;
   /** Partitions of the state topic when this task creates it (default 1). */
   readonly stateTopicPartitions?: number;
+  /**
+   * The query's repartition exchanges (planner/exchange.ts, made with its source topics' partition
+   * counts) and its task count: the task runs its graph cut at them (task-graph.ts), writing and reading
+   * partition p of each repartition topic (task-exchanges.ts). The topics must exist.
+   */
+  readonly exchanges?: { readonly plan: ExchangePlan; readonly tasks: number };
 }
 
 export interface TaskStatus {
@@ -92,6 +101,8 @@ export interface TaskStatus {
   readonly stateBytesCommitted: number;
   readonly lastStateRecordBytes: number;
   readonly positions: readonly { input: number; topic: string; partition: number; offset: number }[];
+  /** Repartition traffic of this incarnation (null without exchanges). */
+  readonly exchange: ExchangeTotals | null;
 }
 
 export interface TaskRunner {
@@ -115,11 +126,14 @@ export const taskTransactionalId = (clusterId: string, query: string, task: stri
 
 export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   const { plan } = cfg;
-  checkTaskPlan(plan, { hasExchange: cfg.hasExchange, query: cfg.query });
+  checkTaskPlan(plan, { hasExchange: cfg.hasExchange || cfg.exchanges !== undefined, query: cfg.query });
   if (plan.sink.kind === 'kafka_sink' && plan.sink.sink.bootstrapServers && plan.sink.sink.bootstrapServers.split(',').join() !== cfg.brokers.join()) {
     throw new TaskPlanError(`query ${cfg.query}: its sink writes to another Kafka cluster (${plan.sink.sink.bootstrapServers}); a task's output and state must commit in one transaction on the service's cluster`);
   }
-  const specs = planInputs(plan);
+  const partition = Number(cfg.task.slice(cfg.task.lastIndexOf('#') + 1));
+  const tg = cfg.exchanges?.plan.exchanges.length ? taskGraph(plan, cfg.exchanges.plan, cfg.exchanges.tasks) : null;
+  const ex = tg ? createTaskExchanges({ task: cfg.task, partition, tasks: cfg.exchanges!.tasks, exchanges: tg.exchanges }) : null;
+  const specs = [...planInputs(plan), ...(tg?.exchanges.map((e) => ({ kind: 'changes' as const, index: e.input })) ?? [])];
   const stateTopic = stateTopicName(cfg.clusterId, cfg.query);
   const transactionalId = taskTransactionalId(cfg.clusterId, cfg.query, cfg.task);
   // The task's own group: its input-0 offsets and the epoch tag, per task (tasks' epochs are independent).
@@ -128,7 +142,8 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   let statePartitions = 1;
   const extraRecords = (epoch: number) => {
     const value = stateLog.recordFor(epoch);
-    return value ? [{ topic: stateTopic, messages: [{ key: cfg.task, value, partition: statePartition(cfg.task, statePartitions) }] }] : [];
+    // The exchanges' rows of the epoch travel in its transaction, with the state record that says they were sent.
+    return [...(ex?.records(epoch) ?? []), ...(value ? [{ topic: stateTopic, messages: [{ key: cfg.task, value, partition: statePartition(cfg.task, statePartitions) }] }] : [])];
   };
   const firstDef = specs.flatMap((s) => (s.kind === 'source' ? [s.def] : []))[0];
   const side = createSideOutputs({ brokers: cfg.brokers, id: cfg.task, name: cfg.task, log: cfg.log, properties: firstDef?.options.properties, lateTopic: cfg.options.lateTopic ?? null });
@@ -138,15 +153,18 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
 
   let epochRows = 0;
   const counted: GraphSink = { batch(b, ops) { epochRows += b.numRows; output.sink.batch(b, ops); } };
+  const sinkId = plan.graph.nodes.find((n) => n.role === 'sink')?.id;
   const driver = createDriver({
-    plan, sink: counted, inputs: specs,
+    plan, inputs: specs,
+    ...(tg && sinkId ? { graph: tg.graph, sink: { ...ex!.sinks, [sinkId]: counted } } : { sink: counted }),
     onLate: (l) => side.onLate(l),
     onMalformed: malformedPolicy((def, fetched, d) => side.deadLetter(def, fetched, d)),
   });
   const mine = new Set(cfg.parts.map((p) => partKey(p.topic, p.partition)));
-  const inputs = createKafkaInputs(driver.inputs, {
+  const inputs = createKafkaInputs([...driver.inputs, ...(ex?.inputs ?? [])], {
     brokers: cfg.brokers, groupId, name: cfg.task, log: cfg.log,
-    partitions: (i) => (i.def?.options.topics ?? []).flatMap((topic) => cfg.parts.filter((p) => p.topic === topic)).filter((p) => mine.has(partKey(p.topic, p.partition))),
+    partitions: (i) => (ex?.has(i.index) ? (i.def?.options.topics ?? []).map((topic) => ({ topic, partition }))
+      : (i.def?.options.topics ?? []).flatMap((topic) => cfg.parts.filter((p) => p.topic === topic)).filter((p) => mine.has(partKey(p.topic, p.partition)))),
   });
 
   let state: TaskState = 'idle';
@@ -208,6 +226,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
       driver.counters.inputRows = c.inputRows ?? 0; driver.counters.malformedRows = c.malformedRows ?? 0; driver.counters.lateRows = c.lateRows ?? 0;
       side.counters.deadLettered = c.deadLettered ?? 0; side.counters.sideTruncated = c.sideTruncated ?? 0;
     },
+    ...(ex ? { extra: { save: () => ({ exchanges: ex.state() }), restore: (m: Readonly<Record<string, unknown>>) => { ex.restore(m.exchanges as ExchangesState | undefined); ex.rewatermark(driver); } } } : {}),
     serial,
     canCheckpoint: () => state === 'running' && !torn,
     stopped: () => stopped,
@@ -217,7 +236,8 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   async function handle(input: KafkaInput, fetched: FetchedMessages): Promise<void> {
     await serial(async () => {
       if (stopped || state !== 'running') return;
-      await driver.fetched(input.index, fetched);
+      if (ex?.has(input.index)) ex.fetched(input.index, fetched, driver);
+      else await driver.fetched(input.index, fetched);
       driver.advance();
       await side.flushLate();
       epochs.dirty = true;
@@ -310,6 +330,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
       restoreMs, startPhasesMs: { ...phases }, firstOutputMs, restoredStateBytes, stateBytesScanned,
       stateBytesCommitted: stateLog.bytesCommitted, lastStateRecordBytes: stateLog.lastRecordBytes,
       positions: inputs.positions().map((p) => ({ input: p.input, topic: p.topic, partition: p.partition, offset: p.offset })),
+      exchange: ex ? { ...ex.totals } : null,
     }),
   };
 }

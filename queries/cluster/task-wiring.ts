@@ -19,14 +19,14 @@
 import type { TaskParts } from '../../connectors/kafka/task-assignor.ts';
 import { createQueryTable, type QueryTable } from '../../connectors/table/query-table.ts';
 import { rowObject } from '../../executor/rows.ts';
-import { redactSql, type CatalogObject } from '../../planner/index.ts';
+import { planExchanges, redactSql, type CatalogObject, type ExchangePlan } from '../../planner/index.ts';
+import { ensureRepartitionTopic, topicPartitionCounts } from '../../connectors/kafka/admin.ts';
 import type { EngineConfig, QueryInfo, ViewRows } from '../engine-api.ts';
 import type { QueryPlan } from '../query-registry.ts';
 import type { QueryState } from '../runner.ts';
 import { columnsOf, resultBudget } from '../results.ts';
 import { partitionGroups, type ClusterMember } from './membership.ts';
 import { createTaskHost, type TaskHost } from './task-host.ts';
-import { partitioningProblems } from './task-partitioning.ts';
 
 export type Placement = 'tasks' | 'owner0' | 'whole';
 
@@ -38,6 +38,12 @@ interface Registered {
   readonly why: string;
   /** task id → the table of its current incarnation (view sinks run as tasks). */
   readonly tables: Map<string, QueryTable>;
+  /** Names its state topic, transactional ids and repartition topics (the id keeps a re-created query apart). */
+  readonly stateName: string;
+  /** Repartition exchanges needed (planned without partition counts). */
+  readonly needsExchanges: boolean;
+  /** Once its source topics' partition counts are known and its repartition topics exist: its exchanges (tasks start only then). */
+  exchanges: { readonly plan: ExchangePlan; readonly tasks: number } | null;
 }
 
 export interface TaskWiring {
@@ -88,8 +94,9 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       const r = byName(name);
       if (!r || r.placement !== 'tasks') return undefined;
       const p = r.p;
+      if (r.needsExchanges && !r.exchanges) return undefined;
       return {
-        plan: p.physical, options: p.def.options, stateName: `${p.def.name}-${r.id.slice(0, 8)}`,
+        plan: p.physical, options: p.def.options, stateName: r.stateName, ...(r.exchanges ? { exchanges: r.exchanges } : {}),
         table: p.kind === 'create_materialized_view' ? (task) => {
           const t = createQueryTable(p.def.name, p.def.schema, p.def.keyColumns, p.def.options.retentionRows);
           r.tables.set(task, t);
@@ -101,7 +108,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
 
   /** Applies `mine` to the host (tasks of 'tasks' queries) and to 'owner0' runners. */
   const apply = (): Promise<void> => serial(async () => {
-    const taskable = mine.filter((t) => byName(groupOf(t.id))?.placement === 'tasks');
+    const taskable = mine.filter((t) => { const r = byName(groupOf(t.id)); return r?.placement === 'tasks' && (!r.needsExchanges || r.exchanges !== null); });
     for (const r of byId.values()) for (const t of [...r.tables.keys()]) if (!taskable.some((x) => x.id === t)) r.tables.delete(t);
     const owned = new Set(mine.map((t) => t.id.toLowerCase()));
     const alive = w.members().filter((m) => m.alive);
@@ -123,19 +130,50 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
   const timer = setInterval(() => { if ([...byId.values()].some((r) => r.placement === 'owner0')) void apply(); }, 2000);
   timer.unref();
 
+  /**
+   * A query with exchanges: waits for its source topics (a query may be created before them), then plans
+   * its exchanges with their partition counts, creates the repartition topics and lets its tasks start.
+   */
+  async function prepare(r: Registered): Promise<void> {
+    const topics = [...new Set(r.p.physical.sources.flatMap((s) => (s.kind === 'kafka_source' ? s.source.options.topics : [])))];
+    for (let delay = 500; byId.get(r.id) === r; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const counts = await topicPartitionCounts(w.cfg.brokers, topics);
+        if (topics.every((t) => counts.has(t))) {
+          const plan = planExchanges(r.p.physical.graph, { clusterId: w.clusterId, query: r.stateName, topicPartitions: Object.fromEntries(counts) });
+          const tasks = Math.max(...topics.map((t) => counts.get(t)!));
+          for (const x of plan.exchanges) await ensureRepartitionTopic(w.cfg.brokers, x.topic, x.partitions ?? tasks);
+          if (byId.get(r.id) !== r) return;
+          r.exchanges = { plan, tasks };
+          w.cfg.log('info', `query ${r.id} (${r.p.def.name}): ${plan.exchanges.length} repartition topic(s) ready (${plan.exchanges.map((x) => `${x.topic} × ${x.partitions ?? tasks}`).join(', ')}); ${tasks} tasks`);
+          await apply();
+          return;
+        }
+      } catch (e) {
+        w.cfg.log('warn', `query ${r.id} (${r.p.def.name}): repartition topics not ready: ${(e as Error).message}`);
+      }
+      await new Promise((res) => setTimeout(res, delay));
+    }
+  }
+
   return {
     host,
     place(p, sql, id) {
       const grouped = partitionGroups(w.objects()).some((g) => g.id.toLowerCase() === p.def.name.toLowerCase());
-      const problems = partitioningProblems(p.physical);
+      const stateName = `${p.def.name}-${id.slice(0, 8)}`;
+      const xp = planExchanges(p.physical.graph, { clusterId: w.clusterId, query: stateName });
+      const problems = [...xp.problems];
       const sinkServers = p.physical.sink.kind === 'kafka_sink' ? p.physical.sink.sink.bootstrapServers : null;
       if (sinkServers && sinkServers.split(',').join() !== w.cfg.brokers.join()) problems.push(`its sink writes to another Kafka cluster (${sinkServers}): a task's output and state commit in one transaction`);
       const placement: Placement = !grouped ? 'whole' : problems.length === 0 ? 'tasks' : 'owner0';
-      const why = placement === 'tasks' ? 'partition-local: runs as tasks'
-        : placement === 'owner0' ? `needs a repartition exchange (${problems[0]}${problems.length > 1 ? `; +${problems.length - 1} more` : ''}): runs whole on the owner of task ${p.def.name}#0`
+      const needsExchanges = placement === 'tasks' && xp.exchanges.length > 0;
+      const why = placement === 'tasks' ? (needsExchanges ? `runs as tasks, re-keyed through ${xp.exchanges.length} repartition topic(s) (${xp.exchanges.map((x) => x.reason).join('; ')})` : 'partition-local: runs as tasks')
+        : placement === 'owner0' ? `cannot run as tasks (${problems[0]}${problems.length > 1 ? `; +${problems.length - 1} more` : ''}): runs whole on the owner of task ${p.def.name}#0`
           : 'reads no Kafka topic of this cluster: runs whole on every instance';
-      byId.set(id, { id, p, sql, placement, why, tables: new Map() });
+      const r: Registered = { id, p, sql, placement, why, tables: new Map(), stateName, needsExchanges, exchanges: null };
+      byId.set(id, r);
       w.cfg.log('info', `query ${id} (${p.def.name}): ${why}`);
+      if (needsExchanges) void prepare(r);
       if (placement !== 'whole') void apply();
       return placement;
     },

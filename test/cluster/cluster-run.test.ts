@@ -50,23 +50,24 @@ function keysByPartition(): string[][] {
   return out;
 }
 
-interface Ev { k: string; v: number; ts: number; p: number }
+/** `g`: a column the topic is not keyed by (4 values, in every partition): grouping by it needs a repartition topic. */
+interface Ev { k: string; g: string; v: number; ts: number; p: number }
 function events(keys: string[][], from: number, to: number): Ev[] {
   const out: Ev[] = [];
-  for (let p = 0; p < keys.length; p++) for (let j = from; j < to; j++) out.push({ k: keys[p]![j % 3]!, v: (p * 131 + j * 7) % 101, ts: T0 + j * STEP, p });
+  for (let p = 0; p < keys.length; p++) for (let j = from; j < to; j++) out.push({ k: keys[p]![j % 3]!, g: `g${(p * 7 + j) % 4}`, v: (p * 131 + j * 7) % 101, ts: T0 + j * STEP, p });
   return out;
 }
 const FAR = T0 + 36_000_000;
-const closing = (keys: string[][]): Ev[] => keys.map((ks, p) => ({ k: ks[0]!, v: 0, ts: FAR, p }));
-const toMessages = (evs: readonly Ev[]): ProduceMessage[] => evs.map((e) => ({ key: e.k, partition: e.p, value: JSON.stringify({ k: e.k, v: e.v, ts: new Date(e.ts).toISOString() }) }));
+const closing = (keys: string[][]): Ev[] => keys.map((ks, p) => ({ k: ks[0]!, g: 'g0', v: 0, ts: FAR, p }));
+const toMessages = (evs: readonly Ev[]): ProduceMessage[] => evs.map((e) => ({ key: e.k, partition: e.p, value: JSON.stringify({ k: e.k, g: e.g, v: e.v, ts: new Date(e.ts).toISOString() }) }));
 
-/** The batch computation: `k|window_start|window_end|n|s` for the windows closed by the events. */
-function oracle(evs: readonly Ev[]): string[] {
+/** The batch computation: `<by>|window_start|window_end|n|s` for the windows closed by the events. */
+function oracle(evs: readonly Ev[], by: 'k' | 'g' = 'k'): string[] {
   const m = new Map<string, { n: number; s: number }>();
   for (const e of evs) {
     if (e.ts >= FAR) continue;
     const ws = e.ts - (e.ts % 10_000);
-    const key = `${e.k}|${ws}|${ws + 10_000}`;
+    const key = `${e[by]}|${ws}|${ws + 10_000}`;
     const a = m.get(key) ?? { n: 0, s: 0 };
     a.n++; a.s += e.v;
     m.set(key, a);
@@ -75,11 +76,11 @@ function oracle(evs: readonly Ev[]): string[] {
 }
 
 /** The sink's committed rows, read_committed by the native reader. */
-async function committed(topic: string): Promise<string[]> {
+async function committed(topic: string, by: 'k' | 'g' = 'k'): Promise<string[]> {
   const recs = await readCommittedRecords(brokerList(), topic, 0);
   return recs.map((r) => {
-    const o = JSON.parse(r.value!) as { k: string; window_start: string; window_end: string; n: number; s: number };
-    return `${o.k}|${Date.parse(o.window_start)}|${Date.parse(o.window_end)}|${o.n}|${o.s}`;
+    const o = JSON.parse(r.value!) as { k: string; g: string; window_start: string; window_end: string; n: number; s: number };
+    return `${o[by]}|${Date.parse(o.window_start)}|${Date.parse(o.window_end)}|${o.n}|${o.s}`;
   }).sort();
 }
 
@@ -88,28 +89,33 @@ describe('cluster: continuous queries run as tasks', () => {
     const clusterId = uniqueTopic('cr');
     const input = uniqueTopic('cr-in');
     const output = uniqueTopic('cr-out');
+    const outputG = uniqueTopic('cr-out-g');
     await createTopic(brokerList(), input, P);
     await createTopic(brokerList(), output, 1);
+    await createTopic(brokerList(), outputG, 1);
     const keys = keysByPartition();
     const phase1 = events(keys, 0, 200); // windows [0, 40) s close
     await produce(brokerList(), input, toMessages(phase1));
 
     const insts = await Promise.all(['a', 'b', 'c'].map((n, i) => start(clusterId, n, 18_200 + i)));
     const [a, b] = insts as [Instance, Instance, Instance];
-    const src = await a.sql(`CREATE SOURCE ev (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+    const src = await a.sql(`CREATE SOURCE ev (k VARCHAR, g VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
       WITH (connector = 'kafka', topic = '${input}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'k', 'scan.startup.mode' = 'earliest')`);
     expect(src.status, JSON.stringify(src.body)).toBe(200);
     const t0 = Date.now();
     const created = await b.sql(`CREATE SINK out WITH (connector = 'kafka', topic = '${output}', format = 'json', 'checkpoint.interval' = '300 ms') AS
         SELECT window_start, window_end, k, COUNT(*) AS n, SUM(v) AS s FROM TUMBLE(ev, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k EMIT ON WINDOW CLOSE;
       CREATE MATERIALIZED VIEW per_key WITH ('checkpoint.interval' = '300 ms') AS SELECT k, COUNT(*) AS n FROM ev GROUP BY k;
-      CREATE MATERIALIZED VIEW per_v WITH ('checkpoint.interval' = '300 ms') AS SELECT v, COUNT(*) AS n FROM ev GROUP BY v`);
+      CREATE MATERIALIZED VIEW per_v WITH ('checkpoint.interval' = '300 ms') AS SELECT v, COUNT(*) AS n FROM ev GROUP BY v;
+      CREATE SINK out_g WITH (connector = 'kafka', topic = '${outputG}', format = 'json', 'checkpoint.interval' = '300 ms') AS
+        SELECT window_start, window_end, g, COUNT(*) AS n, SUM(v) AS s FROM TUMBLE(ev, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, g EMIT ON WINDOW CLOSE`);
     expect(created.status, JSON.stringify(created.body)).toBe(200);
     const sinkId = created.body.results[0].queryId as string;
     const perVId = created.body.results[2].queryId as string;
+    const outGId = created.body.results[3].queryId as string;
 
-    // 18 tasks (3 queries × 6 partitions), 6 per instance; no whole runner of the sink anywhere.
-    await waitFor(async () => insts.every((i) => i.tasks().length === 6) && insts.flatMap((i) => i.tasks()).length === 18, 30_000, '6 tasks per instance');
+    // 24 tasks (4 queries × 6 partitions), 8 per instance; no whole runner of any query anywhere.
+    await waitFor(async () => insts.every((i) => i.tasks().length === 8) && insts.flatMap((i) => i.tasks()).length === 24, 30_000, '8 tasks per instance');
     let last = '';
     // Each instance's query status names the sink's tasks it runs (once the first, transient, assignments settle).
     await waitFor(async () => {
@@ -119,17 +125,31 @@ describe('cluster: continuous queries run as tasks', () => {
       }
       return true;
     }, 20_000, 'the sink\'s tasks in each instance\'s query status').catch((e) => { throw new Error(`${e.message}: ${last}`); });
-    for (const i of insts) expect(i.service.engine.runner(sinkId), i.name).toBeUndefined();
+    for (const i of insts) for (const id of [sinkId, perVId, outGId]) expect(i.service.engine.runner(id), i.name).toBeUndefined();
     // (The assignor balances task counts per instance, not per query: the sink's 6 tasks may sit anywhere.)
     console.log(`tasks of out: ${insts.map((i) => `${i.name} ${i.tasks().filter((t) => t.startsWith('out#')).length}`).join(', ')}`);
     const expected1 = oracle(phase1).filter((r) => Number(r.split('|')[1]) < T0 + 40_000);
     expect(await waitFor(async () => { const o = await committed(output); return o.length >= expected1.length && o; }, 40_000, 'phase 1 output')).toEqual(expected1);
     console.log(`CREATE → phase-1 output (${expected1.length} windows from the 6 sink tasks) committed in ${Date.now() - t0} ms`);
 
-    // The query that needs an exchange (GROUP BY v, not the key) runs whole on exactly the owner of per_v#0.
-    const owner0 = insts.find((i) => i.tasks().includes('per_v#0'))!;
-    await waitFor(async () => insts.every((i) => (i === owner0) === (i.service.engine.runner(perVId) !== undefined)), 10_000, 'per_v on the owner of per_v#0 only');
-    expect((await owner0.get(`/v1/queries/${perVId}`)).body.placement).toMatch(/repartition exchange.*owner of task per_v#0/);
+    // Re-keyed through a repartition topic (GROUP BY g, not the record key): as tasks, every window exactly once.
+    expect((await a.get(`/v1/queries/${outGId}`)).body.placement).toMatch(/^tasks here: .*re-keyed through 1 repartition topic/);
+    const expectedG1 = oracle(phase1, 'g').filter((r) => Number(r.split('|')[1]) < T0 + 40_000);
+    expect(await waitFor(async () => { const o = await committed(outputG, 'g'); return o.length >= expectedG1.length && o; }, 40_000, 'phase 1 output of out_g')).toEqual(expectedG1);
+    // A view re-keyed (GROUP BY v): each v's count in exactly one task; the instances' rows together are the batch counts.
+    const perV = new Map<number, number>();
+    for (const e of phase1) perV.set(e.v, (perV.get(e.v) ?? 0) + 1);
+    const unionV = await waitFor(async () => {
+      const rows: string[] = [];
+      for (const i of insts) {
+        const r = await i.get('/v1/views/per_v');
+        if (r.status !== 200) return null;
+        rows.push(...(r.body.rows as { v: number; n: number }[]).map((x) => `${x.v}|${x.n}`));
+      }
+      rows.sort();
+      return rows.length === perV.size && rows.every((x) => perV.get(Number(x.split('|')[0])) === Number(x.split('|')[1])) && rows;
+    }, 20_000, 'per_v rows across instances');
+    expect(unionV).toEqual([...perV].map(([v, n]) => `${v}|${n}`).sort());
 
     // The view run as tasks: each instance reads its tasks' rows (partial); together, the batch counts.
     const counts = new Map<string, number>();
@@ -173,5 +193,7 @@ describe('cluster: continuous queries run as tasks', () => {
     const out = await waitFor(async () => { const o = await committed(output); return o.length >= expected.length && o; }, 40_000, 'the final output');
     expect(out).toEqual(expected);
     expect(new Set(out.map((r) => r.split('|').slice(0, 2).join('|'))).size).toBe(out.length);
+    const expectedG = oracle(all, 'g');
+    expect(await waitFor(async () => { const o = await committed(outputG, 'g'); return o.length >= expectedG.length && o; }, 40_000, 'the final output of out_g')).toEqual(expectedG);
   }, 170_000);
 });

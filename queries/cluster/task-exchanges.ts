@@ -1,0 +1,148 @@
+/**
+ * The repartition exchanges of one task at run time (issue 17): the writers behind the graph's
+ * `<x>-out` sinks and the readers behind its `<x>-in` inputs (queries/cluster/task-graph.ts cuts the
+ * graph; connectors/kafka/exchange.ts encodes the rows). The task runner wires them in:
+ *
+ * - Writing: a batch reaching `<x>-out` is re-keyed into the writer's buffer at once; the task's
+ *   newest watermark there is remembered. At the epoch's commit, `records(epoch)` closes the buffers,
+ *   adds the watermark (when it advanced) after the epoch's rows and hands everything as produce
+ *   requests to the epoch's transaction, next to the task's output and state record. So the rows of an
+ *   epoch become visible downstream exactly when its state commits, and an aborted epoch's vanish.
+ *   Watermarks travel once per epoch, not per fetch: a record on every partition per watermark step
+ *   would cost more than the rows, and downstream cannot use it before the commit anyway.
+ * - Reading: the task's partition p of each repartition topic is one more Kafka input of the task
+ *   (read_committed by the native reader, positions in the task's state like any input). Its records
+ *   decode straight into batches (Arrow IPC) and go into the graph input; upstream watermarks are
+ *   tracked per upstream task, and the least of them (once every upstream task has spoken) is the
+ *   input's watermark.
+ * - State: the readers' per-task watermarks, the writers' row trackers (a changelog re-keyed by
+ *   columns outside its key) and the last watermark written go into the task's state record.
+ */
+import type { RecordBatch } from 'apache-arrow';
+import { isDecoded, isPacked, type FetchedMessages } from '../../connectors/formats/packed.ts';
+import { ExchangeReader, ExchangeWriter, type ExchangeReaderState } from '../../connectors/kafka/exchange.ts';
+import type { KafkaSourceOptions, SourceDef } from '../../planner/catalog.ts';
+import type { GraphSink } from '../../executor/graph.ts';
+import type { DriverInput } from '../driver.ts';
+import type { TaskExchange } from './task-graph.ts';
+
+export interface ExchangeTotals {
+  /** Rows and bytes this task wrote into repartition topics (bytes as produced: deflated records). */
+  writtenRows: number;
+  writtenBytes: number;
+  /** Rows and records it read from them. */
+  readRows: number;
+  readRecords: number;
+}
+
+export interface TaskExchanges {
+  /** Graph sinks by node id (`<x>-out`). */
+  readonly sinks: Readonly<Record<string, GraphSink>>;
+  /** The Kafka inputs reading this task's partition of each repartition topic (for createKafkaInputs). */
+  readonly inputs: readonly DriverInput[];
+  /** Whether graph input `index` is an exchange's. */
+  has(index: number): boolean;
+  /** One fetch of an exchange input: its rows into the graph, its watermark when it advanced. */
+  fetched(index: number, m: FetchedMessages, into: { batch(index: number, b: RecordBatch, ops: Int8Array | null): void; changesWatermark(index: number, w: number): void }): void;
+  /** Pushes each reader's watermark again (after a restore). */
+  rewatermark(into: { changesWatermark(index: number, w: number): void }): void;
+  /** The produce requests of epoch `epoch` (the same ones when asked again for the same epoch). */
+  records(epoch: number): readonly { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[];
+  state(): ExchangesState;
+  restore(s: ExchangesState | undefined): void;
+  readonly totals: ExchangeTotals;
+}
+
+export interface ExchangesState {
+  readonly readers: Record<string, ExchangeReaderState>;
+  readonly trackers: Record<string, [string, number][]>;
+  readonly written: Record<string, number | null>;
+}
+
+/** The source definition of a repartition topic as a task input: raw records, read from the start, never decoded by the driver. */
+function exchangeSourceDef(task: string, e: TaskExchange): SourceDef {
+  const options: KafkaSourceOptions = {
+    connector: 'kafka', topics: [e.x.topic], topicPattern: null, bootstrapServers: null, format: 'raw', csvDelimiter: ',',
+    startupMode: 'earliest', startupTimestampMs: null, specificOffsets: {}, idleTimeoutMs: null, maxRate: null,
+    onError: 'fail', deadLetterTopic: null, failOnDataLoss: true, failOnMissingField: false,
+    // Inline: the records are decoded here (Arrow IPC), not by the JSON scanner in read workers.
+    client: 'native', workers: 0, discoveryIntervalMs: 0,
+  };
+  return { kind: 'source', name: `${task}/${e.x.id}`, columns: [], schema: e.x.schema, watermark: null, options, sql: '' };
+}
+
+export function createTaskExchanges(cfg: { task: string; partition: number; tasks: number; exchanges: readonly TaskExchange[] }): TaskExchanges {
+  const totals: ExchangeTotals = { writtenRows: 0, writtenBytes: 0, readRows: 0, readRecords: 0 };
+  const writers = cfg.exchanges.map((e) => ({
+    e,
+    w: new ExchangeWriter({ topic: e.x.topic, schema: e.x.schema, key: e.x.key, partitions: e.partitions, ...(e.x.tracks ? { upsertKey: e.x.tracks } : {}) }),
+    wm: -Infinity, written: -Infinity,
+  }));
+  // Task p reads partition p of an exchange that has one (a single-partition exchange: task 0 only).
+  const readers = new Map(cfg.exchanges.filter((e) => cfg.partition < e.partitions).map((e) => [e.input, {
+    e, r: new ExchangeReader({ schema: e.x.schema, upstreamTasks: cfg.tasks, partitions: [cfg.partition] }),
+  }]));
+  const sinks: Record<string, GraphSink> = {};
+  for (const x of writers) {
+    sinks[x.e.sinkId] = {
+      batch(b, ops) { x.w.append(b, ops); totals.writtenRows += b.numRows; },
+      watermark(t) { if (t > x.wm) x.wm = t; },
+    };
+  }
+  const inputs: DriverInput[] = [...readers.values()].map(({ e }) => ({ index: e.input, def: exchangeSourceDef(cfg.task, e), columns: null, tracker: null, watermark: -Infinity }));
+  let cached: { epoch: number; recs: { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[] } | null = null;
+
+  return {
+    sinks, inputs, totals,
+    has: (index) => readers.has(index),
+    fetched(index, m, into) {
+      const x = readers.get(index);
+      if (!x) throw new Error(`graph input ${index} reads no exchange in task ${cfg.task}`);
+      let advanced = false;
+      if (isPacked(m)) {
+        const got = x.r.accept(m);
+        for (const b of got.batches) { into.batch(index, b.batch, b.ops); totals.readRows += b.batch.numRows; }
+        advanced = got.advanced;
+        totals.readRecords += m.count;
+      } else {
+        if (isDecoded(m)) throw new Error(`exchange input ${index} of task ${cfg.task} got decoded rows (read workers); it reads inline`);
+        const raw = m;
+        raw.values.forEach((v) => {
+          if (!v) return;
+          const msg = x.r.decode(v);
+          if (msg.kind === 'rows') { into.batch(index, msg.batch, msg.ops); totals.readRows += msg.batch.numRows; } else advanced = x.r.observe(raw.partition, msg.task, msg.watermark) || advanced;
+          totals.readRecords++;
+        });
+      }
+      if (advanced) into.changesWatermark(index, x.r.watermark());
+    },
+    rewatermark(into) {
+      for (const [index, x] of readers) { const w = x.r.watermark(); if (w > -Infinity) into.changesWatermark(index, w); }
+    },
+    records(epoch) {
+      if (cached?.epoch === epoch) return cached.recs;
+      const recs: { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[] = [];
+      for (const x of writers) {
+        if (x.wm > x.written) { x.w.watermark(cfg.task, x.wm); x.written = x.wm; }
+        for (const r of x.w.take()) { recs.push({ topic: r.topic, messages: r.messages }); totals.writtenBytes += r.bytes; }
+      }
+      cached = { epoch, recs };
+      return recs;
+    },
+    state: () => ({
+      readers: Object.fromEntries([...readers.values()].map(({ e, r }) => [e.x.id, r.state()])),
+      trackers: Object.fromEntries(writers.filter((x) => x.e.x.tracks).map((x) => [x.e.x.id, x.w.trackerState()])),
+      written: Object.fromEntries(writers.map((x) => [x.e.x.id, Number.isFinite(x.written) ? x.written : null])),
+    }),
+    restore(s) {
+      if (!s) return;
+      for (const { e, r } of readers.values()) { const rs = s.readers[e.x.id]; if (rs) r.restore(rs); }
+      for (const x of writers) {
+        const t = s.trackers[x.e.x.id];
+        if (t) x.w.restoreTracker(t);
+        const w = s.written[x.e.x.id];
+        x.written = x.wm = w ?? -Infinity;
+      }
+    },
+  };
+}
