@@ -61,7 +61,16 @@ export async function ensureStateTopic(brokers: readonly string[], topic: string
           waitForLeaders: true,
         }).catch((e: Error) => { if (!/already exists|does not host this topic-partition/i.test(e.message)) throw e; });
       }
-      const res = await admin.describeConfigs({ resources: [{ type: 2, name: topic, configNames: ['cleanup.policy'] }], includeSynonyms: false });
+      // Created a moment ago by another instance: the broker may not know it yet for a few 100 ms.
+      const describe = async () => {
+        for (let i = 0; ; i++) {
+          try { return await admin.describeConfigs({ resources: [{ type: 2, name: topic, configNames: ['cleanup.policy'] }], includeSynonyms: false }); } catch (e) {
+            if (i >= 30 || !/does not host this topic-partition|unknown topic/i.test((e as Error).message)) throw e;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      };
+      const res = await describe();
       const policy = res.resources[0]?.configEntries.find((c) => c.configName === 'cleanup.policy')?.configValue;
       if (policy !== 'compact') throw new Error(`state topic ${topic} exists with cleanup.policy=${policy ?? '?'}; it must be compact (delete it or set cleanup.policy=compact)`);
     }

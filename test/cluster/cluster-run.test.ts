@@ -5,8 +5,10 @@
  * no whole runner anywhere); the instance running most of them stops gracefully mid-stream and its tasks move. The sink,
  * read read_committed by the native reader (kafkajs' consumer can show aborted records), holds every
  * window of the batch computation exactly once. Also: a view run as tasks reads `partial` per instance
- * (the instances' rows together = the batch result), and a query that needs a repartition exchange runs
- * whole on exactly one instance, the owner of its task #0.
+ * (the instances' rows together = the batch result). Queries whose keys are not the topic's record key
+ * run as tasks too, re-keyed through repartition topics: a windowed sink GROUP BY another column, a
+ * view GROUP BY a value, and a join whose two sides are both re-keyed; each equals the batch result
+ * exactly, across the same stop.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
@@ -93,6 +95,12 @@ describe('cluster: continuous queries run as tasks', () => {
     await createTopic(brokerList(), input, P);
     await createTopic(brokerList(), output, 1);
     await createTopic(brokerList(), outputG, 1);
+    // A dimension keyed by its label, joined on its gid: neither side is partitioned by the join key.
+    const dimTopic = uniqueTopic('cr-dim');
+    const outputJ = uniqueTopic('cr-out-j');
+    await createTopic(brokerList(), dimTopic, P);
+    await createTopic(brokerList(), outputJ, 1);
+    await produce(brokerList(), dimTopic, ['g0', 'g1', 'g2', 'g3'].map((g) => ({ key: `label-${g}`, value: JSON.stringify({ gid: g, label: `label-${g}` }) })));
     const keys = keysByPartition();
     const phase1 = events(keys, 0, 200); // windows [0, 40) s close
     await produce(brokerList(), input, toMessages(phase1));
@@ -102,20 +110,26 @@ describe('cluster: continuous queries run as tasks', () => {
     const src = await a.sql(`CREATE SOURCE ev (k VARCHAR, g VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
       WITH (connector = 'kafka', topic = '${input}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'k', 'scan.startup.mode' = 'earliest')`);
     expect(src.status, JSON.stringify(src.body)).toBe(200);
+    const dim = await a.sql(`CREATE SOURCE dim (gid VARCHAR, label VARCHAR)
+      WITH (connector = 'kafka', topic = '${dimTopic}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'label', 'scan.startup.mode' = 'earliest')`);
+    expect(dim.status, JSON.stringify(dim.body)).toBe(200);
     const t0 = Date.now();
     const created = await b.sql(`CREATE SINK out WITH (connector = 'kafka', topic = '${output}', format = 'json', 'checkpoint.interval' = '300 ms') AS
         SELECT window_start, window_end, k, COUNT(*) AS n, SUM(v) AS s FROM TUMBLE(ev, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k EMIT ON WINDOW CLOSE;
       CREATE MATERIALIZED VIEW per_key WITH ('checkpoint.interval' = '300 ms') AS SELECT k, COUNT(*) AS n FROM ev GROUP BY k;
       CREATE MATERIALIZED VIEW per_v WITH ('checkpoint.interval' = '300 ms') AS SELECT v, COUNT(*) AS n FROM ev GROUP BY v;
       CREATE SINK out_g WITH (connector = 'kafka', topic = '${outputG}', format = 'json', 'checkpoint.interval' = '300 ms') AS
-        SELECT window_start, window_end, g, COUNT(*) AS n, SUM(v) AS s FROM TUMBLE(ev, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, g EMIT ON WINDOW CLOSE`);
+        SELECT window_start, window_end, g, COUNT(*) AS n, SUM(v) AS s FROM TUMBLE(ev, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end, g EMIT ON WINDOW CLOSE;
+      CREATE SINK joined WITH (connector = 'kafka', topic = '${outputJ}', format = 'json', 'checkpoint.interval' = '300 ms') AS
+        SELECT e.k, e.ts, d.label FROM ev e JOIN dim d ON e.g = d.gid`);
     expect(created.status, JSON.stringify(created.body)).toBe(200);
     const sinkId = created.body.results[0].queryId as string;
     const perVId = created.body.results[2].queryId as string;
     const outGId = created.body.results[3].queryId as string;
+    const joinedId = created.body.results[4].queryId as string;
 
-    // 24 tasks (4 queries × 6 partitions), 8 per instance; no whole runner of any query anywhere.
-    await waitFor(async () => insts.every((i) => i.tasks().length === 8) && insts.flatMap((i) => i.tasks()).length === 24, 30_000, '8 tasks per instance');
+    // 30 tasks (5 queries × 6 partitions), 10 per instance; no whole runner of any query anywhere.
+    await waitFor(async () => insts.every((i) => i.tasks().length === 10) && insts.flatMap((i) => i.tasks()).length === 30, 30_000, '10 tasks per instance');
     let last = '';
     // Each instance's query status names the sink's tasks it runs (once the first, transient, assignments settle).
     await waitFor(async () => {
@@ -125,7 +139,7 @@ describe('cluster: continuous queries run as tasks', () => {
       }
       return true;
     }, 20_000, 'the sink\'s tasks in each instance\'s query status').catch((e) => { throw new Error(`${e.message}: ${last}`); });
-    for (const i of insts) for (const id of [sinkId, perVId, outGId]) expect(i.service.engine.runner(id), i.name).toBeUndefined();
+    for (const i of insts) for (const id of [sinkId, perVId, outGId, joinedId]) expect(i.service.engine.runner(id), i.name).toBeUndefined();
     // (The assignor balances task counts per instance, not per query: the sink's 6 tasks may sit anywhere.)
     console.log(`tasks of out: ${insts.map((i) => `${i.name} ${i.tasks().filter((t) => t.startsWith('out#')).length}`).join(', ')}`);
     const expected1 = oracle(phase1).filter((r) => Number(r.split('|')[1]) < T0 + 40_000);
@@ -193,6 +207,11 @@ describe('cluster: continuous queries run as tasks', () => {
     const out = await waitFor(async () => { const o = await committed(output); return o.length >= expected.length && o; }, 40_000, 'the final output');
     expect(out).toEqual(expected);
     expect(new Set(out.map((r) => r.split('|').slice(0, 2).join('|'))).size).toBe(out.length);
+    // The join re-keyed on both sides: each event once with its group's label.
+    expect((await survivors[0]!.get(`/v1/queries/${joinedId}`)).body.placement).toMatch(/re-keyed through 2 repartition topic/);
+    const expectedJ = all.filter((e) => e.ts < FAR).map((e) => `${e.k}|${e.ts}|label-${e.g}`).concat(closing(keys).map((e) => `${e.k}|${e.ts}|label-${e.g}`)).sort();
+    const joinedRows = async () => (await readCommittedRecords(brokerList(), outputJ, 0)).map((r) => { const o = JSON.parse(r.value!) as { k: string; ts: string; label: string }; return `${o.k}|${Date.parse(o.ts)}|${o.label}`; }).sort();
+    expect(await waitFor(async () => { const o = await joinedRows(); return o.length >= expectedJ.length && o; }, 40_000, 'the join\'s output')).toEqual(expectedJ);
     const expectedG = oracle(all, 'g');
     expect(await waitFor(async () => { const o = await committed(outputG, 'g'); return o.length >= expectedG.length && o; }, 40_000, 'the final output of out_g')).toEqual(expectedG);
   }, 170_000);
