@@ -287,7 +287,7 @@ export function createEngine(cfg: EngineConfig): Engine {
     },
     queries: () => [...queries.ids().map((id) => withPlacement(queries.info(id)!)), ...(wiring?.infos() ?? []).filter((i) => !queries.get(i.id))],
     query: (id) => { const i = queries.info(id); return i ? withPlacement(i) : wiring?.infos().find((x) => x.id === id); },
-    async progress(id) { return queries.get(id)?.runner.progress(); },
+    async progress(id) { return queries.get(id)?.runner.progress() ?? wiring?.progress(id); },
     async stopQuery(id) {
       if (cfg.cluster) {
         // A catalog change like any other: DROP through the log (refused while others depend on the object).

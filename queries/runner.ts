@@ -77,6 +77,10 @@ export interface QueryProgress {
   readonly operators: readonly { readonly name: string; readonly stateRows: number; readonly stateBytes: number; readonly lateRowsDropped: number }[];
   readonly partitions: readonly PartitionProgress[];
   readonly source: ConnectorStatus;
+  /** A query run as tasks in a cluster: this instance's tasks (queries/cluster/task-wiring.ts). */
+  readonly tasks?: readonly { task: string; state: string; epoch: number; inputRows: number; outputRows: number; restoreMs: number | null; lastError: string | null }[];
+  /** …and what they wrote to and read from repartition topics (bytes as produced, deflated). */
+  readonly repartition?: { readonly writtenRows: number; readonly writtenBytes: number; readonly readRows: number; readonly readRecords: number };
 }
 
 export interface QueryRunnerConfig {

@@ -43,13 +43,16 @@ export function createMetrics(engine: Engine, extra: { sseStreams: () => number 
   const ckptFailures = counter('streamsql_query_checkpoint_failures_total', 'Checkpoints that failed');
   const lag = gauge('streamsql_query_partition_lag', 'Messages between the query\'s position and the end of the partition', [...q, 'topic', 'partition']);
   const offset = gauge('streamsql_query_partition_offset', 'Next offset the query reads in the partition', [...q, 'topic', 'partition']);
+  const xBytes = counter('streamsql_exchange_bytes_total', 'Bytes this instance\'s tasks of the query wrote into repartition topics (as produced: deflated records)');
+  const xRows = counter('streamsql_exchange_rows_total', 'Rows this instance\'s tasks of the query wrote into repartition topics');
+  const xReadRows = counter('streamsql_exchange_read_rows_total', 'Rows this instance\'s tasks of the query read from repartition topics');
   const pushQueries = gauge('streamsql_push_queries', 'Ad-hoc push queries streaming now', []);
   const sse = gauge('streamsql_sse_streams', 'Open Server-Sent Events streams', []);
 
   const clusterMembers = cluster ? gauge('streamsql_cluster_members_alive', 'Instances in the task group\'s current generation', []) : null;
   const clusterTasks = cluster ? gauge('streamsql_cluster_tasks', 'Tasks this instance owns', []) : null;
 
-  const perQuery = [up, inputRows, inputRate, processedRate, wmDelay, late, malformed, deadLettered, stateRows, stateBytes, epoch, ckptDuration, ckptFailures, lag, offset];
+  const perQuery = [xBytes, xRows, xReadRows, up, inputRows, inputRate, processedRate, wmDelay, late, malformed, deadLettered, stateRows, stateBytes, epoch, ckptDuration, ckptFailures, lag, offset];
 
   async function refresh(): Promise<void> {
     const infos = engine.queries();
@@ -73,6 +76,7 @@ export function createMetrics(engine: Engine, extra: { sseStreams: () => number 
         stateBytes.set(ol, o.stateBytes);
       });
       epoch.set(l, p.epoch);
+      if (p.repartition) { xBytes.inc(l, p.repartition.writtenBytes); xRows.inc(l, p.repartition.writtenRows); xReadRows.inc(l, p.repartition.readRows); }
       if (p.lastCheckpoint) ckptDuration.set(l, p.lastCheckpoint.durationMs / 1000);
       ckptFailures.inc(l, p.checkpointFailures);
       for (const part of p.partitions) {

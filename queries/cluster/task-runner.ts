@@ -101,6 +101,10 @@ export interface TaskStatus {
   readonly stateBytesCommitted: number;
   readonly lastStateRecordBytes: number;
   readonly positions: readonly { input: number; topic: string; partition: number; offset: number }[];
+  /** The task's watermark (event time, ms; null before it has one), late and malformed rows (restored counts included). */
+  readonly watermark: number | null;
+  readonly lateRows: number;
+  readonly malformedRows: number;
   /** Repartition traffic of this incarnation (null without exchanges). */
   readonly exchange: ExchangeTotals | null;
 }
@@ -327,6 +331,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
       task: cfg.task, state, lastError,
       epoch: epochs.epoch, restoredFromEpoch: epochs.restoredFrom,
       inputRows: driver.counters.inputRows, outputRows,
+      watermark: Number.isFinite(driver.watermark()) ? driver.watermark() : null, lateRows: driver.counters.lateRows, malformedRows: driver.counters.malformedRows,
       restoreMs, startPhasesMs: { ...phases }, firstOutputMs, restoredStateBytes, stateBytesScanned,
       stateBytesCommitted: stateLog.bytesCommitted, lastStateRecordBytes: stateLog.lastRecordBytes,
       positions: inputs.positions().map((p) => ({ input: p.input, topic: p.topic, partition: p.partition, offset: p.offset })),

@@ -23,10 +23,11 @@ import { planExchanges, redactSql, type CatalogObject, type ExchangePlan } from 
 import { ensureRepartitionTopic, topicPartitionCounts } from '../../connectors/kafka/admin.ts';
 import type { EngineConfig, QueryInfo, ViewRows } from '../engine-api.ts';
 import type { QueryPlan } from '../query-registry.ts';
-import type { QueryState } from '../runner.ts';
+import type { QueryProgress, QueryState } from '../runner.ts';
 import { columnsOf, resultBudget } from '../results.ts';
 import { partitionGroups, type ClusterMember } from './membership.ts';
 import { createTaskHost, type TaskHost } from './task-host.ts';
+import type { TaskStatus } from './task-runner.ts';
 
 export type Placement = 'tasks' | 'owner0' | 'whole';
 
@@ -58,6 +59,8 @@ export interface TaskWiring {
   /** Queries run as tasks (with this instance's share) and 'owner0' ones as if run elsewhere ('stopped' here: the engine prefers its runner's info). */
   infos(): QueryInfo[];
   placement(id: string): string | undefined;
+  /** A query run as tasks: the progress of this instance's share (its tasks' inputs, epochs, repartition traffic). */
+  progress(id: string): QueryProgress | undefined;
   readonly host: TaskHost;
   close(): Promise<void>;
 }
@@ -83,6 +86,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     return undefined;
   };
   let mine: readonly TaskParts[] = [];
+  const rates = new Map<string, { t: number; rows: number; rate: number }>();
   /** 'owner0' query ids whose whole runner runs here. */
   const wholeHere = new Set<string>();
   let chain: Promise<unknown> = Promise.resolve();
@@ -216,6 +220,34 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
         });
       }
       return out;
+    },
+    progress(id) {
+      const r = byId.get(id);
+      if (!r || r.placement !== 'tasks') return undefined;
+      const name = r.p.def.name.toLowerCase();
+      const st = host.status().filter((s) => groupOf(s.task).toLowerCase() === name).sort((x, y) => x.task.localeCompare(y.task));
+      const inputRows = st.reduce((n, s) => n + s.inputRows, 0);
+      // Rates over the time since the previous call (the dashboard and /metrics poll).
+      const now = Date.now();
+      const prev = rates.get(id);
+      const rate = prev && now > prev.t ? Math.max(0, (inputRows - prev.rows) * 1000 / (now - prev.t)) : 0;
+      if (!prev || now - prev.t >= 1000) rates.set(id, { t: now, rows: inputRows, rate });
+      const shown = prev && now - prev.t < 1000 ? prev.rate : rate;
+      const wms = st.map((s) => s.watermark).filter((w): w is number => w !== null);
+      const wm = wms.length === st.length && wms.length ? Math.min(...wms) : null;
+      const sum = (f: (x: NonNullable<TaskStatus['exchange']>) => number) => st.reduce((n, s) => n + (s.exchange ? f(s.exchange) : 0), 0);
+      return {
+        inputRows, inputRowsPerSecond: shown, processedRowsPerSecond: shown,
+        watermark: wm === null ? null : new Date(wm).toISOString(), watermarkDelayMs: wm === null ? null : now - wm,
+        lateRowsDropped: st.reduce((n, s) => n + s.lateRows, 0), malformedRows: st.reduce((n, s) => n + s.malformedRows, 0), deadLetteredRows: 0, sideOutputTruncated: 0,
+        epoch: st.length ? Math.min(...st.map((s) => s.epoch)) : 0, lastCheckpoint: null, checkpointFailures: 0,
+        restoredFromEpoch: null, rolledForwardEpoch: null, groupId: `_streamsql-${w.clusterId}-${r.stateName}-<task>`, dataLoss: { events: 0, offsets: 0 }, skippedEpochs: [], operators: [],
+        partitions: st.flatMap((s) => s.positions.map((p) => ({ ...(p.input ? { input: p.input } : {}), topic: p.topic, partition: p.partition, offset: p.offset, endOffset: null, lag: null }))),
+        source: { state: st.some((s) => s.state === 'failed') ? 'failed' : st.some((s) => s.state !== 'running') ? 'recovering' : 'running', lastError: st.find((s) => s.lastError)?.lastError ?? null, retries: 0 },
+        // This instance's tasks, and what they moved through repartition topics (bytes as produced: deflated).
+        tasks: st.map((s) => ({ task: s.task, state: s.state, epoch: s.epoch, inputRows: s.inputRows, outputRows: s.outputRows, restoreMs: s.restoreMs, lastError: s.lastError })),
+        ...(r.needsExchanges ? { repartition: { writtenRows: sum((x) => x.writtenRows), writtenBytes: sum((x) => x.writtenBytes), readRows: sum((x) => x.readRows), readRecords: sum((x) => x.readRecords) } } : {}),
+      } as QueryProgress;
     },
     placement: (id) => {
       const r = byId.get(id);

@@ -212,6 +212,17 @@ describe('cluster: continuous queries run as tasks', () => {
     const expectedJ = all.filter((e) => e.ts < FAR).map((e) => `${e.k}|${e.ts}|label-${e.g}`).concat(closing(keys).map((e) => `${e.k}|${e.ts}|label-${e.g}`)).sort();
     const joinedRows = async () => (await readCommittedRecords(brokerList(), outputJ, 0)).map((r) => { const o = JSON.parse(r.value!) as { k: string; ts: string; label: string }; return `${o.k}|${Date.parse(o.ts)}|${o.label}`; }).sort();
     expect(await waitFor(async () => { const o = await joinedRows(); return o.length >= expectedJ.length && o; }, 40_000, 'the join\'s output')).toEqual(expectedJ);
+    // Progress of a re-keyed query: this instance's tasks and their repartition traffic, also in /metrics.
+    const prog = (await survivors[0]!.get(`/v1/queries/${outGId}`)).body.progress;
+    expect(prog.tasks.length).toBeGreaterThan(0);
+    expect(prog.repartition.writtenRows).toBeGreaterThan(0);
+    // (g has 4 values: some tasks' partitions of the repartition topic get none.)
+    let readRows = 0;
+    for (const i of survivors) readRows += (await i.get(`/v1/queries/${outGId}`)).body.progress.repartition.readRows as number;
+    expect(readRows).toBeGreaterThan(0);
+    console.log(`out_g on ${survivors[0]!.name}: ${prog.repartition.writtenRows} rows → ${prog.repartition.writtenBytes} bytes into its repartition topic (${(prog.repartition.writtenBytes / prog.repartition.writtenRows).toFixed(1)} bytes/row with the per-epoch watermark records)`);
+    const metrics = (await survivors[0]!.get('/metrics')).body as string;
+    expect(metrics).toMatch(/streamsql_exchange_rows_total\{[^}]*query="out_g"[^}]*\} [1-9]/);
     const expectedG = oracle(all, 'g');
     expect(await waitFor(async () => { const o = await committed(outputG, 'g'); return o.length >= expectedG.length && o; }, 40_000, 'the final output of out_g')).toEqual(expectedG);
   }, 170_000);
