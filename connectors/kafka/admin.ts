@@ -296,3 +296,24 @@ export async function topicPartitionCounts(brokers: readonly string[], topics: r
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+/** Deletes the topics that exist (a dropped query's internal topics); the others are left alone. */
+export async function deleteTopicsIfExist(brokers: readonly string[], topics: readonly string[]): Promise<string[]> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try {
+    const have = new Set(await admin.listTopics());
+    const gone = topics.filter((t) => have.has(t));
+    if (gone.length) await admin.deleteTopics({ topics: gone, timeout: 10_000 });
+    return gone;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** The cluster's topic names. */
+export async function listTopicNames(brokers: readonly string[]): Promise<string[]> {
+  const admin = createKafka(brokers, 'streamsql-admin').admin();
+  await admin.connect();
+  try { return await admin.listTopics(); } finally { await admin.disconnect().catch(() => undefined); }
+}

@@ -2,17 +2,24 @@
  * Where a continuous query runs in a cluster (issue 17): the engine asks `place` at each start, and the
  * task group's assignment (membership.ts `onAssignment`) decides the rest.
  *
- * - 'tasks': the plan is partition-local (task-partitioning.ts finds no problem: stateless, or every
- *   stateful node keyed by the input topic's record key) and it reads Kafka topics of this cluster. No
- *   whole-query runner anywhere; a TaskHost owned here runs this instance's tasks `<query>#p` with their
- *   own transactional ids and state topic (task-runner.ts), started and stopped by assignment. A view
- *   sink's rows are split across the tasks, so across instances: a pull read on one instance sees the
- *   rows of the tasks it runs (`viewRows` says `partial: true`); its change feed is not served.
- * - 'owner0': it reads Kafka topics but would need a repartition exchange (not wired yet): it runs whole on
- *   exactly one instance, the owner of task `<query>#0` — or, while no member owns that task (its topics do
- *   not exist yet), the alive member with the lowest instance id —, started and stopped as that moves (its
- *   checkpoints are in that instance's DATA_DIR: a move restarts it from the new owner's own
- *   checkpoints, or from its sources' startup mode).
+ * - 'tasks': it reads Kafka topics of this cluster (a fixed topic list). No whole-query runner
+ *   anywhere; a TaskHost owned here runs this instance's tasks `<query>#p` with their own
+ *   transactional ids and state topic (task-runner.ts), started and stopped by assignment. Where a
+ *   keyed operator (GROUP BY, join, PARTITION BY, a changelog sink's key, a global ORDER BY/LIMIT) is
+ *   not partitioned by the input topics' record key, planner/exchange.ts cuts the edge with a
+ *   repartition exchange: `prepare` waits for the source topics, plans the exchanges with their
+ *   partition counts (the largest source count = the task count), creates the repartition topics
+ *   `_streamsql-<cluster>-<query>-<node>-repartition`, and only then lets the tasks start; each task
+ *   runs both sides of every exchange for its partition (task-graph.ts). A view sink's rows are split
+ *   across the tasks, so across instances: a pull read on one instance sees the rows of the tasks it
+ *   runs (`viewRows` says `partial: true`).
+ *   DROP deletes the query's state and repartition topics (one instance does it).
+ * - 'owner0': what tasks cannot run (an input that is a view's changes besides Kafka topics, a topic
+ *   pattern, a sink on another Kafka cluster): it runs whole on exactly one instance, the owner of task
+ *   `<query>#0` — or, while no member owns that task (its topics do not exist yet), the alive member
+ *   with the lowest instance id —, started and stopped as that moves (its checkpoints are in that
+ *   instance's DATA_DIR: a move restarts it from the new owner's own checkpoints, or from its sources'
+ *   startup mode).
  * - 'whole': no partition group (no Kafka input on this cluster: a view's changes, another cluster's
  *   topic, a pattern): it runs on every instance, as before tasks.
  */
@@ -20,7 +27,8 @@ import type { TaskParts } from '../../connectors/kafka/task-assignor.ts';
 import { createQueryTable, type QueryTable } from '../../connectors/table/query-table.ts';
 import { rowObject } from '../../executor/rows.ts';
 import { planExchanges, redactSql, type CatalogObject, type ExchangePlan } from '../../planner/index.ts';
-import { ensureRepartitionTopic, topicPartitionCounts } from '../../connectors/kafka/admin.ts';
+import { deleteTopicsIfExist, ensureRepartitionTopic, topicPartitionCounts } from '../../connectors/kafka/admin.ts';
+import { stateTopicName } from '../../connectors/kafka/state-topic.ts';
 import type { EngineConfig, QueryInfo, ViewRows } from '../engine-api.ts';
 import type { QueryPlan } from '../query-registry.ts';
 import type { QueryProgress, QueryState } from '../runner.ts';
@@ -182,10 +190,21 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       return placement;
     },
     forget(id) {
-      if (!byId.delete(id)) return;
+      const r = byId.get(id);
+      if (!r || !byId.delete(id)) return;
       wholeHere.delete(id);
       // Not awaited: called under the engine's lock, and apply() may wait for it (an 'owner0' start).
-      void apply();
+      const stopped = apply();
+      // Its internal topics (state, repartition) go with it, deleted by one instance: the lowest alive
+      // id. A task elsewhere still writing to them fails its epoch, which is dropped with the query.
+      const alive = w.members().filter((m) => m.alive).map((m) => m.id).sort();
+      if (r.placement === 'tasks' && (alive[0] ?? w.self) === w.self) {
+        const topics = [stateTopicName(w.clusterId, r.stateName), ...(r.exchanges?.plan.exchanges.map((x) => x.topic) ?? [])];
+        void stopped.then(() => deleteTopicsIfExist(w.cfg.brokers, topics)).then(
+          (gone) => { if (gone.length) w.cfg.log('info', `query ${id} (${r.p.def.name}) dropped: deleted its topics ${gone.join(', ')}`); },
+          (e: Error) => w.cfg.log('warn', `query ${id} (${r.p.def.name}) dropped: its topics ${topics.join(', ')} were not deleted (${e.message}); delete them by hand`),
+        );
+      }
     },
     onAssignment(tasks) { mine = tasks; return apply(); },
     viewRows(name, limit) {

@@ -11,7 +11,7 @@
  * exactly, across the same stop.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTopic, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
+import { createTopic, listTopicNames, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
 import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
 import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
 import { clusterInstances, type ClusterInstance } from './instances.ts';
@@ -129,7 +129,7 @@ describe('cluster: continuous queries run as tasks', () => {
     const joinedId = created.body.results[4].queryId as string;
 
     // 30 tasks (5 queries × 6 partitions), 10 per instance; no whole runner of any query anywhere.
-    await waitFor(async () => insts.every((i) => i.tasks().length === 10) && insts.flatMap((i) => i.tasks()).length === 30, 30_000, '10 tasks per instance');
+    await waitFor(async () => insts.every((i) => i.tasks().length === 10) && insts.flatMap((i) => i.tasks()).length === 30, 45_000, '10 tasks per instance');
     let last = '';
     // Each instance's query status names the sink's tasks it runs (once the first, transient, assignments settle).
     await waitFor(async () => {
@@ -225,5 +225,11 @@ describe('cluster: continuous queries run as tasks', () => {
     expect(metrics).toMatch(/streamsql_exchange_rows_total\{[^}]*query="out_g"[^}]*\} [1-9]/);
     const expectedG = oracle(all, 'g');
     expect(await waitFor(async () => { const o = await committed(outputG, 'g'); return o.length >= expectedG.length && o; }, 40_000, 'the final output of out_g')).toEqual(expectedG);
+
+    // DROP: the query's internal topics (its state topic and repartition topic) are deleted with it.
+    const internal = async () => (await listTopicNames(brokerList())).filter((t) => t.includes(`-out_g-${outGId.slice(0, 8)}-`)).sort();
+    expect((await internal()).map((t) => t.replace(/.*-out_g-[0-9a-f]{8}-/, ''))).toEqual(['n2-repartition', 'state']);
+    expect((await survivors[0]!.sql('DROP SINK out_g')).status).toBe(200);
+    await waitFor(async () => (await internal()).length === 0, 20_000, 'out_g\'s internal topics deleted');
   }, 170_000);
 });
