@@ -30,6 +30,7 @@ import { changesCatalog, commandQueryIds, openClusterCatalog, type ClusterCatalo
 import { CommandRejectedError, type CommandState } from './cluster/command-log.ts';
 import { startMembership, type Membership } from './cluster/membership.ts';
 import { createTaskWiring, type TaskWiring } from './cluster/task-wiring.ts';
+import { createViewGather, type ViewGather } from './cluster/view-gather.ts';
 import type { Engine, EngineConfig, QueryInfo, StatementResult } from './engine-api.ts';
 import { applyStatement, type HandlerContext, type UndoList } from './handlers/index.ts';
 import { createPushRegistry } from './push-registry.ts';
@@ -56,6 +57,8 @@ export function createEngine(cfg: EngineConfig): Engine {
   let membership: Membership | null = null;
   /** Which continuous queries run here and how: tasks by assignment, or whole (task-wiring.ts). */
   let wiring: TaskWiring | null = null;
+  /** Views run as tasks read whole: gathered from every instance at read time (view-gather.ts). */
+  let gather: ViewGather | null = null;
   /** True while the command log is replayed at start: queries are started after it, once each. */
   let replaying = false;
   const deferred = new Map<string, { p: QueryPlan; sql: string }>();
@@ -234,6 +237,10 @@ export function createEngine(cfg: EngineConfig): Engine {
             await r?.runner.stop({ checkpoint: true });
           },
         });
+        gather = createViewGather({
+          self: () => commands?.instanceId ?? '', members: () => membership?.status().members ?? [], log: cfg.log,
+          tables: (name) => wiring?.viewTables(name), ready: (task) => wiring?.host.runner(task)?.state() === 'running',
+        });
         await joinCluster(cfg.cluster);
         try {
           membership = await startMembership({
@@ -316,6 +323,7 @@ export function createEngine(cfg: EngineConfig): Engine {
     catalogInfo: () => reads.catalogInfo(),
     viewRows: (name, limit) => wiring?.viewRows(name, limit) ?? reads.viewRows(name, limit),
     viewFeed: (name) => reads.viewFeed(name),
+    viewGather: () => gather,
     startPush: (sql, opts) => pushes.start(sql, opts, queries.size),
     pushQueries: () => pushes.list(),
     cluster: () => {

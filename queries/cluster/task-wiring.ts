@@ -19,7 +19,7 @@
 import type { TaskParts } from '../../connectors/kafka/task-assignor.ts';
 import { createQueryTable, type QueryTable } from '../../connectors/table/query-table.ts';
 import { rowObject } from '../../executor/rows.ts';
-import { redactSql, type CatalogObject } from '../../planner/index.ts';
+import { redactSql, type CatalogObject, type MaterializedViewDef } from '../../planner/index.ts';
 import type { EngineConfig, QueryInfo, ViewRows } from '../engine-api.ts';
 import type { QueryPlan } from '../query-registry.ts';
 import type { QueryState } from '../runner.ts';
@@ -54,6 +54,8 @@ export interface TaskWiring {
   placement(id: string): string | undefined;
   readonly host: TaskHost;
   close(): Promise<void>;
+  /** A view run as tasks: its definition and the live map task → table of this instance's tasks (view-gather.ts). */
+  viewTables(name: string): { def: MaterializedViewDef; tables: ReadonlyMap<string, QueryTable> } | undefined;
 }
 
 export interface TaskWiringConfig {
@@ -187,6 +189,10 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       clearInterval(timer);
       await chain.catch(() => undefined);
       await host.close({ checkpoint: true });
+    },
+    viewTables(name) {
+      const r = byName(name);
+      return r && r.placement === 'tasks' && r.p.kind === 'create_materialized_view' ? { def: r.p.def, tables: r.tables } : undefined;
     },
   };
 }
