@@ -189,7 +189,8 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
       const budget = resultBudget(`the newest rows of ${v.def.name}`, 'ask for fewer with ?limit=N');
       const all = tasks.flatMap((t) => t.rows);
       const rows = (limit !== undefined && all.length > limit ? all.slice(all.length - limit) : all).map((r) => budget.add(r));
-      const partial = missing.length > 0 || (unreachable.length > 0 && owner.size === 0);
+      // No task of the view in the group yet (just created, its topics missing, or this instance not in the group): not the whole view either.
+      const partial = missing.length > 0 || owner.size === 0;
       return {
         name: v.def.name, epoch: tasks.reduce((m, t) => Math.min(m, t.epoch), tasks.length ? Infinity : 0), total: tasks.reduce((n, t) => n + t.total, 0),
         columns: columnsOf(v.def.schema, v.def.visibleCount), rows,
@@ -288,11 +289,14 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
           case 'snapshot': shares.set(from, new Map(e.tasks.map((t) => [t.task, t]))); check(); return;
           case 'task':
             if (live) { restart(`task ${e.task} is served by ${from} now`); return; }
+            // Its rows now: changes buffered from an earlier incarnation of it are in them or gone.
+            buffered = buffered.filter((b) => b.from !== from || b.task !== e.task);
             if (share instanceof Map) share.set(e.task, e);
             check();
             return;
           case 'untask':
             if (live) { if (chosen.get(e.task) === from) restart(`task ${e.task} left ${from}`); return; }
+            buffered = buffered.filter((b) => b.from !== from || b.task !== e.task);
             if (share instanceof Map) share.delete(e.task);
             check();
             return;

@@ -122,7 +122,7 @@ describe('cluster: a view run as tasks, whole on every instance', () => {
     let last = '';
     const whole = async (i: ClusterInstance, expected: string[]) => {
       const r = await i.get('/v1/views/per_key');
-      last = `${i.name}: ${r.status} partial=${r.body.partial} missing=${JSON.stringify(r.body.missing)} ${r.body.rows?.length} rows`;
+      last = `${i.name}: ${r.status} partial=${r.body.partial} missing=${JSON.stringify(r.body.missing)} unreachable=${JSON.stringify(r.body.unreachable)} ${r.body.rows?.length} rows; members ${JSON.stringify(i.service.engine.cluster?.()?.members)}; ${JSON.stringify(i.service.engine.queries().map((q) => [q.status, q.placement, q.error]))}`;
       return r.status === 200 && r.body.partial === undefined && JSON.stringify(asLines(r.body.rows)) === JSON.stringify(expected);
     };
     const expected1 = oracle(phase1);
