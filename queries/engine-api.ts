@@ -35,6 +35,8 @@ export interface EngineConfig {
    * (ADVERTISED_URL, else http://<HOST>:<PORT>), reported in the task group (GET /v1/cluster).
    */
   readonly advertisedUrl?: string;
+  /** With a cluster: the API token (API_TOKEN) sent when this instance reads a view's rows from the others (view-gather.ts). */
+  readonly clusterToken?: string;
   /** With a cluster: the task group's session timeout (how long a silent instance keeps its tasks). Default 10 s. */
   readonly clusterSessionTimeoutMs?: number;
   /**

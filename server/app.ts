@@ -207,14 +207,14 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
 
   app.get('/v1/catalog', { schema: { tags: ['views'], summary: 'Sources, views and sinks', response: { 200: S.catalog, ...S.errors } } }, async () => engine.catalogInfo());
 
-  app.get<{ Params: { name: string }; Querystring: { limit?: number; local?: boolean } }>('/v1/views/:name', {
+  app.get<{ Params: { name: string }; Querystring: { limit?: number; local?: boolean; raw?: boolean } }>('/v1/views/:name', {
     schema: { tags: ['views'], summary: "A materialized view's committed rows (the newest `limit`)", params: S.nameParams, querystring: S.limitQuery, response: { 200: S.viewRows, ...S.errors } },
   }, async (req, reply) => {
     // A view run as tasks (CLUSTER_ID): gathered from every instance, or this instance's share (local=true).
     const g = engine.viewGather?.();
     const limit = req.query.limit ?? 1000;
     const v = g?.isTaskView(req.params.name)
-      ? (req.query.local ? g.localRows(req.params.name, limit) : await g.rows(req.params.name, limit, { token: opts.apiToken }))
+      ? (req.query.local ? g.localRows(req.params.name, req.query.raw ? undefined : limit, req.query.raw === true) : await g.rows(req.params.name, limit, { token: opts.apiToken }))
       : engine.viewRows(req.params.name, limit);
     if (!v) return reply.status(404).send(apiError(`no materialized view '${req.params.name}'`));
     return v;

@@ -98,6 +98,7 @@ export const limitQuery = {
   properties: {
     limit: { type: 'integer', minimum: 0, maximum: 100_000, default: 1000, description: 'At most this many rows, the newest' }, access_token: { type: 'string' },
     local: { type: 'boolean', description: 'With CLUSTER_ID, a view run as tasks: only this instance\'s share, task by task (what instances ask each other when they gather a view)' },
+    raw: { type: 'boolean', description: 'With `local`: also `raw`, the rows as the tables hold them (what a SQL pull query on another instance gathers)' },
   },
   additionalProperties: false,
 } as const;
@@ -162,6 +163,7 @@ export const viewRows = {
       type: 'array', description: 'Instances that did not answer, and why',
       items: { type: 'object', properties: { instance: { type: 'string' }, address: { type: 'string', nullable: true }, error: { type: 'string' } } },
     },
+    raw: { type: 'array', items: { type: 'array', items: {} }, description: 'With `local=true&raw=true`: `rows` as the tables hold them, every column' },
     tasks: {
       type: 'array', description: 'With `local=true`: this instance\'s tasks of the view, in the order of `rows` (`count` rows each)',
       items: { type: 'object', properties: { task: { type: 'string' }, epoch: { type: 'integer' }, total: { type: 'integer' }, count: { type: 'integer' } } },

@@ -27,9 +27,9 @@
  *   (Last-Event-ID) starts with a snapshot too (nothing is buffered here).
  */
 import type { Log } from '../../connectors/kafka/client.ts';
-import type { QueryTable } from '../../connectors/table/query-table.ts';
+import { createQueryTable, type QueryTable } from '../../connectors/table/query-table.ts';
 import { rowObject } from '../../executor/rows.ts';
-import type { MaterializedViewDef } from '../../planner/index.ts';
+import { SqlError, type MaterializedViewDef } from '../../planner/index.ts';
 import type { ColumnInfo, ViewRows } from '../engine-api.ts';
 import { formatChanges, type RowChange } from '../push.ts';
 import { columnsOf, resultBudget } from '../results.ts';
@@ -55,17 +55,25 @@ export interface ViewGatherConfig {
   readonly timeoutMs?: number;
   /** How often the local feed looks for tasks that came or went, and the whole feed at membership. Default 250 ms. */
   readonly pollMs?: number;
+  /** The API token sent to the other instances (API_TOKEN: every instance of a cluster has the same). */
+  readonly token?: string;
 }
 
 /** How this instance calls the others (the server's API token, sent as a bearer token). */
 export interface GatherAuth { readonly token?: string }
 
-export interface TaskRows { readonly task: string; readonly epoch: number; readonly total: number; readonly rows: Record<string, unknown>[] }
+export interface TaskRows {
+  readonly task: string; readonly epoch: number; readonly total: number; readonly rows: Record<string, unknown>[];
+  /** With `raw`: the same rows as the table holds them, every column (non-finite numbers as {"$f": "NaN"}). */
+  readonly raw?: unknown[][];
+}
 
 /** This instance's share of a task view (`?local=true`): its ready tasks' rows, task by task. */
 export interface LocalViewRows extends ViewRows {
   readonly partial: true;
   readonly tasks: readonly { task: string; epoch: number; total: number; count: number }[];
+  /** With `raw=true`: `rows` as the tables hold them, every column, in the same order (SQL pull queries gather these). */
+  readonly raw?: unknown[][];
 }
 
 /** The whole view: `partial` when some task did not answer (which, and which members failed). */
@@ -91,10 +99,15 @@ export interface ViewGather {
   /** True for a view run as tasks (the only views gathered). */
   isTaskView(view: string): boolean;
   columns(view: string): ColumnInfo[] | undefined;
-  localRows(view: string, limit?: number): LocalViewRows | undefined;
-  rows(view: string, limit: number | undefined, auth: GatherAuth): Promise<GatheredViewRows | undefined>;
+  localRows(view: string, limit?: number, raw?: boolean): LocalViewRows | undefined;
+  rows(view: string, limit: number | undefined, auth?: GatherAuth): Promise<GatheredViewRows | undefined>;
+  /**
+   * The whole view as a table, every column (SQL pull queries read it as they read a view's table); a
+   * SqlError ('busy', 429) when a task of the view did not answer.
+   */
+  table(view: string, auth?: GatherAuth): Promise<QueryTable | undefined>;
   localFeed(view: string, send: (e: LocalFeedEvent) => void): (() => void) | undefined;
-  feed(view: string, send: (e: GatheredFeedEvent) => void, auth: GatherAuth): (() => void) | undefined;
+  feed(view: string, send: (e: GatheredFeedEvent) => void, auth?: GatherAuth): (() => void) | undefined;
 }
 
 const groupOf = (task: string): string => task.slice(0, task.lastIndexOf('#')).toLowerCase();
@@ -111,10 +124,10 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
 
   /** This instance's ready tasks of a view, with their tables. */
   const readyTables = (v: ViewTaskTables): [string, QueryTable][] => [...v.tables].filter(([task]) => cfg.ready(task));
-  const taskRows = (def: MaterializedViewDef, task: string, t: QueryTable, limit?: number): TaskRows => {
+  const taskRows = (def: MaterializedViewDef, task: string, t: QueryTable, limit?: number, raw = false): TaskRows => {
     const all = t.rows();
     const rows = limit !== undefined && all.length > limit ? all.slice(all.length - limit) : all;
-    return { task, epoch: t.epoch, total: all.length, rows: rows.map((r) => rowObject(def.schema, r, def.visibleCount)) };
+    return { task, epoch: t.epoch, total: all.length, rows: rows.map((r) => rowObject(def.schema, r, def.visibleCount)), ...(raw ? { raw: rows.map(encodeRaw) } : {}) };
   };
   /** The alive members (this instance at least), and which of them the group says owns each task of the view. */
   const membersOf = (view: string) => {
@@ -126,27 +139,68 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
     return { self, list, owner };
   };
 
-  const localRows = (view: string, limit?: number): LocalViewRows | undefined => {
+  const localRows = (view: string, limit?: number, raw = false): LocalViewRows | undefined => {
     const v = cfg.tables(view);
     if (!v) return undefined;
     const budget = resultBudget(`the rows of ${v.def.name} on this instance`, 'ask for fewer with ?limit=N');
-    const tasks = readyTables(v).map(([task, t]) => taskRows(v.def, task, t, limit)).sort(byTask);
+    const tasks = readyTables(v).map(([task, t]) => taskRows(v.def, task, t, limit, raw)).sort(byTask);
     const rows = tasks.flatMap((t) => t.rows.map((r) => budget.add(r)));
     return {
       name: v.def.name, epoch: tasks.reduce((m, t) => Math.min(m, t.epoch), tasks.length ? Infinity : 0), total: tasks.reduce((n, t) => n + t.total, 0),
       columns: columnsOf(v.def.schema, v.def.visibleCount), rows, partial: true,
       tasks: tasks.map((t) => ({ task: t.task, epoch: t.epoch, total: t.total, count: t.rows.length })),
+      ...(raw ? { raw: tasks.flatMap((t) => t.raw!.map((r) => budget.add(r))) } : {}),
     };
   };
+  /** A local read cut back into its tasks. */
+  const split = (l: LocalViewRows): TaskRows[] => {
+    let at = 0;
+    return l.tasks.map((t) => {
+      const rows = l.rows.slice(at, at + t.count);
+      const raw = l.raw?.slice(at, at + t.count);
+      at += t.count;
+      return { task: t.task, epoch: t.epoch, total: t.total, rows, ...(raw ? { raw } : {}) };
+    });
+  };
 
-  async function remoteRows(address: string, view: string, limit: number | undefined, auth: GatherAuth): Promise<TaskRows[]> {
-    const url = viewUrl(address, view, false) + (limit !== undefined ? `&limit=${limit}` : '');
+  async function remoteRows(address: string, view: string, limit: number | undefined, raw: boolean, auth: GatherAuth): Promise<TaskRows[]> {
+    const url = viewUrl(address, view, false) + (limit !== undefined ? `&limit=${limit}` : '') + (raw ? '&raw=true' : '');
     const res = await fetch(url, { headers: auth.token ? { authorization: `Bearer ${auth.token}` } : {}, signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
     const body = await res.json() as LocalViewRows;
-    if (!Array.isArray(body.tasks) || !Array.isArray(body.rows)) throw new Error('not a local view read (an instance of another version?)');
-    let at = 0;
-    return body.tasks.map((t) => { const rows = body.rows.slice(at, at + t.count); at += t.count; return { task: t.task, epoch: t.epoch, total: t.total, rows }; });
+    if (!Array.isArray(body.tasks) || !Array.isArray(body.rows) || (raw && !Array.isArray(body.raw))) throw new Error('not a local view read (an instance of another version?)');
+    return split(body);
+  }
+
+  /** Every member's share, one answer per task (the owner the group names, else the newest epoch). */
+  async function collect(view: string, limit: number | undefined, raw: boolean, auth: GatherAuth) {
+    const { self, list, owner } = membersOf(view);
+    const unreachable: { instance: string; address: string | null; error: string }[] = [];
+    const answers = await Promise.all(list.map(async (m): Promise<{ id: string; tasks: TaskRows[] }> => {
+      if (m.id === self) { const l = localRows(view, limit, raw); return { id: m.id, tasks: l ? split(l) : [] }; }
+      if (!m.address) { unreachable.push({ instance: m.id, address: null, error: 'it advertises no HTTP address (ADVERTISED_URL)' }); return { id: m.id, tasks: [] }; }
+      try {
+        return { id: m.id, tasks: await remoteRows(m.address, view, limit, raw, auth) };
+      } catch (e) {
+        const err = e as Error;
+        const error = err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : err.message;
+        unreachable.push({ instance: m.id, address: m.address, error });
+        return { id: m.id, tasks: [] };
+      }
+    }));
+    const chosen = new Map<string, { from: string; t: TaskRows }>();
+    for (const a of answers) {
+      for (const t of a.tasks) {
+        const prev = chosen.get(t.task);
+        const better = !prev || (owner.get(t.task) === a.id && owner.get(t.task) !== prev.from) || (owner.get(t.task) !== prev.from && t.epoch > prev.t.epoch);
+        if (better) chosen.set(t.task, { from: a.id, t });
+      }
+    }
+    const tasks = [...chosen.values()].map((c) => c.t).sort(byTask);
+    const missing = [...owner.keys()].filter((t) => !chosen.has(t)).sort((a, b) => byTask({ task: a }, { task: b }));
+    const epoch = tasks.reduce((m, t) => Math.min(m, t.epoch), tasks.length ? Infinity : 0);
+    // No task of the view in the group yet (just created, its topics missing, or this instance not in the group): not the whole view either.
+    return { tasks, missing, unreachable, epoch, partial: missing.length > 0 || owner.size === 0 };
   }
 
   const gather: ViewGather = {
@@ -154,48 +208,30 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
     columns: (view) => { const v = cfg.tables(view); return v ? columnsOf(v.def.schema, v.def.visibleCount) : undefined; },
     localRows,
 
-    async rows(view, limit, auth) {
+    async rows(view, limit, auth = {}) {
       const v = cfg.tables(view);
       if (!v) return undefined;
-      const { self, list, owner } = membersOf(view);
-      const unreachable: { instance: string; address: string | null; error: string }[] = [];
-      const answers = await Promise.all(list.map(async (m): Promise<{ id: string; tasks: TaskRows[] }> => {
-        if (m.id === self) {
-          const l = localRows(view, limit);
-          let at = 0;
-          return { id: m.id, tasks: (l?.tasks ?? []).map((t) => { const rows = l!.rows.slice(at, at + t.count); at += t.count; return { ...t, rows }; }) };
-        }
-        if (!m.address) { unreachable.push({ instance: m.id, address: null, error: 'it advertises no HTTP address (ADVERTISED_URL)' }); return { id: m.id, tasks: [] }; }
-        try {
-          return { id: m.id, tasks: await remoteRows(m.address, view, limit, auth) };
-        } catch (e) {
-          const err = e as Error;
-          const error = err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : err.message;
-          unreachable.push({ instance: m.id, address: m.address, error });
-          return { id: m.id, tasks: [] };
-        }
-      }));
-      // One answer per task: the owner the group names, else the newest epoch.
-      const chosen = new Map<string, { from: string; t: TaskRows }>();
-      for (const a of answers) {
-        for (const t of a.tasks) {
-          const prev = chosen.get(t.task);
-          const better = !prev || (owner.get(t.task) === a.id && owner.get(t.task) !== prev.from) || (owner.get(t.task) !== prev.from && t.epoch > prev.t.epoch);
-          if (better) chosen.set(t.task, { from: a.id, t });
-        }
-      }
-      const tasks = [...chosen.values()].map((c) => c.t).sort(byTask);
-      const missing = [...owner.keys()].filter((t) => !chosen.has(t)).sort((a, b) => byTask({ task: a }, { task: b }));
+      const { tasks, missing, unreachable, epoch, partial } = await collect(view, limit, false, { token: auth.token ?? cfg.token });
       const budget = resultBudget(`the newest rows of ${v.def.name}`, 'ask for fewer with ?limit=N');
       const all = tasks.flatMap((t) => t.rows);
       const rows = (limit !== undefined && all.length > limit ? all.slice(all.length - limit) : all).map((r) => budget.add(r));
-      // No task of the view in the group yet (just created, its topics missing, or this instance not in the group): not the whole view either.
-      const partial = missing.length > 0 || owner.size === 0;
       return {
-        name: v.def.name, epoch: tasks.reduce((m, t) => Math.min(m, t.epoch), tasks.length ? Infinity : 0), total: tasks.reduce((n, t) => n + t.total, 0),
-        columns: columnsOf(v.def.schema, v.def.visibleCount), rows,
+        name: v.def.name, epoch, total: tasks.reduce((n, t) => n + t.total, 0), columns: columnsOf(v.def.schema, v.def.visibleCount), rows,
         ...(partial ? { partial: true, missing } : {}), ...(unreachable.length ? { unreachable } : {}),
       };
+    },
+
+    async table(view, auth = {}) {
+      const v = cfg.tables(view);
+      if (!v) return undefined;
+      const { tasks, missing, unreachable, epoch, partial } = await collect(view, undefined, true, { token: auth.token ?? cfg.token });
+      if (partial) {
+        const why = missing.length ? `its tasks ${missing.join(', ')} did not answer${unreachable.length ? ` (${unreachable.map((u) => `${u.instance}: ${u.error}`).join('; ')})` : ' (moving)'}` : 'no instance runs its tasks yet';
+        throw new SqlError(`view ${v.def.name} runs as tasks across the cluster and ${why}: try again`, 1, 1, 'busy');
+      }
+      const t = createQueryTable(v.def.name, v.def.schema, v.def.keyColumns, null);
+      t.load(tasks.flatMap((x) => x.raw!.map(decodeRaw)), epoch);
+      return t;
     },
 
     localFeed(view, send) {
@@ -232,7 +268,7 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
       return stop;
     },
 
-    feed(view, send, auth) {
+    feed(view, send, auth = {}) {
       const first = cfg.tables(view);
       if (!first) return undefined;
       const def = first.def;
@@ -272,7 +308,7 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
           } else if (!x.address) {
             shares.set(x.id, { failed: 'it advertises no HTTP address (ADVERTISED_URL)' });
           } else {
-            streams.push(openRemoteFeed(viewUrl(x.address, view, true), auth, on, (err) => { if (g === gen && !closed) failed(x.id, err); }));
+            streams.push(openRemoteFeed(viewUrl(x.address, view, true), { token: auth.token ?? cfg.token }, on, (err) => { if (g === gen && !closed) failed(x.id, err); }));
           }
         }
         check();
@@ -373,6 +409,27 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
     },
   };
   return gather;
+}
+
+/** A table row as JSON: numbers that JSON cannot hold (NaN, ±Infinity) as {"$f": "…"}. */
+function encodeRaw(r: readonly unknown[]): unknown[] {
+  return r.map(function enc(x: unknown): unknown {
+    if (typeof x === 'number') return Number.isFinite(x) ? x : { $f: String(x) };
+    if (Array.isArray(x)) return x.map(enc);
+    if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, enc(y)]));
+    return x;
+  });
+}
+function decodeRaw(r: readonly unknown[]): unknown[] {
+  return r.map(function dec(x: unknown): unknown {
+    if (Array.isArray(x)) return x.map(dec);
+    if (x && typeof x === 'object') {
+      const o = x as Record<string, unknown>;
+      if (typeof o.$f === 'string' && Object.keys(o).length === 1) return Number(o.$f);
+      return Object.fromEntries(Object.entries(o).map(([k, y]) => [k, dec(y)]));
+    }
+    return x;
+  });
 }
 
 /**

@@ -3,7 +3,7 @@
  * broker: three services with one CLUSTER_ID in this process, each listening on its own loopback port (they
  * call each other over HTTP). A COUNT/SUM per record key over a 6-partition topic runs as 6 tasks spread over
  * the instances; GET /v1/views/<v> on each instance returns the whole view, equal to the batch computation.
- * An SSE client on one instance follows the view's change feed while another instance first stops answering
+ * A SQL pull query over the view on any instance reads it whole as well. An SSE client on one instance follows the view's change feed while another instance first stops answering
  * HTTP (a GET then says `partial` and names the missing tasks and the silent instance) and then stops, its
  * tasks moving to the others: the client's rows, rebuilt from the events (a snapshot replaces them), end
  * equal to the batch computation, and no key's count ever goes back (nothing stale or doubled in between).
@@ -132,6 +132,14 @@ describe('cluster: a view run as tasks, whole on every instance', () => {
     const shares = await Promise.all(insts.map((i) => i.get('/v1/views/per_key?local=true')));
     expect(shares.every((s) => s.body.partial === true)).toBe(true);
     expect(shares.flatMap((s) => s.body.tasks.map((t: { task: string }) => t.task)).sort()).toEqual(Array.from({ length: P }, (_, p) => `per_key#${p}`).sort());
+
+    // A SQL pull query over the view, on any instance, reads the whole view too.
+    for (const i of insts) {
+      const q = await i.sql('SELECT k, n, s FROM per_key ORDER BY k; SELECT SUM(n) AS events, COUNT(*) AS keys FROM per_key');
+      expect(q.status, JSON.stringify(q.body)).toBe(200);
+      expect(asLines(q.body.results[0].rows)).toEqual(expected1);
+      expect(q.body.results[1].rows).toEqual([{ events: phase1.length, keys: expected1.length }]);
+    }
 
     // An SSE client on a: the snapshot, then the changes of more input.
     const sse = follow(`http://127.0.0.1:${ports[0]}/v1/views/per_key/changes`);
