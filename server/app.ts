@@ -224,7 +224,7 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     schema: {
       tags: ['views'],
       summary: 'Live changes of a materialized view (Server-Sent Events)',
-      description: 'First `event: snapshot` (`id` = epoch, data `{epoch, columns, rows}`), then one `event: change` per changed row (`id` = epoch, data `{op: "insert"|"upsert"|"delete", row}`). Reconnect with `Last-Event-ID` (or `?lastEventId=`) to receive only what was missed while it is still buffered; otherwise a fresh snapshot comes first. `event: end` when the view is dropped. Heartbeat comments keep the connection open.',
+      description: 'First `event: snapshot` (`id` = epoch, data `{epoch, columns, rows}`), then one `event: change` per changed row (`id` = epoch, data `{op: "insert"|"upsert"|"delete", row}`). Reconnect with `Last-Event-ID` (or `?lastEventId=`) to receive only what was missed while it is still buffered; otherwise a fresh snapshot comes first. `event: end` when the view is dropped. With CLUSTER_ID, a view run as tasks: its rows are gathered from every instance; `event: resync` (`{reason, missing}`) when one of its tasks moves or an instance stops answering, then a fresh `snapshot` of the whole view once every task is served again (a reconnect always starts with a snapshot). Heartbeat comments keep the connection open.',
       params: S.nameParams, querystring: S.changesQuery, headers: S.lastEventIdHeader,
       produces: ['text/event-stream'],
       response: { 200: { description: 'text/event-stream', type: 'string' }, ...S.errors },

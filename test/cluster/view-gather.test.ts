@@ -128,6 +128,10 @@ describe('cluster: a view run as tasks, whole on every instance', () => {
     const expected1 = oracle(phase1);
     for (const i of insts) await waitFor(() => whole(i, expected1), 40_000, () => `the whole view on ${i.name} (${last})`);
     console.log(`CREATE → the whole view on all 3 instances: ${Date.now() - t0} ms; tasks ${insts.map((i) => `${i.name} ${tasksOf(i).length}`).join(', ')}`);
+    const lat: number[] = [];
+    for (let n = 0; n < 10; n++) { const t = performance.now(); await a.get('/v1/views/per_key'); lat.push(performance.now() - t); }
+    lat.sort((x, y) => x - y);
+    console.log(`a gathered GET (3 instances, ${expected1.length} rows): median ${lat[5]!.toFixed(1)} ms, max ${lat[9]!.toFixed(1)} ms`);
     // Each instance's own share is partial and the shares add up to the view, every task once.
     const shares = await Promise.all(insts.map((i) => i.get('/v1/views/per_key?local=true')));
     expect(shares.every((s) => s.body.partial === true)).toBe(true);
