@@ -163,7 +163,7 @@ export const viewRows = {
       type: 'array', description: 'Instances that did not answer, and why',
       items: { type: 'object', properties: { instance: { type: 'string' }, address: { type: 'string', nullable: true }, error: { type: 'string' } } },
     },
-    raw: { type: 'array', items: { type: 'array', items: {} }, description: 'With `local=true&raw=true`: `rows` as the tables hold them, every column' },
+    raw: { type: 'array', items: { type: 'array', items: {} }, description: 'With `local=true&raw=true` (`rows` then empty): the rows as the tables hold them, every column, task by task' },
     tasks: {
       type: 'array', description: 'With `local=true`: this instance\'s tasks of the view, in the order of `rows` (`count` rows each)',
       items: { type: 'object', properties: { task: { type: 'string' }, epoch: { type: 'integer' }, total: { type: 'integer' }, count: { type: 'integer' } } },

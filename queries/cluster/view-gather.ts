@@ -72,7 +72,7 @@ export interface TaskRows {
 export interface LocalViewRows extends ViewRows {
   readonly partial: true;
   readonly tasks: readonly { task: string; epoch: number; total: number; count: number }[];
-  /** With `raw=true`: `rows` as the tables hold them, every column, in the same order (SQL pull queries gather these). */
+  /** With `raw=true` (then `rows` is empty): the rows as the tables hold them, every column (SQL pull queries gather these). */
   readonly raw?: unknown[][];
 }
 
@@ -127,7 +127,9 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
   const taskRows = (def: MaterializedViewDef, task: string, t: QueryTable, limit?: number, raw = false): TaskRows => {
     const all = t.rows();
     const rows = limit !== undefined && all.length > limit ? all.slice(all.length - limit) : all;
-    return { task, epoch: t.epoch, total: all.length, rows: rows.map((r) => rowObject(def.schema, r, def.visibleCount)), ...(raw ? { raw: rows.map(encodeRaw) } : {}) };
+    // Raw: the table's rows only (a pull query reads those), not their JSON objects as well.
+    return raw ? { task, epoch: t.epoch, total: all.length, rows: [], raw: rows.map(encodeRaw) }
+      : { task, epoch: t.epoch, total: all.length, rows: rows.map((r) => rowObject(def.schema, r, def.visibleCount)) };
   };
   /** The alive members (this instance at least), and which of them the group says owns each task of the view. */
   const membersOf = (view: string) => {
@@ -148,7 +150,7 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
     return {
       name: v.def.name, epoch: tasks.reduce((m, t) => Math.min(m, t.epoch), tasks.length ? Infinity : 0), total: tasks.reduce((n, t) => n + t.total, 0),
       columns: columnsOf(v.def.schema, v.def.visibleCount), rows, partial: true,
-      tasks: tasks.map((t) => ({ task: t.task, epoch: t.epoch, total: t.total, count: t.rows.length })),
+      tasks: tasks.map((t) => ({ task: t.task, epoch: t.epoch, total: t.total, count: raw ? t.raw!.length : t.rows.length })),
       ...(raw ? { raw: tasks.flatMap((t) => t.raw!.map((r) => budget.add(r))) } : {}),
     };
   };
@@ -156,7 +158,7 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
   const split = (l: LocalViewRows): TaskRows[] => {
     let at = 0;
     return l.tasks.map((t) => {
-      const rows = l.rows.slice(at, at + t.count);
+      const rows = l.raw ? [] : l.rows.slice(at, at + t.count);
       const raw = l.raw?.slice(at, at + t.count);
       at += t.count;
       return { task: t.task, epoch: t.epoch, total: t.total, rows, ...(raw ? { raw } : {}) };
@@ -283,6 +285,8 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
       let chosen = new Map<string, string>();
       let basis = '';
       let since = 0;
+      /** When the client last had the whole view (or the feed started), and whether it was told what is missing since. */
+      let notLiveSince = Date.now();
       let told = false;
 
       const keyOf = (m: ReturnType<typeof membersOf>) => JSON.stringify(m.list.map((x) => [x.id, x.address, x.tasks.filter((t) => groupOf(t) === view.toLowerCase())]));
@@ -292,8 +296,8 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
       function restart(reason: string): void {
         gen++;
         for (const s of streams.splice(0)) s();
-        if (live) send({ kind: 'resync', reason, missing: [] });
-        live = false; told = false;
+        if (live) { send({ kind: 'resync', reason, missing: [] }); notLiveSince = Date.now(); told = false; }
+        live = false;
         shares = new Map(); buffered = []; chosen = new Map();
         const m = membersOf(view);
         basis = keyOf(m); since = Date.now();
@@ -389,11 +393,12 @@ export function createViewGather(cfg: ViewGatherConfig): ViewGather {
         if (late > timeoutMs) {
           for (const id of waiting) if (!shares.has(id)) shares.set(id, { failed: `no snapshot within ${timeoutMs} ms` });
           check();
-          if (!live && !told) {
-            told = true;
-            const silent = [...shares].filter(([, s]) => !(s instanceof Map)).map(([id]) => id);
-            send({ kind: 'resync', reason: `waiting for every task of the view${silent.length ? ` (not answering: ${silent.join(', ')})` : ''}`, missing: coverage().missing });
-          }
+        }
+        // Without the whole view for a while: the client is told which tasks it waits for (once per wait).
+        if (!live && !told && Date.now() - notLiveSince > timeoutMs) {
+          told = true;
+          const silent = [...shares].filter(([, s]) => !(s instanceof Map)).map(([id]) => id);
+          send({ kind: 'resync', reason: `waiting for every task of the view${silent.length ? ` (not answering: ${silent.join(', ')})` : ''}`, missing: coverage().missing });
         }
       }, pollMs);
       timer.unref();
