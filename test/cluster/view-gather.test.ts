@@ -165,6 +165,10 @@ describe('cluster: a view run as tasks, whole on every instance', () => {
     expect(silent.body.partial).toBe(true);
     expect(silent.body.missing).toEqual(expect.arrayContaining(victimTasks.filter((t) => !tasksOf(a).includes(t))));
     expect(silent.body.unreachable.map((u: { instance: string }) => u.instance)).toContain(victim.id);
+    // A SQL pull query cannot say which rows are missing: refused, to be tried again.
+    const refused = await a.sql('SELECT COUNT(*) AS keys FROM per_key');
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.message).toMatch(/per_key runs as tasks .* did not answer/);
 
     // Then it stops (its tasks move to the others) while input continues.
     const phase3 = events(keys, 150, 200);
