@@ -4,7 +4,7 @@
  * record key over a 6-partition topic into an exactly-once Kafka sink runs as 6 tasks (placed by the assignor,
  * no whole runner anywhere); the instance running most of them stops gracefully mid-stream and its tasks move. The sink,
  * read read_committed by the native reader (kafkajs' consumer can show aborted records), holds every
- * window of the batch computation exactly once. Also: a view run as tasks reads `partial` per instance
+ * window of the batch computation exactly once. Also: a view run as tasks reads `partial` per instance with `?local=true`
  * (the instances' rows together = the batch result), and a query that needs a repartition exchange runs
  * whole on exactly one instance, the owner of its task #0.
  */
