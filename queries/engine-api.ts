@@ -9,6 +9,7 @@ import type { CatalogObject } from '../planner/index.ts';
 import type { TaskParts } from '../connectors/kafka/task-assignor.ts';
 import type { ClusterCatalogInfo, ClusterOptions } from './cluster/catalog-log.ts';
 import type { ClusterMember } from './cluster/membership.ts';
+import type { ViewGather } from './cluster/view-gather.ts';
 import type { PushQuery, RowChange, StartFrom, ViewFeed } from './push.ts';
 import type { QueryProgress, QueryRunner, QueryState } from './runner.ts';
 
@@ -34,6 +35,8 @@ export interface EngineConfig {
    * (ADVERTISED_URL, else http://<HOST>:<PORT>), reported in the task group (GET /v1/cluster).
    */
   readonly advertisedUrl?: string;
+  /** With a cluster: the API token (API_TOKEN) sent when this instance reads a view's rows from the others (view-gather.ts). */
+  readonly clusterToken?: string;
   /** With a cluster: the task group's session timeout (how long a silent instance keeps its tasks). Default 10 s. */
   readonly clusterSessionTimeoutMs?: number;
   /**
@@ -101,6 +104,11 @@ export interface Engine {
   /** The change feed of a materialized view (shared by its SSE clients), or undefined. */
   viewFeed(name: string): { feed: ViewFeed; columns: ColumnInfo[] } | undefined;
   /** Starts an ad-hoc `SELECT … EMIT CHANGES`; SqlError when the SQL is not one push query. */
+  /**
+   * With CLUSTER_ID: views run as tasks read whole, gathered from every instance (queries/cluster/view-gather.ts);
+   * null on a single instance. `viewRows`/`viewFeed` stay this instance's own (a task view's share, no feed).
+   */
+  viewGather?(): ViewGather | null;
   startPush(sql: string, opts: PushOptions): Promise<PushHandle>;
   pushQueries(): readonly PushHandle[];
   /** With CLUSTER_ID: this instance, its place in the command log, the task group; null on a single instance. */

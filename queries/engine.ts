@@ -30,6 +30,8 @@ import { changesCatalog, commandQueryIds, openClusterCatalog, type ClusterCatalo
 import { CommandRejectedError, type CommandState } from './cluster/command-log.ts';
 import { startMembership, type Membership } from './cluster/membership.ts';
 import { createTaskWiring, type TaskWiring } from './cluster/task-wiring.ts';
+import { createViewGather, type ViewGather } from './cluster/view-gather.ts';
+import type { QueryTable } from '../connectors/table/query-table.ts';
 import type { Engine, EngineConfig, QueryInfo, StatementResult } from './engine-api.ts';
 import { applyStatement, type HandlerContext, type UndoList } from './handlers/index.ts';
 import { createPushRegistry } from './push-registry.ts';
@@ -56,6 +58,8 @@ export function createEngine(cfg: EngineConfig): Engine {
   let membership: Membership | null = null;
   /** Which continuous queries run here and how: tasks by assignment, or whole (task-wiring.ts). */
   let wiring: TaskWiring | null = null;
+  /** Views run as tasks read whole: gathered from every instance at read time (view-gather.ts). */
+  let gather: ViewGather | null = null;
   /** True while the command log is replayed at start: queries are started after it, once each. */
   let replaying = false;
   const deferred = new Map<string, { p: QueryPlan; sql: string }>();
@@ -212,6 +216,26 @@ export function createEngine(cfg: EngineConfig): Engine {
     }
   }
 
+  /**
+   * With a cluster: the whole table of each view run as tasks that the request's pull queries read
+   * (view-gather.ts `table`). Planned here once more only to find them; the request is planned again
+   * under the lock, where any planning error is raised.
+   */
+  async function gatherPulled(sql: string, parsed: Awaited<ReturnType<typeof preparseRequest>>): Promise<Map<string, QueryTable>> {
+    const out = new Map<string, QueryTable>();
+    const g = gather;
+    if (!g) return out;
+    let planned: PlannedStatement[];
+    try { planned = planRequest(sql, store.catalog, parsed); } catch { return out; }
+    const views = new Set<string>();
+    for (const ps of planned) {
+      if (ps.planned.kind !== 'pull') continue;
+      for (const s of ps.planned.physical.sources) if (s.kind === 'view_source' && g.isTaskView(s.view)) views.add(s.view.toLowerCase());
+    }
+    for (const v of views) { const t = await g.table(v); if (t) out.set(v, t); }
+    return out;
+  }
+
   const withPlacement = (i: QueryInfo): QueryInfo => { const w = wiring?.placement(i.id); return w ? { ...i, placement: w } : i; };
 
   return {
@@ -233,6 +257,10 @@ export function createEngine(cfg: EngineConfig): Engine {
             });
             await r?.runner.stop({ checkpoint: true });
           },
+        });
+        gather = createViewGather({
+          self: () => commands?.instanceId ?? '', members: () => membership?.status().members ?? [], log: cfg.log,
+          tables: (name) => wiring?.viewTables(name), ready: (task) => wiring?.host.runner(task)?.state() === 'running', token: cfg.clusterToken,
         });
         await joinCluster(cfg.cluster);
         try {
@@ -265,6 +293,8 @@ export function createEngine(cfg: EngineConfig): Engine {
     async execute(sql: string) {
       // Parsed off the main thread under a deadline, before waiting for the engine's turn.
       const parsed = await preparseRequest(sql);
+      // Pull queries over views run as tasks read the whole view, gathered from every instance first (not under the lock).
+      const gathered = await gatherPulled(sql, parsed);
       const local = await serial(async () => {
         const planned = planRequest(sql, store.catalog, parsed);
         if (cfg.cluster && planned.some(changesCatalog)) {
@@ -276,7 +306,8 @@ export function createEngine(cfg: EngineConfig): Engine {
         // A statement that fails while taking effect takes back the CREATEs of its request (DROPs stay done).
         const undo: UndoList = [];
         try {
-          for (const ps of planned) results.push(await applyStatement(ctx, ps, undo));
+          const c: HandlerContext = gathered.size ? { ...ctx, viewTable: (name) => gathered.get(name.toLowerCase()) } : ctx;
+          for (const ps of planned) results.push(await applyStatement(c, ps, undo));
         } catch (e) {
           for (const u of undo.reverse()) await u().catch((x: Error) => cfg.log('warn', `undo failed: ${x.message}`));
           throw e;
@@ -316,6 +347,7 @@ export function createEngine(cfg: EngineConfig): Engine {
     catalogInfo: () => reads.catalogInfo(),
     viewRows: (name, limit) => wiring?.viewRows(name, limit) ?? reads.viewRows(name, limit),
     viewFeed: (name) => reads.viewFeed(name),
+    viewGather: () => gather,
     startPush: (sql, opts) => pushes.start(sql, opts, queries.size),
     pushQueries: () => pushes.list(),
     cluster: () => {

@@ -75,7 +75,7 @@ export async function startService(cfg: ServiceConfig): Promise<Service> {
   const instanceId = cfg.instanceId ?? (process.env.INSTANCE_ID || undefined);
   const cluster = clusterId ? { clusterId, ...(instanceId ? { instanceId } : {}) } : undefined;
   const advertisedUrl = cfg.advertisedUrl ?? (process.env.ADVERTISED_URL || undefined);
-  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster, advertisedUrl, clusterSessionTimeoutMs: cfg.clusterSessionTimeoutMs ?? sessionTimeoutFromEnv(), onAssignment: cfg.onAssignment });
+  const engine = createEngine({ brokers, dataDir: cfg.dataDir, log: cfg.log, maxQueries: cfg.maxQueries, cluster, advertisedUrl, clusterToken: process.env.API_TOKEN || undefined, clusterSessionTimeoutMs: cfg.clusterSessionTimeoutMs ?? sessionTimeoutFromEnv(), onAssignment: cfg.onAssignment });
   let demo: Demo | null = null;
   try {
     await engine.start();

@@ -31,7 +31,8 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { ViewGather } from '../queries/cluster/view-gather.ts';
 import type { RowChange } from '../queries/push.ts';
 import type { Service } from '../queries/service.ts';
 import { openScope, redactUrl, requireToken } from './auth.ts';
@@ -206,24 +207,31 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
 
   app.get('/v1/catalog', { schema: { tags: ['views'], summary: 'Sources, views and sinks', response: { 200: S.catalog, ...S.errors } } }, async () => engine.catalogInfo());
 
-  app.get<{ Params: { name: string }; Querystring: { limit?: number } }>('/v1/views/:name', {
+  app.get<{ Params: { name: string }; Querystring: { limit?: number; local?: boolean; raw?: boolean } }>('/v1/views/:name', {
     schema: { tags: ['views'], summary: "A materialized view's committed rows (the newest `limit`)", params: S.nameParams, querystring: S.limitQuery, response: { 200: S.viewRows, ...S.errors } },
   }, async (req, reply) => {
-    const v = engine.viewRows(req.params.name, req.query.limit ?? 1000);
+    // A view run as tasks (CLUSTER_ID): gathered from every instance, or this instance's share (local=true).
+    const g = engine.viewGather?.();
+    const limit = req.query.limit ?? 1000;
+    const v = g?.isTaskView(req.params.name)
+      ? (req.query.local ? g.localRows(req.params.name, req.query.raw ? undefined : limit, req.query.raw === true) : await g.rows(req.params.name, limit, { token: opts.apiToken }))
+      : engine.viewRows(req.params.name, limit);
     if (!v) return reply.status(404).send(apiError(`no materialized view '${req.params.name}'`));
     return v;
   });
 
-  app.get<{ Params: { name: string }; Querystring: { lastEventId?: string } }>('/v1/views/:name/changes', {
+  app.get<{ Params: { name: string }; Querystring: { lastEventId?: string; local?: boolean } }>('/v1/views/:name/changes', {
     schema: {
       tags: ['views'],
       summary: 'Live changes of a materialized view (Server-Sent Events)',
-      description: 'First `event: snapshot` (`id` = epoch, data `{epoch, columns, rows}`), then one `event: change` per changed row (`id` = epoch, data `{op: "insert"|"upsert"|"delete", row}`). Reconnect with `Last-Event-ID` (or `?lastEventId=`) to receive only what was missed while it is still buffered; otherwise a fresh snapshot comes first. `event: end` when the view is dropped. Heartbeat comments keep the connection open.',
+      description: 'First `event: snapshot` (`id` = epoch, data `{epoch, columns, rows}`), then one `event: change` per changed row (`id` = epoch, data `{op: "insert"|"upsert"|"delete", row}`). Reconnect with `Last-Event-ID` (or `?lastEventId=`) to receive only what was missed while it is still buffered; otherwise a fresh snapshot comes first. `event: end` when the view is dropped. With CLUSTER_ID, a view run as tasks: its rows are gathered from every instance; `event: resync` (`{reason, missing}`) when one of its tasks moves or an instance stops answering, then a fresh `snapshot` of the whole view once every task is served again (a reconnect always starts with a snapshot). Heartbeat comments keep the connection open.',
       params: S.nameParams, querystring: S.changesQuery, headers: S.lastEventIdHeader,
       produces: ['text/event-stream'],
       response: { 200: { description: 'text/event-stream', type: 'string' }, ...S.errors },
     },
   }, async (req, reply) => {
+    const g = engine.viewGather?.();
+    if (g?.isTaskView(req.params.name)) return taskViewFeed(g, req.params.name, req.query.local === true, reply);
     const f = engine.viewFeed(req.params.name);
     if (!f) return reply.status(404).send(apiError(`no materialized view '${req.params.name}'`));
     const stream = hub.open(reply);
@@ -237,6 +245,41 @@ export async function buildApp(service: Service, opts: AppOptions = {}): Promise
     stream.onClose(unsubscribe);
     return reply;
   });
+
+  /**
+   * The change feed of a view run as tasks (CLUSTER_ID, queries/cluster/view-gather.ts). Whole: `snapshot`,
+   * `change` events as for any view, and `resync` ({reason, missing}) when a task moves: a fresh `snapshot` of
+   * the whole view follows once every task is served again. Local (what instances ask each other): this
+   * instance's share, task by task.
+   */
+  function taskViewFeed(g: ViewGather, name: string, local: boolean, reply: FastifyReply): FastifyReply {
+    const columns = g.columns(name) ?? [];
+    let stream: SseStream | null = null;
+    const early: { event: string; data: unknown; id?: number }[] = [];
+    const emit = (event: string, data: unknown, id?: number) => {
+      if (!stream) { early.push({ event, data, id }); return; }
+      stream.send(event, data, id);
+      if (event === 'end') stream.close();
+    };
+    const off = local
+      ? g.localFeed(name, (e) => {
+        if (e.kind === 'change') emit('change', { task: e.task, epoch: e.epoch, changes: e.changes }, e.epoch);
+        else { const { kind, ...data } = e; emit(kind, data); }
+      })
+      : g.feed(name, (e) => {
+        switch (e.kind) {
+          case 'snapshot': emit('snapshot', { epoch: e.epoch, columns, rows: e.rows }, e.epoch); break;
+          case 'changes': if (stream) stream.sendMany(e.changes.map((c) => ({ event: 'change', data: c, id: e.epoch }))); else for (const c of e.changes) early.push({ event: 'change', data: c, id: e.epoch }); break;
+          case 'resync': emit('resync', { reason: e.reason, missing: e.missing }); break;
+          case 'end': emit('end', { reason: e.reason }); break;
+        }
+      }, { token: opts.apiToken });
+    if (!off) return reply.status(404).send(apiError(`no materialized view '${name}'`));
+    stream = hub.open(reply);
+    stream.onClose(off);
+    for (const e of early.splice(0)) { stream.send(e.event, e.data, e.id); if (e.event === 'end') stream.close(); }
+    return reply;
+  }
 
   app.post<{ Body: { sql: string; startFrom?: 'latest' | 'earliest' } }>('/v1/query-stream', {
     schema: {

@@ -95,7 +95,11 @@ export const nameParams = { type: 'object', required: ['name'], properties: { na
 
 export const limitQuery = {
   type: 'object',
-  properties: { limit: { type: 'integer', minimum: 0, maximum: 100_000, default: 1000, description: 'At most this many rows, the newest' }, access_token: { type: 'string' } },
+  properties: {
+    limit: { type: 'integer', minimum: 0, maximum: 100_000, default: 1000, description: 'At most this many rows, the newest' }, access_token: { type: 'string' },
+    local: { type: 'boolean', description: 'With CLUSTER_ID, a view run as tasks: only this instance\'s share, task by task (what instances ask each other when they gather a view)' },
+    raw: { type: 'boolean', description: 'With `local`: also `raw`, the rows as the tables hold them (what a SQL pull query on another instance gathers)' },
+  },
   additionalProperties: false,
 } as const;
 
@@ -104,6 +108,7 @@ export const changesQuery = {
   properties: {
     lastEventId: { type: 'string', pattern: '^[0-9]*$', description: 'Resume after this epoch (as the Last-Event-ID header does)' },
     access_token: { type: 'string', description: 'The API token, for EventSource clients that cannot send headers' },
+    local: { type: 'boolean', description: 'With CLUSTER_ID, a view run as tasks: only this instance\'s share (events snapshot/task/untask/change per task; what instances ask each other)' },
   },
   additionalProperties: false,
 } as const;
@@ -152,7 +157,17 @@ export const viewRows = {
     total: { type: 'integer', description: 'Rows in the view (rows holds the newest `limit`)' },
     columns,
     rows: { type: 'array', items: freeObject },
-    partial: { type: 'boolean', description: 'With CLUSTER_ID, a view run as tasks: only the rows of the tasks this instance runs (other instances hold the rest)' },
+    partial: { type: 'boolean', description: 'With CLUSTER_ID, a view run as tasks: some of its tasks did not answer (`missing`), or `local=true` was asked' },
+    missing: { type: 'array', items: { type: 'string' }, description: 'With `partial`: the tasks whose rows are not in `rows` (their instance did not answer in time, or the task is moving)' },
+    unreachable: {
+      type: 'array', description: 'Instances that did not answer, and why',
+      items: { type: 'object', properties: { instance: { type: 'string' }, address: { type: 'string', nullable: true }, error: { type: 'string' } } },
+    },
+    raw: { type: 'array', items: { type: 'array', items: {} }, description: 'With `local=true&raw=true` (`rows` then empty): the rows as the tables hold them, every column, task by task' },
+    tasks: {
+      type: 'array', description: 'With `local=true`: this instance\'s tasks of the view, in the order of `rows` (`count` rows each)',
+      items: { type: 'object', properties: { task: { type: 'string' }, epoch: { type: 'integer' }, total: { type: 'integer' }, count: { type: 'integer' } } },
+    },
   },
 } as const;
 

@@ -26,7 +26,7 @@
 import type { TaskParts } from '../../connectors/kafka/task-assignor.ts';
 import { createQueryTable, type QueryTable } from '../../connectors/table/query-table.ts';
 import { rowObject } from '../../executor/rows.ts';
-import { planExchanges, redactSql, type CatalogObject, type ExchangePlan } from '../../planner/index.ts';
+import { planExchanges, redactSql, type CatalogObject, type ExchangePlan, type MaterializedViewDef } from '../../planner/index.ts';
 import { deleteTopicsIfExist, ensureRepartitionTopic, topicPartitionCounts } from '../../connectors/kafka/admin.ts';
 import { stateTopicName } from '../../connectors/kafka/state-topic.ts';
 import type { EngineConfig, QueryInfo, ViewRows } from '../engine-api.ts';
@@ -71,6 +71,8 @@ export interface TaskWiring {
   progress(id: string): QueryProgress | undefined;
   readonly host: TaskHost;
   close(): Promise<void>;
+  /** A view run as tasks: its definition and the live map task → table of this instance's tasks (view-gather.ts). */
+  viewTables(name: string): { def: MaterializedViewDef; tables: ReadonlyMap<string, QueryTable> } | undefined;
 }
 
 export interface TaskWiringConfig {
@@ -276,6 +278,10 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       clearInterval(timer);
       await chain.catch(() => undefined);
       await host.close({ checkpoint: true });
+    },
+    viewTables(name) {
+      const r = byName(name);
+      return r && r.placement === 'tasks' && r.p.kind === 'create_materialized_view' ? { def: r.p.def, tables: r.tables } : undefined;
     },
   };
 }

@@ -9,6 +9,7 @@ import type { StatementResult, EngineConfig } from '../engine-api.ts';
 import type { CatalogStore } from '../catalog-store.ts';
 import type { QueryPlan, QueryRegistry } from '../query-registry.ts';
 import type { PlannedStatement } from '../../planner/index.ts';
+import type { QueryTable } from '../../connectors/table/query-table.ts';
 
 export interface HandlerContext {
   readonly cfg: EngineConfig;
@@ -28,6 +29,8 @@ export interface HandlerContext {
   startQuery(p: QueryPlan, sql: string, id: string): Promise<void>;
   /** Stops a query and deletes its checkpoints (whether it ran here or not). */
   dropQuery(id: string): Promise<void>;
+  /** With a cluster: a view run as tasks, gathered whole from every instance for this request's pull queries. */
+  viewTable?(name: string): QueryTable | undefined;
 }
 
 /** Steps taking back what the request has done so far; run in reverse order when it fails. */

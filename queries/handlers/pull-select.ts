@@ -34,7 +34,7 @@ import type { Handler } from './context.ts';
 /** Rows of a view pushed through a pull query at a time. */
 export const PULL_SLICE_ROWS = 1024;
 
-export const pullSelect: Handler<'pull'> = (ctx, p) => runPull(p.physical, p.visibleCount, (view) => ctx.queries.table(view));
+export const pullSelect: Handler<'pull'> = (ctx, p) => runPull(p.physical, p.visibleCount, (view) => ctx.viewTable?.(view) ?? ctx.queries.table(view));
 
 /** Runs a pull query's plan over the views' current rows (`tableOf` finds a view's table). */
 export function runPull(plan: PhysicalPlan, visibleCount: number, tableOf: (view: string) => QueryTable | undefined): StatementResult {

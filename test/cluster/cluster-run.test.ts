@@ -4,7 +4,7 @@
  * record key over a 6-partition topic into an exactly-once Kafka sink runs as 6 tasks (placed by the assignor,
  * no whole runner anywhere); the instance running most of them stops gracefully mid-stream and its tasks move. The sink,
  * read read_committed by the native reader (kafkajs' consumer can show aborted records), holds every
- * window of the batch computation exactly once. Also: a view run as tasks reads `partial` per instance
+ * window of the batch computation exactly once. Also: a view run as tasks reads `partial` per instance with `?local=true`
  * (the instances' rows together = the batch result). Queries whose keys are not the topic's record key
  * run as tasks too, re-keyed through repartition topics: a windowed sink GROUP BY another column, a
  * view GROUP BY a value, and a join whose two sides are both re-keyed; each equals the batch result
@@ -156,7 +156,7 @@ describe('cluster: continuous queries run as tasks', () => {
     const unionV = await waitFor(async () => {
       const rows: string[] = [];
       for (const i of insts) {
-        const r = await i.get('/v1/views/per_v');
+        const r = await i.get('/v1/views/per_v?local=true');
         if (r.status !== 200) return null;
         rows.push(...(r.body.rows as { v: number; n: number }[]).map((x) => `${x.v}|${x.n}`));
       }
@@ -165,13 +165,13 @@ describe('cluster: continuous queries run as tasks', () => {
     }, 20_000, 'per_v rows across instances');
     expect(unionV).toEqual([...perV].map(([v, n]) => `${v}|${n}`).sort());
 
-    // The view run as tasks: each instance reads its tasks' rows (partial); together, the batch counts.
+    // The view run as tasks: each instance's own share (local=true, partial); together, the batch counts.
     const counts = new Map<string, number>();
     for (const e of phase1) counts.set(e.k, (counts.get(e.k) ?? 0) + 1);
     const union = await waitFor(async () => {
       const rows: string[] = [];
       for (const i of insts) {
-        const r = await i.get('/v1/views/per_key');
+        const r = await i.get('/v1/views/per_key?local=true');
         if (r.status !== 200 || r.body.partial !== true) return null;
         rows.push(...(r.body.rows as { k: string; n: number }[]).map((x) => `${x.k}|${x.n}`));
       }

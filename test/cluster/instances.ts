@@ -20,6 +20,8 @@ export interface ClusterInstance {
   readonly logs: string[];
   get(url: string): Promise<{ status: number; body: any }>;
   sql(sql: string): Promise<{ status: number; body: any }>;
+  /** Closes its HTTP server only (the instance stays in the cluster, unreachable); `stop` still stops the rest. */
+  closeHttp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -32,6 +34,8 @@ export interface StartOptions {
   readonly dataDir?: string;
   /** Advertised as http://127.0.0.1:<port>. */
   readonly port?: number;
+  /** Also listen on 127.0.0.1:<port> (real HTTP, for instances that call each other: view-gather.ts). */
+  readonly listen?: boolean;
   /** More service settings (session timeout, onAssignment, …). */
   readonly config?: Partial<ServiceConfig>;
 }
@@ -58,6 +62,7 @@ export function clusterInstances(): { start(o: StartOptions): Promise<ClusterIns
         ...o.config,
       });
       const app = await buildApp(service);
+      if (o.listen && o.port !== undefined) await app.listen({ port: o.port, host: '127.0.0.1' });
       const call = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
         const r = await app.inject({ method, url, payload: payload as never });
         let body: unknown = r.body;
@@ -65,15 +70,18 @@ export function clusterInstances(): { start(o: StartOptions): Promise<ClusterIns
         return { status: r.statusCode, body: body as any };
       };
       let stopped = false;
+      let httpClosed: Promise<void> | null = null;
+      const closeHttp = () => (httpClosed ??= app.close());
       const inst: ClusterInstance = {
         name: o.name, id, dataDir: dir, service, logs,
         get: (url) => call('GET', url),
         sql: (sql) => call('POST', '/v1/sql', { sql }),
+        closeHttp,
         async stop() {
           if (stopped) return;
           stopped = true;
           running.delete(inst);
-          await app.close();
+          await closeHttp();
           await service.stop();
         },
       };
