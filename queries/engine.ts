@@ -295,7 +295,7 @@ export function createEngine(cfg: EngineConfig): Engine {
       const parsed = await preparseRequest(sql);
       // Pull queries over views run as tasks read the whole view, gathered from every instance first (not under the lock).
       const gathered = await gatherPulled(sql, parsed);
-      const local = await serial(async () => {
+      const run = () => serial(async () => {
         const planned = planRequest(sql, store.catalog, parsed);
         if (cfg.cluster && planned.some(changesCatalog)) {
           preflight(planned);
@@ -314,6 +314,16 @@ export function createEngine(cfg: EngineConfig): Engine {
         }
         return results;
       });
+      let local: StatementResult[] | null;
+      try {
+        local = await run();
+      } catch (e) {
+        // With a cluster, an object named here may have been created on another instance a moment ago:
+        // the request is checked against the whole log, so catch up with it and plan once more.
+        if (!cfg.cluster || !commands || !(e instanceof SqlError) || e.kind !== 'plan') throw e;
+        await commands.syncToEnd();
+        local = await run();
+      }
       return local ?? propose(sql);
     },
     queries: () => [...queries.ids().map((id) => withPlacement(queries.info(id)!)), ...(wiring?.infos() ?? []).filter((i) => !queries.get(i.id))],

@@ -271,7 +271,8 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
         const { batch, ops } = splitChanges(schema, d.batch);
         cfg.table.replay(batch, ops, d.epoch);
       }
-      cfg.table.load(cfg.table.rows(), restored.epoch, w);
+      // After replayed deltas, loaded again so their epoch and watermark are the restored one's.
+      if (chain?.deltas.length) cfg.table.load(cfg.table.rows(), restored.epoch, w);
       // The chain continues from the restored epoch's base: the next epoch may write a delta again.
       const cm = (st.meta.chains as Record<string, { base: number }> | undefined)?.table;
       tableBase = cm ? cm.base : null;

@@ -39,6 +39,8 @@ export interface ClusterCatalog {
   readonly instanceId: string;
   /** Proposes a request; resolves once this instance has applied it (`result`: what apply returned). */
   propose(sql: string): Promise<ProposedCommand>;
+  /** Waits until every command already in the log is applied here. */
+  syncToEnd(): Promise<void>;
   info(): ClusterCatalogInfo;
   close(): Promise<void>;
 }
@@ -88,6 +90,7 @@ export async function openClusterCatalog(opts: { brokers: readonly string[]; clu
   return {
     instanceId,
     propose: (sql) => log.propose(sql),
+    syncToEnd: () => log.syncToEnd(),
     info: () => ({
       clusterId: opts.cluster.clusterId, instanceId, topic: topic.topic, position: log.position(),
       applied: log.commands().length, skipped: log.skippedCommands().length,

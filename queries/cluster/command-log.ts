@@ -115,6 +115,9 @@ export class CommandLog {
     await this.caughtUp(await this.transport.endOffset());
   }
 
+  /** Resolves once every command appended before the call is applied here (read-your-writes across instances). */
+  async syncToEnd(): Promise<void> { await this.caughtUp(await this.transport.endOffset()); }
+
   /** Commands applied, in log order. */
   commands(): readonly AppliedCommand[] { return this.applied; }
   /** Records not applied: malformed, repeated ids, refused by the state at their place in the log. */
