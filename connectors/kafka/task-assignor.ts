@@ -170,7 +170,9 @@ export async function joinTaskGroup(opts: TaskGroupOptions): Promise<TaskGroupMe
     sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
     heartbeatInterval: opts.heartbeatIntervalMs ?? 1_000,
     rebalanceTimeout: 30_000,
-    maxWaitTimeInMs: 500,
+    // A paused consumer sleeps this long between its heartbeat checks: how soon a member hears of a
+    // rebalance (a member's session expired, one joined) is this plus the heartbeat interval at worst.
+    maxWaitTimeInMs: 250,
   });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const next: Owned = {};

@@ -154,6 +154,8 @@ export async function startMembership(opts: MembershipOptions): Promise<Membersh
       brokers: opts.brokers, groupId, topics: subscribed, planner,
       clientId: `streamsql-${opts.instanceId}`,
       sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000,
+      // Survivors hear of a rebalance at their next heartbeat: a twelfth of the session (500 ms at 6 s), 1 s at most.
+      heartbeatIntervalMs: Math.max(250, Math.min(1000, Math.round((opts.sessionTimeoutMs ?? 10_000) / 12))),
       initialOwned: owned,
       // Read at each JoinGroup: the catalog as applied here now (it may be ahead of this member's subscription).
       report: () => ({ tasks: mine.map((t) => t.id), knows: [...groupVersions(opts.catalog().objects).values()], info: { instance: opts.instanceId, address: opts.address } }),
