@@ -21,7 +21,7 @@ import { createTopic, produce, type ProduceMessage } from '../../connectors/kafk
 import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
 import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
 import { brokerList, brokers, uniqueTopic } from '../helpers/kafka.ts';
-import { processInstances, type ProcessInstance } from './instance-process.ts';
+import { processInstances, type PreparedInstance, type ProcessInstance } from './instance-process.ts';
 
 const P = 6;
 const T0 = 1_700_000_000_000; // a multiple of the 10 s window
@@ -197,7 +197,7 @@ describe('cluster failover with instances in child processes', () => {
     const aggParts = victimView.tasks.filter((t) => groupOf(t) === 'agg').map((t) => Number(t.split('#')[1]));
     const joinParts = victimView.tasks.filter((t) => groupOf(t) === 'j').map((t) => Number(t.split('#')[1]));
     const comeback = await prepare(victim.name, victim); // its modules load now, not after the kill
-    await new Promise((r) => setTimeout(r, 3000));
+    await comeback.warm;
     const tKill = Date.now();
     await victim.kill();
     insts.delete(victim.name);
@@ -222,6 +222,10 @@ describe('cluster failover with instances in child processes', () => {
       return tAgg && tJoin;
     }, 60_000, 'the killed instance\'s tasks\' output', 100);
     const failover = { agg: tAgg - tKill, join: tJoin - tKill };
+    // The rolling restart's processes load their modules one step ahead (each one costs seconds of CPU).
+    const dirs = new Map([...insts.values(), victim].map((i) => [i.name, i] as const));
+    const order = ['a', 'b', 'c', 'd'];
+    const nexts = new Map<string, Promise<PreparedInstance>>([['a', prepare('a', dirs.get('a'))]]);
     console.log(`FAILOVER kill -9 → moved tasks' output advanced: aggregation ${failover.agg} ms, join ${failover.join} ms (session timeout ${SESSION_MS} ms; the survivors' own partitions: aggregation ${tAggOthers ? tAggOthers - tKill : '?'} ms, join ${tJoinOthers ? tJoinOthers - tKill : '?'} ms)`);
     expect(Math.max(failover.agg, failover.join)).toBeLessThan(10_000 + 5_000); // goal < 10 s; headroom for a loaded machine
 
@@ -233,10 +237,12 @@ describe('cluster failover with instances in child processes', () => {
     await round(4);
 
     // Rolling restart: each instance stopped gracefully (SIGTERM) and started again, in turn, one round produced in between.
-    const nextD = prepare('d');
     for (const [n, name] of ['a', 'b', 'c'].entries()) {
       const old = insts.get(name)!;
-      const next = await prepare(name, old);
+      const following = order[n + 1]!;
+      nexts.set(following, prepare(following, dirs.get(following)));
+      const next = await nexts.get(name)!;
+      await next.warm;
       const ts = Date.now();
       await old.stop();
       insts.delete(name);
@@ -249,7 +255,7 @@ describe('cluster failover with instances in child processes', () => {
     }
 
     // A fourth instance: each query's 6 tasks over 4 instances (2, 2, 1, 1).
-    const d = await (await nextD).go();
+    const d = await (await nexts.get('d')!).go();
     insts.set('d', d);
     await waitFor(() => spread(['a', 'b', 'c', 'd'], (k) => k === 1 || k === 2), 40_000, 'd placed');
     mark('d placed');

@@ -14,5 +14,6 @@ process.stdin.on('end', () => process.kill(process.pid, 'SIGKILL'));
 await import('../../queries/service.ts');
 await import('../../server/app.ts');
 await import('../../server/pg/server.ts');
+process.stdout.write('streamsql-instance: modules loaded\n');
 await go;
 await import('../../server/main.ts');

@@ -60,6 +60,8 @@ export async function freePort(): Promise<number> {
 
 /** A child that has loaded the service's modules and waits to start it. */
 export interface PreparedInstance {
+  /** Resolves once the child has loaded the modules (then `go` costs the service's start only). */
+  readonly warm: Promise<void>;
   /** Starts the service; resolves once it answers /healthz. */
   go(): Promise<ProcessInstance>;
 }
@@ -111,7 +113,14 @@ export function processInstances(t0 = Date.now()): {
       });
       children.add(child);
       const logs: string[] = [];
-      const onData = (b: Buffer) => { for (const l of b.toString('utf8').split('\n')) if (l) logs.push(`+${Date.now() - t0} ${l}`); };
+      let loaded: () => void = () => undefined;
+      const warm = new Promise<void>((r) => { loaded = r; });
+      const onData = (b: Buffer) => {
+        for (const l of b.toString('utf8').split('\n')) {
+          if (l === 'streamsql-instance: modules loaded') loaded();
+          else if (l) logs.push(`+${Date.now() - t0} ${l}`);
+        }
+      };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
       const exited = new Promise<string>((r) => child.once('exit', (code, sig) => r(sig ?? String(code))));
@@ -152,7 +161,8 @@ export function processInstances(t0 = Date.now()): {
         }
         return inst;
       };
-      return { go };
+      void exited.then(() => loaded()); // a child that died before: go() reports it
+      return { warm, go };
     },
   };
   return api;
