@@ -22,6 +22,10 @@
  * (`{"v":1,"tasks":[{id,parts:[[topic,p]…]}]}`). kafkajs hands a member only its decoded partitions,
  * so everyone's tasks are read back with `openTaskGroupAdmin().describe` (DescribeGroups: every
  * member's metadata and assignment, what `kafka-consumer-groups --describe --members` shows).
+ *
+ * Catalog versions: a member also reports the partition groups it knows (`knows`: opaque strings the
+ * planner compares, e.g. a query name and a hash of its SQL), so that the leader assigns a query only
+ * once every member has applied its CREATE (each member reads the command log at its own pace).
  */
 import './kafkajs-patches.ts'; // before kafkajs: its read_committed filter, corrected
 import kafkajs, { type Consumer, type PartitionAssigner } from 'kafkajs';
@@ -36,25 +40,26 @@ export interface TaskParts { readonly id: string; readonly parts: readonly { rea
 /** What the queries layer decides (queries/cluster/assignor.ts). Pure: the leader's result is everyone's. */
 export interface TaskPlanner {
   tasks(partitionsOf: (topic: string) => number | undefined): { tasks: readonly TaskParts[]; problems: readonly string[] };
-  assign(taskIds: readonly string[], members: readonly { id: string; previous: readonly string[] }[]): ReadonlyMap<string, readonly string[]>;
+  assign(taskIds: readonly string[], members: readonly { id: string; previous: readonly string[]; knows: readonly string[] | null }[]): ReadonlyMap<string, readonly string[]>;
 }
 
 type Owned = Record<string, number[]>;
 
 /** A subscription's user data: the partitions owned, and (newer members) the task ids owned and member info. */
-interface Subscription { owned: Owned; tasks: string[] | null; info: Record<string, unknown> }
+interface Subscription { owned: Owned; tasks: string[] | null; knows: string[] | null; info: Record<string, unknown> }
 
 function decodeSubscription(userData: Buffer | null | undefined): Subscription {
-  const none: Subscription = { owned: {}, tasks: null, info: {} };
+  const none: Subscription = { owned: {}, tasks: null, knows: null, info: {} };
   if (!userData || userData.length === 0) return none;
   try {
-    const d = JSON.parse(userData.toString('utf8')) as { v?: number; owned?: unknown; tasks?: unknown; info?: unknown };
+    const d = JSON.parse(userData.toString('utf8')) as { v?: number; owned?: unknown; tasks?: unknown; knows?: unknown; info?: unknown };
     if (d.v !== 1 || !d.owned || typeof d.owned !== 'object') return none;
     const owned: Owned = {};
     for (const [t, ps] of Object.entries(d.owned as Record<string, unknown>)) if (Array.isArray(ps)) owned[t] = ps.filter((p): p is number => Number.isInteger(p));
     const tasks = Array.isArray(d.tasks) ? d.tasks.filter((t): t is string => typeof t === 'string') : null;
+    const knows = Array.isArray(d.knows) ? d.knows.filter((t): t is string => typeof t === 'string') : null;
     const info = d.info && typeof d.info === 'object' && !Array.isArray(d.info) ? d.info as Record<string, unknown> : {};
-    return { owned, tasks, info };
+    return { owned, tasks, knows, info };
   } catch {
     return none; // a member of another version: no claims, it gets tasks like a new member
   }
@@ -75,7 +80,12 @@ function decodeAssignedTasks(userData: Buffer | null | undefined): TaskParts[] {
 }
 
 /** What this member reports at its next join, besides the partitions it owns. */
-export interface MemberReport { readonly tasks?: readonly string[]; readonly info?: Readonly<Record<string, unknown>> }
+export interface MemberReport {
+  readonly tasks?: readonly string[];
+  /** The partition groups this member knows (its catalog's version of each); absent: taken as all. */
+  readonly knows?: readonly string[];
+  readonly info?: Readonly<Record<string, unknown>>;
+}
 
 /**
  * The assigner for `consumer({ partitionAssigners: [assigner] })`. `owned()` is what this member
@@ -100,10 +110,10 @@ export function taskAssigner(planner: TaskPlanner, owned: () => Owned, onProblem
       const claims = members.map((m) => {
         const md = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
         const sub = decodeSubscription(md?.userData);
-        if (sub.tasks) return { id: m.memberId, previous: sub.tasks.filter((t) => byId.has(t)) };
+        if (sub.tasks) return { id: m.memberId, previous: sub.tasks.filter((t) => byId.has(t)), knows: sub.knows };
         const previous = new Set<string>();
         for (const [topic, ps] of Object.entries(sub.owned)) for (const p of ps) { const id = taskOfPart.get(`${topic}:${p}`); if (id) previous.add(id); }
-        return { id: m.memberId, previous: [...previous] };
+        return { id: m.memberId, previous: [...previous], knows: sub.knows };
       });
       const result = planner.assign(tasks.map((t) => t.id), claims);
       return members.map((m) => {
@@ -160,7 +170,9 @@ export async function joinTaskGroup(opts: TaskGroupOptions): Promise<TaskGroupMe
     sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
     heartbeatInterval: opts.heartbeatIntervalMs ?? 1_000,
     rebalanceTimeout: 30_000,
-    maxWaitTimeInMs: 500,
+    // A paused consumer sleeps this long between its heartbeat checks: how soon a member hears of a
+    // rebalance (a member's session expired, one joined) is this plus the heartbeat interval at worst.
+    maxWaitTimeInMs: 250,
   });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const next: Owned = {};

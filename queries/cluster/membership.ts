@@ -17,12 +17,19 @@
  * partition groups changed the member leaves and joins again with its new subscription (kafkajs
  * cannot change a running consumer's subscription), reporting the tasks it owned, so the leader
  * recomputes and moves as little as balance allows. Which queries run is not decided here.
+ *
+ * Each member also reports the queries it knows, as versions (`groupVersions`: the query's name and a
+ * hash of its SQL and topics), read from its catalog at each join; the leader assigns a query's tasks
+ * only when every member reports the version the leader has (`taskPlanner`). An instance that has not
+ * applied a CREATE yet would drop the tasks it cannot run, and stickiness would keep the rest where
+ * they landed; instead the query waits for that instance's rejoin, which its catalog change triggers.
  */
+import { createHash } from 'node:crypto';
 import type { Log } from '../../connectors/kafka/client.ts';
 import { commandTopicName } from '../../connectors/kafka/command-topic.ts';
 import { joinTaskGroup, openTaskGroupAdmin, type TaskGroupAdmin, type TaskGroupMember, type TaskParts, type TaskPlanner } from '../../connectors/kafka/task-assignor.ts';
 import type { CatalogObject } from '../../planner/index.ts';
-import { assignTasks, tasksOf, type PartitionGroup } from './assignor.ts';
+import { assignTasks, tasksOf, type MemberClaim, type PartitionGroup } from './assignor.ts';
 
 /** One instance as the task group shows it. */
 export interface ClusterMember {
@@ -93,6 +100,30 @@ export function partitionGroups(objects: readonly CatalogObject[]): PartitionGro
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * Each partition group's version as members report it: `<group id>@<hash>`, the hash over the group's
+ * topics and its query's SQL (a query dropped and created again differently is another version).
+ */
+export function groupVersions(objects: readonly CatalogObject[], groups: readonly PartitionGroup[] = partitionGroups(objects)): Map<string, string> {
+  const sqlOf = new Map(objects.map((o) => [o.name.toLowerCase(), o.kind === 'source' ? '' : o.sql]));
+  return new Map(groups.map((g) => [g.id, `${g.id}@${createHash('sha256').update(JSON.stringify([g.topics, sqlOf.get(g.id.toLowerCase()) ?? ''])).digest('hex').slice(0, 12)}`]));
+}
+
+/**
+ * The leader's planner: the tasks of `groups`, assigned by `assignTasks`; a member knows a group when
+ * it reported the same version of it as `versions` (the leader's). A member reporting no versions (an
+ * older one) counts as knowing every group.
+ */
+export function taskPlanner(groups: readonly PartitionGroup[], versions: ReadonlyMap<string, string>): TaskPlanner {
+  const ids = new Map([...versions].map(([id, v]) => [v, id]));
+  return {
+    tasks: (partitionsOf) => tasksOf(groups, partitionsOf),
+    assign: (taskIds, members) => assignTasks(taskIds, members.map((m): MemberClaim => ({
+      id: m.id, previous: m.previous, knows: m.knows === null ? null : m.knows.flatMap((v) => (ids.has(v) ? [ids.get(v)!] : [])),
+    }))),
+  };
+}
+
 export async function startMembership(opts: MembershipOptions): Promise<Membership> {
   const groupId = taskGroupId(opts.clusterId);
   const commandTopic = commandTopicName(opts.clusterId);
@@ -110,20 +141,24 @@ export async function startMembership(opts: MembershipOptions): Promise<Membersh
   let assignments = 0;
 
   async function join(): Promise<void> {
-    const groups = partitionGroups(opts.catalog().objects);
+    const objects = opts.catalog().objects;
+    const groups = partitionGroups(objects);
     groupsKey = JSON.stringify(groups);
     const topics = [...new Set(groups.flatMap((g) => g.topics))];
     const counts = await admin.partitionCounts(topics);
     const subscribed = [commandTopic, ...topics.filter((t) => counts.has(t))];
-    const planner: TaskPlanner = { tasks: (partitionsOf) => tasksOf(groups, partitionsOf), assign: assignTasks };
+    const planner = taskPlanner(groups, groupVersions(objects, groups));
     const owned: Record<string, number[]> = {};
     for (const t of mine) for (const p of t.parts) (owned[p.topic] ??= []).push(p.partition);
     member = await joinTaskGroup({
       brokers: opts.brokers, groupId, topics: subscribed, planner,
       clientId: `streamsql-${opts.instanceId}`,
       sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000,
+      // Survivors hear of a rebalance at their next heartbeat: a twelfth of the session (500 ms at 6 s), 1 s at most.
+      heartbeatIntervalMs: Math.max(250, Math.min(1000, Math.round((opts.sessionTimeoutMs ?? 10_000) / 12))),
       initialOwned: owned,
-      report: () => ({ tasks: mine.map((t) => t.id), info: { instance: opts.instanceId, address: opts.address } }),
+      // Read at each JoinGroup: the catalog as applied here now (it may be ahead of this member's subscription).
+      report: () => ({ tasks: mine.map((t) => t.id), knows: [...groupVersions(opts.catalog().objects).values()], info: { instance: opts.instanceId, address: opts.address } }),
       onAssignment: () => { assignments++; void describeUntilStable(); },
       // kafkajs logs each rebalance as an error ("The group is rebalancing, re-joining"): routine here.
       log: (level, msg) => opts.log(level === 'error' && /rebalanc/i.test(msg) ? 'info' : level, msg),

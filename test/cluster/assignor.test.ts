@@ -1,10 +1,11 @@
 /**
- * queries/cluster/assignor.ts: every task placed once, balanced, sticky (as few moves as any balanced
- * assignment — checked against brute force on small cases), deterministic in the order of its inputs.
+ * queries/cluster/assignor.ts: every task placed once, balanced overall and per query (group), sticky
+ * (as few moves as any assignment balanced both ways — checked against brute force on small cases),
+ * deterministic in the order of its inputs; a query some member does not know is left unassigned.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assignTasks, movedTasks, taskId, tasksOf, type MemberClaim } from '../../queries/cluster/assignor.ts';
+import { assignTasks, groupOf, movedTasks, taskId, tasksOf, type MemberClaim } from '../../queries/cluster/assignor.ts';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
 
@@ -12,8 +13,25 @@ function check(tasks: readonly string[], members: readonly MemberClaim[], out: M
   const all = [...out.values()].flat();
   expect([...all].sort()).toEqual([...new Set(tasks)].sort()); // each task exactly once
   expect([...out.keys()].sort()).toEqual([...new Set(members.map((m) => m.id))].sort());
+  expect(spread(out)).toBeLessThanOrEqual(1);
+  expect(groupSpread(out)).toBeLessThanOrEqual(1);
+}
+
+/** Most minus fewest tasks per member. */
+function spread(out: ReadonlyMap<string, readonly string[]>): number {
   const counts = [...out.values()].map((l) => l.length);
-  expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+  return Math.max(...counts) - Math.min(...counts);
+}
+
+/** The largest, over the groups, of most minus fewest tasks of that group per member. */
+function groupSpread(out: ReadonlyMap<string, readonly string[]>): number {
+  const groups = new Set([...out.values()].flat().map(groupOf));
+  let worst = 0;
+  for (const g of groups) {
+    const counts = [...out.values()].map((l) => l.filter((t) => groupOf(t) === g).length);
+    worst = Math.max(worst, Math.max(...counts) - Math.min(...counts));
+  }
+  return worst;
 }
 
 /** Tasks kept by a previous owner (claims of the lowest-id claimant only, as the assignor counts them). */
@@ -25,7 +43,7 @@ function kept(members: readonly MemberClaim[], out: Map<string, string[]>): numb
   return n;
 }
 
-/** The most tasks any balanced assignment lets previous owners keep, by trying every assignment. */
+/** The most tasks any assignment balanced overall and per group lets previous owners keep, by trying every assignment. */
 function bestKept(tasks: readonly string[], members: readonly MemberClaim[]): number {
   const ids = members.map((m) => m.id);
   let best = 0;
@@ -33,8 +51,7 @@ function bestKept(tasks: readonly string[], members: readonly MemberClaim[]): nu
   for (;;) {
     const out = new Map<string, string[]>(ids.map((id) => [id, []]));
     tasks.forEach((t, i) => out.get(ids[choice[i]!]!)!.push(t));
-    const counts = [...out.values()].map((l) => l.length);
-    if (Math.max(...counts) - Math.min(...counts) <= 1) best = Math.max(best, kept(members, out));
+    if (spread(out) <= 1 && groupSpread(out) <= 1) best = Math.max(best, kept(members, out));
     let i = 0;
     while (i < tasks.length && ++choice[i]! === ids.length) choice[i++] = 0;
     if (i === tasks.length) return best;
@@ -58,8 +75,8 @@ describe('assignTasks', () => {
     fc.assert(fc.property(arbCase(40, 5), ({ tasks, members }) => check(tasks, members, assignTasks(tasks, members))), { numRuns: RUNS });
   });
 
-  it('keeps as many tasks with their previous owner as the best balanced assignment (brute force)', () => {
-    fc.assert(fc.property(arbCase(3, 3).filter((c) => c.tasks.length <= 7), ({ tasks, members }) => {
+  it('keeps as many tasks with their previous owner as the best assignment balanced overall and per group (brute force)', () => {
+    fc.assert(fc.property(arbCase(4, 3).filter((c) => c.tasks.length <= 8), ({ tasks, members }) => {
       const out = assignTasks(tasks, members);
       expect(kept(members, out)).toBe(bestKept(tasks, members));
     }), { numRuns: Math.min(RUNS, 200) });
@@ -106,6 +123,62 @@ describe('assignTasks', () => {
       expect(l.filter((t) => t.startsWith('a#'))).toHaveLength(2);
       expect(l.filter((t) => t.startsWith('b#'))).toHaveLength(2);
     }
+  });
+});
+
+describe('assignTasks: per query', () => {
+  const six = (g: string) => Array.from({ length: 6 }, (_, p) => taskId(g, p));
+
+  it('spreads a query piled on one member (the first to rejoin after its CREATE) over all members', () => {
+    // Observed: the first member to rejoin held all 6 tasks of `out`, and stickiness kept them there.
+    const tasks = [...six('out'), ...six('per_key'), ...six('per_v')];
+    const members: MemberClaim[] = [
+      { id: 'a', previous: six('out') },
+      { id: 'b', previous: six('per_key') },
+      { id: 'c', previous: six('per_v') },
+    ];
+    const out = assignTasks(tasks, members);
+    check(tasks, members, out);
+    for (const l of out.values()) for (const g of ['out', 'per_key', 'per_v']) expect(l.filter((t) => groupOf(t) === g), `${g} in ${l}`).toHaveLength(2);
+    // Each member keeps 2 of its own query's tasks: 12 moves, the least that spreads all three.
+    expect(kept(members, out)).toBe(6);
+  });
+
+  it('a member holding a whole query keeps its share of it when the others join', () => {
+    const tasks = six('q');
+    const out = assignTasks(tasks, [{ id: 'z', previous: tasks }, { id: 'a', previous: [] }, { id: 'b', previous: [] }]);
+    expect(out.get('z')).toHaveLength(2);
+    expect(out.get('a')).toHaveLength(2);
+    expect(out.get('b')).toHaveLength(2);
+    for (const t of out.get('z')!) expect(tasks).toContain(t);
+  });
+
+  it('leaves a query unassigned until every member knows it; a member that reports nothing knows all', () => {
+    const tasks = [...six('old'), ...six('new')];
+    const partial = assignTasks(tasks, [
+      { id: 'a', previous: [], knows: ['old', 'new'] },
+      { id: 'b', previous: [], knows: ['old'] },
+      { id: 'c', previous: [] },
+    ]);
+    expect([...partial.values()].flat().sort()).toEqual([...six('old')].sort());
+    for (const l of partial.values()) expect(l).toHaveLength(2);
+    const all = assignTasks(tasks, [
+      { id: 'a', previous: partial.get('a')!, knows: ['old', 'new'] },
+      { id: 'b', previous: partial.get('b')!, knows: ['new', 'old'] },
+      { id: 'c', previous: partial.get('c')!, knows: null },
+    ]);
+    check(tasks, [{ id: 'a', previous: [] }, { id: 'b', previous: [] }, { id: 'c', previous: [] }], all);
+    expect(movedTasks(partial, all)).toEqual([]);
+  });
+
+  it('assigns exactly the tasks of the groups every member knows, balanced both ways', () => {
+    fc.assert(fc.property(arbCase(20, 5), fc.array(fc.subarray(['q1', 'q2', 'join']), { maxLength: 5 }), ({ tasks, members }, knows) => {
+      const ms = members.map((m, i) => ({ ...m, knows: i < knows.length ? knows[i]! : null }));
+      const known = (g: string) => ms.every((m) => m.knows === null || m.knows.includes(g));
+      const out = assignTasks(tasks, ms);
+      const expected = tasks.filter((t) => known(groupOf(t)));
+      check(expected, ms, out);
+    }), { numRuns: RUNS });
   });
 });
 

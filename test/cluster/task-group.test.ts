@@ -1,12 +1,14 @@
 /**
  * connectors/kafka/task-assignor.ts with queries/cluster/assignor.ts on the real broker: three
  * consumers in one group split the tasks (co-partitioned partitions together, balanced); when one
- * leaves, only its tasks move.
+ * leaves, only its tasks move. With membership.ts's planner, a query some member does not know yet
+ * (reported in its subscription) stays unassigned until that member knows it and the group rebalances.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic } from '../../connectors/kafka/admin.ts';
 import { joinTaskGroup, type TaskGroupMember, type TaskPlanner } from '../../connectors/kafka/task-assignor.ts';
 import { assignTasks, movedTasks, taskId, tasksOf, type PartitionGroup } from '../../queries/cluster/assignor.ts';
+import { taskPlanner } from '../../queries/cluster/membership.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
 
 const members: TaskGroupMember[] = [];
@@ -79,5 +81,37 @@ describe('task group on the real broker', () => {
     const renamed = new Map([['m0', after.get('m0')!], ['m2', after.get('m1')!]]);
     expect(movedTasks(before, renamed).sort()).toEqual([...before.get('m1')!].sort());
     for (const id of ['m0', 'm2']) for (const t of before.get(id)!) expect(renamed.get(id)).toContain(t);
+  }, 120_000);
+
+  it('a query some member does not know stays unassigned; once every member knows it, it is spread', async () => {
+    const [x, y] = [uniqueTopic('tg-known'), uniqueTopic('tg-new')];
+    await Promise.all([createTopic(brokerList(), x, 3), createTopic(brokerList(), y, 3)]);
+    const groups: PartitionGroup[] = [{ id: 'known', topics: [x] }, { id: 'fresh', topics: [y] }];
+    const versions = new Map([['known', 'known@v1'], ['fresh', 'fresh@v1']]);
+    const planner = taskPlanner(groups, versions);
+    let laggardKnows = ['known@v1'];
+    const join = (name: string, knows: () => string[]) => joinTaskGroup({
+      brokers: brokerList(), groupId: `tg-${x}`, topics: [x, y], planner, clientId: name, sessionTimeoutMs: 6000, report: () => ({ knows: knows() }),
+    });
+    const parts = (m: TaskGroupMember, t: string) => m.owned().get(t) ?? [];
+    // The laggard first (it leads alone: the new query is not assigned even then), then a member that knows both.
+    const laggard = await join('tg-laggard', () => laggardKnows);
+    members.push(laggard);
+    const ahead = await join('tg-ahead', () => ['known@v1', 'fresh@v1', 'other@v9']);
+    members.push(ahead);
+    let sawFresh = false;
+    await waitFor(() => {
+      if ([laggard, ahead].some((m) => parts(m, y).length > 0)) sawFresh = true;
+      return parts(laggard, x).length > 0 && parts(ahead, x).length > 0 && parts(laggard, x).length + parts(ahead, x).length === 3 ? true : null;
+    }, 60_000, 'the known query over both members');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sawFresh).toBe(false);
+    expect([...parts(laggard, y), ...parts(ahead, y)]).toEqual([]);
+
+    // The laggard catches up; the next rebalance (a third member joining) assigns the new query to all three.
+    laggardKnows = ['known@v1', 'fresh@v1'];
+    const third = await join('tg-third', () => ['fresh@v1', 'known@v1']);
+    members.push(third);
+    await waitFor(() => ([laggard, ahead, third].every((m) => parts(m, x).length === 1 && parts(m, y).length === 1) ? true : null), 60_000, 'one partition of each query per member');
   }, 120_000);
 });
