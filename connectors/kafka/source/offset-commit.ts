@@ -30,12 +30,14 @@ export function createOffsetCommitter(client: () => Kafka, groupId: string): Off
         l.push({ partition: p.partition, offset: String(p.offset), metadata: epoch === undefined ? null : `streamsql-epoch:${epoch}` });
         byTopic.set(p.topic, l);
       }
+      // Held here: close() may clear `committer` while this commit is in flight.
+      const used = committer;
       try {
-        await inTransaction(committer, (txn) => txn.sendOffsets({ consumerGroupId: groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }));
+        await inTransaction(used, (txn) => txn.sendOffsets({ consumerGroupId: groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }));
       } catch (e) {
         // A broken producer (fenced, broker gone): the next commit starts a fresh one.
-        await committer.disconnect().catch(() => undefined);
-        committer = null;
+        await used.disconnect().catch(() => undefined);
+        if (committer === used) committer = null;
         throw e;
       }
     },
