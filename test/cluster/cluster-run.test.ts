@@ -140,7 +140,8 @@ describe('cluster: continuous queries run as tasks', () => {
       return true;
     }, 20_000, 'the sink\'s tasks in each instance\'s query status').catch((e) => { throw new Error(`${e.message}: ${last}`); });
     for (const i of insts) for (const id of [sinkId, perVId, outGId, joinedId]) expect(i.service.engine.runner(id), i.name).toBeUndefined();
-    // (The assignor balances task counts per instance, not per query: the sink's 6 tasks may sit anywhere.)
+    // The assignor balances each query too: 2 of the sink's 6 tasks per instance.
+    expect(insts.map((i) => i.tasks().filter((t) => t.startsWith('out#')).length)).toEqual([2, 2, 2]);
     console.log(`tasks of out: ${insts.map((i) => `${i.name} ${i.tasks().filter((t) => t.startsWith('out#')).length}`).join(', ')}`);
     const expected1 = oracle(phase1).filter((r) => Number(r.split('|')[1]) < T0 + 40_000);
     expect(await waitFor(async () => { const o = await committed(output); return o.length >= expected1.length && o; }, 40_000, 'phase 1 output')).toEqual(expected1);
