@@ -22,7 +22,7 @@
  * on each instance's /metrics ("n/a" when no instance exports it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,6 +46,8 @@ export interface ScaleOptions {
   readonly track: (c: ChildProcess) => void;
   readonly untrack: (c: ChildProcess) => void;
   readonly log: (s: string) => void;
+  /** Where a stuck query's status and the instances' logs are written. */
+  readonly out: string;
 }
 
 export interface ScaleRow {
@@ -62,6 +64,8 @@ export interface ScaleRow {
   readonly ratio: number | null;
   readonly ratioRaw: number | null;
   readonly spreadS: number;
+  /** The same run measured from CREATE (all events, all CPU since CREATE, idle subtracted): no settling excluded. */
+  readonly fromCreate: { readonly wallS: number; readonly netCpuS: number; readonly eventsPerCpuS: number; readonly ratio: number | null };
   readonly tasks: Record<string, number>;
   readonly exchangeBytes: number | null;
   readonly exchangeRows: number | null;
@@ -159,11 +163,9 @@ export async function loadKeyedBids(o: ScaleOptions, bootstrap: string, topic: s
       if (!c.stdin!.write(Buffer.concat(bufs))) await new Promise((r) => c.stdin!.once('drain', r));
     }));
     sent += n;
-    process.stdout.write(`\rloading: ${fmt(sent)} / ${fmt(o.events)}`);
   }
   for (const { c } of procs) c.stdin!.end();
   await Promise.all(procs.map((p) => p.done));
-  process.stdout.write('\r');
   return { ms: performance.now() - t0, bytes, perPartition };
 }
 const NL = Buffer.from('\n');
@@ -245,10 +247,16 @@ async function stopInstances(o: ScaleOptions, insts: readonly Instance[]): Promi
 // ---- progress: the query's committed offsets (its task groups, or its runner's group) ------------
 type Admin = ReturnType<ReturnType<typeof createKafka>['admin']>;
 
-/** Σ over partitions of (end − committed) for the query's consumer groups; null until every partition has a commit. */
+/**
+ * Σ over partitions of (end − committed) for the query's consumer groups; null until every partition
+ * has a commit. A task commits its partition's offsets to its own group, named like its transactional
+ * id `_streamsql-<cluster>-<query>-<id prefix>-<query>#<p>`; a query run whole commits to
+ * `streamsql-<query>-<id>` (or `…-in<i>` per input). GET /v1/cluster's lag reads only the latter, so it
+ * shows null for queries run as tasks: this reads both.
+ */
 async function queryLag(admin: Admin, topic: string, ends: Map<number, number>, name: string, queryId: string): Promise<number | null> {
   const groups = (await admin.listGroups()).groups.map((g) => g.groupId)
-    .filter((g) => (g.startsWith('_streamsql-') && g.includes(`-${name}-${name}#`)) || g.startsWith(`streamsql-${name}-${queryId}`));
+    .filter((g) => (g.startsWith('_streamsql-') && g.includes(`-${name}-`) && g.includes(`-${name}#`)) || g.startsWith(`streamsql-${name}-${queryId}`));
   const committed = new Map<number, number>();
   for (const g of groups) {
     for (const t of await admin.fetchOffsets({ groupId: g, topics: [topic] })) {
@@ -304,6 +312,7 @@ async function metricSum(insts: readonly Instance[], metric: string, name: strin
 
 // ---- one measurement ----------------------------------------------------------------------------
 async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: Admin, topic: string, ends: Map<number, number>, key: string, idleRate: number): Promise<Omit<ScaleRow, 'ratio' | 'ratioRaw'>> {
+  if (!SCALE_QUERIES[key]) throw new Error(`unknown scale query ${key} (key, rekey)`);
   const n = insts.length;
   const q = SCALE_QUERIES[key]!;
   const name = `scale_${key}_${Date.now().toString(36)}`;
@@ -311,6 +320,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   await createTopic(o.brokers, out, SCALE_PARTITIONS);
   const pids = insts.map((i) => i.proc.pid!);
   const tCreate = performance.now();
+  const cpuCreate = treeCpuSeconds(pids);
   const res = await sql(insts[n - 1]!, `CREATE SINK ${name} WITH (connector = 'kafka', topic = '${out}', format = 'json', 'checkpoint.interval' = '1 s') AS ${q.select}`);
   const queryId = res.results?.[0]?.queryId as string;
   if (!queryId) throw new Error(`CREATE SINK returned no query id: ${JSON.stringify(res).slice(0, 300)}`);
@@ -329,20 +339,24 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const total = [...ends.values()].reduce((a, b) => a + b, 0);
   const lag0 = (await queryLag(admin, topic, ends, name, queryId)) ?? total;
   const spreadS = (t0 - tCreate) / 1000;
-  let lastLag = lag0; let lastChange = performance.now();
+  let lastLag: number | null = lag0; let lastChange = performance.now(); let lastPrint = 0;
   for (;;) {
     await sleep(100);
     const lag = await queryLag(admin, topic, ends, name, queryId);
     if (lag === 0) break;
-    if (lag !== null && lag !== lastLag) { lastLag = lag; lastChange = performance.now(); }
-    if (performance.now() - lastChange > 60_000) throw new Error(`${name}: lag stuck at ${lastLag} for 60 s`);
+    if (lag !== lastLag) { lastLag = lag; lastChange = performance.now(); }
+    if (performance.now() - lastChange > 60_000) {
+      const dump = path.join(o.out, `scale-stuck-${name}.log`);
+      const states = await Promise.all(insts.map(async (i) => `==== ${i.id}\nGET /v1/queries/${queryId}: ${JSON.stringify((await http(`${i.url}/v1/queries/${queryId}`).catch(() => null))?.body ?? null, null, 1)}\nGET /v1/cluster: ${JSON.stringify((await http(`${i.url}/v1/cluster`).catch(() => null))?.body ?? null)}\nlog:\n${i.log}`));
+      writeFileSync(dump, states.join('\n'));
+      throw new Error(`${name}: lag ${lastLag === null ? 'unknown (no offsets committed by any of its groups)' : lastLag} unchanged for 60 s; status and instance logs in ${dump}`);
+    }
     const dead = insts.find((i) => i.exited);
     if (dead) throw new Error(`instance ${dead.id} exited during ${name}: ${dead.log.slice(-1500)}`);
-    process.stdout.write(`\r  ${name}: lag ${lag === null ? '(no commit yet)' : fmt(lag)}   `);
+    if (performance.now() - lastPrint > 5000) { lastPrint = performance.now(); o.log(`    ${name}: lag ${lag === null ? '(no commit yet)' : fmt(lag)} after ${((lastPrint - t0) / 1000).toFixed(0)} s`); }
   }
   const t1 = performance.now();
   const cpu1 = treeCpuSeconds(pids);
-  process.stdout.write('\r');
   const wallS = (t1 - t0) / 1000;
   const cpuS = cpu1 - cpu0;
   const idleCpuS = idleRate * wallS;
@@ -351,9 +365,12 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const exchangeBytes = await metricSum(insts, 'streamsql_exchange_bytes_total', name, queryId);
   const exchangeRows = await metricSum(insts, 'streamsql_exchange_rows_total', name, queryId);
   await sql(insts[0]!, `DROP SINK ${name}`);
+  const wallC = (t1 - tCreate) / 1000;
+  const netC = Math.max(0.01, cpu1 - cpuCreate - idleRate * wallC);
   return {
     query: key, instances: n, placement, events: lag0, wallS, cpuS, idleCpuS, netCpuS,
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
+    fromCreate: { wallS: wallC, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
     exchangeBytes, exchangeRows, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
@@ -389,7 +406,7 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
         o.log(`  ${n} instance(s) up, members alive, source created in ${((performance.now() - ts) / 1000).toFixed(1)} s`);
         // Idle CPU: what the instances burn with no query (group heartbeats, metadata, timers).
         const pids = insts.map((i) => i.proc.pid!);
-        await sleep(1000);
+        await sleep(2000);
         const c0 = treeCpuSeconds(pids); const w0 = performance.now();
         await sleep(o.idleSeconds * 1000);
         const idleRate = (treeCpuSeconds(pids) - c0) / ((performance.now() - w0) / 1000);
@@ -399,9 +416,12 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
           try {
             const r = await measureQuery(o, insts, admin, topic, ends, key, idleRate);
             const base = rows.find((x) => x.query === key && x.instances === o.instances[0]);
-            const row: ScaleRow = { ...r, ratio: base ? r.eventsPerCpuS / base.eventsPerCpuS : 1, ratioRaw: base ? r.eventsPerCpuSRaw / base.eventsPerCpuSRaw : 1 };
+            const row: ScaleRow = {
+              ...r, ratio: base ? r.eventsPerCpuS / base.eventsPerCpuS : 1, ratioRaw: base ? r.eventsPerCpuSRaw / base.eventsPerCpuSRaw : 1,
+              fromCreate: { ...r.fromCreate, ratio: base ? r.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : 1 },
+            };
             rows.push(row);
-            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall, ${r.cpuS.toFixed(1)} CPU-s (net ${r.netCpuS.toFixed(1)}) → ${fmt(r.eventsPerCpuS)} events/CPU-s; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; exchange ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B`}; load ${r.loadAvg.join(' ')}`);
+            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall, ${r.cpuS.toFixed(1)} CPU-s (net ${r.netCpuS.toFixed(1)}) → ${fmt(r.eventsPerCpuS)} events/CPU-s (from CREATE: ${fmt(r.fromCreate.eventsPerCpuS)}); tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; load ${r.loadAvg.join(' ')}`);
           } catch (e) {
             errors.push(`${n} instance(s), ${key}: ${(e as Error).message}`);
             o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);
@@ -423,9 +443,11 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
 export function printScaling(r: ScaleReport, log: (s: string) => void): void {
   log('');
   log(`Scaling: events per CPU-second of all instances together (${SCALE_PARTITIONS} partitions, ${fmt(r.events)} keyed bids; net = CPU − idle rate × wall)`);
-  const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio to 1', 'raw ratio', 'repartition bytes', 'placement'];
+  log(`(timed from the moment the query's 12 tasks are spread until lag 0; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${(v * 100).toFixed(1)}%`).join(', ')} of a core)`);
+  const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'raw ratio', 'from CREATE', 'ratio', 'repartition bytes', 'load avg', 'placement'];
   const lines = r.rows.map((x) => [x.query, String(x.instances), fmt(x.events), x.wallS.toFixed(1), x.cpuS.toFixed(1), x.netCpuS.toFixed(1), fmt(x.eventsPerCpuS),
-    x.ratio === null ? 'n/a' : x.ratio.toFixed(2), x.ratioRaw === null ? 'n/a' : x.ratioRaw.toFixed(2), x.exchangeBytes === null ? 'n/a' : fmt(x.exchangeBytes), x.placement.slice(0, 70)]);
+    x.ratio === null ? 'n/a' : x.ratio.toFixed(2), x.ratioRaw === null ? 'n/a' : x.ratioRaw.toFixed(2), fmt(x.fromCreate.eventsPerCpuS), x.fromCreate.ratio === null ? 'n/a' : x.fromCreate.ratio.toFixed(2),
+    x.exchangeBytes === null ? 'n/a' : fmt(x.exchangeBytes), x.loadAvg[0]!.toFixed(1), x.placement.replace(/tasks here: .*\((.*)\)$/, 'tasks ($1)').slice(0, 60)]);
   const w = head.map((h, c) => Math.max(h.length, ...lines.map((l) => l[c]!.length)));
   const row = (l: string[]) => l.map((s, c) => (c === 0 || c === l.length - 1 ? s.padEnd(w[c]!) : s.padStart(w[c]!))).join('  ');
   log(row(head));

@@ -590,7 +590,7 @@ async function main(): Promise<void> {
   if (opt.instances.length > 0) {
     const report = await measureInstances({
       brokers, instances: opt.instances, events: flag('events') === undefined ? 1_000_000 : opt.events, queries: opt.scaleQueries, idleSeconds: opt.idleSeconds,
-      track: (c) => children.add(c), untrack: (c) => children.delete(c), log,
+      track: (c) => children.add(c), untrack: (c) => children.delete(c), log, out: opt.out,
     }, bootstrap);
     printScaling(report, log);
     const json = path.join(opt.out, `scale-${stamp}.json`);
