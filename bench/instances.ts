@@ -8,18 +8,20 @@
  * figure is events ÷ CPU-seconds of all instance processes together (utime + stime of every thread, from
  * /proc/<pid>/stat, plus any descendant processes), the broker's CPU not included.
  *
- * Per N: start N instances (fresh cluster id, data directories, ports), wait until every instance sees N
- * alive members, CREATE SOURCE, then measure the instances' idle CPU rate over a few seconds. Then per
- * query: CREATE SINK (exactly-once Kafka sink: in a cluster a view run as tasks is only partial per
- * instance, and a sink is how a scaled-out query's result leaves), wait until GET /v1/cluster shows
- * the query's 12 tasks spread (balanced over the alive members, the same picture twice in a row);
- * timing and the CPU baseline start there. Done when the query's committed consumer-group offsets
- * reach the topic's end (lag 0). Events counted = the lag at the start of timing (so rows read while
- * tasks were still settling are neither counted nor charged); CPU net = CPU in the window − idle rate ×
- * wall. Then DROP SINK. The keyed query (GROUP BY the record key) runs as tasks; the re-keyed one
- * (GROUP BY bidder) needs a repartition exchange: until exchanges are wired into tasks it runs whole on
- * the owner of its task #0, and the repartition bytes are read from `streamsql_exchange_bytes_total`
- * on each instance's /metrics ("n/a" when no instance exports it).
+ * Per N: start N instances (fresh cluster id, data directories, ports) and wait until every instance
+ * sees N alive members; then measure their idle CPU rate over a few seconds. Then per query: a fresh
+ * topic of 12 partitions and CREATE SOURCE over it (record key = auction, 'key.fields'), CREATE SINK
+ * (an exactly-once Kafka sink: in a cluster a view run as tasks is only partial per instance, and a sink
+ * is how a scaled-out query's result leaves), wait until GET /v1/cluster on every instance shows the
+ * query's 12 tasks spread (balanced over the alive members, the same picture twice in a row). Only then
+ * are the events produced (generated once, in memory; one `kcat -P` per partition) and timing and the
+ * CPU baseline start, so no event is read before the tasks are where they stay and every event is
+ * counted exactly. Done when the query's committed consumer-group offsets reach the events' count
+ * (lag 0). CPU net = CPU in the window − idle rate × wall. Then DROP SINK and SOURCE. The "from CREATE"
+ * figure charges everything since CREATE SINK (settling included). The keyed query (GROUP BY the record
+ * key) runs as tasks; the re-keyed one (GROUP BY bidder) needs a repartition exchange: until exchanges
+ * are wired into tasks it runs whole on the owner of its task #0, and the repartition bytes are read from
+ * `streamsql_exchange_bytes_total` on each instance's /metrics ("n/a" when no instance exports it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,6 +58,8 @@ export interface ScaleRow {
   readonly placement: string;
   readonly events: number;
   readonly wallS: number;
+  /** How long kcat took to write the events (the query reads while they arrive). */
+  readonly produceS: number;
   readonly cpuS: number;
   readonly idleCpuS: number;
   readonly netCpuS: number;
@@ -123,52 +127,54 @@ export function treeCpuSeconds(pids: readonly number[]): number {
 }
 
 // ---- load: keyed bids, each key in the partition Java's producer would choose -------------------
+/** The bids of one run, generated once: per partition, `key\tvalue\n` lines in chunks, as `kcat -P -K '\t'` reads them. */
+export interface KeyedBids { readonly chunks: Buffer[][]; readonly perPartition: number[]; readonly bytes: number; readonly events: number }
+
 /**
- * One `kcat -P -K` per partition, the record key = the auction id as text ('key.format' = 'raw'),
- * partition = murmur2(key) % 12 as Kafka's Java client computes it. Each partition gets its records
- * in generator order, so event time never goes back within a partition.
+ * The record key is the auction id as text ('key.format' = 'raw'), the partition murmur2(key) % 12 as
+ * Kafka's Java client computes it. Each partition gets its records in generator order, so event time
+ * never goes back within a partition.
  */
-export async function loadKeyedBids(o: ScaleOptions, bootstrap: string, topic: string): Promise<{ ms: number; bytes: number; perPartition: number[] }> {
-  await createTopic(o.brokers, topic, SCALE_PARTITIONS);
+export function generateKeyedBids(events: number): KeyedBids {
   const gen = createBatchGenerator('bid', { seed: 1 });
-  const procs = Array.from({ length: SCALE_PARTITIONS }, (_, p) => {
+  const chunks: Buffer[][] = Array.from({ length: SCALE_PARTITIONS }, () => []);
+  const perPartition = new Array<number>(SCALE_PARTITIONS).fill(0);
+  const keyOf = new Map<string, number>();
+  let bytes = 0; let sent = 0;
+  while (sent < events) {
+    const n = Math.min(50_000, events - sent);
+    const lines: string[][] = Array.from({ length: SCALE_PARTITIONS }, () => []);
+    for (const m of gen.next(n)) {
+      const v = (m.value as Buffer).toString('utf8');
+      const k = String((JSON.parse(v) as { auction: number }).auction);
+      let p = keyOf.get(k);
+      if (p === undefined) { p = (murmur2(Buffer.from(k, 'utf8')) & 0x7fffffff) % SCALE_PARTITIONS; keyOf.set(k, p); }
+      lines[p]!.push(`${k}\t${v}\n`);
+      perPartition[p]!++;
+      bytes += v.length;
+    }
+    lines.forEach((l, p) => { if (l.length) chunks[p]!.push(Buffer.from(l.join(''))); });
+    sent += n;
+  }
+  return { chunks, perPartition, bytes, events };
+}
+
+/** Writes the bids into `topic` (12 partitions) with one `kcat -P -K` per partition; resolves when all are acknowledged. */
+export async function produceKeyedBids(o: ScaleOptions, bootstrap: string, topic: string, bids: KeyedBids): Promise<number> {
+  const t0 = performance.now();
+  await Promise.all(bids.chunks.map(async (chunks, p) => {
     const c = spawn('kcat', ['-P', '-b', bootstrap, '-t', topic, '-p', String(p), '-K', '\t',
       '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.kbytes=262144'], { stdio: ['pipe', 'ignore', 'pipe'] });
     o.track(c);
     let err = '';
     c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     const done = new Promise<void>((resolve, reject) => c.on('exit', (code) => { o.untrack(c); if (code === 0) resolve(); else reject(new Error(`kcat -P exited ${code}: ${err.slice(-300)}`)); }));
-    return { c, done };
-  });
-  const t0 = performance.now();
-  const perPartition = new Array<number>(SCALE_PARTITIONS).fill(0);
-  let bytes = 0; let sent = 0;
-  const chunk = 20_000;
-  const keyOf = new Map<string, number>();
-  while (sent < o.events) {
-    const n = Math.min(chunk, o.events - sent);
-    const parts: Buffer[][] = Array.from({ length: SCALE_PARTITIONS }, () => []);
-    for (const m of gen.next(n)) {
-      const v = m.value as Buffer;
-      const k = String((JSON.parse(v.toString('utf8')) as { auction: number }).auction);
-      let p = keyOf.get(k);
-      if (p === undefined) { p = (murmur2(Buffer.from(k, 'utf8')) & 0x7fffffff) % SCALE_PARTITIONS; keyOf.set(k, p); }
-      parts[p]!.push(Buffer.from(`${k}\t`), v, NL);
-      perPartition[p]!++;
-      bytes += v.length;
-    }
-    await Promise.all(parts.map(async (bufs, p) => {
-      if (bufs.length === 0) return;
-      const c = procs[p]!.c;
-      if (!c.stdin!.write(Buffer.concat(bufs))) await new Promise((r) => c.stdin!.once('drain', r));
-    }));
-    sent += n;
-  }
-  for (const { c } of procs) c.stdin!.end();
-  await Promise.all(procs.map((p) => p.done));
-  return { ms: performance.now() - t0, bytes, perPartition };
+    for (const b of chunks) if (!c.stdin!.write(b)) await new Promise((r) => c.stdin!.once('drain', r));
+    c.stdin!.end();
+    await done;
+  }));
+  return performance.now() - t0;
 }
-const NL = Buffer.from('\n');
 
 // ---- instances ----------------------------------------------------------------------------------
 interface Instance { readonly id: string; readonly url: string; readonly proc: ChildProcess; readonly dataDir: string; log: string; exited: boolean }
@@ -311,17 +317,25 @@ async function metricSum(insts: readonly Instance[], metric: string, name: strin
 }
 
 // ---- one measurement ----------------------------------------------------------------------------
-async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: Admin, topic: string, ends: Map<number, number>, key: string, idleRate: number): Promise<Omit<ScaleRow, 'ratio' | 'ratioRaw'>> {
+async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: Admin, bootstrap: string, bids: KeyedBids, key: string, idleRate: number): Promise<Omit<ScaleRow, 'ratio' | 'ratioRaw'>> {
   if (!SCALE_QUERIES[key]) throw new Error(`unknown scale query ${key} (key, rekey)`);
   const n = insts.length;
   const q = SCALE_QUERIES[key]!;
   const name = `scale_${key}_${Date.now().toString(36)}`;
   const out = `${name}-out`;
+  const topic = `${name}-bids`;
+  await createTopic(o.brokers, topic, SCALE_PARTITIONS);
   await createTopic(o.brokers, out, SCALE_PARTITIONS);
+  const source = `${name}_bids`;
+  await sql(insts[0]!, `CREATE SOURCE ${source} (
+    auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, dateTime TIMESTAMP(3),
+    WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
+  ) WITH (connector = 'kafka', topic = '${topic}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'auction', 'scan.startup.mode' = 'earliest')`);
+  const ends = new Map(bids.perPartition.map((c, p) => [p, c]));
   const pids = insts.map((i) => i.proc.pid!);
   const tCreate = performance.now();
   const cpuCreate = treeCpuSeconds(pids);
-  const res = await sql(insts[n - 1]!, `CREATE SINK ${name} WITH (connector = 'kafka', topic = '${out}', format = 'json', 'checkpoint.interval' = '1 s') AS ${q.select}`);
+  const res = await sql(insts[n - 1]!, `CREATE SINK ${name} WITH (connector = 'kafka', topic = '${out}', format = 'json', 'checkpoint.interval' = '1 s') AS ${q.select.replace(/\bbids\b/, source)}`);
   const queryId = res.results?.[0]?.queryId as string;
   if (!queryId) throw new Error(`CREATE SINK returned no query id: ${JSON.stringify(res).slice(0, 300)}`);
   // Spread: every instance's GET /v1/cluster shows the 12 tasks balanced, the same picture twice.
@@ -334,16 +348,21 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     if (new Set(pics).size !== 1 || pic !== prev) { prev = pic; return null; }
     return per;
   }, insts);
+  // Timing starts now, with the topic still empty: the events are produced only once the tasks are spread.
   const t0 = performance.now();
   const cpu0 = treeCpuSeconds(pids);
-  const total = [...ends.values()].reduce((a, b) => a + b, 0);
-  const lag0 = (await queryLag(admin, topic, ends, name, queryId)) ?? total;
+  const total = bids.events;
+  const lag0 = total;
   const spreadS = (t0 - tCreate) / 1000;
+  let produceMs: number | null = null;
+  const producing = produceKeyedBids(o, bootstrap, topic, bids).then((ms) => { produceMs = ms; });
+  producing.catch(() => undefined);
   let lastLag: number | null = lag0; let lastChange = performance.now(); let lastPrint = 0;
   for (;;) {
     await sleep(100);
     const lag = await queryLag(admin, topic, ends, name, queryId);
     if (lag === 0) break;
+    if (produceMs === null) { lastChange = performance.now(); continue; }
     if (lag !== lastLag) { lastLag = lag; lastChange = performance.now(); }
     if (performance.now() - lastChange > 60_000) {
       const dump = path.join(o.out, `scale-stuck-${name}.log`);
@@ -357,6 +376,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   }
   const t1 = performance.now();
   const cpu1 = treeCpuSeconds(pids);
+  await producing;
   const wallS = (t1 - t0) / 1000;
   const cpuS = cpu1 - cpu0;
   const idleCpuS = idleRate * wallS;
@@ -365,25 +385,25 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const exchangeBytes = await metricSum(insts, 'streamsql_exchange_bytes_total', name, queryId);
   const exchangeRows = await metricSum(insts, 'streamsql_exchange_rows_total', name, queryId);
   await sql(insts[0]!, `DROP SINK ${name}`);
+  await sql(insts[0]!, `DROP SOURCE ${source}`).catch(() => undefined);
   const wallC = (t1 - tCreate) / 1000;
   const netC = Math.max(0.01, cpu1 - cpuCreate - idleRate * wallC);
   return {
-    query: key, instances: n, placement, events: lag0, wallS, cpuS, idleCpuS, netCpuS,
+    query: key, instances: n, placement, events: lag0, wallS, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
     fromCreate: { wallS: wallC, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
     exchangeBytes, exchangeRows, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
 
-export interface ScaleReport { readonly topic: string; readonly events: number; readonly load: { ms: number; bytes: number }; readonly rows: ScaleRow[]; readonly idle: Record<number, number>; readonly errors: string[] }
+export interface ScaleReport { readonly events: number; readonly bytes: number; readonly perPartition: number[]; readonly rows: ScaleRow[]; readonly idle: Record<number, number>; readonly errors: string[] }
 
 export async function measureInstances(o: ScaleOptions, bootstrap: string): Promise<ScaleReport> {
-  const topic = `scale-bids-${Date.now().toString(36)}`;
-  const loaded = await loadKeyedBids(o, bootstrap, topic);
-  o.log(`loaded ${fmt(o.events)} keyed bids (${(loaded.bytes / 2 ** 20).toFixed(0)} MB of JSON; key = auction, Java's partitioner) into ${topic} (${SCALE_PARTITIONS} partitions: ${loaded.perPartition.map(fmt).join(' ')}) in ${(loaded.ms / 1000).toFixed(1)} s`);
+  const tg = performance.now();
+  const bids = generateKeyedBids(o.events);
+  o.log(`generated ${fmt(o.events)} keyed bids (${(bids.bytes / 2 ** 20).toFixed(0)} MB of JSON; key = auction, Java's partitioner; ${SCALE_PARTITIONS} partitions: ${bids.perPartition.map(fmt).join(' ')}) in ${((performance.now() - tg) / 1000).toFixed(1)} s`);
   const admin = createKafka(o.brokers, 'streamsql-bench-scale').admin();
   await admin.connect();
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
   const rows: ScaleRow[] = [];
   const idle: Record<number, number> = {};
   const errors: string[] = [];
@@ -395,15 +415,7 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
       try {
         const ts = performance.now();
         insts = await startInstances(o, n, clusterId);
-        await sql(insts[0]!, `CREATE SOURCE bids (
-          auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, dateTime TIMESTAMP(3),
-          WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
-        ) WITH (connector = 'kafka', topic = '${topic}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'auction', 'scan.startup.mode' = 'earliest')`);
-        await waitFor('the source on every instance', 30_000, async () => {
-          for (const i of insts) if (!((await http(`${i.url}/v1/catalog`)).body?.sources ?? []).some((s: { name: string }) => s.name === 'bids')) return false;
-          return true;
-        }, insts);
-        o.log(`  ${n} instance(s) up, members alive, source created in ${((performance.now() - ts) / 1000).toFixed(1)} s`);
+        o.log(`  ${n} instance(s) up, ${n} members alive on each, in ${((performance.now() - ts) / 1000).toFixed(1)} s`);
         // Idle CPU: what the instances burn with no query (group heartbeats, metadata, timers).
         const pids = insts.map((i) => i.proc.pid!);
         await sleep(2000);
@@ -414,14 +426,14 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
         o.log(`  idle CPU of the ${n} instance(s) together: ${(idleRate * 100).toFixed(1)}% of a core (over ${o.idleSeconds} s)`);
         for (const key of o.queries) {
           try {
-            const r = await measureQuery(o, insts, admin, topic, ends, key, idleRate);
+            const r = await measureQuery(o, insts, admin, bootstrap, bids, key, idleRate);
             const base = rows.find((x) => x.query === key && x.instances === o.instances[0]);
             const row: ScaleRow = {
               ...r, ratio: base ? r.eventsPerCpuS / base.eventsPerCpuS : 1, ratioRaw: base ? r.eventsPerCpuSRaw / base.eventsPerCpuSRaw : 1,
               fromCreate: { ...r.fromCreate, ratio: base ? r.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : 1 },
             };
             rows.push(row);
-            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall, ${r.cpuS.toFixed(1)} CPU-s (net ${r.netCpuS.toFixed(1)}) → ${fmt(r.eventsPerCpuS)} events/CPU-s (from CREATE: ${fmt(r.fromCreate.eventsPerCpuS)}); tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; load ${r.loadAvg.join(' ')}`);
+            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s (net ${r.netCpuS.toFixed(1)}) → ${fmt(r.eventsPerCpuS)} events/CPU-s (from CREATE: ${fmt(r.fromCreate.eventsPerCpuS)}); tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; load ${r.loadAvg.join(' ')}`);
           } catch (e) {
             errors.push(`${n} instance(s), ${key}: ${(e as Error).message}`);
             o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);
@@ -437,13 +449,13 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
-  return { topic, events: o.events, load: { ms: loaded.ms, bytes: loaded.bytes }, rows, idle, errors };
+  return { events: o.events, bytes: bids.bytes, perPartition: bids.perPartition, rows, idle, errors };
 }
 
 export function printScaling(r: ScaleReport, log: (s: string) => void): void {
   log('');
   log(`Scaling: events per CPU-second of all instances together (${SCALE_PARTITIONS} partitions, ${fmt(r.events)} keyed bids; net = CPU − idle rate × wall)`);
-  log(`(timed from the moment the query's 12 tasks are spread until lag 0; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${(v * 100).toFixed(1)}%`).join(', ')} of a core)`);
+  log(`(each query on its own topic, produced only once its 12 tasks are spread; timed from then until lag 0; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${(v * 100).toFixed(1)}%`).join(', ')} of a core)`);
   const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'raw ratio', 'from CREATE', 'ratio', 'repartition bytes', 'load avg', 'placement'];
   const lines = r.rows.map((x) => [x.query, String(x.instances), fmt(x.events), x.wallS.toFixed(1), x.cpuS.toFixed(1), x.netCpuS.toFixed(1), fmt(x.eventsPerCpuS),
     x.ratio === null ? 'n/a' : x.ratio.toFixed(2), x.ratioRaw === null ? 'n/a' : x.ratioRaw.toFixed(2), fmt(x.fromCreate.eventsPerCpuS), x.fromCreate.ratio === null ? 'n/a' : x.fromCreate.ratio.toFixed(2),
