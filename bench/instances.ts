@@ -335,7 +335,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const pids = insts.map((i) => i.proc.pid!);
   const tCreate = performance.now();
   const cpuCreate = treeCpuSeconds(pids);
-  const res = await sql(insts[n - 1]!, `CREATE SINK ${name} WITH (connector = 'kafka', topic = '${out}', format = 'json', 'checkpoint.interval' = '1 s') AS ${q.select.replace(/\bbids\b/, source)}`);
+  const res = await sql(insts[n - 1]!, `CREATE SINK ${name} WITH (connector = 'kafka', topic = '${out}', format = 'json', 'checkpoint.interval' = '1 s') AS ${q.select.replace('TUMBLE(bids,', `TUMBLE(${source},`)}`);
   const queryId = res.results?.[0]?.queryId as string;
   if (!queryId) throw new Error(`CREATE SINK returned no query id: ${JSON.stringify(res).slice(0, 300)}`);
   // Spread: every instance's GET /v1/cluster shows the 12 tasks balanced, the same picture twice.
