@@ -26,7 +26,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createBatchGenerator } from '../connectors/demo/generator.ts';
 import { createTopic } from '../connectors/kafka/admin.ts';
@@ -58,6 +58,8 @@ export interface ScaleRow {
   readonly placement: string;
   readonly events: number;
   readonly wallS: number;
+  /** The whole machine's busy CPU during the window, % of one core (the instances' share is cpuS / wallS). */
+  readonly machineBusyPct: number;
   /** How long kcat took to write the events (the query reads while they arrive). */
   readonly produceS: number;
   readonly cpuS: number;
@@ -91,6 +93,17 @@ export const SCALE_QUERIES: Record<string, { label: string; select: string }> = 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+// ---- CPU of the machine (/proc/stat): how contended the window was -------------------------------
+function machineTicks(): { busy: number; steal: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - (f[4] ?? 0), steal: f[7] ?? 0, total };
+}
+/** Busy share of the whole machine between two readings, in % of one core (200 % = both cores here). */
+function machinePct(a: ReturnType<typeof machineTicks>, b: ReturnType<typeof machineTicks>, cores: number): number {
+  return b.total > a.total ? Math.round(((b.busy - a.busy) / (b.total - a.total)) * 100 * cores) : NaN;
+}
 
 // ---- CPU of a process tree ----------------------------------------------------------------------
 function statOf(pid: number): { ppid: number; ticks: number } | null {
@@ -260,9 +273,15 @@ type Admin = ReturnType<ReturnType<typeof createKafka>['admin']>;
  * `streamsql-<query>-<id>` (or `…-in<i>` per input). GET /v1/cluster's lag reads only the latter, so it
  * shows null for queries run as tasks: this reads both.
  */
+const groupCache = new Map<string, string[]>();
 async function queryLag(admin: Admin, topic: string, ends: Map<number, number>, name: string, queryId: string): Promise<number | null> {
-  const groups = (await admin.listGroups()).groups.map((g) => g.groupId)
-    .filter((g) => (g.startsWith('_streamsql-') && g.includes(`-${name}-`) && g.includes(`-${name}#`)) || g.startsWith(`streamsql-${name}-${queryId}`));
+  // Listed until the query's groups are all there (12 task groups, or the runner's), then reused: fewer requests to the shared broker.
+  let groups = groupCache.get(name);
+  if (!groups) {
+    groups = (await admin.listGroups()).groups.map((g) => g.groupId)
+      .filter((g) => (g.startsWith('_streamsql-') && g.includes(`-${name}-`) && g.includes(`-${name}#`)) || g.startsWith(`streamsql-${name}-${queryId}`));
+    if (groups.length >= SCALE_PARTITIONS || groups.some((g) => g.startsWith(`streamsql-${name}-`))) groupCache.set(name, groups);
+  }
   const committed = new Map<number, number>();
   for (const g of groups) {
     for (const t of await admin.fetchOffsets({ groupId: g, topics: [topic] })) {
@@ -351,6 +370,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   // Timing starts now, with the topic still empty: the events are produced only once the tasks are spread.
   const t0 = performance.now();
   const cpu0 = treeCpuSeconds(pids);
+  const m0 = machineTicks();
   const total = bids.events;
   const lag0 = total;
   const spreadS = (t0 - tCreate) / 1000;
@@ -359,7 +379,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   producing.catch(() => undefined);
   let lastLag: number | null = lag0; let lastChange = performance.now(); let lastPrint = 0;
   for (;;) {
-    await sleep(100);
+    await sleep(250);
     const lag = await queryLag(admin, topic, ends, name, queryId);
     if (lag === 0) break;
     if (produceMs === null) { lastChange = performance.now(); continue; }
@@ -376,6 +396,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   }
   const t1 = performance.now();
   const cpu1 = treeCpuSeconds(pids);
+  const machineBusyPct = machinePct(m0, machineTicks(), cpus().length);
   await producing;
   const wallS = (t1 - t0) / 1000;
   const cpuS = cpu1 - cpu0;
@@ -389,7 +410,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const wallC = (t1 - tCreate) / 1000;
   const netC = Math.max(0.01, cpu1 - cpuCreate - idleRate * wallC);
   return {
-    query: key, instances: n, placement, events: lag0, wallS, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
+    query: key, instances: n, placement, events: lag0, wallS, machineBusyPct, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
     fromCreate: { wallS: wallC, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
     exchangeBytes, exchangeRows, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
@@ -410,7 +431,7 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
   try {
     for (const n of o.instances) {
       const clusterId = `bench${n}x${Date.now().toString(36)}`;
-      o.log(`${n} instance(s), CLUSTER_ID ${clusterId}: starting…`);
+      o.log(`${n} instance(s), CLUSTER_ID ${clusterId}: starting… (load average ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
       let insts: Instance[] = [];
       try {
         const ts = performance.now();
@@ -456,10 +477,10 @@ export function printScaling(r: ScaleReport, log: (s: string) => void): void {
   log('');
   log(`Scaling: events per CPU-second of all instances together (${SCALE_PARTITIONS} partitions, ${fmt(r.events)} keyed bids; net = CPU − idle rate × wall)`);
   log(`(each query on its own topic, produced only once its 12 tasks are spread; timed from then until lag 0; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${(v * 100).toFixed(1)}%`).join(', ')} of a core)`);
-  const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'raw ratio', 'from CREATE', 'ratio', 'repartition bytes', 'load avg', 'placement'];
+  const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'raw ratio', 'from CREATE', 'ratio', 'repartition bytes', 'machine CPU', 'load avg', 'placement'];
   const lines = r.rows.map((x) => [x.query, String(x.instances), fmt(x.events), x.wallS.toFixed(1), x.cpuS.toFixed(1), x.netCpuS.toFixed(1), fmt(x.eventsPerCpuS),
     x.ratio === null ? 'n/a' : x.ratio.toFixed(2), x.ratioRaw === null ? 'n/a' : x.ratioRaw.toFixed(2), fmt(x.fromCreate.eventsPerCpuS), x.fromCreate.ratio === null ? 'n/a' : x.fromCreate.ratio.toFixed(2),
-    x.exchangeBytes === null ? 'n/a' : fmt(x.exchangeBytes), x.loadAvg[0]!.toFixed(1), x.placement.replace(/tasks here: .*\((.*)\)$/, 'tasks ($1)').slice(0, 60)]);
+    x.exchangeBytes === null ? 'n/a' : fmt(x.exchangeBytes), `${x.machineBusyPct}%`, x.loadAvg[0]!.toFixed(1), x.placement.replace(/tasks here: .*\((.*)\)$/, 'tasks ($1)').slice(0, 60)]);
   const w = head.map((h, c) => Math.max(h.length, ...lines.map((l) => l[c]!.length)));
   const row = (l: string[]) => l.map((s, c) => (c === 0 || c === l.length - 1 ? s.padEnd(w[c]!) : s.padStart(w[c]!))).join('  ');
   log(row(head));
