@@ -578,7 +578,9 @@ async function main(): Promise<void> {
   mkdirSync(opt.out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const machine = { loadAvgAtStart: loadavg().map((x) => Math.round(x * 10) / 10), cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` };
-  log(`streamsql bench: ${fmt(opt.events)} bids, ${opt.partitions} partitions, compression ${opt.compression}; ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAvgAtStart.join(' ')}`);
+  log(opt.instances.length > 0
+    ? `streamsql bench --instances ${opt.instances.join(',')}: ${fmt(flag('events') === undefined ? 1_000_000 : opt.events)} keyed bids per query, 12 partitions; ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAvgAtStart.join(' ')}`
+    : `streamsql bench: ${fmt(opt.events)} bids, ${opt.partitions} partitions, compression ${opt.compression}; ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAvgAtStart.join(' ')}`);
   const kcatSkip = opt.skip.has('kcat') ? 'skipped (--skip kcat)' : await ensureKcat();
   if (opt.instances.length > 0 && kcatSkip) throw new Error(`--instances loads its topic with kcat -P: ${kcatSkip}`);
   const spark = opt.skip.has('spark') || opt.instances.length > 0 ? { skip: 'skipped (--skip spark)' } : await ensureSpark();
