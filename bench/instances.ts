@@ -28,7 +28,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createBatchGenerator } from '../connectors/demo/generator.ts';
+import { createNexmarkGenerator, serializeBid } from '../connectors/demo/nexmark.ts';
 import { createTopic } from '../connectors/kafka/admin.ts';
 import { createKafka } from '../connectors/kafka/client.ts';
 import { murmur2 } from '../connectors/kafka/partitioner.ts';
@@ -149,7 +149,7 @@ export interface KeyedBids { readonly chunks: Buffer[][]; readonly perPartition:
  * never goes back within a partition.
  */
 export function generateKeyedBids(events: number): KeyedBids {
-  const gen = createBatchGenerator('bid', { seed: 1 });
+  const gen = createNexmarkGenerator({ seed: 1, baseTime: Date.now() });
   const chunks: Buffer[][] = Array.from({ length: SCALE_PARTITIONS }, () => []);
   const perPartition = new Array<number>(SCALE_PARTITIONS).fill(0);
   const keyOf = new Map<string, number>();
@@ -157,9 +157,9 @@ export function generateKeyedBids(events: number): KeyedBids {
   while (sent < events) {
     const n = Math.min(50_000, events - sent);
     const lines: string[][] = Array.from({ length: SCALE_PARTITIONS }, () => []);
-    for (const m of gen.next(n)) {
-      const v = (m.value as Buffer).toString('utf8');
-      const k = String((JSON.parse(v) as { auction: number }).auction);
+    for (const b of gen.nextBids(n)) {
+      const v = serializeBid(b);
+      const k = String(b.auction);
       let p = keyOf.get(k);
       if (p === undefined) { p = (murmur2(Buffer.from(k, 'utf8')) & 0x7fffffff) % SCALE_PARTITIONS; keyOf.set(k, p); }
       lines[p]!.push(`${k}\t${v}\n`);
