@@ -71,7 +71,7 @@ export interface ScaleRow {
   readonly ratioRaw: number | null;
   readonly spreadS: number;
   /** The same run measured from CREATE (all events, all CPU since CREATE, idle subtracted): no settling excluded. */
-  readonly fromCreate: { readonly wallS: number; readonly netCpuS: number; readonly eventsPerCpuS: number; readonly ratio: number | null };
+  readonly fromCreate: { readonly wallS: number; readonly cpuS: number; readonly netCpuS: number; readonly eventsPerCpuS: number; readonly ratio: number | null };
   readonly tasks: Record<string, number>;
   readonly exchangeBytes: number | null;
   readonly exchangeRows: number | null;
@@ -282,6 +282,18 @@ async function queryLag(admin: Admin, topic: string, ends: Map<number, number>, 
       .filter((g) => (g.startsWith('_streamsql-') && g.includes(`-${name}-`) && g.includes(`-${name}#`)) || g.startsWith(`streamsql-${name}-${queryId}`));
     if (groups.length >= SCALE_PARTITIONS || groups.some((g) => g.startsWith(`streamsql-${name}-`))) groupCache.set(name, groups);
   }
+  const committed = await committedOffsets(admin, topic, groups);
+  let lag = 0;
+  for (const [p, end] of ends) {
+    const c = committed.get(p);
+    if (c === undefined) { if (end > 0) return null; continue; }
+    lag += Math.max(0, end - c);
+  }
+  return lag;
+}
+
+/** The highest committed offset per partition of `topic` over `groups`. */
+async function committedOffsets(admin: Admin, topic: string, groups: readonly string[]): Promise<Map<number, number>> {
   const committed = new Map<number, number>();
   for (const g of groups) {
     for (const t of await admin.fetchOffsets({ groupId: g, topics: [topic] })) {
@@ -291,13 +303,7 @@ async function queryLag(admin: Admin, topic: string, ends: Map<number, number>, 
       }
     }
   }
-  let lag = 0;
-  for (const [p, end] of ends) {
-    const c = committed.get(p);
-    if (c === undefined) { if (end > 0) return null; continue; }
-    lag += Math.max(0, end - c);
-  }
-  return lag;
+  return committed;
 }
 
 /** The query's tasks per alive member, when all 12 are assigned and balanced; else null. */
@@ -387,8 +393,11 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     if (performance.now() - lastChange > 60_000) {
       const dump = path.join(o.out, `scale-stuck-${name}.log`);
       const states = await Promise.all(insts.map(async (i) => `==== ${i.id}\nGET /v1/queries/${queryId}: ${JSON.stringify((await http(`${i.url}/v1/queries/${queryId}`).catch(() => null))?.body ?? null, null, 1)}\nGET /v1/cluster: ${JSON.stringify((await http(`${i.url}/v1/cluster`).catch(() => null))?.body ?? null)}\nlog:\n${i.log}`));
-      writeFileSync(dump, states.join('\n'));
-      throw new Error(`${name}: lag ${lastLag === null ? 'unknown (no offsets committed by any of its groups)' : lastLag} unchanged for 60 s; status and instance logs in ${dump}`);
+      const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.includes(name));
+      const committed = await committedOffsets(admin, topic, groups);
+      const parts = [...ends].map(([p, end]) => `p${p}: committed ${committed.get(p) ?? 'none'} of ${end}`).join(', ');
+      writeFileSync(dump, `groups: ${groups.join(', ')}\n${parts}\n${states.join('\n')}`);
+      throw new Error(`${name}: lag ${lastLag === null ? 'unknown (a partition has no committed offset)' : lastLag} unchanged for 60 s (${parts}); status and instance logs in ${dump}`);
     }
     const dead = insts.find((i) => i.exited);
     if (dead) throw new Error(`instance ${dead.id} exited during ${name}: ${dead.log.slice(-1500)}`);
@@ -412,7 +421,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   return {
     query: key, instances: n, placement, events: lag0, wallS, machineBusyPct, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
-    fromCreate: { wallS: wallC, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
+    fromCreate: { wallS: wallC, cpuS: cpu1 - cpuCreate, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
     exchangeBytes, exchangeRows, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
@@ -438,27 +447,41 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
         insts = await startInstances(o, n, clusterId);
         o.log(`  ${n} instance(s) up, ${n} members alive on each, in ${((performance.now() - ts) / 1000).toFixed(1)} s`);
         // Idle CPU: what the instances burn with no query (group heartbeats, metadata, timers).
+        // Measured before and after the queries; the lower rate is subtracted (before may still hold
+        // start-up work: read workers booting, JIT; after may hold a dropped query's stop).
         const pids = insts.map((i) => i.proc.pid!);
-        await sleep(2000);
-        const c0 = treeCpuSeconds(pids); const w0 = performance.now();
-        await sleep(o.idleSeconds * 1000);
-        const idleRate = (treeCpuSeconds(pids) - c0) / ((performance.now() - w0) / 1000);
-        idle[n] = idleRate;
-        o.log(`  idle CPU of the ${n} instance(s) together: ${(idleRate * 100).toFixed(1)}% of a core (over ${o.idleSeconds} s)`);
+        const idleRateNow = async () => {
+          await sleep(2000);
+          const c0 = treeCpuSeconds(pids); const w0 = performance.now();
+          await sleep(o.idleSeconds * 1000);
+          return (treeCpuSeconds(pids) - c0) / ((performance.now() - w0) / 1000);
+        };
+        const before = await idleRateNow();
+        o.log(`  idle CPU of the ${n} instance(s) together, before the queries: ${(before * 100).toFixed(1)}% of a core (over ${o.idleSeconds} s)`);
+        const mine: Omit<ScaleRow, 'ratio' | 'ratioRaw'>[] = [];
         for (const key of o.queries) {
           try {
-            const r = await measureQuery(o, insts, admin, bootstrap, bids, key, idleRate);
-            const base = rows.find((x) => x.query === key && x.instances === o.instances[0]);
-            const row: ScaleRow = {
-              ...r, ratio: base ? r.eventsPerCpuS / base.eventsPerCpuS : 1, ratioRaw: base ? r.eventsPerCpuSRaw / base.eventsPerCpuSRaw : 1,
-              fromCreate: { ...r.fromCreate, ratio: base ? r.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : 1 },
-            };
-            rows.push(row);
-            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s (net ${r.netCpuS.toFixed(1)}) → ${fmt(r.eventsPerCpuS)} events/CPU-s (from CREATE: ${fmt(r.fromCreate.eventsPerCpuS)}); tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; load ${r.loadAvg.join(' ')}`);
+            const r = await measureQuery(o, insts, admin, bootstrap, bids, key, before);
+            mine.push(r);
+            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; load ${r.loadAvg.join(' ')}`);
           } catch (e) {
             errors.push(`${n} instance(s), ${key}: ${(e as Error).message}`);
             o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);
           }
+        }
+        const after = await idleRateNow();
+        const rate = Math.min(before, after);
+        idle[n] = rate;
+        o.log(`  idle CPU after the queries: ${(after * 100).toFixed(1)}% of a core; subtracted: ${(rate * 100).toFixed(1)}%`);
+        for (const r of mine) {
+          const netCpuS = Math.max(0.01, r.cpuS - rate * r.wallS);
+          const netC = Math.max(0.01, r.fromCreate.cpuS - rate * r.fromCreate.wallS);
+          const x = { ...r, idleCpuS: rate * r.wallS, netCpuS, eventsPerCpuS: r.events / netCpuS, fromCreate: { ...r.fromCreate, netCpuS: netC, eventsPerCpuS: r.events / netC } };
+          const base = rows.find((b) => b.query === r.query && b.instances === o.instances[0]);
+          rows.push({
+            ...x, ratio: base ? x.eventsPerCpuS / base.eventsPerCpuS : 1, ratioRaw: base ? x.eventsPerCpuSRaw / base.eventsPerCpuSRaw : 1,
+            fromCreate: { ...x.fromCreate, ratio: base ? x.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : 1 },
+          });
         }
       } catch (e) {
         errors.push(`${n} instance(s): ${(e as Error).message}`);
@@ -475,7 +498,7 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
 
 export function printScaling(r: ScaleReport, log: (s: string) => void): void {
   log('');
-  log(`Scaling: events per CPU-second of all instances together (${SCALE_PARTITIONS} partitions, ${fmt(r.events)} keyed bids; net = CPU − idle rate × wall)`);
+  log(`Scaling: events per CPU-second of all instances together (${SCALE_PARTITIONS} partitions, ${fmt(r.events)} keyed bids; net = CPU − idle rate × wall, the lower of the idle rates before and after the queries)`);
   log(`(each query on its own topic, produced only once its 12 tasks are spread; timed from then until lag 0; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${(v * 100).toFixed(1)}%`).join(', ')} of a core)`);
   const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'raw ratio', 'from CREATE', 'ratio', 'repartition bytes', 'machine CPU', 'load avg', 'placement'];
   const lines = r.rows.map((x) => [x.query, String(x.instances), fmt(x.events), x.wallS.toFixed(1), x.cpuS.toFixed(1), x.netCpuS.toFixed(1), fmt(x.eventsPerCpuS),
