@@ -478,9 +478,11 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
           const netC = Math.max(0.01, r.fromCreate.cpuS - rate * r.fromCreate.wallS);
           const x = { ...r, idleCpuS: rate * r.wallS, netCpuS, eventsPerCpuS: r.events / netCpuS, fromCreate: { ...r.fromCreate, netCpuS: netC, eventsPerCpuS: r.events / netC } };
           const base = rows.find((b) => b.query === r.query && b.instances === o.instances[0]);
+          // The ratio is to the first N of the run (n/a when that measurement failed).
+          const first = n === o.instances[0] ? 1 : null;
           rows.push({
-            ...x, ratio: base ? x.eventsPerCpuS / base.eventsPerCpuS : 1, ratioRaw: base ? x.eventsPerCpuSRaw / base.eventsPerCpuSRaw : 1,
-            fromCreate: { ...x.fromCreate, ratio: base ? x.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : 1 },
+            ...x, ratio: base ? x.eventsPerCpuS / base.eventsPerCpuS : first, ratioRaw: base ? x.eventsPerCpuSRaw / base.eventsPerCpuSRaw : first,
+            fromCreate: { ...x.fromCreate, ratio: base ? x.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : first },
           });
         }
       } catch (e) {
