@@ -9,7 +9,8 @@
  * /proc/<pid>/stat, plus any descendant processes), the broker's CPU not included.
  *
  * Per N: start N instances (fresh cluster id, data directories, ports) and wait until every instance
- * sees N alive members; then measure their idle CPU rate over a few seconds. Then per query: a fresh
+ * sees N alive members; their idle CPU rate is measured over a few seconds before and after the
+ * queries (the lower one is subtracted: the first may still hold start-up work). Per query: a fresh
  * topic of 12 partitions and CREATE SOURCE over it (record key = auction, 'key.fields'), CREATE SINK
  * (an exactly-once Kafka sink: in a cluster a view run as tasks is only partial per instance, and a sink
  * is how a scaled-out query's result leaves), wait until GET /v1/cluster on every instance shows the
@@ -42,7 +43,7 @@ export interface ScaleOptions {
   readonly instances: readonly number[];
   readonly events: number;
   readonly queries: readonly string[];
-  /** Seconds of idle CPU sampling before the queries. */
+  /** Seconds of idle CPU sampling, before and after the queries. */
   readonly idleSeconds: number;
   /** Each spawned process is registered here (the harness kills these on Ctrl-C too). */
   readonly track: (c: ChildProcess) => void;
