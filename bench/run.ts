@@ -16,6 +16,8 @@
  *                    [--repeat 2]   (runs per measurement, best counts) [--no-warmup] (skip the unmeasured first engine run)
  *                    [--cpu-prof] (engine .cpuprofile files to --out)
  *                    [--joins q3,q4,q7,q8,q9] [--join-events 1000000] (--skip joins: none; --skip spark-tumble: Spark's q8 only)
+ *   npm run bench -- --instances 1,2,3 [--events 1000000] [--scale-queries key,rekey] [--idle-seconds 5]
+ *                    (scale-out: N service processes in one cluster, events per CPU-second; bench/instances.ts)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +40,7 @@ import { flag, flags } from './lib/args.ts';
 import { JOIN_QUERIES, joinWork, loadNexmarkTopics, NEXMARK_KINDS, nexmarkSourcesSql, type NexmarkCounts, type NexmarkTopics } from './lib/nexmark-topics.ts';
 import { bidSourceSql, sourceDef } from './lib/sources.ts';
 import { barChart, lineChart } from './lib/svg.ts';
+import { measureInstances, printScaling } from './instances.ts';
 
 const SPARK_VERSION = '3.5.7';
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -74,7 +77,12 @@ const opt = {
   /** Join rows over the persons/auctions/bids topic set (Nexmark proportions). */
   joins: flags('joins').length ? flags('joins') : ['q3', 'q4', 'q7', 'q8', 'q9'],
   joinEvents: Number(flag('join-events') ?? 1_000_000),
+  /** Scale-out mode (bench/instances.ts): instance counts to measure, e.g. 1,2,3. */
+  instances: flags('instances').map(Number),
+  scaleQueries: flags('scale-queries').length ? flags('scale-queries') : ['key', 'rekey'],
+  idleSeconds: Number(flag('idle-seconds') ?? 5),
 };
+if (opt.instances.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--instances lists instance counts, e.g. 1,2,3');
 if (!['none', 'gzip'].includes(opt.compression)) throw new Error('--compression is none or gzip');
 
 const log = (s: string) => console.log(s);
@@ -570,14 +578,28 @@ async function main(): Promise<void> {
   mkdirSync(opt.out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const machine = { loadAvgAtStart: loadavg().map((x) => Math.round(x * 10) / 10), cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` };
-  log(`streamsql bench: ${fmt(opt.events)} bids, ${opt.partitions} partitions, compression ${opt.compression}; ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAvgAtStart.join(' ')}`);
+  log(opt.instances.length > 0
+    ? `streamsql bench --instances ${opt.instances.join(',')}: ${fmt(flag('events') === undefined ? 1_000_000 : opt.events)} keyed bids per query, 12 partitions; ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAvgAtStart.join(' ')}`
+    : `streamsql bench: ${fmt(opt.events)} bids, ${opt.partitions} partitions, compression ${opt.compression}; ${machine.cpus} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAvgAtStart.join(' ')}`);
   const kcatSkip = opt.skip.has('kcat') ? 'skipped (--skip kcat)' : await ensureKcat();
-  const spark = opt.skip.has('spark') ? { skip: 'skipped (--skip spark)' } : await ensureSpark();
+  if (opt.instances.length > 0 && kcatSkip) throw new Error(`--instances loads its topic with kcat -P: ${kcatSkip}`);
+  const spark = opt.skip.has('spark') || opt.instances.length > 0 ? { skip: 'skipped (--skip spark)' } : await ensureSpark();
 
   log('starting the local Kafka broker…');
   broker = await startLocalBroker({ heapMb: 1024 });
   const bootstrap = broker.bootstrap;
   const brokers = [bootstrap];
+  if (opt.instances.length > 0) {
+    const report = await measureInstances({
+      brokers, instances: opt.instances, events: flag('events') === undefined ? 1_000_000 : opt.events, queries: opt.scaleQueries, idleSeconds: opt.idleSeconds,
+      track: (c) => children.add(c), untrack: (c) => children.delete(c), log, out: opt.out,
+    }, bootstrap);
+    printScaling(report, log);
+    const json = path.join(opt.out, `scale-${stamp}.json`);
+    writeFileSync(json, JSON.stringify({ time: new Date().toISOString(), machine, loadAvgAtEnd: loadavg(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), ...report }, null, 2));
+    log(`\nwrote ${json}`);
+    return;
+  }
   const topic = `nexmark-bids-${Date.now().toString(36)}`;
   const loaded = await load(brokers, topic, !has('kcat') ? false : true);
   log(`loaded ${fmt(opt.events)} bids (${(loaded.bytes / 2 ** 20).toFixed(0)} MB of JSON) into ${topic} in ${(loaded.ms / 1000).toFixed(1)} s = ${fmt(opt.events / (loaded.ms / 1000))}/s (via ${loaded.via})`);

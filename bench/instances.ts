@@ -1,0 +1,515 @@
+/**
+ * Scale-out benchmark (`npm run bench -- --instances 1,2,3`, issue 17): CPU-normalised throughput of N
+ * service instances together, each a separate `node --import tsx server/main.ts` process (what `npm
+ * start` runs) with one CLUSTER_ID, on one pre-filled topic of 12 partitions of keyed Nexmark bids.
+ *
+ * Why CPU-normalised: the machine has 2 cores shared with the broker and other work, so wall-clock
+ * throughput cannot grow with instances here; what scale-out must keep is the cost per event. The
+ * figure is events ÷ CPU-seconds of all instance processes together (utime + stime of every thread, from
+ * /proc/<pid>/stat, plus any descendant processes), the broker's CPU not included.
+ *
+ * Per N: start N instances (fresh cluster id, data directories, ports) and wait until every instance
+ * sees N alive members; their idle CPU rate is measured over a few seconds before and after the
+ * queries (the lower one is subtracted: the first may still hold start-up work). Per query: a fresh
+ * topic of 12 partitions and CREATE SOURCE over it (record key = auction, 'key.fields'), CREATE SINK
+ * (an exactly-once Kafka sink: in a cluster a view run as tasks is only partial per instance, and a sink
+ * is how a scaled-out query's result leaves), wait until GET /v1/cluster on every instance shows the
+ * query's 12 tasks spread (balanced over the alive members, the same picture twice in a row). Only then
+ * are the events produced (generated once, in memory; one `kcat -P` per partition) and timing and the
+ * CPU baseline start, so no event is read before the tasks are where they stay and every event is
+ * counted exactly. Done when the query's committed consumer-group offsets reach the events' count
+ * (lag 0). CPU net = CPU in the window − idle rate × wall. Then DROP SINK and SOURCE. The "from CREATE"
+ * figure charges everything since CREATE SINK (settling included). The keyed query (GROUP BY the record
+ * key) runs as tasks; the re-keyed one (GROUP BY bidder) needs a repartition exchange: until exchanges
+ * are wired into tasks it runs whole on the owner of its task #0, and the repartition bytes are read from
+ * `streamsql_exchange_bytes_total` on each instance's /metrics ("n/a" when no instance exports it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { createNexmarkGenerator, serializeBid } from '../connectors/demo/nexmark.ts';
+import { createTopic } from '../connectors/kafka/admin.ts';
+import { createKafka } from '../connectors/kafka/client.ts';
+import { murmur2 } from '../connectors/kafka/partitioner.ts';
+
+export const SCALE_PARTITIONS = 12;
+const CLK_TCK = 100; // getconf CLK_TCK on Linux
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+
+export interface ScaleOptions {
+  readonly brokers: string[];
+  readonly instances: readonly number[];
+  readonly events: number;
+  readonly queries: readonly string[];
+  /** Seconds of idle CPU sampling, before and after the queries. */
+  readonly idleSeconds: number;
+  /** Each spawned process is registered here (the harness kills these on Ctrl-C too). */
+  readonly track: (c: ChildProcess) => void;
+  readonly untrack: (c: ChildProcess) => void;
+  readonly log: (s: string) => void;
+  /** Where a stuck query's status and the instances' logs are written. */
+  readonly out: string;
+}
+
+export interface ScaleRow {
+  readonly query: string;
+  readonly instances: number;
+  readonly placement: string;
+  readonly events: number;
+  readonly wallS: number;
+  /** The whole machine's busy CPU during the window, % of one core (the instances' share is cpuS / wallS). */
+  readonly machineBusyPct: number;
+  /** How long kcat took to write the events (the query reads while they arrive). */
+  readonly produceS: number;
+  readonly cpuS: number;
+  readonly idleCpuS: number;
+  readonly netCpuS: number;
+  readonly eventsPerCpuS: number;
+  readonly eventsPerCpuSRaw: number;
+  readonly ratio: number | null;
+  readonly ratioRaw: number | null;
+  readonly spreadS: number;
+  /** The same run measured from CREATE (all events, all CPU since CREATE, idle subtracted): no settling excluded. */
+  readonly fromCreate: { readonly wallS: number; readonly cpuS: number; readonly netCpuS: number; readonly eventsPerCpuS: number; readonly ratio: number | null };
+  readonly tasks: Record<string, number>;
+  readonly exchangeBytes: number | null;
+  readonly exchangeRows: number | null;
+  readonly loadAvg: number[];
+}
+
+export const SCALE_QUERIES: Record<string, { label: string; select: string }> = {
+  key: {
+    label: 'GROUP BY the record key (auction): 10 s tumbling COUNT/MAX',
+    select: `SELECT auction, window_start, window_end, COUNT(*) AS bids, MAX(price) AS max_price
+      FROM TUMBLE(bids, dateTime, INTERVAL '10' SECOND) GROUP BY auction, window_start, window_end`,
+  },
+  rekey: {
+    label: 'GROUP BY bidder (re-keyed): 10 s tumbling COUNT/MAX',
+    select: `SELECT bidder, window_start, window_end, COUNT(*) AS bids, MAX(price) AS max_price
+      FROM TUMBLE(bids, dateTime, INTERVAL '10' SECOND) GROUP BY bidder, window_start, window_end`,
+  },
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+// ---- CPU of the machine (/proc/stat): how contended the window was -------------------------------
+function machineTicks(): { busy: number; steal: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - (f[4] ?? 0), steal: f[7] ?? 0, total };
+}
+/** Busy share of the whole machine between two readings, in % of one core (200 % = both cores here). */
+function machinePct(a: ReturnType<typeof machineTicks>, b: ReturnType<typeof machineTicks>, cores: number): number {
+  return b.total > a.total ? Math.round(((b.busy - a.busy) / (b.total - a.total)) * 100 * cores) : NaN;
+}
+
+// ---- CPU of a process tree ----------------------------------------------------------------------
+function statOf(pid: number): { ppid: number; ticks: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // f[0] = state (field 3); utime, stime, cutime, cstime are fields 14–17.
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
+  } catch { return null; }
+}
+
+/** CPU-seconds so far of the given processes and all their live descendants (threads included). */
+export function treeCpuSeconds(pids: readonly number[]): number {
+  const byParent = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = statOf(Number(d));
+    if (!st) continue;
+    const l = byParent.get(st.ppid) ?? [];
+    l.push(Number(d));
+    byParent.set(st.ppid, l);
+  }
+  let ticks = 0;
+  const seen = new Set<number>();
+  const stack = [...pids];
+  while (stack.length) {
+    const p = stack.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    ticks += statOf(p)?.ticks ?? 0;
+    stack.push(...(byParent.get(p) ?? []));
+  }
+  return ticks / CLK_TCK;
+}
+
+// ---- load: keyed bids, each key in the partition Java's producer would choose -------------------
+/** The bids of one run, generated once: per partition, `key\tvalue\n` lines in chunks, as `kcat -P -K '\t'` reads them. */
+export interface KeyedBids { readonly chunks: Buffer[][]; readonly perPartition: number[]; readonly bytes: number; readonly events: number }
+
+/**
+ * The record key is the auction id as text ('key.format' = 'raw'), the partition murmur2(key) % 12 as
+ * Kafka's Java client computes it. Each partition gets its records in generator order, so event time
+ * never goes back within a partition.
+ */
+export function generateKeyedBids(events: number): KeyedBids {
+  const gen = createNexmarkGenerator({ seed: 1, baseTime: Date.now() });
+  const chunks: Buffer[][] = Array.from({ length: SCALE_PARTITIONS }, () => []);
+  const perPartition = new Array<number>(SCALE_PARTITIONS).fill(0);
+  const keyOf = new Map<string, number>();
+  let bytes = 0; let sent = 0;
+  while (sent < events) {
+    const n = Math.min(50_000, events - sent);
+    const lines: string[][] = Array.from({ length: SCALE_PARTITIONS }, () => []);
+    for (const b of gen.nextBids(n)) {
+      const v = serializeBid(b);
+      const k = String(b.auction);
+      let p = keyOf.get(k);
+      if (p === undefined) { p = (murmur2(Buffer.from(k, 'utf8')) & 0x7fffffff) % SCALE_PARTITIONS; keyOf.set(k, p); }
+      lines[p]!.push(`${k}\t${v}\n`);
+      perPartition[p]!++;
+      bytes += v.length;
+    }
+    lines.forEach((l, p) => { if (l.length) chunks[p]!.push(Buffer.from(l.join(''))); });
+    sent += n;
+  }
+  return { chunks, perPartition, bytes, events };
+}
+
+/** Writes the bids into `topic` (12 partitions) with one `kcat -P -K` per partition; resolves when all are acknowledged. */
+export async function produceKeyedBids(o: ScaleOptions, bootstrap: string, topic: string, bids: KeyedBids): Promise<number> {
+  const t0 = performance.now();
+  await Promise.all(bids.chunks.map(async (chunks, p) => {
+    const c = spawn('kcat', ['-P', '-b', bootstrap, '-t', topic, '-p', String(p), '-K', '\t',
+      '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.kbytes=262144'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    o.track(c);
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const done = new Promise<void>((resolve, reject) => c.on('exit', (code) => { o.untrack(c); if (code === 0) resolve(); else reject(new Error(`kcat -P exited ${code}: ${err.slice(-300)}`)); }));
+    for (const b of chunks) if (!c.stdin!.write(b)) await new Promise((r) => c.stdin!.once('drain', r));
+    c.stdin!.end();
+    await done;
+  }));
+  return performance.now() - t0;
+}
+
+// ---- instances ----------------------------------------------------------------------------------
+interface Instance { readonly id: string; readonly url: string; readonly proc: ChildProcess; readonly dataDir: string; log: string; exited: boolean }
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const a = s.address(); s.close(() => resolve(typeof a === 'object' && a ? a.port : 0)); });
+  });
+}
+
+async function http(url: string, init?: RequestInit): Promise<{ status: number; body: any; text: string }> {
+  const r = await fetch(url, { ...init, signal: AbortSignal.timeout(15_000) });
+  const text = await r.text();
+  let body: any = null;
+  try { body = JSON.parse(text); } catch { /* /metrics is text */ }
+  return { status: r.status, body, text };
+}
+
+async function sql(i: Instance, statement: string): Promise<any> {
+  const r = await http(`${i.url}/v1/sql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: statement }) });
+  if (r.status !== 200) throw new Error(`POST /v1/sql on ${i.id}: ${r.status} ${r.text.slice(0, 500)}`);
+  return r.body;
+}
+
+async function waitFor<T>(what: string, ms: number, f: () => Promise<T | null | undefined | false>, insts?: readonly Instance[]): Promise<T> {
+  const end = Date.now() + ms;
+  let lastErr = '';
+  for (;;) {
+    const dead = insts?.find((i) => i.exited);
+    if (dead) throw new Error(`instance ${dead.id} exited while waiting for ${what}: ${dead.log.slice(-1500)}`);
+    try { const v = await f(); if (v) return v; } catch (e) { lastErr = (e as Error).message; }
+    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
+    await sleep(200);
+  }
+}
+
+async function startInstances(o: ScaleOptions, n: number, clusterId: string): Promise<Instance[]> {
+  const insts: Instance[] = [];
+  for (let k = 0; k < n; k++) {
+    const port = await freePort();
+    const dataDir = mkdtempSync(path.join(tmpdir(), `streamsql-scale-${k}-`));
+    const url = `http://127.0.0.1:${port}`;
+    const id = `bench${k}`;
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+      cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, CLUSTER_ID: clusterId, KAFKA_BROKERS: o.brokers.join(','), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, INSTANCE_ID: id, ADVERTISED_URL: url, PG_PORT: 'off', DEMO: '0', LOG_LEVEL: 'warn' },
+    });
+    o.track(proc);
+    const inst: Instance = { id, url, proc, dataDir, log: '', exited: false };
+    proc.stderr!.on('data', (d: Buffer) => { inst.log += d.toString(); if (inst.log.length > 100_000) inst.log = inst.log.slice(-50_000); });
+    proc.on('exit', () => { inst.exited = true; o.untrack(proc); });
+    insts.push(inst);
+  }
+  for (const i of insts) await waitFor(`${i.id} /healthz`, 90_000, async () => (await http(`${i.url}/healthz`)).status === 200, insts);
+  await waitFor(`${n} alive members on every instance`, 60_000, async () => {
+    for (const i of insts) {
+      const c = (await http(`${i.url}/v1/cluster`)).body;
+      if ((c?.members ?? []).filter((m: { alive: boolean }) => m.alive).length !== n) return false;
+    }
+    return true;
+  }, insts);
+  return insts;
+}
+
+async function stopInstances(o: ScaleOptions, insts: readonly Instance[]): Promise<void> {
+  for (const i of insts) if (!i.exited) i.proc.kill('SIGTERM');
+  const end = Date.now() + 15_000;
+  while (insts.some((i) => !i.exited) && Date.now() < end) await sleep(100);
+  for (const i of insts) if (!i.exited) { o.log(`  ${i.id} did not stop in 15 s: SIGKILL`); i.proc.kill('SIGKILL'); }
+  while (insts.some((i) => !i.exited)) await sleep(50);
+  for (const i of insts) rmSync(i.dataDir, { recursive: true, force: true });
+}
+
+// ---- progress: the query's committed offsets (its task groups, or its runner's group) ------------
+type Admin = ReturnType<ReturnType<typeof createKafka>['admin']>;
+
+/**
+ * Σ over partitions of (end − committed) for the query's consumer groups; null until every partition
+ * has a commit. A task commits its partition's offsets to its own group, named like its transactional
+ * id `_streamsql-<cluster>-<query>-<id prefix>-<query>#<p>`; a query run whole commits to
+ * `streamsql-<query>-<id>` (or `…-in<i>` per input). GET /v1/cluster's lag reads only the latter, so it
+ * shows null for queries run as tasks: this reads both.
+ */
+const groupCache = new Map<string, string[]>();
+async function queryLag(admin: Admin, topic: string, ends: Map<number, number>, name: string, queryId: string): Promise<number | null> {
+  // Listed until the query's groups are all there (12 task groups, or the runner's), then reused: fewer requests to the shared broker.
+  let groups = groupCache.get(name);
+  if (!groups) {
+    groups = (await admin.listGroups()).groups.map((g) => g.groupId)
+      .filter((g) => (g.startsWith('_streamsql-') && g.includes(`-${name}-`) && g.includes(`-${name}#`)) || g.startsWith(`streamsql-${name}-${queryId}`));
+    if (groups.length >= SCALE_PARTITIONS || groups.some((g) => g.startsWith(`streamsql-${name}-`))) groupCache.set(name, groups);
+  }
+  const committed = await committedOffsets(admin, topic, groups);
+  let lag = 0;
+  for (const [p, end] of ends) {
+    const c = committed.get(p);
+    if (c === undefined) { if (end > 0) return null; continue; }
+    lag += Math.max(0, end - c);
+  }
+  return lag;
+}
+
+/** The highest committed offset per partition of `topic` over `groups`. */
+async function committedOffsets(admin: Admin, topic: string, groups: readonly string[]): Promise<Map<number, number>> {
+  const committed = new Map<number, number>();
+  for (const g of groups) {
+    for (const t of await admin.fetchOffsets({ groupId: g, topics: [topic] })) {
+      for (const p of t.partitions) {
+        const off = Number(p.offset);
+        if (off >= 0) committed.set(p.partition, Math.max(committed.get(p.partition) ?? 0, off));
+      }
+    }
+  }
+  return committed;
+}
+
+/** The query's tasks per alive member, when all 12 are assigned and balanced; else null. */
+async function taskSpread(i: Instance, name: string, n: number): Promise<Record<string, number> | null> {
+  const c = (await http(`${i.url}/v1/cluster`)).body;
+  const alive = ((c?.members ?? []) as { id: string; alive: boolean; tasks: string[] }[]).filter((m) => m.alive);
+  if (alive.length !== n) return null;
+  const per: Record<string, number> = {};
+  const seen = new Set<string>();
+  for (const m of alive) {
+    const mine = (m.tasks ?? []).filter((t) => t.startsWith(`${name}#`));
+    per[m.id] = mine.length;
+    for (const t of mine) seen.add(t);
+  }
+  const counts = Object.values(per);
+  if (seen.size !== SCALE_PARTITIONS || counts.reduce((a, b) => a + b, 0) !== SCALE_PARTITIONS) return null;
+  if (Math.max(...counts) - Math.min(...counts) > 1) return null;
+  return per;
+}
+
+/** Σ of a counter over every instance's /metrics for series labelled with the query (name or id); null when absent everywhere. */
+async function metricSum(insts: readonly Instance[], metric: string, name: string, id: string): Promise<number | null> {
+  let sum: number | null = null;
+  for (const i of insts) {
+    const text = (await http(`${i.url}/metrics`)).text;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${metric}{`) && !line.startsWith(`${metric} `)) continue;
+      const labels = line.slice(line.indexOf('{') + 1, line.lastIndexOf('}'));
+      const q = /(?:^|,)query="([^"]*)"/.exec(labels)?.[1];
+      if (q !== undefined && q !== name && q !== id) continue;
+      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (Number.isFinite(v)) sum = (sum ?? 0) + v;
+    }
+  }
+  return sum;
+}
+
+// ---- one measurement ----------------------------------------------------------------------------
+async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: Admin, bootstrap: string, bids: KeyedBids, key: string, idleRate: number): Promise<Omit<ScaleRow, 'ratio' | 'ratioRaw'>> {
+  if (!SCALE_QUERIES[key]) throw new Error(`unknown scale query ${key} (key, rekey)`);
+  const n = insts.length;
+  const q = SCALE_QUERIES[key]!;
+  const name = `scale_${key}_${Date.now().toString(36)}`;
+  const out = `${name}-out`;
+  const topic = `${name}-bids`;
+  await createTopic(o.brokers, topic, SCALE_PARTITIONS);
+  await createTopic(o.brokers, out, SCALE_PARTITIONS);
+  const source = `${name}_bids`;
+  await sql(insts[0]!, `CREATE SOURCE ${source} (
+    auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, dateTime TIMESTAMP(3),
+    WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
+  ) WITH (connector = 'kafka', topic = '${topic}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'auction', 'scan.startup.mode' = 'earliest')`);
+  const ends = new Map(bids.perPartition.map((c, p) => [p, c]));
+  const pids = insts.map((i) => i.proc.pid!);
+  const tCreate = performance.now();
+  const cpuCreate = treeCpuSeconds(pids);
+  const res = await sql(insts[n - 1]!, `CREATE SINK ${name} WITH (connector = 'kafka', topic = '${out}', format = 'json', 'checkpoint.interval' = '1 s') AS ${q.select.replace('TUMBLE(bids,', `TUMBLE(${source},`)}`);
+  const queryId = res.results?.[0]?.queryId as string;
+  if (!queryId) throw new Error(`CREATE SINK returned no query id: ${JSON.stringify(res).slice(0, 300)}`);
+  // Spread: every instance's GET /v1/cluster shows the 12 tasks balanced, the same picture twice.
+  let prev = '';
+  const tasks = await waitFor(`the tasks of ${name} spread over ${n} instance(s)`, 60_000, async () => {
+    const pics: string[] = [];
+    let per: Record<string, number> | null = null;
+    for (const i of insts) { per = await taskSpread(i, name, n); if (!per) { prev = ''; return null; } pics.push(JSON.stringify(per)); }
+    const pic = pics.join('|');
+    if (new Set(pics).size !== 1 || pic !== prev) { prev = pic; return null; }
+    return per;
+  }, insts);
+  // Timing starts now, with the topic still empty: the events are produced only once the tasks are spread.
+  const t0 = performance.now();
+  const cpu0 = treeCpuSeconds(pids);
+  const m0 = machineTicks();
+  const total = bids.events;
+  const lag0 = total;
+  const spreadS = (t0 - tCreate) / 1000;
+  let produceMs: number | null = null;
+  const producing = produceKeyedBids(o, bootstrap, topic, bids).then((ms) => { produceMs = ms; });
+  producing.catch(() => undefined);
+  let lastLag: number | null = lag0; let lastChange = performance.now(); let lastPrint = 0;
+  for (;;) {
+    await sleep(250);
+    const lag = await queryLag(admin, topic, ends, name, queryId);
+    if (lag === 0) break;
+    if (produceMs === null) { lastChange = performance.now(); continue; }
+    if (lag !== lastLag) { lastLag = lag; lastChange = performance.now(); }
+    if (performance.now() - lastChange > 60_000) {
+      const dump = path.join(o.out, `scale-stuck-${name}.log`);
+      const states = await Promise.all(insts.map(async (i) => `==== ${i.id}\nGET /v1/queries/${queryId}: ${JSON.stringify((await http(`${i.url}/v1/queries/${queryId}`).catch(() => null))?.body ?? null, null, 1)}\nGET /v1/cluster: ${JSON.stringify((await http(`${i.url}/v1/cluster`).catch(() => null))?.body ?? null)}\nlog:\n${i.log}`));
+      const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.includes(name));
+      const committed = await committedOffsets(admin, topic, groups);
+      const parts = [...ends].map(([p, end]) => `p${p}: committed ${committed.get(p) ?? 'none'} of ${end}`).join(', ');
+      writeFileSync(dump, `groups: ${groups.join(', ')}\n${parts}\n${states.join('\n')}`);
+      throw new Error(`${name}: lag ${lastLag === null ? 'unknown (a partition has no committed offset)' : lastLag} unchanged for 60 s (${parts}); status and instance logs in ${dump}`);
+    }
+    const dead = insts.find((i) => i.exited);
+    if (dead) throw new Error(`instance ${dead.id} exited during ${name}: ${dead.log.slice(-1500)}`);
+    if (performance.now() - lastPrint > 5000) { lastPrint = performance.now(); o.log(`    ${name}: lag ${lag === null ? '(no commit yet)' : fmt(lag)} after ${((lastPrint - t0) / 1000).toFixed(0)} s`); }
+  }
+  const t1 = performance.now();
+  const cpu1 = treeCpuSeconds(pids);
+  const machineBusyPct = machinePct(m0, machineTicks(), cpus().length);
+  await producing;
+  const wallS = (t1 - t0) / 1000;
+  const cpuS = cpu1 - cpu0;
+  const idleCpuS = idleRate * wallS;
+  const netCpuS = Math.max(0.01, cpuS - idleCpuS);
+  const placement = String((await http(`${insts[0]!.url}/v1/queries/${queryId}`)).body?.placement ?? '?');
+  const exchangeBytes = await metricSum(insts, 'streamsql_exchange_bytes_total', name, queryId);
+  const exchangeRows = await metricSum(insts, 'streamsql_exchange_rows_total', name, queryId);
+  await sql(insts[0]!, `DROP SINK ${name}`);
+  await sql(insts[0]!, `DROP SOURCE ${source}`).catch(() => undefined);
+  const wallC = (t1 - tCreate) / 1000;
+  const netC = Math.max(0.01, cpu1 - cpuCreate - idleRate * wallC);
+  return {
+    query: key, instances: n, placement, events: lag0, wallS, machineBusyPct, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
+    eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
+    fromCreate: { wallS: wallC, cpuS: cpu1 - cpuCreate, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
+    exchangeBytes, exchangeRows, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+export interface ScaleReport { readonly events: number; readonly bytes: number; readonly perPartition: number[]; readonly rows: ScaleRow[]; readonly idle: Record<number, number>; readonly errors: string[] }
+
+export async function measureInstances(o: ScaleOptions, bootstrap: string): Promise<ScaleReport> {
+  const tg = performance.now();
+  const bids = generateKeyedBids(o.events);
+  o.log(`generated ${fmt(o.events)} keyed bids (${(bids.bytes / 2 ** 20).toFixed(0)} MB of JSON; key = auction, Java's partitioner; ${SCALE_PARTITIONS} partitions: ${bids.perPartition.map(fmt).join(' ')}) in ${((performance.now() - tg) / 1000).toFixed(1)} s`);
+  const admin = createKafka(o.brokers, 'streamsql-bench-scale').admin();
+  await admin.connect();
+  const rows: ScaleRow[] = [];
+  const idle: Record<number, number> = {};
+  const errors: string[] = [];
+  try {
+    for (const n of o.instances) {
+      const clusterId = `bench${n}x${Date.now().toString(36)}`;
+      o.log(`${n} instance(s), CLUSTER_ID ${clusterId}: starting… (load average ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+      let insts: Instance[] = [];
+      try {
+        const ts = performance.now();
+        insts = await startInstances(o, n, clusterId);
+        o.log(`  ${n} instance(s) up, ${n} members alive on each, in ${((performance.now() - ts) / 1000).toFixed(1)} s`);
+        // Idle CPU: what the instances burn with no query (group heartbeats, metadata, timers).
+        // Measured before and after the queries; the lower rate is subtracted (before may still hold
+        // start-up work: read workers booting, JIT; after may hold a dropped query's stop).
+        const pids = insts.map((i) => i.proc.pid!);
+        const idleRateNow = async () => {
+          await sleep(2000);
+          const c0 = treeCpuSeconds(pids); const w0 = performance.now();
+          await sleep(o.idleSeconds * 1000);
+          return (treeCpuSeconds(pids) - c0) / ((performance.now() - w0) / 1000);
+        };
+        const before = await idleRateNow();
+        o.log(`  idle CPU of the ${n} instance(s) together, before the queries: ${(before * 100).toFixed(1)}% of a core (over ${o.idleSeconds} s)`);
+        const mine: Omit<ScaleRow, 'ratio' | 'ratioRaw'>[] = [];
+        for (const key of o.queries) {
+          try {
+            const r = await measureQuery(o, insts, admin, bootstrap, bids, key, before);
+            mine.push(r);
+            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; load ${r.loadAvg.join(' ')}`);
+          } catch (e) {
+            errors.push(`${n} instance(s), ${key}: ${(e as Error).message}`);
+            o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);
+          }
+        }
+        const after = await idleRateNow();
+        const rate = Math.min(before, after);
+        idle[n] = rate;
+        o.log(`  idle CPU after the queries: ${(after * 100).toFixed(1)}% of a core; subtracted: ${(rate * 100).toFixed(1)}%`);
+        for (const r of mine) {
+          const netCpuS = Math.max(0.01, r.cpuS - rate * r.wallS);
+          const netC = Math.max(0.01, r.fromCreate.cpuS - rate * r.fromCreate.wallS);
+          const x = { ...r, idleCpuS: rate * r.wallS, netCpuS, eventsPerCpuS: r.events / netCpuS, fromCreate: { ...r.fromCreate, netCpuS: netC, eventsPerCpuS: r.events / netC } };
+          const base = rows.find((b) => b.query === r.query && b.instances === o.instances[0]);
+          // The ratio is to the first N of the run (n/a when that measurement failed).
+          const first = n === o.instances[0] ? 1 : null;
+          rows.push({
+            ...x, ratio: base ? x.eventsPerCpuS / base.eventsPerCpuS : first, ratioRaw: base ? x.eventsPerCpuSRaw / base.eventsPerCpuSRaw : first,
+            fromCreate: { ...x.fromCreate, ratio: base ? x.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : first },
+          });
+        }
+      } catch (e) {
+        errors.push(`${n} instance(s): ${(e as Error).message}`);
+        o.log(`  failed: ${(e as Error).message.slice(0, 2000)}`);
+      } finally {
+        await stopInstances(o, insts);
+      }
+    }
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  return { events: o.events, bytes: bids.bytes, perPartition: bids.perPartition, rows, idle, errors };
+}
+
+export function printScaling(r: ScaleReport, log: (s: string) => void): void {
+  log('');
+  log(`Scaling: events per CPU-second of all instances together (${SCALE_PARTITIONS} partitions, ${fmt(r.events)} keyed bids; net = CPU − idle rate × wall, the lower of the idle rates before and after the queries)`);
+  log(`(each query on its own topic, produced only once its 12 tasks are spread; timed from then until lag 0; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${(v * 100).toFixed(1)}%`).join(', ')} of a core)`);
+  const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'raw ratio', 'from CREATE', 'ratio', 'repartition bytes', 'machine CPU', 'load avg', 'placement'];
+  const lines = r.rows.map((x) => [x.query, String(x.instances), fmt(x.events), x.wallS.toFixed(1), x.cpuS.toFixed(1), x.netCpuS.toFixed(1), fmt(x.eventsPerCpuS),
+    x.ratio === null ? 'n/a' : x.ratio.toFixed(2), x.ratioRaw === null ? 'n/a' : x.ratioRaw.toFixed(2), fmt(x.fromCreate.eventsPerCpuS), x.fromCreate.ratio === null ? 'n/a' : x.fromCreate.ratio.toFixed(2),
+    x.exchangeBytes === null ? 'n/a' : fmt(x.exchangeBytes), `${x.machineBusyPct}%`, x.loadAvg[0]!.toFixed(1), x.placement.replace(/tasks here: .*\((.*)\)$/, 'tasks ($1)').slice(0, 60)]);
+  const w = head.map((h, c) => Math.max(h.length, ...lines.map((l) => l[c]!.length)));
+  const row = (l: string[]) => l.map((s, c) => (c === 0 || c === l.length - 1 ? s.padEnd(w[c]!) : s.padStart(w[c]!))).join('  ');
+  log(row(head));
+  for (const l of lines) log(row(l));
+  for (const e of r.errors) log(`error: ${e.slice(0, 500)}`);
+}
