@@ -368,9 +368,13 @@ export function createEngine(cfg: EngineConfig): Engine {
     async clusterLag() {
       if (!cfg.cluster) return null;
       // Every continuous query of the catalog (run here or not), its consumer group as the runner names it.
-      const qs = store.stored().filter((s) => s.queryId).map((s) => ({ name: s.name, id: s.queryId!, group: `streamsql-${s.name}-${s.queryId}` }));
-      const lags = await consumerGroupLag(cfg.brokers, qs.map((q) => q.group), cfg.log);
-      return qs.map((q) => ({ name: q.name, id: q.id, lag: lags.get(q.group) ?? null }));
+      // A query run as tasks: the sum over its tasks' groups (each task commits input 0's offsets to its own).
+      const qs = store.stored().filter((s) => s.queryId).map((s) => ({ name: s.name, id: s.queryId!, groups: wiring?.taskGroups(s.queryId!) ?? [`streamsql-${s.name}-${s.queryId}`] }));
+      const lags = await consumerGroupLag(cfg.brokers, qs.flatMap((q) => q.groups), cfg.log);
+      return qs.map((q) => {
+        const ls = q.groups.map((g) => lags.get(g) ?? null);
+        return { name: q.name, id: q.id, lag: ls.length && ls.every((l) => l !== null) ? ls.reduce((a, b) => a! + b!, 0) : null };
+      });
     },
   };
 }

@@ -35,7 +35,7 @@ import type { QueryProgress, QueryState } from '../runner.ts';
 import { columnsOf, resultBudget } from '../results.ts';
 import { partitionGroups, type ClusterMember } from './membership.ts';
 import { createTaskHost, type TaskHost } from './task-host.ts';
-import type { TaskStatus } from './task-runner.ts';
+import { taskTransactionalId, type TaskStatus } from './task-runner.ts';
 
 export type Placement = 'tasks' | 'owner0' | 'whole';
 
@@ -67,6 +67,8 @@ export interface TaskWiring {
   /** Queries run as tasks (with this instance's share) and 'owner0' ones as if run elsewhere ('stopped' here: the engine prefers its runner's info). */
   infos(): QueryInfo[];
   placement(id: string): string | undefined;
+  /** A query run as tasks: the consumer groups holding its tasks' input-0 offsets (every task the group lists); undefined otherwise. */
+  taskGroups(id: string): string[] | undefined;
   /** A query run as tasks: the progress of this instance's share (its tasks' inputs, epochs, repartition traffic). */
   progress(id: string): QueryProgress | undefined;
   readonly host: TaskHost;
@@ -241,6 +243,13 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
         });
       }
       return out;
+    },
+    taskGroups(id) {
+      const r = byId.get(id);
+      if (!r || r.placement !== 'tasks') return undefined;
+      const name = r.p.def.name.toLowerCase();
+      const tasks = [...new Set(w.members().flatMap((m) => m.tasks).filter((t) => groupOf(t).toLowerCase() === name))].sort();
+      return tasks.map((t) => taskTransactionalId(w.clusterId, r.stateName, t));
     },
     progress(id) {
       const r = byId.get(id);

@@ -213,6 +213,8 @@ describe('cluster: continuous queries run as tasks', () => {
     const expectedJ = all.filter((e) => e.ts < FAR).map((e) => `${e.k}|${e.ts}|label-${e.g}`).concat(closing(keys).map((e) => `${e.k}|${e.ts}|label-${e.g}`)).sort();
     const joinedRows = async () => (await readCommittedRecords(brokerList(), outputJ, 0)).map((r) => { const o = JSON.parse(r.value!) as { k: string; ts: string; label: string }; return `${o.k}|${Date.parse(o.ts)}|${o.label}`; }).sort();
     expect(await waitFor(async () => { const o = await joinedRows(); return o.length >= expectedJ.length && o; }, 40_000, 'the join\'s output')).toEqual(expectedJ);
+    // GET /v1/cluster: a query run as tasks has its lag summed over its tasks' groups; 0 once all input is committed.
+    await waitFor(async () => (await survivors[0]!.get('/v1/cluster')).body.queries.find((q: { name: string }) => q.name === 'out')?.lag === 0, 20_000, 'out\'s lag 0 in /v1/cluster');
     // Progress of a re-keyed query: this instance's tasks and their repartition traffic, also in /metrics.
     const prog = (await survivors[0]!.get(`/v1/queries/${outGId}`)).body.progress;
     expect(prog.tasks.length).toBeGreaterThan(0);
