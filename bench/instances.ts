@@ -280,7 +280,7 @@ async function queryLag(admin: Admin, topic: string, ends: Map<number, number>, 
   let groups = groupCache.get(name);
   if (!groups) {
     groups = (await admin.listGroups()).groups.map((g) => g.groupId)
-      .filter((g) => (g.startsWith('_streamsql-') && g.includes(`-${name}-`) && g.includes(`-${name}#`)) || g.startsWith(`streamsql-${name}-${queryId}`));
+      .filter((g) => (g.startsWith('_streamsql-') && g.includes(`-${name}-`) && g.includes(`-${name}#`) && !/-in\d+$/.test(g)) || g.startsWith(`streamsql-${name}-${queryId}`));
     if (groups.length >= SCALE_PARTITIONS || groups.some((g) => g.startsWith(`streamsql-${name}-`))) groupCache.set(name, groups);
   }
   const committed = await committedOffsets(admin, topic, groups);
@@ -403,6 +403,15 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     const dead = insts.find((i) => i.exited);
     if (dead) throw new Error(`instance ${dead.id} exited during ${name}: ${dead.log.slice(-1500)}`);
     if (performance.now() - lastPrint > 5000) { lastPrint = performance.now(); o.log(`    ${name}: lag ${lag === null ? '(no commit yet)' : fmt(lag)} after ${((lastPrint - t0) / 1000).toFixed(0)} s`); }
+  }
+  // Through a repartition topic the source's offsets are committed before the downstream side has read
+  // the rows: done once every row written into the repartition topics has been read back (Σ over instances).
+  for (const end = performance.now() + 60_000; performance.now() < end;) {
+    const written = await metricSum(insts, 'streamsql_exchange_rows_total', name, queryId);
+    if (written === null) break;
+    const read = await metricSum(insts, 'streamsql_exchange_read_rows_total', name, queryId);
+    if (read !== null && read >= written) break;
+    await sleep(250);
   }
   const t1 = performance.now();
   const cpu1 = treeCpuSeconds(pids);
