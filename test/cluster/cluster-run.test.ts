@@ -12,7 +12,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, listTopicNames, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
-import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
+import { keysByPartition } from './keys.ts';
 import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
 import { clusterInstances, type ClusterInstance } from './instances.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
@@ -39,17 +39,6 @@ async function waitFor<T>(f: () => Promise<T | null | undefined | false>, ms: nu
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 150));
   }
-}
-
-/** Three keys per partition, placed as Kafka's Java client places them. */
-function keysByPartition(): string[][] {
-  const out: string[][] = Array.from({ length: P }, () => []);
-  for (let i = 0; out.some((k) => k.length < 3); i++) {
-    const k = `key-${i}`;
-    const p = partitionForKey(keyBytes(k), P);
-    if (out[p]!.length < 3) out[p]!.push(k);
-  }
-  return out;
 }
 
 /** `g`: a column the topic is not keyed by (4 values, in every partition): grouping by it needs a repartition topic. */
@@ -101,7 +90,7 @@ describe('cluster: continuous queries run as tasks', () => {
     await createTopic(brokerList(), dimTopic, P);
     await createTopic(brokerList(), outputJ, 1);
     await produce(brokerList(), dimTopic, ['g0', 'g1', 'g2', 'g3'].map((g) => ({ key: `label-${g}`, value: JSON.stringify({ gid: g, label: `label-${g}` }) })));
-    const keys = keysByPartition();
+    const keys = keysByPartition(P);
     const phase1 = events(keys, 0, 200); // windows [0, 40) s close
     await produce(brokerList(), input, toMessages(phase1));
 

@@ -18,7 +18,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
-import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
+import { keysByPartition } from './keys.ts';
 import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
 import { brokerList, brokers, uniqueTopic } from '../helpers/kafka.ts';
 import { processInstances, type PreparedInstance, type ProcessInstance } from './instance-process.ts';
@@ -46,17 +46,7 @@ async function waitFor<T>(f: () => Promise<T | null | undefined | false>, ms: nu
   }
 }
 
-/** Three keys per partition, placed as Kafka's Java client places them. */
-function keysByPartition(): string[][] {
-  const out: string[][] = Array.from({ length: P }, () => []);
-  for (let i = 0; out.some((k) => k.length < 3); i++) {
-    const k = `fk-${i}`;
-    const p = partitionForKey(keyBytes(k), P);
-    if (out[p]!.length < 3) out[p]!.push(k);
-  }
-  return out;
-}
-const KEYS = keysByPartition();
+const KEYS = keysByPartition(P, 'fk-');
 const partitionOfKey = new Map(KEYS.flatMap((ks, p) => ks.map((k) => [k, p] as const)));
 
 interface Ev { k: string; v: number; ts: number; p: number }

@@ -11,6 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce, readTopic, type ProduceMessage } from '../../connectors/kafka/admin.ts';
 import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
+import { keysByPartition } from './keys.ts';
 import { readCommittedRecords, stateTopicName, stateTopicOffsets } from '../../connectors/kafka/state-topic.ts';
 import { createCatalog, planRequest, type PhysicalPlan } from '../../planner/index.ts';
 import type { QueryOptions } from '../../planner/catalog.ts';
@@ -37,17 +38,6 @@ afterEach(async () => {
   await Promise.all(hosts.splice(0).map((h) => h.close({ checkpoint: false })));
   await Promise.all(zombies.splice(0).map((t) => t.stop({ checkpoint: false }).catch(() => undefined)));
 });
-
-/** Three keys per partition, placed as Kafka's Java client places them (the producer below uses the same). */
-function keysByPartition(): string[][] {
-  const out: string[][] = Array.from({ length: P }, () => []);
-  for (let i = 0; out.some((k) => k.length < 3); i++) {
-    const k = `key-${i}`;
-    const p = partitionForKey(keyBytes(k), P);
-    if (out[p]!.length < 3) out[p]!.push(k);
-  }
-  return out;
-}
 
 interface Ev { k: string; v: number; ts: number; p: number }
 
@@ -137,7 +127,7 @@ describe('scale-out tasks on the real broker', () => {
     const clusterId = uniqueTopic('c');
     await createTopic(brokerList(), input, P);
     await createTopic(brokerList(), output, 1);
-    const keys = keysByPartition();
+    const keys = keysByPartition(P);
     const physical = plan(input, output);
     const query = 'agg';
     const taskList: TaskParts[] = Array.from({ length: P }, (_, p) => ({ id: taskId(query, p), parts: [{ topic: input, partition: p }] }));
@@ -231,7 +221,7 @@ describe('scale-out tasks on the real broker', () => {
     const clusterId = uniqueTopic('c');
     const NP = 4;
     await createTopic(brokerList(), input, NP);
-    const keys = keysByPartition().slice(0, NP); // keys of partitions 0..3 of a 6-partition topic are not those of a 4-partition one
+    const keys = keysByPartition(P).slice(0, NP); // keys of partitions 0..3 of a 6-partition topic are not those of a 4-partition one
     const place = (k: string) => partitionForKey(keyBytes(k), NP);
     const evs = (from: number, to: number) => events(keys, from, to).map((e) => ({ ...e, p: place(e.k) }));
     const planned = planRequest(`CREATE SOURCE ev (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)

@@ -11,7 +11,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
-import { keyBytes, partitionForKey } from '../../connectors/kafka/partitioner.ts';
+import { keysByPartition } from './keys.ts';
 import { clusterInstances, type ClusterInstance } from './instances.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
 
@@ -35,17 +35,6 @@ async function waitFor<T>(f: () => Promise<T | null | undefined | false>, ms: nu
     if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-/** Three keys per partition, placed as Kafka's Java client places them. */
-function keysByPartition(): string[][] {
-  const out: string[][] = Array.from({ length: P }, () => []);
-  for (let i = 0; out.some((k) => k.length < 3); i++) {
-    const k = `key-${i}`;
-    const p = partitionForKey(keyBytes(k), P);
-    if (out[p]!.length < 3) out[p]!.push(k);
-  }
-  return out;
 }
 
 interface Ev { k: string; v: number; p: number }
@@ -102,7 +91,7 @@ describe('cluster: a view run as tasks, whole on every instance', () => {
     const clusterId = uniqueTopic('vg');
     const input = uniqueTopic('vg-in');
     await createTopic(brokerList(), input, P);
-    const keys = keysByPartition();
+    const keys = keysByPartition(P);
     const phase1 = events(keys, 0, 100);
     await produce(brokerList(), input, toMessages(phase1));
 
