@@ -102,6 +102,8 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
   /** 'owner0' query ids whose whole runner runs here. */
   const wholeHere = new Set<string>();
   let chain: Promise<unknown> = Promise.resolve();
+  /** Set by close(): a query still waiting for its source topics (`prepare`) stops waiting. */
+  let closed = false;
   const serial = (f: () => Promise<void>): Promise<void> => { const r = chain.then(f); chain = r.catch(() => undefined); return r; };
 
   const host = createTaskHost({
@@ -152,14 +154,14 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
    */
   async function prepare(r: Registered): Promise<void> {
     const topics = [...new Set(r.p.physical.sources.flatMap((s) => (s.kind === 'kafka_source' ? s.source.options.topics : [])))];
-    for (let delay = 500; byId.get(r.id) === r; delay = Math.min(delay * 2, 5000)) {
+    for (let delay = 500; byId.get(r.id) === r && !closed; delay = Math.min(delay * 2, 5000)) {
       try {
         const counts = await topicPartitionCounts(w.cfg.brokers, topics);
         if (topics.every((t) => counts.has(t))) {
           const plan = planExchanges(r.p.physical.graph, { clusterId: w.clusterId, query: r.stateName, topicPartitions: Object.fromEntries(counts) });
           const tasks = Math.max(...topics.map((t) => counts.get(t)!));
           for (const x of plan.exchanges) await ensureRepartitionTopic(w.cfg.brokers, x.topic, x.partitions ?? tasks);
-          if (byId.get(r.id) !== r) return;
+          if (byId.get(r.id) !== r || closed) return;
           r.exchanges = { plan, tasks };
           w.cfg.log('info', `query ${r.id} (${r.p.def.name}): ${plan.exchanges.length} repartition topic(s) ready (${plan.exchanges.map((x) => `${x.topic} × ${x.partitions ?? tasks}`).join(', ')}); ${tasks} tasks`);
           await apply();
@@ -168,7 +170,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       } catch (e) {
         w.cfg.log('warn', `query ${r.id} (${r.p.def.name}): repartition topics not ready: ${(e as Error).message}`);
       }
-      await new Promise((res) => setTimeout(res, delay));
+      await new Promise((res) => setTimeout(res, delay).unref());
     }
   }
 
@@ -284,6 +286,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       return r && r.placement !== 'tasks' ? r.why : undefined;
     },
     async close() {
+      closed = true;
       clearInterval(timer);
       await chain.catch(() => undefined);
       await host.close({ checkpoint: true });
