@@ -143,15 +143,19 @@ describe('cluster: continuous queries run as tasks', () => {
     // A view re-keyed (GROUP BY v): each v's count in exactly one task; the instances' rows together are the batch counts.
     const perV = new Map<number, number>();
     for (const e of phase1) perV.set(e.v, (perV.get(e.v) ?? 0) + 1);
-    const unionV = await waitFor(async () => {
+    /** `<col>|n` of every instance's own share of a view (`?local=true`), sorted; null while one does not answer. */
+    const localUnion = async (view: string, col: string): Promise<string[] | null> => {
       const rows: string[] = [];
       for (const i of insts) {
-        const r = await i.get('/v1/views/per_v?local=true');
-        if (r.status !== 200) return null;
-        rows.push(...(r.body.rows as { v: number; n: number }[]).map((x) => `${x.v}|${x.n}`));
+        const r = await i.get(`/v1/views/${view}?local=true`);
+        if (r.status !== 200 || r.body.partial !== true) return null;
+        rows.push(...(r.body.rows as Record<string, unknown>[]).map((x) => `${x[col]}|${x.n}`));
       }
-      rows.sort();
-      return rows.length === perV.size && rows.every((x) => perV.get(Number(x.split('|')[0])) === Number(x.split('|')[1])) && rows;
+      return rows.sort();
+    };
+    const unionV = await waitFor(async () => {
+      const rows = await localUnion('per_v', 'v');
+      return rows && rows.length === perV.size && rows.every((x) => perV.get(Number(x.split('|')[0])) === Number(x.split('|')[1])) && rows;
     }, 20_000, 'per_v rows across instances');
     expect(unionV).toEqual([...perV].map(([v, n]) => `${v}|${n}`).sort());
 
@@ -159,14 +163,8 @@ describe('cluster: continuous queries run as tasks', () => {
     const counts = new Map<string, number>();
     for (const e of phase1) counts.set(e.k, (counts.get(e.k) ?? 0) + 1);
     const union = await waitFor(async () => {
-      const rows: string[] = [];
-      for (const i of insts) {
-        const r = await i.get('/v1/views/per_key?local=true');
-        if (r.status !== 200 || r.body.partial !== true) return null;
-        rows.push(...(r.body.rows as { k: string; n: number }[]).map((x) => `${x.k}|${x.n}`));
-      }
-      rows.sort();
-      return rows.length === counts.size && rows.every((x) => counts.get(x.split('|')[0]!) === Number(x.split('|')[1])) && rows;
+      const rows = await localUnion('per_key', 'k');
+      return rows && rows.length === counts.size && rows.every((x) => counts.get(x.split('|')[0]!) === Number(x.split('|')[1])) && rows;
     }, 20_000, 'per_key rows across instances');
     expect(union).toEqual([...counts].map(([k, n]) => `${k}|${n}`).sort());
 
