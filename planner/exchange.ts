@@ -107,6 +107,13 @@ export interface ExchangeOptions {
   readonly inputs?: readonly (InputPartitioning | undefined)[];
   /** Partition counts of topics, when known (a source's count when its entry lacks one). */
   readonly topicPartitions?: Readonly<Record<string, number>>;
+  /**
+   * Keyed materialized views whose changes tasks can read (lowercase name → partitions of the view's
+   * changes topic, null when not known yet): the view's tasks write each change, keyed by the view's
+   * key, to its changes topic (queries/cluster/view-changes.ts), so the input is hashed by the view's
+   * key columns the exchange way. A view input not listed is a problem (it is read from a runner's table).
+   */
+  readonly views?: Readonly<Record<string, number | null>>;
 }
 
 /** A Kafka topic name part: [a-zA-Z0-9._-]; anything else becomes '_' plus a short hash so names stay distinct. */
@@ -124,7 +131,10 @@ export function repartitionTopic(clusterId: string, query: string, node: string,
 }
 
 /** A source's partitioning from its definition: its Kafka key columns ('key.fields' / primary key), else unknown. */
-export function sourcePartitioning(src: PhysicalSource | null, topicPartitions?: Readonly<Record<string, number>>): InputPartitioning {
+export function sourcePartitioning(src: PhysicalSource | null, topicPartitions?: Readonly<Record<string, number>>, views?: Readonly<Record<string, number | null>>): InputPartitioning {
+  if (src?.kind === 'view_source' && src.key?.length && views && src.view.toLowerCase() in views) {
+    return { keyColumns: [...src.key], partitions: views[src.view.toLowerCase()] ?? null, scheme: EXCHANGE_SCHEME };
+  }
   if (!src || src.kind !== 'kafka_source') return { keyColumns: null };
   const o = src.source.options;
   const counts = o.topicPattern ? [] : o.topics.map((t) => topicPartitions?.[t]);
@@ -221,7 +231,7 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
   let unknownCount = false;
   for (const n of graph.nodes) {
     if (n.role !== 'source') continue;
-    const ip = opts.inputs?.[n.input] ?? sourcePartitioning(n.source, opts.topicPartitions);
+    const ip = opts.inputs?.[n.input] ?? sourcePartitioning(n.source, opts.topicPartitions, opts.views);
     if (ip.partitions) counts.push(ip.partitions); else unknownCount = true;
     parts.set(n.id, ip.partitions === 1 ? SINGLE
       : ip.keyColumns && ip.keyColumns.length ? { kind: 'hash', cols: [...ip.keyColumns], scheme: ip.scheme ?? 'kafka-key', count: ip.partitions ?? null } : ANY);
@@ -230,7 +240,8 @@ export function planExchanges(graph: PhysicalGraph, opts: ExchangeOptions): Exch
   const problems: string[] = [];
   for (const n of graph.nodes) {
     if (n.role !== 'source') continue;
-    if (!n.source || n.source.kind !== 'kafka_source') problems.push(`${n.id}: input ${n.input} is not a Kafka source (a view's changes are not split into tasks)`);
+    if (n.source?.kind === 'view_source' && n.source.key?.length && opts.views && n.source.view.toLowerCase() in opts.views) continue;
+    if (!n.source || n.source.kind !== 'kafka_source') problems.push(`${n.id}: input ${n.input} is not a Kafka source nor the changes of a view run as tasks`);
     else if (n.source.source.options.topicPattern) problems.push(`${n.id}: source ${n.source.source.name} reads a topic pattern; tasks need a fixed topic list`);
   }
   const exchanges: ExchangeNode[] = [];

@@ -333,5 +333,7 @@ function explainGraph(inner: Extract<Planned, { kind: 'create_materialized_view'
   const c = options.cluster;
   if (!c || inner.kind === 'pull') return printGraph(inner.physical.graph);
   const query = inner.kind === 'push' ? 'push' : inner.def.name;
-  return printExchangePlan(planExchanges(inner.physical.graph, { clusterId: c.id, query, topicPartitions: c.topicPartitions }));
+  // A keyed view read by the query is read from its changes topic (partitions not known here).
+  const views = Object.fromEntries(inner.physical.sources.flatMap((s) => (s.kind === 'view_source' && s.key?.length ? [[s.view.toLowerCase(), null]] : [])));
+  return printExchangePlan(planExchanges(inner.physical.graph, { clusterId: c.id, query, topicPartitions: c.topicPartitions, views }));
 }

@@ -245,7 +245,7 @@ export function createEngine(cfg: EngineConfig): Engine {
       await fs.mkdir(cfg.dataDir, { recursive: true });
       if (cfg.cluster) {
         wiring = createTaskWiring({
-          cfg, clusterId: cfg.cluster.clusterId, objects: () => store.all(),
+          cfg, clusterId: cfg.cluster.clusterId, objects: () => store.all(), queryIdOf: (n) => store.queryIdOf(n),
           get self() { return commands?.instanceId ?? ''; }, members: () => membership?.status().members ?? [],
           // An 'owner0' query (needs an exchange) starts or stops whole here as its task #0 moves.
           whole: async (id, p, sql, run) => {
@@ -266,7 +266,7 @@ export function createEngine(cfg: EngineConfig): Engine {
         try {
           membership = await startMembership({
             brokers: cfg.brokers, clusterId: cfg.cluster.clusterId, instanceId: commands!.instanceId, address: cfg.advertisedUrl ?? null,
-            catalog: () => ({ objects: store.all() }), log: cfg.log, sessionTimeoutMs: cfg.clusterSessionTimeoutMs,
+            catalog: () => ({ objects: store.all(), queryIdOf: (n) => store.queryIdOf(n) }), log: cfg.log, sessionTimeoutMs: cfg.clusterSessionTimeoutMs,
             onAssignment: (tasks) => { cfg.onAssignment?.(tasks); void wiring?.onAssignment(tasks); },
           });
         } catch (e) {

@@ -30,6 +30,7 @@ import { commandTopicName } from '../../connectors/kafka/command-topic.ts';
 import { joinTaskGroup, openTaskGroupAdmin, type TaskGroupAdmin, type TaskGroupMember, type TaskParts, type TaskPlanner } from '../../connectors/kafka/task-assignor.ts';
 import type { CatalogObject } from '../../planner/index.ts';
 import { assignTasks, tasksOf, type MemberClaim, type PartitionGroup } from './assignor.ts';
+import { taskViewTopics } from './view-changes.ts';
 
 /** One instance as the task group shows it. */
 export interface ClusterMember {
@@ -68,7 +69,7 @@ export interface MembershipOptions {
   readonly instanceId: string;
   readonly address: string | null;
   /** The catalog's objects (queries, their sources) and the query ids, read at each (re)join. */
-  catalog(): { objects: readonly CatalogObject[] };
+  catalog(): { objects: readonly CatalogObject[]; queryIdOf?(name: string): string | undefined };
   readonly log: Log;
   /** The group's session timeout (how long a silent member keeps its tasks). Default 10 s. */
   readonly sessionTimeoutMs?: number;
@@ -82,10 +83,12 @@ export const taskGroupId = (clusterId: string): string => `_streamsql-${clusterI
 
 /**
  * One partition group per continuous query (materialized view or sink): the topics of the Kafka
- * sources it reads on this Kafka cluster. Sources on another cluster (`properties.bootstrap.servers`)
- * and topic patterns are left out (no partition count here to split them by).
+ * sources it reads on this Kafka cluster, and the changes topics of the keyed views it reads that run
+ * as tasks (`views`, view-changes.ts `taskViewTopics`). Sources on another cluster
+ * (`properties.bootstrap.servers`) and topic patterns are left out (no partition count here to split
+ * them by).
  */
-export function partitionGroups(objects: readonly CatalogObject[]): PartitionGroup[] {
+export function partitionGroups(objects: readonly CatalogObject[], views: ReadonlyMap<string, string> = new Map()): PartitionGroup[] {
   const byName = new Map(objects.map((o) => [o.name.toLowerCase(), o]));
   const out: PartitionGroup[] = [];
   for (const o of objects) {
@@ -94,6 +97,8 @@ export function partitionGroups(objects: readonly CatalogObject[]): PartitionGro
     for (const d of o.dependsOn) {
       const s = byName.get(d.toLowerCase());
       if (s?.kind === 'source' && s.options.bootstrapServers === null) for (const t of s.options.topics) topics.add(t);
+      const changes = views.get(d.toLowerCase());
+      if (changes && s?.kind === 'materialized_view') topics.add(changes);
     }
     if (topics.size > 0) out.push({ id: o.name, topics: [...topics].sort() });
   }
@@ -140,12 +145,20 @@ export async function startMembership(opts: MembershipOptions): Promise<Membersh
   let mineKey = '';
   let assignments = 0;
 
+  /** The partition groups of the catalog as applied here now. */
+  const groupsNow = (): { objects: readonly CatalogObject[]; groups: PartitionGroup[] } => {
+    const c = opts.catalog();
+    return { objects: c.objects, groups: partitionGroups(c.objects, taskViewTopics(c.objects, c.queryIdOf ?? (() => undefined), opts.clusterId)) };
+  };
+  /** Topics of the groups that did not exist at the last join (a source's topic made later, a view's changes topic not created yet). */
+  let missing: string[] = [];
+
   async function join(): Promise<void> {
-    const objects = opts.catalog().objects;
-    const groups = partitionGroups(objects);
+    const { objects, groups } = groupsNow();
     groupsKey = JSON.stringify(groups);
     const topics = [...new Set(groups.flatMap((g) => g.topics))];
     const counts = await admin.partitionCounts(topics);
+    missing = topics.filter((t) => !counts.has(t));
     const subscribed = [commandTopic, ...topics.filter((t) => counts.has(t))];
     const planner = taskPlanner(groups, groupVersions(objects, groups));
     const owned: Record<string, number[]> = {};
@@ -158,7 +171,7 @@ export async function startMembership(opts: MembershipOptions): Promise<Membersh
       heartbeatIntervalMs: Math.max(250, Math.min(1000, Math.round((opts.sessionTimeoutMs ?? 10_000) / 12))),
       initialOwned: owned,
       // Read at each JoinGroup: the catalog as applied here now (it may be ahead of this member's subscription).
-      report: () => ({ tasks: mine.map((t) => t.id), knows: [...groupVersions(opts.catalog().objects).values()], info: { instance: opts.instanceId, address: opts.address } }),
+      report: () => { const now = groupsNow(); return { tasks: mine.map((t) => t.id), knows: [...groupVersions(now.objects, now.groups).values()], info: { instance: opts.instanceId, address: opts.address } }; },
       onAssignment: () => { assignments++; void describeUntilStable(); },
       // kafkajs logs each rebalance as an error ("The group is rebalancing, re-joining"): routine here.
       log: (level, msg) => opts.log(level === 'error' && /rebalanc/i.test(msg) ? 'info' : level, msg),
@@ -217,7 +230,7 @@ export async function startMembership(opts: MembershipOptions): Promise<Membersh
     debounce = setTimeout(() => {
       debounce = null;
       void serial(async () => {
-        if (closed || JSON.stringify(partitionGroups(opts.catalog().objects)) === groupsKey) return;
+        if (closed || JSON.stringify(groupsNow().groups) === groupsKey) return;
         const m = member; member = null;
         await m?.stop().catch(() => undefined);
         if (closed) return;
@@ -236,7 +249,17 @@ export async function startMembership(opts: MembershipOptions): Promise<Membersh
     await admin.close().catch(() => undefined);
     throw e;
   }
-  const timer = setInterval(() => { void poll(); }, opts.pollMs ?? 3000);
+  // A topic of a group that did not exist at the join: the group is joined again once it does.
+  const appeared = async (): Promise<void> => {
+    if (!missing.length || closed) return;
+    const counts = await admin.partitionCounts(missing).catch(() => new Map<string, number>());
+    if (![...counts.keys()].length || closed) return;
+    opts.log('info', `task group ${groupId}: topic(s) ${[...counts.keys()].join(', ')} now exist: rejoining`);
+    missing = [];
+    groupsKey = '';
+    refresh();
+  };
+  const timer = setInterval(() => { void poll(); void appeared(); }, opts.pollMs ?? 3000);
   timer.unref();
   opts.log('info', `cluster ${opts.clusterId}: instance ${opts.instanceId} joined task group ${groupId}${opts.address ? ` (address ${opts.address})` : ''}`);
 

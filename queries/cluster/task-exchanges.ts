@@ -17,6 +17,11 @@
  *   input's watermark.
  * - State: the readers' per-task watermarks, the writers' row trackers (a changelog re-keyed by
  *   columns outside its key) and the last watermark written go into the task's state record.
+ *
+ * A keyed view's changes topic (queries/cluster/view-changes.ts) is one more of each: the view's tasks
+ * write, through `tap` (the rows reaching the view's table), every change to it keyed by the view's key;
+ * a task of a query reading the view reads its partition p of it (`views`) exactly like a repartition
+ * topic, the upstream tasks being the view's.
  */
 import type { RecordBatch } from 'apache-arrow';
 import { isDecoded, isPacked, type FetchedMessages } from '../../connectors/formats/packed.ts';
@@ -25,6 +30,7 @@ import type { KafkaSourceOptions, SourceDef } from '../../planner/catalog.ts';
 import type { GraphSink } from '../../executor/graph.ts';
 import type { DriverInput } from '../driver.ts';
 import type { TaskExchange } from './task-graph.ts';
+import type { Schema } from '../../planner/types.ts';
 
 export interface ExchangeTotals {
   /** Rows and bytes this task wrote into repartition topics (bytes as produced: deflated records). */
@@ -35,9 +41,29 @@ export interface ExchangeTotals {
   readRecords: number;
 }
 
+/** A keyed view this task writes the changes of (the query is that view). */
+export interface ChangesOut {
+  readonly topic: string;
+  readonly schema: Schema;
+  readonly key: readonly number[];
+  readonly partitions: number;
+}
+
+/** A keyed view's changes read as graph input `input` (the query reads that view). */
+export interface ChangesIn {
+  readonly input: number;
+  readonly view: string;
+  readonly topic: string;
+  readonly schema: Schema;
+  /** Partitions of the changes topic = the view's tasks (each writes its watermark to every partition). */
+  readonly partitions: number;
+}
+
 export interface TaskExchanges {
   /** Graph sinks by node id (`<x>-out`). */
   readonly sinks: Readonly<Record<string, GraphSink>>;
+  /** The view's changes writer, fed what reaches the view's table (null unless `changes`). */
+  readonly tap: GraphSink | null;
   /** The Kafka inputs reading this task's partition of each repartition topic (for createKafkaInputs). */
   readonly inputs: readonly DriverInput[];
   /** Whether graph input `index` is an exchange's. */
@@ -59,41 +85,60 @@ export interface ExchangesState {
   readonly written: Record<string, number | null>;
 }
 
-/** The source definition of a repartition topic as a task input: raw records, read from the start, never decoded by the driver. */
-function exchangeSourceDef(task: string, e: TaskExchange): SourceDef {
+/** The source definition of a repartition (or changes) topic as a task input: raw records, read from the start, never decoded by the driver. */
+function exchangeSourceDef(task: string, id: string, topic: string, schema: Schema): SourceDef {
   const options: KafkaSourceOptions = {
-    connector: 'kafka', topics: [e.x.topic], topicPattern: null, bootstrapServers: null, format: 'raw', csvDelimiter: ',',
+    connector: 'kafka', topics: [topic], topicPattern: null, bootstrapServers: null, format: 'raw', csvDelimiter: ',',
     startupMode: 'earliest', startupTimestampMs: null, specificOffsets: {}, idleTimeoutMs: null, maxRate: null,
     onError: 'fail', deadLetterTopic: null, failOnDataLoss: true, failOnMissingField: false,
     // Inline: the records are decoded here (Arrow IPC), not by the JSON scanner in read workers.
     client: 'native', workers: 0, discoveryIntervalMs: 0,
   };
-  return { kind: 'source', name: `${task}/${e.x.id}`, columns: [], schema: e.x.schema, watermark: null, options, sql: '' };
+  return { kind: 'source', name: `${task}/${id}`, columns: [], schema, watermark: null, options, sql: '' };
 }
 
-export function createTaskExchanges(cfg: { task: string; partition: number; tasks: number; exchanges: readonly TaskExchange[] }): TaskExchanges {
+/** What a task moves through topics: its repartition exchanges, the changes of the view it is (`changes`), the changes of the views it reads (`views`). */
+export function createTaskExchanges(cfg: {
+  task: string; partition: number; tasks: number; exchanges: readonly TaskExchange[];
+  changes?: ChangesOut | null; views?: readonly ChangesIn[];
+}): TaskExchanges {
   const totals: ExchangeTotals = { writtenRows: 0, writtenBytes: 0, readRows: 0, readRecords: 0 };
-  const writers = cfg.exchanges.map((e) => ({
-    e,
-    w: new ExchangeWriter({ topic: e.x.topic, schema: e.x.schema, key: e.x.key, partitions: e.partitions, ...(e.x.tracks ? { upsertKey: e.x.tracks } : {}) }),
-    wm: -Infinity, written: -Infinity,
-  }));
-  // Task p reads partition p of an exchange that has one (a single-partition exchange: task 0 only).
-  const readers = new Map(cfg.exchanges.filter((e) => cfg.partition < e.partitions).map((e) => [e.input, {
-    e, r: new ExchangeReader({ schema: e.x.schema, upstreamTasks: cfg.tasks, partitions: [cfg.partition] }),
-  }]));
+  // Writers by state id: each exchange's (its id) and the view's changes ('changes').
+  const writers = [
+    ...cfg.exchanges.map((e) => ({
+      id: e.x.id, sinkId: e.sinkId as string | null, tracks: e.x.tracks !== null,
+      w: new ExchangeWriter({ topic: e.x.topic, schema: e.x.schema, key: e.x.key, partitions: e.partitions, ...(e.x.tracks ? { upsertKey: e.x.tracks } : {}) }),
+      wm: -Infinity, written: -Infinity,
+    })),
+    ...(cfg.changes ? [{
+      id: 'changes', sinkId: null, tracks: false,
+      w: new ExchangeWriter({ topic: cfg.changes.topic, schema: cfg.changes.schema, key: cfg.changes.key, partitions: cfg.changes.partitions }),
+      wm: -Infinity, written: -Infinity,
+    }] : []),
+  ];
+  // Task p reads partition p of an exchange that has one (a single-partition exchange: task 0 only), and of each view's changes topic.
+  const readers = new Map([
+    ...cfg.exchanges.filter((e) => cfg.partition < e.partitions).map((e) => [e.input, {
+      id: e.x.id, topic: e.x.topic, schema: e.x.schema, r: new ExchangeReader({ schema: e.x.schema, upstreamTasks: cfg.tasks, partitions: [cfg.partition] }),
+    }] as const),
+    ...(cfg.views ?? []).filter((v) => cfg.partition < v.partitions).map((v) => [v.input, {
+      id: `view-${v.input}`, topic: v.topic, schema: v.schema, r: new ExchangeReader({ schema: v.schema, upstreamTasks: v.partitions, partitions: [cfg.partition] }),
+    }] as const),
+  ]);
   const sinks: Record<string, GraphSink> = {};
+  let tap: GraphSink | null = null;
   for (const x of writers) {
-    sinks[x.e.sinkId] = {
+    const sink: GraphSink = {
       batch(b, ops) { x.w.append(b, ops); totals.writtenRows += b.numRows; },
       watermark(t) { if (t > x.wm) x.wm = t; },
     };
+    if (x.sinkId) sinks[x.sinkId] = sink; else tap = sink;
   }
-  const inputs: DriverInput[] = [...readers.values()].map(({ e }) => ({ index: e.input, def: exchangeSourceDef(cfg.task, e), columns: null, tracker: null, watermark: -Infinity }));
+  const inputs: DriverInput[] = [...readers].map(([index, x]) => ({ index, def: exchangeSourceDef(cfg.task, x.id, x.topic, x.schema), columns: null, tracker: null, watermark: -Infinity }));
   let cached: { epoch: number; recs: { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[] } | null = null;
 
   return {
-    sinks, inputs, totals,
+    sinks, tap, inputs, totals,
     has: (index) => readers.has(index),
     fetched(index, m, into) {
       const x = readers.get(index);
@@ -130,17 +175,17 @@ export function createTaskExchanges(cfg: { task: string; partition: number; task
       return recs;
     },
     state: () => ({
-      readers: Object.fromEntries([...readers.values()].map(({ e, r }) => [e.x.id, r.state()])),
-      trackers: Object.fromEntries(writers.filter((x) => x.e.x.tracks).map((x) => [x.e.x.id, x.w.trackerState()])),
-      written: Object.fromEntries(writers.map((x) => [x.e.x.id, Number.isFinite(x.written) ? x.written : null])),
+      readers: Object.fromEntries([...readers.values()].map(({ id, r }) => [id, r.state()])),
+      trackers: Object.fromEntries(writers.filter((x) => x.tracks).map((x) => [x.id, x.w.trackerState()])),
+      written: Object.fromEntries(writers.map((x) => [x.id, Number.isFinite(x.written) ? x.written : null])),
     }),
     restore(s) {
       if (!s) return;
-      for (const { e, r } of readers.values()) { const rs = s.readers[e.x.id]; if (rs) r.restore(rs); }
+      for (const { id, r } of readers.values()) { const rs = s.readers[id]; if (rs) r.restore(rs); }
       for (const x of writers) {
-        const t = s.trackers[x.e.x.id];
+        const t = s.trackers[x.id];
         if (t) x.w.restoreTracker(t);
-        const w = s.written[x.e.x.id];
+        const w = s.written[x.id];
         x.written = x.wm = w ?? -Infinity;
       }
     },

@@ -45,7 +45,7 @@ import { createSinkOutput } from '../sink-output.ts';
 import { checkTaskPlan, TaskPlanError } from './task-partitioning.ts';
 import { createTaskStateLog, decodeTaskState } from './task-state.ts';
 import { taskGraph } from './task-graph.ts';
-import { createTaskExchanges, type ExchangesState, type ExchangeTotals } from './task-exchanges.ts';
+import { createTaskExchanges, type ChangesIn, type ChangesOut, type ExchangesState, type ExchangeTotals } from './task-exchanges.ts';
 import type { ExchangePlan } from '../../planner/exchange.ts';
 import { STOP_CHECKPOINT_MS, STOP_STEP_MS, within } from '../stop-bounds.ts';
 
@@ -75,7 +75,13 @@ export interface TaskRunnerConfig {
    * counts) and its task count: the task runs its graph cut at them (task-graph.ts), writing and reading
    * partition p of each repartition topic (task-exchanges.ts). The topics must exist.
    */
-  readonly exchanges?: { readonly plan: ExchangePlan; readonly tasks: number };
+  readonly exchanges?: {
+    readonly plan: ExchangePlan; readonly tasks: number;
+    /** The query is a keyed view run as tasks: its changes go to this topic (view-changes.ts). */
+    readonly changes?: ChangesOut | null;
+    /** Keyed views it reads, through their changes topics. */
+    readonly views?: readonly ChangesIn[];
+  };
 }
 
 export interface TaskStatus {
@@ -136,7 +142,10 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   }
   const partition = Number(cfg.task.slice(cfg.task.lastIndexOf('#') + 1));
   const tg = cfg.exchanges?.plan.exchanges.length ? taskGraph(plan, cfg.exchanges.plan, cfg.exchanges.tasks) : null;
-  const ex = tg ? createTaskExchanges({ task: cfg.task, partition, tasks: cfg.exchanges!.tasks, exchanges: tg.exchanges }) : null;
+  const xc = cfg.exchanges;
+  const ex = tg || xc?.changes || xc?.views?.length
+    ? createTaskExchanges({ task: cfg.task, partition, tasks: xc!.tasks, exchanges: tg?.exchanges ?? [], changes: xc!.changes ?? null, views: xc!.views ?? [] })
+    : null;
   const specs = [...planInputs(plan), ...(tg?.exchanges.map((e) => ({ kind: 'changes' as const, index: e.input })) ?? [])];
   const stateTopic = stateTopicName(cfg.clusterId, cfg.query);
   const transactionalId = taskTransactionalId(cfg.clusterId, cfg.query, cfg.task);
@@ -156,7 +165,11 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   const txn: SinkWriter = output.kafka ?? createKafkaSink({ brokers: cfg.brokers, topic: stateTopic, exactlyOnce: true, transactionalId, groupId, log: cfg.log, extraRecords });
 
   let epochRows = 0;
-  const counted: GraphSink = { batch(b, ops) { epochRows += b.numRows; output.sink.batch(b, ops); } };
+  const tap = ex?.tap ?? null;
+  // A view's rows also go to its changes topic (in the same epoch transaction), with its watermark.
+  const counted: GraphSink = tap
+    ? { batch(b, ops) { epochRows += b.numRows; output.sink.batch(b, ops); tap.batch(b, ops); }, watermark(t) { tap.watermark?.(t); } }
+    : { batch(b, ops) { epochRows += b.numRows; output.sink.batch(b, ops); } };
   const sinkId = plan.graph.nodes.find((n) => n.role === 'sink')?.id;
   const driver = createDriver({
     plan, inputs: specs,

@@ -35,7 +35,8 @@ import type { QueryProgress, QueryState } from '../runner.ts';
 import { columnsOf, resultBudget } from '../results.ts';
 import { partitionGroups, type ClusterMember } from './membership.ts';
 import { createTaskHost, type TaskHost } from './task-host.ts';
-import { taskTransactionalId, type TaskStatus } from './task-runner.ts';
+import { taskTransactionalId, type TaskRunnerConfig, type TaskStatus } from './task-runner.ts';
+import { changesTopicName, queryStateName, taskViewTopics } from './view-changes.ts';
 
 export type Placement = 'tasks' | 'owner0' | 'whole';
 
@@ -51,8 +52,14 @@ interface Registered {
   readonly stateName: string;
   /** Repartition exchanges needed (planned without partition counts). */
   readonly needsExchanges: boolean;
-  /** Once its source topics' partition counts are known and its repartition topics exist: its exchanges (tasks start only then). */
-  exchanges: { readonly plan: ExchangePlan; readonly tasks: number } | null;
+  /** A keyed view run as tasks: the changes topic it writes (view-changes.ts). */
+  readonly changesTopic: string | null;
+  /** The keyed views run as tasks it reads (graph input → view and its changes topic). */
+  readonly reads: readonly { readonly input: number; readonly view: string; readonly topic: string }[];
+  /** Something to set up before its tasks start: exchanges, a changes topic to make, changes topics to wait for. */
+  readonly needsPrepare: boolean;
+  /** Once its input topics' partition counts are known and its topics exist: what its tasks move through topics (they start only then). */
+  exchanges: NonNullable<TaskRunnerConfig['exchanges']> | null;
 }
 
 export interface TaskWiring {
@@ -81,6 +88,8 @@ export interface TaskWiringConfig {
   readonly cfg: EngineConfig;
   readonly clusterId: string;
   objects(): readonly CatalogObject[];
+  /** The query id of a catalog object (names the internal topics of the views it reads). */
+  queryIdOf(name: string): string | undefined;
   /** This instance's id and the task group's members (membership.ts status; empty before the first join). */
   readonly self: string;
   members(): readonly ClusterMember[];
@@ -112,7 +121,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       const r = byName(name);
       if (!r || r.placement !== 'tasks') return undefined;
       const p = r.p;
-      if (r.needsExchanges && !r.exchanges) return undefined;
+      if (r.needsPrepare && !r.exchanges) return undefined;
       return {
         plan: p.physical, options: p.def.options, stateName: r.stateName, ...(r.exchanges ? { exchanges: r.exchanges } : {}),
         table: p.kind === 'create_materialized_view' ? (task) => {
@@ -126,7 +135,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
 
   /** Applies `mine` to the host (tasks of 'tasks' queries) and to 'owner0' runners. */
   const apply = (): Promise<void> => serial(async () => {
-    const taskable = mine.filter((t) => { const r = byName(groupOf(t.id)); return r?.placement === 'tasks' && (!r.needsExchanges || r.exchanges !== null); });
+    const taskable = mine.filter((t) => { const r = byName(groupOf(t.id)); return r?.placement === 'tasks' && (!r.needsPrepare || r.exchanges !== null); });
     for (const r of byId.values()) for (const t of [...r.tables.keys()]) if (!taskable.some((x) => x.id === t)) r.tables.delete(t);
     const owned = new Set(mine.map((t) => t.id.toLowerCase()));
     const alive = w.members().filter((m) => m.alive);
@@ -149,21 +158,31 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
   timer.unref();
 
   /**
-   * A query with exchanges: waits for its source topics (a query may be created before them), then plans
-   * its exchanges with their partition counts, creates the repartition topics and lets its tasks start.
+   * A query with exchanges, a keyed view's changes or views read: waits for its input topics (a query
+   * may be created before them; a view's changes topic is made by that view's own prepare), then plans
+   * its exchanges with their partition counts, creates the repartition topics (and its changes topic)
+   * and lets its tasks start.
    */
   async function prepare(r: Registered): Promise<void> {
-    const topics = [...new Set(r.p.physical.sources.flatMap((s) => (s.kind === 'kafka_source' ? s.source.options.topics : [])))];
+    const topics = [...new Set([...r.p.physical.sources.flatMap((s) => (s.kind === 'kafka_source' ? s.source.options.topics : [])), ...r.reads.map((v) => v.topic)])];
     for (let delay = 500; byId.get(r.id) === r && !closed; delay = Math.min(delay * 2, 5000)) {
       try {
         const counts = await topicPartitionCounts(w.cfg.brokers, topics);
         if (topics.every((t) => counts.has(t))) {
-          const plan = planExchanges(r.p.physical.graph, { clusterId: w.clusterId, query: r.stateName, topicPartitions: Object.fromEntries(counts) });
+          const views = Object.fromEntries(r.reads.map((v) => [v.view.toLowerCase(), counts.get(v.topic)!]));
+          const plan = planExchanges(r.p.physical.graph, { clusterId: w.clusterId, query: r.stateName, topicPartitions: Object.fromEntries(counts), views });
           const tasks = Math.max(...topics.map((t) => counts.get(t)!));
           for (const x of plan.exchanges) await ensureRepartitionTopic(w.cfg.brokers, x.topic, x.partitions ?? tasks);
+          // Kept without a time limit: a query created later reads the view's changes from the start.
+          if (r.changesTopic) await ensureRepartitionTopic(w.cfg.brokers, r.changesTopic, tasks, { retentionMs: -1 });
           if (byId.get(r.id) !== r || closed) return;
-          r.exchanges = { plan, tasks };
-          w.cfg.log('info', `query ${r.id} (${r.p.def.name}): ${plan.exchanges.length} repartition topic(s) ready (${plan.exchanges.map((x) => `${x.topic} × ${x.partitions ?? tasks}`).join(', ')}); ${tasks} tasks`);
+          const def = r.p.def;
+          r.exchanges = {
+            plan, tasks,
+            changes: r.changesTopic && def.keyColumns ? { topic: r.changesTopic, schema: def.schema, key: def.keyColumns, partitions: tasks } : null,
+            views: r.reads.map((v) => ({ input: v.input, view: v.view, topic: v.topic, schema: r.p.physical.sources[v.input]!.schema, partitions: counts.get(v.topic)! })),
+          };
+          w.cfg.log('info', `query ${r.id} (${r.p.def.name}): ${plan.exchanges.length} repartition topic(s) ready (${plan.exchanges.map((x) => `${x.topic} × ${x.partitions ?? tasks}`).join(', ')})${r.changesTopic ? `, its changes to ${r.changesTopic}` : ''}${r.reads.length ? `, reading ${r.reads.map((v) => v.topic).join(', ')}` : ''}; ${tasks} tasks`);
           await apply();
           return;
         }
@@ -177,21 +196,33 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
   return {
     host,
     place(p, sql, id) {
-      const grouped = partitionGroups(w.objects()).some((g) => g.id.toLowerCase() === p.def.name.toLowerCase());
-      const stateName = `${p.def.name}-${id.slice(0, 8)}`;
-      const xp = planExchanges(p.physical.graph, { clusterId: w.clusterId, query: stateName });
+      const objects = w.objects();
+      const taskViews = taskViewTopics(objects, (n) => w.queryIdOf(n), w.clusterId);
+      const grouped = partitionGroups(objects, taskViews).some((g) => g.id.toLowerCase() === p.def.name.toLowerCase());
+      const stateName = queryStateName(p.def.name, id);
+      const reads = p.physical.sources.flatMap((s, input) => {
+        if (s.kind !== 'view_source' || !s.key?.length) return [];
+        const topic = taskViews.get(s.view.toLowerCase());
+        return topic ? [{ input, view: s.view, topic }] : [];
+      });
+      const xp = planExchanges(p.physical.graph, { clusterId: w.clusterId, query: stateName, views: Object.fromEntries(reads.map((v) => [v.view.toLowerCase(), null])) });
       const problems = [...xp.problems];
       const sinkServers = p.physical.sink.kind === 'kafka_sink' ? p.physical.sink.sink.bootstrapServers : null;
       if (sinkServers && sinkServers.split(',').join() !== w.cfg.brokers.join()) problems.push(`its sink writes to another Kafka cluster (${sinkServers}): a task's output and state commit in one transaction`);
       const placement: Placement = !grouped ? 'whole' : problems.length === 0 ? 'tasks' : 'owner0';
       const needsExchanges = placement === 'tasks' && xp.exchanges.length > 0;
-      const why = placement === 'tasks' ? (needsExchanges ? `runs as tasks, re-keyed through ${xp.exchanges.length} repartition topic(s) (${xp.exchanges.map((x) => x.reason).join('; ')})` : 'partition-local: runs as tasks')
+      // Its changes topic: named from the catalog as every member names it (its own query id may not be in the catalog yet here).
+      const changesTopic = placement === 'tasks' && p.kind === 'create_materialized_view' && p.def.keyColumns
+        ? (taskViews.get(p.def.name.toLowerCase()) ?? changesTopicName(w.clusterId, stateName)) : null;
+      const needsPrepare = placement === 'tasks' && (needsExchanges || changesTopic !== null || reads.length > 0);
+      const viaViews = reads.length ? `; reads ${reads.map((v) => v.view).join(', ')} through ${reads.length > 1 ? 'their changes topics' : 'its changes topic'}` : '';
+      const why = placement === 'tasks' ? (needsExchanges ? `runs as tasks, re-keyed through ${xp.exchanges.length} repartition topic(s) (${xp.exchanges.map((x) => x.reason).join('; ')})${viaViews}` : `partition-local: runs as tasks${viaViews}`)
         : placement === 'owner0' ? `cannot run as tasks (${problems[0]}${problems.length > 1 ? `; +${problems.length - 1} more` : ''}): runs whole on the owner of task ${p.def.name}#0`
           : 'reads no Kafka topic of this cluster: runs whole on every instance';
-      const r: Registered = { id, p, sql, placement, why, tables: new Map(), stateName, needsExchanges, exchanges: null };
+      const r: Registered = { id, p, sql, placement, why, tables: new Map(), stateName, needsExchanges, changesTopic, reads, needsPrepare, exchanges: null };
       byId.set(id, r);
       w.cfg.log('info', `query ${id} (${p.def.name}): ${why}`);
-      if (needsExchanges) void prepare(r);
+      if (needsPrepare) void prepare(r);
       if (placement !== 'whole') void apply();
       return placement;
     },
@@ -205,7 +236,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       // id. A task elsewhere still writing to them fails its epoch, which is dropped with the query.
       const alive = w.members().filter((m) => m.alive).map((m) => m.id).sort();
       if (r.placement === 'tasks' && (alive[0] ?? w.self) === w.self) {
-        const topics = [stateTopicName(w.clusterId, r.stateName), ...(r.exchanges?.plan.exchanges.map((x) => x.topic) ?? [])];
+        const topics = [stateTopicName(w.clusterId, r.stateName), ...(r.exchanges?.plan.exchanges.map((x) => x.topic) ?? []), ...(r.changesTopic ? [r.changesTopic] : [])];
         void stopped.then(() => deleteTopicsIfExist(w.cfg.brokers, topics)).then(
           (gone) => { if (gone.length) w.cfg.log('info', `query ${id} (${r.p.def.name}) dropped: deleted its topics ${gone.join(', ')}`); },
           (e: Error) => w.cfg.log('warn', `query ${id} (${r.p.def.name}) dropped: its topics ${topics.join(', ')} were not deleted (${e.message}); delete them by hand`),

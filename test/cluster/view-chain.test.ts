@@ -1,0 +1,150 @@
+/**
+ * Views reading views in a cluster (issue 17), end to end on the real broker: three services with one
+ * CLUSTER_ID in this process. A keyed view run as tasks writes its changes to its changes topic
+ * (queries/cluster/view-changes.ts), and a query reading it runs as tasks over that topic:
+ *
+ *   ev (3 partitions, keyed by k) → per_kg  GROUP BY k, g        (partition-local)
+ *                                 → per_g   GROUP BY g over per_kg (re-keyed through a repartition topic)
+ *                                 → g_out   upsert-kafka sink over per_g (reads per_g's changes, keyed by g)
+ *
+ * Every level equals the batch computation, before and after one instance stops mid-stream (its tasks
+ * of all three queries move), and the chain carries the upstream watermark.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTopic, listTopicNames, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
+import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
+import { keysByPartition } from './keys.ts';
+import { clusterInstances, type ClusterInstance } from './instances.ts';
+import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
+
+const P = 3;
+const T0 = 1_700_000_000_000;
+
+interface Instance extends ClusterInstance { tasks(): string[] }
+
+const cluster = clusterInstances();
+afterEach(() => cluster.cleanup());
+
+async function start(clusterId: string, name: string, port: number): Promise<Instance> {
+  const inst = await cluster.start({ clusterId, name, port, prefix: 'streamsql-vc', config: { clusterSessionTimeoutMs: 6000 } });
+  return Object.assign(inst, { tasks: () => (inst.service.engine.cluster?.()?.tasks ?? []).map((t) => t.id).sort() });
+}
+
+async function waitFor<T>(f: () => Promise<T | null | undefined | false>, ms: number, what: string, last?: () => string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Ev { k: string; g: string; v: number; ts: number; p: number }
+function events(keys: string[][], from: number, to: number): Ev[] {
+  const out: Ev[] = [];
+  for (let p = 0; p < keys.length; p++) for (let j = from; j < to; j++) out.push({ k: keys[p]![j % 4]!, g: `g${(p * 5 + j * 3) % 5}`, v: (p * 37 + j * 11) % 97, ts: T0 + j * 200, p });
+  return out;
+}
+const toMessages = (evs: readonly Ev[]): ProduceMessage[] => evs.map((e) => ({ key: e.k, partition: e.p, value: JSON.stringify({ k: e.k, g: e.g, v: e.v, ts: new Date(e.ts).toISOString() }) }));
+
+/** The batch computations: per (k, g) and per g, as `key|n|s`, sorted. */
+function oracle(evs: readonly Ev[]): { perKg: string[]; perG: string[] } {
+  const kg = new Map<string, { n: number; s: number }>();
+  const g = new Map<string, { n: number; s: number }>();
+  for (const e of evs) {
+    for (const [m, key] of [[kg, `${e.k}|${e.g}`], [g, e.g]] as const) {
+      const a = m.get(key) ?? { n: 0, s: 0 };
+      a.n++; a.s += e.v;
+      m.set(key, a);
+    }
+  }
+  const rows = (m: Map<string, { n: number; s: number }>) => [...m].map(([k, a]) => `${k}|${a.n}|${a.s}`).sort();
+  return { perKg: rows(kg), perG: rows(g) };
+}
+
+describe('cluster: views reading views run as tasks', () => {
+  it('view → re-keyed view → upsert sink, each through the upstream view\'s changes topic; equal to the batch result across a stop', async () => {
+    const clusterId = uniqueTopic('vc');
+    const input = uniqueTopic('vc-in');
+    const output = uniqueTopic('vc-out');
+    await createTopic(brokerList(), input, P);
+    await createTopic(brokerList(), output, 1);
+    const keys = keysByPartition(P, 'vk', 4);
+    const phase1 = events(keys, 0, 60);
+    await produce(brokerList(), input, toMessages(phase1));
+
+    const insts = await Promise.all(['a', 'b', 'c'].map((n, i) => start(clusterId, n, 18_300 + i)));
+    const [a, b] = insts as [Instance, Instance, Instance];
+    const res = await a.sql(`CREATE SOURCE ev (k VARCHAR, g VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+      WITH (connector = 'kafka', topic = '${input}', format = 'json', 'key.format' = 'raw', 'key.fields' = 'k', 'scan.startup.mode' = 'earliest');
+      CREATE MATERIALIZED VIEW per_kg WITH ('checkpoint.interval' = '300 ms') AS SELECT k, g, COUNT(*) AS n, SUM(v) AS s FROM ev GROUP BY k, g`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const perKgId = res.body.results[1].queryId as string;
+    // Created on another instance, a moment later: it names per_kg's changes topic from the shared catalog.
+    const res2 = await b.sql(`CREATE MATERIALIZED VIEW per_g WITH ('checkpoint.interval' = '300 ms') AS SELECT g, SUM(n) AS n, SUM(s) AS s FROM per_kg GROUP BY g;
+      CREATE SINK g_out WITH (connector = 'upsert-kafka', topic = '${output}', 'key.format' = 'json', 'value.format' = 'json', 'checkpoint.interval' = '300 ms') AS SELECT g, n, s FROM per_g`);
+    expect(res2.status, JSON.stringify(res2.body)).toBe(200);
+    const perGId = res2.body.results[0].queryId as string;
+    const outId = res2.body.results[1].queryId as string;
+
+    // 9 tasks (3 queries × 3 partitions), 3 per instance; no whole runner anywhere.
+    await waitFor(async () => insts.every((i) => i.tasks().length === 3) && insts.flatMap((i) => i.tasks()).length === 9, 45_000, '3 tasks per instance',
+      () => insts.map((i) => `${i.name}: ${i.tasks().join(',')}`).join('; '));
+    for (const i of insts) for (const id of [perKgId, perGId, outId]) expect(i.service.engine.runner(id), i.name).toBeUndefined();
+    expect((await a.get(`/v1/queries/${perGId}`)).body.placement).toMatch(/^tasks here: .*re-keyed through 1 repartition topic.*; reads per_kg through its changes topic\)$/);
+    expect((await a.get(`/v1/queries/${outId}`)).body.placement).toMatch(/^tasks here: .*partition-local: runs as tasks; reads per_g through its changes topic\)$/);
+    const changesTopics = (await listTopicNames(brokerList())).filter((t) => t.startsWith(`_streamsql-${clusterId}-`) && t.endsWith('-changes')).sort();
+    expect(changesTopics.map((t) => t.replace(/-[0-9a-f]{8}-changes$/, '').replace(`_streamsql-${clusterId}-`, ''))).toEqual(['per_g', 'per_kg']);
+
+    /** Every instance's own share of a view (`?local=true`), as `<cols>|n|s`, sorted; null while one does not answer. */
+    const localUnion = async (from: readonly Instance[], view: string, cols: string[]): Promise<string[] | null> => {
+      const rows: string[] = [];
+      for (const i of from) {
+        const r = await i.get(`/v1/views/${view}?local=true`);
+        if (r.status !== 200) return null;
+        rows.push(...(r.body.rows as Record<string, unknown>[]).map((x) => [...cols.map((c) => x[c]), x.n, x.s].join('|')));
+      }
+      return rows.sort();
+    };
+    /** The sink's committed records folded by key (last value wins; a null value deletes). */
+    const sinkRows = async (): Promise<string[]> => {
+      const m = new Map<string, string>();
+      for (const r of await readCommittedRecords(brokerList(), output, 0)) {
+        if (r.value === null) { m.delete(r.key!); continue; }
+        const o = JSON.parse(r.value) as { g: string; n: number; s: number };
+        m.set(r.key!, `${o.g}|${o.n}|${o.s}`);
+      }
+      return [...m.values()].sort();
+    };
+    let seen = '';
+    const settle = async (from: readonly Instance[], want: { perKg: string[]; perG: string[] }, what: string) => {
+      await waitFor(async () => {
+        const kg = await localUnion(from, 'per_kg', ['k', 'g']);
+        const g = await localUnion(from, 'per_g', ['g']);
+        const out = await sinkRows();
+        seen = `per_kg ${kg?.length} rows, per_g ${JSON.stringify(g)}, g_out ${JSON.stringify(out)}; want per_g ${JSON.stringify(want.perG)}`;
+        return JSON.stringify(kg) === JSON.stringify(want.perKg) && JSON.stringify(g) === JSON.stringify(want.perG) && JSON.stringify(out) === JSON.stringify(want.perG);
+      }, 45_000, what, () => seen);
+    };
+    const t0 = Date.now();
+    await settle(insts, oracle(phase1), 'phase 1 through the chain');
+    console.log(`phase 1 through per_kg → per_g → g_out in ${Date.now() - t0} ms`);
+    // The upstream watermark travels with the changes: per_g's tasks have one.
+    await waitFor(async () => (await a.get(`/v1/queries/${perGId}`)).body.progress?.watermark != null, 20_000, 'per_g\'s watermark');
+
+    // Mid-stream: more input, then one instance stops gracefully (its tasks of all three queries move), more input after.
+    const phase2a = events(keys, 60, 90);
+    await produce(brokerList(), input, toMessages(phase2a));
+    const c = insts[2]!;
+    const moved = c.tasks();
+    await c.stop();
+    const phase2b = events(keys, 90, 130);
+    await produce(brokerList(), input, toMessages(phase2b));
+    const survivors = insts.filter((i) => i !== c);
+    await waitFor(async () => survivors.flatMap((i) => i.tasks()).length === 9, 45_000, 'the stopped instance\'s tasks moved');
+    const t1 = Date.now();
+    await settle(survivors, oracle([...phase1, ...phase2a, ...phase2b]), 'all input through the chain after the stop');
+    console.log(`after ${c.name} stopped (tasks ${moved.join(', ')} moved): the chain equal to the batch result in ${Date.now() - t1} ms`);
+  }, 150_000);
+});
