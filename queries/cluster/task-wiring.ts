@@ -14,14 +14,17 @@
  *   across the tasks, so across instances: a pull read on one instance sees the rows of the tasks it
  *   runs (`viewRows` says `partial: true`).
  *   DROP deletes the query's state and repartition topics (one instance does it).
- * - 'owner0': what tasks cannot run (an input that is a view's changes besides Kafka topics, a topic
- *   pattern, a sink on another Kafka cluster): it runs whole on exactly one instance, the owner of task
+ *   A keyed view run as tasks also writes its changes topic, and a query reading such a view reads
+ *   that topic as one more input (view-changes.ts): it runs as tasks too, its partition group being the
+ *   changes topic (and its Kafka topics).
+ * - 'owner0': what tasks cannot run (a topic pattern, a sink on another Kafka cluster, a view that
+ *   does not run as tasks read next to Kafka topics): it runs whole on exactly one instance, the owner of task
  *   `<query>#0` — or, while no member owns that task (its topics do not exist yet), the alive member
  *   with the lowest instance id —, started and stopped as that moves (its checkpoints are in that
  *   instance's DATA_DIR: a move restarts it from the new owner's own checkpoints, or from its sources'
  *   startup mode).
- * - 'whole': no partition group (no Kafka input on this cluster: a view's changes, another cluster's
- *   topic, a pattern): it runs on every instance, as before tasks.
+ * - 'whole': no partition group (no Kafka input on this cluster, no view run as tasks: another
+ *   cluster's topic, a pattern, a view that runs whole): it runs on every instance, as before tasks.
  */
 import type { TaskParts } from '../../connectors/kafka/task-assignor.ts';
 import { createQueryTable, type QueryTable } from '../../connectors/table/query-table.ts';
