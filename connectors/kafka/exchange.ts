@@ -31,7 +31,10 @@
  * Watermarks cross as records: each upstream task writes its watermark to EVERY partition (after the
  * rows it sent before it, in the same transaction), and a reader's watermark is the minimum over the
  * upstream tasks — only once it has heard from as many as it expects (until then, -Infinity: a task
- * that never spoke may still send rows of any age).
+ * that never spoke may still send rows of any age). A task whose partitions are all empty says so with
+ * a watermark of null ("no event time yet"): it counts as heard from but does not hold the minimum,
+ * as an empty partition does not hold a source's watermark on one instance (executor/watermark.ts);
+ * its first real watermark replaces it.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { makeData, RecordBatchStreamWriter, tableFromIPC, Type, type Data, type RecordBatch } from 'apache-arrow';
@@ -443,6 +446,7 @@ export class ExchangeWriter {
 
 export type ExchangeMessage =
   | { readonly kind: 'rows'; readonly batch: RecordBatch; readonly ops: Int8Array | null }
+  /** `watermark` NaN: the task has no event time yet (it does not hold the reader's watermark). */
   | { readonly kind: 'watermark'; readonly task: string; readonly watermark: number };
 
 export interface ExchangeReaderConfig {
@@ -453,8 +457,8 @@ export interface ExchangeReaderConfig {
   readonly partitions: readonly number[];
 }
 
-/** Reader state in a checkpoint: the last watermark of every upstream task, per partition. */
-export type ExchangeReaderState = Record<number, Record<string, number | null>>;
+/** Reader state in a checkpoint: the last watermark of every upstream task, per partition ('idle': no event time yet). */
+export type ExchangeReaderState = Record<number, Record<string, number | null | 'idle'>>;
 
 /**
  * The downstream side: decodes records back into batches (`decode`, or `accept` for a native
@@ -474,7 +478,7 @@ export class ExchangeReader {
   decode(value: Uint8Array): ExchangeMessage {
     if (value[0] === WATERMARK) {
       const j = JSON.parse(Buffer.from(value.buffer, value.byteOffset + 1, value.byteLength - 1).toString('utf8')) as { task: string; watermark: number | null };
-      return { kind: 'watermark', task: j.task, watermark: j.watermark ?? -Infinity };
+      return { kind: 'watermark', task: j.task, watermark: j.watermark ?? NaN };
     }
     if (value[0] !== ROWS) throw new Error(`not an exchange record (kind byte ${value[0]})`);
     const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
@@ -495,6 +499,8 @@ export class ExchangeReader {
     const before = this.watermark();
     let m = this.marks.get(partition);
     if (!m) { m = new Map(); this.marks.set(partition, m); }
+    // "No event time yet" only counts for a task not heard from before.
+    if (Number.isNaN(watermark)) { if (!m.has(task)) m.set(task, NaN); return this.watermark() > before; }
     // A task's watermark never goes back (a task restarted elsewhere may repeat an older one).
     if (!(m.get(task)! >= watermark)) m.set(task, watermark);
     return this.watermark() > before;
@@ -514,7 +520,10 @@ export class ExchangeReader {
     return { batches: out, advanced };
   }
 
-  /** Least over partitions of the least over upstream tasks; -Infinity until every expected task has spoken on every partition. */
+  /**
+   * Least over partitions of the least over upstream tasks (those with no event time yet left out);
+   * -Infinity until every expected task has spoken on every partition, or when none has event time.
+   */
   watermark(): number {
     let wm = Infinity;
     for (const p of this.config.partitions) {
@@ -527,14 +536,14 @@ export class ExchangeReader {
 
   state(): ExchangeReaderState {
     const out: ExchangeReaderState = {};
-    for (const [p, m] of this.marks) out[p] = Object.fromEntries([...m].map(([t, w]) => [t, Number.isFinite(w) ? w : null]));
+    for (const [p, m] of this.marks) out[p] = Object.fromEntries([...m].map(([t, w]) => [t, Number.isNaN(w) ? 'idle' : Number.isFinite(w) ? w : null]));
     return out;
   }
 
   restore(s: ExchangeReaderState): void {
     this.marks.clear();
     for (const p of this.config.partitions) this.marks.set(p, new Map());
-    for (const [p, m] of Object.entries(s)) this.marks.set(Number(p), new Map(Object.entries(m).map(([t, w]) => [t, w ?? -Infinity])));
+    for (const [p, m] of Object.entries(s)) this.marks.set(Number(p), new Map(Object.entries(m).map(([t, w]) => [t, w === 'idle' ? NaN : w ?? -Infinity])));
   }
 }
 

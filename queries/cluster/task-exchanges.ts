@@ -72,8 +72,14 @@ export interface TaskExchanges {
   fetched(index: number, m: FetchedMessages, into: { batch(index: number, b: RecordBatch, ops: Int8Array | null): void; changesWatermark(index: number, w: number): void }): void;
   /** Pushes each reader's watermark again (after a restore). */
   rewatermark(into: { changesWatermark(index: number, w: number): void }): void;
-  /** The produce requests of epoch `epoch` (the same ones when asked again for the same epoch). */
-  records(epoch: number): readonly { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[];
+  /**
+   * The produce requests of epoch `epoch` (the same ones when asked again for the same epoch). `empty`:
+   * the task has read nothing and has no event time (its partitions are empty): a writer that never sent
+   * a watermark sends "no event time yet", so the readers downstream do not wait for this task.
+   */
+  records(epoch: number, empty?: boolean): readonly { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[];
+  /** A writer has not told its readers anything about event time yet (the task should commit an epoch once it knows it is empty). */
+  silent(): boolean;
   state(): ExchangesState;
   restore(s: ExchangesState | undefined): void;
   readonly totals: ExchangeTotals;
@@ -82,7 +88,8 @@ export interface TaskExchanges {
 export interface ExchangesState {
   readonly readers: Record<string, ExchangeReaderState>;
   readonly trackers: Record<string, [string, number][]>;
-  readonly written: Record<string, number | null>;
+  /** The last watermark written per writer; 'idle': only "no event time yet" so far. */
+  readonly written: Record<string, number | null | 'idle'>;
 }
 
 /** The source definition of a repartition (or changes) topic as a task input: raw records, read from the start, never decoded by the driver. */
@@ -108,12 +115,12 @@ export function createTaskExchanges(cfg: {
     ...cfg.exchanges.map((e) => ({
       id: e.x.id, sinkId: e.sinkId as string | null, tracks: e.x.tracks !== null,
       w: new ExchangeWriter({ topic: e.x.topic, schema: e.x.schema, key: e.x.key, partitions: e.partitions, ...(e.x.tracks ? { upsertKey: e.x.tracks } : {}) }),
-      wm: -Infinity, written: -Infinity,
+      wm: -Infinity, written: -Infinity, idle: false,
     })),
     ...(cfg.changes ? [{
       id: 'changes', sinkId: null, tracks: false,
       w: new ExchangeWriter({ topic: cfg.changes.topic, schema: cfg.changes.schema, key: cfg.changes.key, partitions: cfg.changes.partitions }),
-      wm: -Infinity, written: -Infinity,
+      wm: -Infinity, written: -Infinity, idle: false,
     }] : []),
   ];
   // Task p reads partition p of an exchange that has one (a single-partition exchange: task 0 only), and of each view's changes topic.
@@ -164,11 +171,13 @@ export function createTaskExchanges(cfg: {
     rewatermark(into) {
       for (const [index, x] of readers) { const w = x.r.watermark(); if (w > -Infinity) into.changesWatermark(index, w); }
     },
-    records(epoch) {
+    silent: () => writers.some((x) => x.written === -Infinity && !x.idle),
+    records(epoch, empty = false) {
       if (cached?.epoch === epoch) return cached.recs;
       const recs: { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[] = [];
       for (const x of writers) {
         if (x.wm > x.written) { x.w.watermark(cfg.task, x.wm); x.written = x.wm; }
+        else if (empty && x.written === -Infinity && !x.idle) { x.w.watermark(cfg.task, -Infinity); x.idle = true; }
         for (const r of x.w.take()) { recs.push({ topic: r.topic, messages: r.messages }); totals.writtenBytes += r.bytes; }
       }
       cached = { epoch, recs };
@@ -177,7 +186,7 @@ export function createTaskExchanges(cfg: {
     state: () => ({
       readers: Object.fromEntries([...readers.values()].map(({ id, r }) => [id, r.state()])),
       trackers: Object.fromEntries(writers.filter((x) => x.tracks).map((x) => [x.id, x.w.trackerState()])),
-      written: Object.fromEntries(writers.map((x) => [x.id, Number.isFinite(x.written) ? x.written : null])),
+      written: Object.fromEntries(writers.map((x) => [x.id, Number.isFinite(x.written) ? x.written : x.idle ? 'idle' as const : null])),
     }),
     restore(s) {
       if (!s) return;
@@ -186,7 +195,8 @@ export function createTaskExchanges(cfg: {
         const t = s.trackers[x.id];
         if (t) x.w.restoreTracker(t);
         const w = s.written[x.id];
-        x.written = x.wm = w ?? -Infinity;
+        x.idle = w === 'idle';
+        x.written = x.wm = typeof w === 'number' ? w : -Infinity;
       }
     },
   };

@@ -156,7 +156,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   const extraRecords = (epoch: number) => {
     const value = stateLog.recordFor(epoch);
     // The exchanges' rows of the epoch travel in its transaction, with the state record that says they were sent.
-    return [...(ex?.records(epoch) ?? []), ...(value ? [{ topic: stateTopic, messages: [{ key: cfg.task, value, partition: statePartition(cfg.task, statePartitions) }] }] : [])];
+    return [...(ex?.records(epoch, empty()) ?? []), ...(value ? [{ topic: stateTopic, messages: [{ key: cfg.task, value, partition: statePartition(cfg.task, statePartitions) }] }] : [])];
   };
   const firstDef = specs.flatMap((s) => (s.kind === 'source' ? [s.def] : []))[0];
   const side = createSideOutputs({ brokers: cfg.brokers, id: cfg.task, name: cfg.task, log: cfg.log, properties: firstDef?.options.properties, lateTopic: cfg.options.lateTopic ?? null });
@@ -164,6 +164,15 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   // Without Kafka output (a view), the state still commits in a transaction: a sink writer of the state topic carrying no records.
   const txn: SinkWriter = output.kafka ?? createKafkaSink({ brokers: cfg.brokers, topic: stateTopic, exactlyOnce: true, transactionalId, groupId, log: cfg.log, extraRecords });
 
+  // Whether the task is empty: no rows this incarnation, every input read up to where its partitions
+  // ended when it started, no event time. Then its exchange writers say "no event time yet"
+  // (task-exchanges.ts), so the readers downstream do not wait for it, as an empty partition does not
+  // hold a source's watermark on one instance.
+  let rowsAtStart = -1;
+  const ends = new Map<string, number>();
+  const reported = new Set<number>();
+  const empty = () => rowsAtStart >= 0 && driver.counters.inputRows === rowsAtStart && reported.size === inputs.list.length
+    && !Number.isFinite(driver.watermark()) && inputs.positions().every((p) => p.offset >= (ends.get(`${p.input}|${partKey(p.topic, p.partition)}`) ?? 0));
   let epochRows = 0;
   const tap = ex?.tap ?? null;
   // A view's rows also go to its changes topic (in the same epoch transaction), with its watermark.
@@ -297,15 +306,26 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
         const from = await epochs.restore(read.value ? decodeTaskState(cfg.task, read.value) : { restored: null, skipped: [] });
         mark('restore');
         restoreMs = performance.now() - t0;
+        rowsAtStart = driver.counters.inputRows;
         if (stopped) return;
         state = 'running';
-        timer = setInterval(() => { if (state === 'running' && !torn && epochs.due()) void epochs.checkpoint(); }, cfg.options.checkpointIntervalMs);
+        timer = setInterval(() => {
+          // An empty task commits one epoch to tell its exchanges' readers so.
+          if (state === 'running' && !epochs.dirty && ex?.silent() && empty()) epochs.dirty = true;
+          if (state === 'running' && !torn && epochs.due()) void epochs.checkpoint();
+        }, cfg.options.checkpointIntervalMs);
         idleTimer = setInterval(() => {
           if (inputs.list.some((i) => i.def.options.idleTimeoutMs !== null)) void serial(() => { if (state === 'running') driver.advance(); });
         }, 1000);
         for (const i of inputs.list) {
           i.source.start(ofInput(from, i.index), (f) => handle(i, f), {
-            onPartitions: (parts) => { for (const p of parts) if (p.lag > 0) driver.expect(i.index, partKey(p.topic, p.partition)); },
+            onPartitions: (parts) => {
+              for (const p of parts) {
+                ends.set(`${i.index}|${partKey(p.topic, p.partition)}`, p.offset + p.lag);
+                if (p.lag > 0) driver.expect(i.index, partKey(p.topic, p.partition));
+              }
+              reported.add(i.index);
+            },
             onFatal: (e) => serial(() => giveUp('failed', e)),
           }).catch((e) => giveUp('failed', e as Error));
         }
