@@ -6,6 +6,7 @@
  *   ev (3 partitions, keyed by k) → per_kg  GROUP BY k, g        (partition-local)
  *                                 → per_g   GROUP BY g over per_kg (re-keyed through a repartition topic)
  *                                 → g_out   upsert-kafka sink over per_g (reads per_g's changes, keyed by g)
+ *                                 → g_label per_g JOIN dim (an upsert-kafka table keyed by gid): only dim re-keyed
  *
  * Every level equals the batch computation, before and after one instance stops mid-stream (its tasks
  * of all three queries move), and the chain carries the upstream watermark.
@@ -70,6 +71,9 @@ describe('cluster: views reading views run as tasks', () => {
     const output = uniqueTopic('vc-out');
     await createTopic(brokerList(), input, P);
     await createTopic(brokerList(), output, 1);
+    const dimTopic = uniqueTopic('vc-dim');
+    await createTopic(brokerList(), dimTopic, P);
+    await produce(brokerList(), dimTopic, [0, 1, 2, 3, 4].map((i) => ({ key: JSON.stringify({ gid: `g${i}` }), value: JSON.stringify({ gid: `g${i}`, label: `label-${i}` }) })));
     const keys = keysByPartition(P, 'vk', 4);
     const phase1 = events(keys, 0, 60);
     await produce(brokerList(), input, toMessages(phase1));
@@ -83,19 +87,24 @@ describe('cluster: views reading views run as tasks', () => {
     const perKgId = res.body.results[1].queryId as string;
     // Created on another instance, a moment later: it names per_kg's changes topic from the shared catalog.
     const res2 = await b.sql(`CREATE MATERIALIZED VIEW per_g WITH ('checkpoint.interval' = '300 ms') AS SELECT g, SUM(n) AS n, SUM(s) AS s FROM per_kg GROUP BY g;
-      CREATE SINK g_out WITH (connector = 'upsert-kafka', topic = '${output}', 'key.format' = 'json', 'value.format' = 'json', 'checkpoint.interval' = '300 ms') AS SELECT g, n, s FROM per_g`);
+      CREATE SINK g_out WITH (connector = 'upsert-kafka', topic = '${output}', 'key.format' = 'json', 'value.format' = 'json', 'checkpoint.interval' = '300 ms') AS SELECT g, n, s FROM per_g;
+      CREATE TABLE dim (gid VARCHAR, label VARCHAR, PRIMARY KEY (gid) NOT ENFORCED) WITH (connector = 'upsert-kafka', topic = '${dimTopic}', 'key.format' = 'json', 'value.format' = 'json');
+      CREATE MATERIALIZED VIEW g_label WITH ('checkpoint.interval' = '300 ms') AS SELECT p.g, d.label, p.n, p.s FROM per_g p JOIN dim d ON p.g = d.gid`);
     expect(res2.status, JSON.stringify(res2.body)).toBe(200);
     const perGId = res2.body.results[0].queryId as string;
     const outId = res2.body.results[1].queryId as string;
+    const labelId = res2.body.results[3].queryId as string;
 
-    // 9 tasks (3 queries × 3 partitions), 3 per instance; no whole runner anywhere.
-    await waitFor(async () => insts.every((i) => i.tasks().length === 3) && insts.flatMap((i) => i.tasks()).length === 9, 45_000, '3 tasks per instance',
+    // 12 tasks (4 queries × 3 partitions), 4 per instance; no whole runner anywhere.
+    await waitFor(async () => insts.every((i) => i.tasks().length === 4) && insts.flatMap((i) => i.tasks()).length === 12, 45_000, '4 tasks per instance',
       () => insts.map((i) => `${i.name}: ${i.tasks().join(',')}`).join('; '));
-    for (const i of insts) for (const id of [perKgId, perGId, outId]) expect(i.service.engine.runner(id), i.name).toBeUndefined();
+    for (const i of insts) for (const id of [perKgId, perGId, outId, labelId]) expect(i.service.engine.runner(id), i.name).toBeUndefined();
+    // The view's changes are already hashed by g: only the table's side of the join moves.
+    expect((await a.get(`/v1/queries/${labelId}`)).body.placement).toMatch(/^tasks here: .*re-keyed through 1 repartition topic\(s\) \(join key \(gid\) is not how this side is partitioned\); reads per_g through its changes topic\)$/);
     expect((await a.get(`/v1/queries/${perGId}`)).body.placement).toMatch(/^tasks here: .*re-keyed through 1 repartition topic.*; reads per_kg through its changes topic\)$/);
     expect((await a.get(`/v1/queries/${outId}`)).body.placement).toMatch(/^tasks here: .*partition-local: runs as tasks; reads per_g through its changes topic\)$/);
     const changesTopics = (await listTopicNames(brokerList())).filter((t) => t.startsWith(`_streamsql-${clusterId}-`) && t.endsWith('-changes')).sort();
-    expect(changesTopics.map((t) => t.replace(/-[0-9a-f]{8}-changes$/, '').replace(`_streamsql-${clusterId}-`, ''))).toEqual(['per_g', 'per_kg']);
+    expect(changesTopics.map((t) => t.replace(/-[0-9a-f]{8}-changes$/, '').replace(`_streamsql-${clusterId}-`, ''))).toEqual(['g_label', 'per_g', 'per_kg']);
 
     /** Every instance's own share of a view (`?local=true`), as `<cols>|n|s`, sorted; null while one does not answer. */
     const localUnion = async (from: readonly Instance[], view: string, cols: string[]): Promise<string[] | null> => {
@@ -123,8 +132,11 @@ describe('cluster: views reading views run as tasks', () => {
         const kg = await localUnion(from, 'per_kg', ['k', 'g']);
         const g = await localUnion(from, 'per_g', ['g']);
         const out = await sinkRows();
-        seen = `per_kg ${kg?.length} rows, per_g ${JSON.stringify(g)}, g_out ${JSON.stringify(out)}; want per_g ${JSON.stringify(want.perG)}`;
-        return JSON.stringify(kg) === JSON.stringify(want.perKg) && JSON.stringify(g) === JSON.stringify(want.perG) && JSON.stringify(out) === JSON.stringify(want.perG);
+        const labelled = await localUnion(from, 'g_label', ['g', 'label']);
+        const wantLabelled = want.perG.map((r) => { const [g0, n, s0] = r.split('|'); return `${g0}|label-${g0!.slice(1)}|${n}|${s0}`; }).sort();
+        seen = `per_kg ${kg?.length} rows, per_g ${JSON.stringify(g)}, g_out ${JSON.stringify(out)}, g_label ${JSON.stringify(labelled)}; want per_g ${JSON.stringify(want.perG)}`;
+        return JSON.stringify(kg) === JSON.stringify(want.perKg) && JSON.stringify(g) === JSON.stringify(want.perG) && JSON.stringify(out) === JSON.stringify(want.perG)
+          && JSON.stringify(labelled) === JSON.stringify(wantLabelled);
       }, 45_000, what, () => seen);
     };
     const t0 = Date.now();
@@ -142,7 +154,7 @@ describe('cluster: views reading views run as tasks', () => {
     const phase2b = events(keys, 90, 130);
     await produce(brokerList(), input, toMessages(phase2b));
     const survivors = insts.filter((i) => i !== c);
-    await waitFor(async () => survivors.flatMap((i) => i.tasks()).length === 9, 45_000, 'the stopped instance\'s tasks moved');
+    await waitFor(async () => survivors.flatMap((i) => i.tasks()).length === 12, 45_000, 'the stopped instance\'s tasks moved');
     const t1 = Date.now();
     await settle(survivors, oracle([...phase1, ...phase2a, ...phase2b]), 'all input through the chain after the stop');
     console.log(`after ${c.name} stopped (tasks ${moved.join(', ')} moved): the chain equal to the batch result in ${Date.now() - t1} ms`);
