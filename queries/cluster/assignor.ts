@@ -29,8 +29,12 @@ export interface Task {
 /** The id of partition `partition` of group `group` (`<group>#<partition>`). */
 export const taskId = (group: string, partition: number): string => `${group}#${partition}`;
 
-/** A group of co-partitioned topics (one query's inputs that must be read together). */
-export interface PartitionGroup { readonly id: string; readonly topics: readonly string[] }
+/**
+ * A group of co-partitioned topics (one query's inputs that must be read together). `single`: the
+ * query runs as one task `<id>#0` that reads every partition of its inputs itself (queries/cluster/
+ * placement.ts says which), whatever its topics' partition counts.
+ */
+export interface PartitionGroup { readonly id: string; readonly topics: readonly string[]; readonly single?: boolean }
 
 /**
  * The tasks of the groups given each topic's partition count. Co-partitioned topics must have equal
@@ -41,6 +45,7 @@ export function tasksOf(groups: readonly PartitionGroup[], partitionsOf: (topic:
   const tasks: Task[] = [];
   const problems: string[] = [];
   for (const g of [...groups].sort((a, b) => cmp(a.id, b.id))) {
+    if (g.single) { tasks.push({ id: taskId(g.id, 0), group: g.id, partition: 0, parts: [] }); continue; }
     const counts = g.topics.map((t) => [t, partitionsOf(t)] as const);
     for (const [t, n] of counts) if (n === undefined) problems.push(`group ${g.id}: topic ${t} has no metadata`);
     const known = counts.filter((c): c is readonly [string, number] => c[1] !== undefined);

@@ -6,7 +6,8 @@
  * The group is `_streamsql-<CLUSTER_ID>-tasks`, joined with connectors/kafka/task-assignor.ts
  * `joinTaskGroup` (a paused consumer: membership, not reading). Its subscription is the command topic
  * (so an instance with no query is still a member) plus every Kafka input topic of the catalog's
- * continuous queries; the planner is `tasksOf` over one partition group per query (its Kafka inputs,
+ * continuous queries; the planner is `tasksOf` over one partition group per query (placement.ts
+ * `catalogPlacement`: its Kafka inputs and the changes topics of the views it reads, or one task,
  * task ids `<query name>#<p>`) + `assignTasks`. Each member reports its instance id and advertised
  * address in its subscription; the leader writes each member's tasks into its assignment, and every
  * member reads the whole group back with DescribeGroups after each join and every few seconds
@@ -30,7 +31,7 @@ import { commandTopicName } from '../../connectors/kafka/command-topic.ts';
 import { joinTaskGroup, openTaskGroupAdmin, type TaskGroupAdmin, type TaskGroupMember, type TaskParts, type TaskPlanner } from '../../connectors/kafka/task-assignor.ts';
 import type { CatalogObject } from '../../planner/index.ts';
 import { assignTasks, tasksOf, type MemberClaim, type PartitionGroup } from './assignor.ts';
-import { taskViewTopics } from './view-changes.ts';
+import { catalogPlacement } from './placement.ts';
 
 /** One instance as the task group shows it. */
 export interface ClusterMember {
@@ -82,34 +83,10 @@ export interface MembershipOptions {
 export const taskGroupId = (clusterId: string): string => `_streamsql-${clusterId}-tasks`;
 
 /**
- * One partition group per continuous query (materialized view or sink): the topics of the Kafka
- * sources it reads on this Kafka cluster, and the changes topics of the keyed views it reads that run
- * as tasks (`views`, view-changes.ts `taskViewTopics`). Sources on another cluster
- * (`properties.bootstrap.servers`) and topic patterns are left out (no partition count here to split
- * them by).
- */
-export function partitionGroups(objects: readonly CatalogObject[], views: ReadonlyMap<string, string> = new Map()): PartitionGroup[] {
-  const byName = new Map(objects.map((o) => [o.name.toLowerCase(), o]));
-  const out: PartitionGroup[] = [];
-  for (const o of objects) {
-    if (o.kind !== 'materialized_view' && o.kind !== 'sink') continue;
-    const topics = new Set<string>();
-    for (const d of o.dependsOn) {
-      const s = byName.get(d.toLowerCase());
-      if (s?.kind === 'source' && s.options.bootstrapServers === null) for (const t of s.options.topics) topics.add(t);
-      const changes = views.get(d.toLowerCase());
-      if (changes && s?.kind === 'materialized_view') topics.add(changes);
-    }
-    if (topics.size > 0) out.push({ id: o.name, topics: [...topics].sort() });
-  }
-  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-/**
  * Each partition group's version as members report it: `<group id>@<hash>`, the hash over the group's
  * topics and its query's SQL (a query dropped and created again differently is another version).
  */
-export function groupVersions(objects: readonly CatalogObject[], groups: readonly PartitionGroup[] = partitionGroups(objects)): Map<string, string> {
+export function groupVersions(objects: readonly CatalogObject[], groups: readonly PartitionGroup[]): Map<string, string> {
   const sqlOf = new Map(objects.map((o) => [o.name.toLowerCase(), o.kind === 'source' ? '' : o.sql]));
   return new Map(groups.map((g) => [g.id, `${g.id}@${createHash('sha256').update(JSON.stringify([g.topics, sqlOf.get(g.id.toLowerCase()) ?? ''])).digest('hex').slice(0, 12)}`]));
 }
@@ -148,7 +125,7 @@ export async function startMembership(opts: MembershipOptions): Promise<Membersh
   /** The partition groups of the catalog as applied here now. */
   const groupsNow = (): { objects: readonly CatalogObject[]; groups: PartitionGroup[] } => {
     const c = opts.catalog();
-    return { objects: c.objects, groups: partitionGroups(c.objects, taskViewTopics(c.objects, c.queryIdOf ?? (() => undefined), opts.clusterId)) };
+    return { objects: c.objects, groups: [...catalogPlacement(c.objects, c.queryIdOf ?? (() => undefined), opts.clusterId, opts.brokers).groups] };
   };
   /** Topics of the groups that did not exist at the last join (a source's topic made later, a view's changes topic not created yet). */
   let missing: string[] = [];

@@ -108,6 +108,8 @@ function exchangeSourceDef(task: string, id: string, topic: string, schema: Sche
 export function createTaskExchanges(cfg: {
   task: string; partition: number; tasks: number; exchanges: readonly TaskExchange[];
   changes?: ChangesOut | null; views?: readonly ChangesIn[];
+  /** The query's only task: it reads every partition of each view's changes topic. */
+  single?: boolean;
 }): TaskExchanges {
   const totals: ExchangeTotals = { writtenRows: 0, writtenBytes: 0, readRows: 0, readRecords: 0 };
   // Writers by state id: each exchange's (its id) and the view's changes ('changes').
@@ -128,8 +130,9 @@ export function createTaskExchanges(cfg: {
     ...cfg.exchanges.filter((e) => cfg.partition < e.partitions).map((e) => [e.input, {
       id: e.x.id, topic: e.x.topic, schema: e.x.schema, r: new ExchangeReader({ schema: e.x.schema, upstreamTasks: cfg.tasks, partitions: [cfg.partition] }),
     }] as const),
-    ...(cfg.views ?? []).filter((v) => cfg.partition < v.partitions).map((v) => [v.input, {
-      id: `view-${v.input}`, topic: v.topic, schema: v.schema, r: new ExchangeReader({ schema: v.schema, upstreamTasks: v.partitions, partitions: [cfg.partition] }),
+    ...(cfg.views ?? []).filter((v) => cfg.single || cfg.partition < v.partitions).map((v) => [v.input, {
+      id: `view-${v.input}`, topic: v.topic, schema: v.schema,
+      r: new ExchangeReader({ schema: v.schema, upstreamTasks: v.partitions, partitions: cfg.single ? Array.from({ length: v.partitions }, (_, p) => p) : [cfg.partition] }),
     }] as const),
   ]);
   const sinks: Record<string, GraphSink> = {};

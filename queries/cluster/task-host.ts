@@ -29,6 +29,8 @@ export interface TaskQuery {
   readonly hasExchange?: boolean;
   /** Its repartition exchanges with its task count (task-runner.ts `exchanges`). */
   readonly exchanges?: TaskRunnerConfig['exchanges'];
+  /** One task reading every partition of its inputs (task-runner.ts `single`). */
+  readonly single?: boolean;
   /**
    * Names the state topic and the tasks' transactional ids (default: the query's name). The engine adds
    * the query id, so a query dropped and created again under its name never restores the old one's state.
@@ -90,7 +92,7 @@ export function createTaskHost(cfg: TaskHostConfig): TaskHost {
     if (!q) { cfg.log('warn', `task ${parts.id}: query ${groupOf(parts.id)} is not known on this instance; not started`); return null; }
     return createTaskRunner({
       clusterId: cfg.clusterId, query: q.stateName ?? groupOf(parts.id), task: parts.id, plan: q.plan, parts: parts.parts, options: q.options,
-      brokers: cfg.brokers, log: cfg.log, table: q.table?.(parts.id), hasExchange: q.hasExchange, ...(q.exchanges ? { exchanges: q.exchanges } : {}), stateTopicPartitions: cfg.stateTopicPartitions,
+      brokers: cfg.brokers, log: cfg.log, table: q.table?.(parts.id), hasExchange: q.hasExchange, ...(q.exchanges ? { exchanges: q.exchanges } : {}), ...(q.single ? { single: true } : {}), stateTopicPartitions: cfg.stateTopicPartitions,
     });
   }
 

@@ -75,6 +75,11 @@ export interface TaskRunnerConfig {
    * counts) and its task count: the task runs its graph cut at them (task-graph.ts), writing and reading
    * partition p of each repartition topic (task-exchanges.ts). The topics must exist.
    */
+  /**
+   * The query's only task (queries/cluster/placement.ts 'single': a topic pattern, another cluster's
+   * topic): each input reads every partition of its topics, the views' changes topics included.
+   */
+  readonly single?: boolean;
   readonly exchanges?: {
     readonly plan: ExchangePlan; readonly tasks: number;
     /** The query is a keyed view run as tasks: its changes go to this topic (view-changes.ts). */
@@ -136,7 +141,7 @@ export const taskTransactionalId = (clusterId: string, query: string, task: stri
 
 export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   const { plan } = cfg;
-  checkTaskPlan(plan, { hasExchange: cfg.hasExchange || cfg.exchanges !== undefined, query: cfg.query });
+  if (!cfg.single) checkTaskPlan(plan, { hasExchange: cfg.hasExchange || cfg.exchanges !== undefined, query: cfg.query });
   if (plan.sink.kind === 'kafka_sink' && plan.sink.sink.bootstrapServers && plan.sink.sink.bootstrapServers.split(',').join() !== cfg.brokers.join()) {
     throw new TaskPlanError(`query ${cfg.query}: its sink writes to another Kafka cluster (${plan.sink.sink.bootstrapServers}); a task's output and state must commit in one transaction on the service's cluster`);
   }
@@ -144,7 +149,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   const tg = cfg.exchanges?.plan.exchanges.length ? taskGraph(plan, cfg.exchanges.plan, cfg.exchanges.tasks) : null;
   const xc = cfg.exchanges;
   const ex = tg || xc?.changes || xc?.views?.length
-    ? createTaskExchanges({ task: cfg.task, partition, tasks: xc!.tasks, exchanges: tg?.exchanges ?? [], changes: xc!.changes ?? null, views: xc!.views ?? [] })
+    ? createTaskExchanges({ task: cfg.task, partition, tasks: xc!.tasks, exchanges: tg?.exchanges ?? [], changes: xc!.changes ?? null, views: xc!.views ?? [], single: cfg.single ?? false })
     : null;
   const specs = [...planInputs(plan), ...(tg?.exchanges.map((e) => ({ kind: 'changes' as const, index: e.input })) ?? [])];
   const stateTopic = stateTopicName(cfg.clusterId, cfg.query);
@@ -189,7 +194,8 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   const mine = new Set(cfg.parts.map((p) => partKey(p.topic, p.partition)));
   const inputs = createKafkaInputs([...driver.inputs, ...(ex?.inputs ?? [])], {
     brokers: cfg.brokers, groupId, name: cfg.task, log: cfg.log,
-    partitions: (i) => (ex?.has(i.index) ? (i.def?.options.topics ?? []).map((topic) => ({ topic, partition }))
+    // A single task reads every partition (null), as a query's runner does.
+    partitions: (i) => (cfg.single ? null : ex?.has(i.index) ? (i.def?.options.topics ?? []).map((topic) => ({ topic, partition }))
       : (i.def?.options.topics ?? []).flatMap((topic) => cfg.parts.filter((p) => p.topic === topic)).filter((p) => mine.has(partKey(p.topic, p.partition)))),
   });
 

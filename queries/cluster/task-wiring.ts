@@ -2,6 +2,9 @@
  * Where a continuous query runs in a cluster (issue 17): the engine asks `place` at each start, and the
  * task group's assignment (membership.ts `onAssignment`) decides the rest.
  *
+ * Which of these a query gets is decided from the catalog (placement.ts `catalogPlacement`, as every
+ * member's partition groups are), and made 'single' when the planner still reports a problem.
+ *
  * - 'tasks': it reads Kafka topics of this cluster (a fixed topic list). No whole-query runner
  *   anywhere; a TaskHost owned here runs this instance's tasks `<query>#p` with their own
  *   transactional ids and state topic (task-runner.ts), started and stopped by assignment. Where a
@@ -17,14 +20,15 @@
  *   A keyed view run as tasks also writes its changes topic, and a query reading such a view reads
  *   that topic as one more input (view-changes.ts): it runs as tasks too, its partition group being the
  *   changes topic (and its Kafka topics).
- * - 'owner0': what tasks cannot run (a topic pattern, a sink on another Kafka cluster, a view that
- *   does not run as tasks read next to Kafka topics): it runs whole on exactly one instance, the owner of task
- *   `<query>#0` — or, while no member owns that task (its topics do not exist yet), the alive member
- *   with the lowest instance id —, started and stopped as that moves (its checkpoints are in that
- *   instance's DATA_DIR: a move restarts it from the new owner's own checkpoints, or from its sources'
- *   startup mode).
- * - 'whole': no partition group (no Kafka input on this cluster, no view run as tasks: another
- *   cluster's topic, a pattern, a view that runs whole): it runs on every instance, as before tasks.
+ * - 'single' (placement.ts: a topic pattern, a topic on another cluster): one task `<query>#0` in the
+ *   same TaskHost, reading every partition of its inputs (no exchanges: it sees every row); a keyed
+ *   view so placed writes a changes topic of one partition.
+ * - 'owner0' (a sink on another Kafka cluster: its output cannot commit with a task's state): it runs
+ *   whole on exactly one instance, the owner of task `<query>#0` — or, while no member owns that task,
+ *   the alive member with the lowest instance id —, started and stopped as that moves (its checkpoints
+ *   are in that instance's DATA_DIR: a move restarts it from the new owner's own checkpoints, or from
+ *   its sources' startup mode).
+ * - 'whole': not placed by the cluster (never returned by `place`; the engine runs it here).
  */
 import type { TaskParts } from '../../connectors/kafka/task-assignor.ts';
 import { createQueryTable, type QueryTable } from '../../connectors/table/query-table.ts';
@@ -36,12 +40,17 @@ import type { EngineConfig, QueryInfo, ViewRows } from '../engine-api.ts';
 import type { QueryPlan } from '../query-registry.ts';
 import type { QueryProgress, QueryState } from '../runner.ts';
 import { columnsOf, resultBudget } from '../results.ts';
-import { partitionGroups, type ClusterMember } from './membership.ts';
+import type { ClusterMember } from './membership.ts';
 import { createTaskHost, type TaskHost } from './task-host.ts';
 import { taskTransactionalId, type TaskRunnerConfig, type TaskStatus } from './task-runner.ts';
-import { changesTopicName, queryStateName, taskViewTopics } from './view-changes.ts';
+import { changesTopicName, queryStateName } from './view-changes.ts';
+import { catalogPlacement, otherCluster } from './placement.ts';
 
-export type Placement = 'tasks' | 'owner0' | 'whole';
+/** placement.ts's, and 'whole': no cluster placement (run by the engine on this instance). */
+export type Placement = 'tasks' | 'single' | 'owner0' | 'whole';
+
+/** Run by the task host: as tasks, or as one task reading every partition. */
+const hosted = (r: { placement: Placement }): boolean => r.placement === 'tasks' || r.placement === 'single';
 
 interface Registered {
   readonly id: string;
@@ -122,11 +131,12 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     clusterId: w.clusterId, brokers: w.cfg.brokers, log: w.cfg.log, stateTopicPartitions: 3,
     query(name) {
       const r = byName(name);
-      if (!r || r.placement !== 'tasks') return undefined;
+      if (!r || !hosted(r)) return undefined;
       const p = r.p;
       if (r.needsPrepare && !r.exchanges) return undefined;
       return {
         plan: p.physical, options: p.def.options, stateName: r.stateName, ...(r.exchanges ? { exchanges: r.exchanges } : {}),
+        ...(r.placement === 'single' ? { single: true } : {}),
         table: p.kind === 'create_materialized_view' ? (task) => {
           const t = createQueryTable(p.def.name, p.def.schema, p.def.keyColumns, p.def.options.retentionRows);
           r.tables.set(task, t);
@@ -138,7 +148,10 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
 
   /** Applies `mine` to the host (tasks of 'tasks' queries) and to 'owner0' runners. */
   const apply = (): Promise<void> => serial(async () => {
-    const taskable = mine.filter((t) => { const r = byName(groupOf(t.id)); return r?.placement === 'tasks' && (!r.needsPrepare || r.exchanges !== null); });
+    const taskable = mine.filter((t) => {
+      const r = byName(groupOf(t.id));
+      return !!r && hosted(r) && (r.placement === 'tasks' || t.id.endsWith('#0')) && (!r.needsPrepare || r.exchanges !== null);
+    });
     for (const r of byId.values()) for (const t of [...r.tables.keys()]) if (!taskable.some((x) => x.id === t)) r.tables.delete(t);
     const owned = new Set(mine.map((t) => t.id.toLowerCase()));
     const alive = w.members().filter((m) => m.alive);
@@ -167,14 +180,18 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
    * and lets its tasks start.
    */
   async function prepare(r: Registered): Promise<void> {
-    const topics = [...new Set([...r.p.physical.sources.flatMap((s) => (s.kind === 'kafka_source' ? s.source.options.topics : [])), ...r.reads.map((v) => v.topic)])];
+    const single = r.placement === 'single';
+    // A single task reads its sources whole (patterns, other clusters): it waits only for the views' changes topics.
+    const topics = [...new Set([...(single ? [] : r.p.physical.sources.flatMap((s) => (s.kind === 'kafka_source' ? s.source.options.topics : []))), ...r.reads.map((v) => v.topic)])];
     for (let delay = 500; byId.get(r.id) === r && !closed; delay = Math.min(delay * 2, 5000)) {
       try {
         const counts = await topicPartitionCounts(w.cfg.brokers, topics);
         if (topics.every((t) => counts.has(t))) {
           const views = Object.fromEntries(r.reads.map((v) => [v.view.toLowerCase(), counts.get(v.topic)!]));
-          const plan = planExchanges(r.p.physical.graph, { clusterId: w.clusterId, query: r.stateName, topicPartitions: Object.fromEntries(counts), views });
-          const tasks = Math.max(...topics.map((t) => counts.get(t)!));
+          const planned = planExchanges(r.p.physical.graph, { clusterId: w.clusterId, query: r.stateName, topicPartitions: Object.fromEntries(counts), views });
+          // One task sees every row: no exchange.
+          const plan = single ? { ...planned, nodes: r.p.physical.graph.nodes, exchanges: [] } : planned;
+          const tasks = single ? 1 : Math.max(...topics.map((t) => counts.get(t)!));
           for (const x of plan.exchanges) await ensureRepartitionTopic(w.cfg.brokers, x.topic, x.partitions ?? tasks);
           // Kept without a time limit: a query created later reads the view's changes from the start.
           if (r.changesTopic) await ensureRepartitionTopic(w.cfg.brokers, r.changesTopic, tasks, { retentionMs: -1 });
@@ -199,9 +216,9 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
   return {
     host,
     place(p, sql, id) {
-      const objects = w.objects();
-      const taskViews = taskViewTopics(objects, (n) => w.queryIdOf(n), w.clusterId);
-      const grouped = partitionGroups(objects, taskViews).some((g) => g.id.toLowerCase() === p.def.name.toLowerCase());
+      const cp = catalogPlacement(w.objects(), (n) => w.queryIdOf(n), w.clusterId, w.cfg.brokers);
+      const taskViews = cp.views;
+      const decided = cp.placements.get(p.def.name.toLowerCase());
       const stateName = queryStateName(p.def.name, id);
       const reads = p.physical.sources.flatMap((s, input) => {
         if (s.kind !== 'view_source' || !s.key?.length) return [];
@@ -210,23 +227,28 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       });
       const xp = planExchanges(p.physical.graph, { clusterId: w.clusterId, query: stateName, views: Object.fromEntries(reads.map((v) => [v.view.toLowerCase(), null])) });
       const problems = [...xp.problems];
+      for (const s of p.physical.sources) {
+        if (s.kind === 'kafka_source' && s.source.options.bootstrapServers !== null) problems.push(`source ${s.source.name} reads another Kafka cluster (its partitions are not this cluster's)`);
+      }
       const sinkServers = p.physical.sink.kind === 'kafka_sink' ? p.physical.sink.sink.bootstrapServers : null;
-      if (sinkServers && sinkServers.split(',').join() !== w.cfg.brokers.join()) problems.push(`its sink writes to another Kafka cluster (${sinkServers}): a task's output and state commit in one transaction`);
-      const placement: Placement = !grouped ? 'whole' : problems.length === 0 ? 'tasks' : 'owner0';
+      const owner0 = decided === 'owner0' || otherCluster(sinkServers, w.cfg.brokers);
+      if (owner0) problems.unshift(`its sink writes to another Kafka cluster (${sinkServers}): a task's output and state commit in one transaction`);
+      // The catalog's decision (every member's groups follow it); the plan can only make a split query single.
+      const placement: Placement = owner0 ? 'owner0' : decided === 'tasks' && problems.length === 0 ? 'tasks' : 'single';
       const needsExchanges = placement === 'tasks' && xp.exchanges.length > 0;
       // Its changes topic: named from the catalog as every member names it (its own query id may not be in the catalog yet here).
-      const changesTopic = placement === 'tasks' && p.kind === 'create_materialized_view' && p.def.keyColumns
+      const changesTopic = hosted({ placement }) && p.kind === 'create_materialized_view' && p.def.keyColumns
         ? (taskViews.get(p.def.name.toLowerCase()) ?? changesTopicName(w.clusterId, stateName)) : null;
-      const needsPrepare = placement === 'tasks' && (needsExchanges || changesTopic !== null || reads.length > 0);
+      const needsPrepare = hosted({ placement }) && (needsExchanges || changesTopic !== null || reads.length > 0);
       const viaViews = reads.length ? `; reads ${reads.map((v) => v.view).join(', ')} through ${reads.length > 1 ? 'their changes topics' : 'its changes topic'}` : '';
       const why = placement === 'tasks' ? (needsExchanges ? `runs as tasks, re-keyed through ${xp.exchanges.length} repartition topic(s) (${xp.exchanges.map((x) => x.reason).join('; ')})${viaViews}` : `partition-local: runs as tasks${viaViews}`)
         : placement === 'owner0' ? `cannot run as tasks (${problems[0]}${problems.length > 1 ? `; +${problems.length - 1} more` : ''}): runs whole on the owner of task ${p.def.name}#0`
-          : 'reads no Kafka topic of this cluster: runs whole on every instance';
+          : `cannot be split by partition (${problems[0] ?? 'it reads no fixed Kafka topic of this cluster'}): runs as one task ${p.def.name}#0 that reads every partition${viaViews}`;
       const r: Registered = { id, p, sql, placement, why, tables: new Map(), stateName, needsExchanges, changesTopic, reads, needsPrepare, exchanges: null };
       byId.set(id, r);
       w.cfg.log('info', `query ${id} (${p.def.name}): ${why}`);
       if (needsPrepare) void prepare(r);
-      if (placement !== 'whole') void apply();
+      void apply();
       return placement;
     },
     forget(id) {
@@ -238,7 +260,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       // Its internal topics (state, repartition) go with it, deleted by one instance: the lowest alive
       // id. A task elsewhere still writing to them fails its epoch, which is dropped with the query.
       const alive = w.members().filter((m) => m.alive).map((m) => m.id).sort();
-      if (r.placement === 'tasks' && (alive[0] ?? w.self) === w.self) {
+      if (hosted(r) && (alive[0] ?? w.self) === w.self) {
         const topics = [stateTopicName(w.clusterId, r.stateName), ...(r.exchanges?.plan.exchanges.map((x) => x.topic) ?? []), ...(r.changesTopic ? [r.changesTopic] : [])];
         void stopped.then(() => deleteTopicsIfExist(w.cfg.brokers, topics)).then(
           (gone) => { if (gone.length) w.cfg.log('info', `query ${id} (${r.p.def.name}) dropped: deleted its topics ${gone.join(', ')}`); },
@@ -249,7 +271,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     onAssignment(tasks) { mine = tasks; return apply(); },
     viewRows(name, limit) {
       const r = byName(name);
-      if (!r || r.placement !== 'tasks' || r.p.kind !== 'create_materialized_view') return undefined;
+      if (!r || !hosted(r) || r.p.kind !== 'create_materialized_view') return undefined;
       const def = r.p.def;
       const tables = [...r.tables.values()];
       const all = tables.flatMap((t) => t.rows());
@@ -267,7 +289,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
         const kind = r.p.kind === 'create_materialized_view' ? 'materialized_view' : 'sink';
         // The engine lists its runner's info instead when it runs here.
         if (r.placement === 'owner0') out.push({ id: r.id, name: r.p.def.name, kind, sql: redactSql(r.sql), status: 'stopped', error: null, placement: `not here: ${r.why}` });
-        if (r.placement !== 'tasks') continue;
+        if (!hosted(r)) continue;
         const name = r.p.def.name.toLowerCase();
         const mineT = status.filter((s) => groupOf(s.task).toLowerCase() === name);
         const st: QueryState = mineT.some((s) => s.state === 'failed') ? 'failed' : mineT.some((s) => s.state === 'lost') ? 'recovering'
@@ -282,14 +304,14 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     },
     taskGroups(id) {
       const r = byId.get(id);
-      if (!r || r.placement !== 'tasks') return undefined;
+      if (!r || !hosted(r)) return undefined;
       const name = r.p.def.name.toLowerCase();
       const tasks = [...new Set(w.members().flatMap((m) => m.tasks).filter((t) => groupOf(t).toLowerCase() === name))].sort();
       return tasks.map((t) => taskTransactionalId(w.clusterId, r.stateName, t));
     },
     progress(id) {
       const r = byId.get(id);
-      if (!r || r.placement !== 'tasks') return undefined;
+      if (!r || !hosted(r)) return undefined;
       const name = r.p.def.name.toLowerCase();
       const st = host.status().filter((s) => groupOf(s.task).toLowerCase() === name).sort((x, y) => x.task.localeCompare(y.task));
       const inputRows = st.reduce((n, s) => n + s.inputRows, 0);
@@ -317,7 +339,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     },
     placement: (id) => {
       const r = byId.get(id);
-      return r && r.placement !== 'tasks' ? r.why : undefined;
+      return r && !hosted(r) ? r.why : undefined;
     },
     async close() {
       closed = true;
@@ -327,7 +349,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     },
     viewTables(name) {
       const r = byName(name);
-      return r && r.placement === 'tasks' && r.p.kind === 'create_materialized_view' ? { def: r.p.def, tables: r.tables } : undefined;
+      return r && hosted(r) && r.p.kind === 'create_materialized_view' ? { def: r.p.def, tables: r.tables } : undefined;
     },
   };
 }

@@ -160,3 +160,65 @@ describe('cluster: views reading views run as tasks', () => {
     console.log(`after ${c.name} stopped (tasks ${moved.join(', ')} moved): the chain equal to the batch result in ${Date.now() - t1} ms`);
   }, 150_000);
 });
+
+describe('cluster: a query that cannot be split by partition runs as one task', () => {
+  it('a topic-pattern view runs as task #0 on one instance, a sink reads it through its changes topic; exactly the batch result across a stop of its owner', async () => {
+    const clusterId = uniqueTopic('vs');
+    const prefix = uniqueTopic('vs-in');
+    const topics = [`${prefix}-a`, `${prefix}-b`];
+    const output = uniqueTopic('vs-out');
+    await createTopic(brokerList(), topics[0]!, 2);
+    await createTopic(brokerList(), topics[1]!, 1);
+    await createTopic(brokerList(), output, 1);
+    const evs = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ k: `k${(from + i) % 7}`, v: (from + i) % 13, t: topics[(from + i) % 2]! }));
+    const send = (xs: ReturnType<typeof evs>) => Promise.all(topics.map((t) => produce(brokerList(), t, xs.filter((x) => x.t === t).map((x) => ({ value: JSON.stringify({ k: x.k, v: x.v }) })))));
+    const oracle = (xs: ReturnType<typeof evs>) => {
+      const m = new Map<string, { n: number; s: number }>();
+      for (const x of xs) { const a = m.get(x.k) ?? { n: 0, s: 0 }; a.n++; a.s += x.v; m.set(x.k, a); }
+      return [...m].map(([k, a]) => `${k}|${a.n}|${a.s}`).sort();
+    };
+    const phase1 = evs(0, 100);
+    await send(phase1);
+    const insts = await Promise.all(['a', 'b'].map((n, i) => start(clusterId, n, 18_310 + i)));
+    const res = await insts[0]!.sql(`CREATE SOURCE sp (k VARCHAR, v BIGINT) WITH (connector = 'kafka', 'topic-pattern' = '${prefix}-.*', format = 'json', 'scan.startup.mode' = 'earliest');
+      CREATE MATERIALIZED VIEW pat WITH ('checkpoint.interval' = '300 ms') AS SELECT k, COUNT(*) AS n, SUM(v) AS s FROM sp GROUP BY k;
+      CREATE SINK pat_out WITH (connector = 'upsert-kafka', topic = '${output}', 'key.format' = 'json', 'value.format' = 'json', 'checkpoint.interval' = '300 ms') AS SELECT k, n, s FROM pat`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const patId = res.body.results[1].queryId as string;
+    const outId = res.body.results[2].queryId as string;
+    // One task each (pat#0, and pat_out#0 over pat's one-partition changes topic), no whole runner anywhere.
+    await waitFor(async () => insts.flatMap((i) => i.tasks()).sort().join() === 'pat#0,pat_out#0', 45_000, 'pat#0 and pat_out#0 placed',
+      () => insts.map((i) => `${i.name}: ${i.tasks().join(',')}`).join('; '));
+    for (const i of insts) for (const id of [patId, outId]) expect(i.service.engine.runner(id), i.name).toBeUndefined();
+    expect((await insts[0]!.get(`/v1/queries/${patId}`)).body.placement).toMatch(/reads a topic pattern.*: runs as one task pat#0 that reads every partition\)$/);
+    const sinkRows = async (): Promise<string[]> => {
+      const m = new Map<string, string>();
+      for (const r of await readCommittedRecords(brokerList(), output, 0)) {
+        if (r.value === null) { m.delete(r.key!); continue; }
+        const o = JSON.parse(r.value) as { k: string; n: number; s: number };
+        m.set(r.key!, `${o.k}|${o.n}|${o.s}`);
+      }
+      return [...m.values()].sort();
+    };
+    const viewRows = async (from: readonly Instance[]) => {
+      const rows: string[] = [];
+      for (const i of from) rows.push(...((await i.get('/v1/views/pat?local=true')).body.rows as { k: string; n: number; s: number }[]).map((x) => `${x.k}|${x.n}|${x.s}`));
+      return rows.sort();
+    };
+    let seen = '';
+    const settle = (from: readonly Instance[], want: string[], what: string) => waitFor(async () => {
+      const [v, o] = [await viewRows(from), await sinkRows()];
+      seen = `pat ${JSON.stringify(v)}, pat_out ${JSON.stringify(o)}, want ${JSON.stringify(want)}`;
+      return JSON.stringify(v) === JSON.stringify(want) && JSON.stringify(o) === JSON.stringify(want);
+    }, 45_000, what, () => seen);
+    await settle(insts, oracle(phase1), 'phase 1');
+    // The owner of pat#0 stops; more input; the task resumes on the other instance from its committed state.
+    const owner = insts.find((i) => i.tasks().includes('pat#0'))!;
+    const other = insts.find((i) => i !== owner)!;
+    await send(evs(100, 140));
+    await owner.stop();
+    await send(evs(140, 200));
+    await waitFor(async () => other.tasks().join() === 'pat#0,pat_out#0', 45_000, 'both tasks on the survivor');
+    await settle([other], oracle(evs(0, 200)), 'all input after the stop');
+  }, 120_000);
+});
