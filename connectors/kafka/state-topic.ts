@@ -25,7 +25,7 @@ export const stateTopicName = (clusterId: string, query: string): string => `_st
 /**
  * Topic settings: compacted (only a task's newest snapshot matters), segments rolled every minute so
  * the cleaner can drop superseded snapshots (an active segment is never compacted), records up to
- * 64 MB (a snapshot is one record; larger state needs changelog topics, see DEVELOPERS-NOTES).
+ * 64 MB (a snapshot larger than a few MB is written in chunks, queries/cluster/task-state.ts).
  */
 export const STATE_TOPIC_CONFIG: Readonly<Record<string, string>> = {
   'cleanup.policy': 'compact',
@@ -178,6 +178,20 @@ export async function readLatestState(brokers: readonly string[], topic: string,
   let value: Buffer | null = null;
   const { bytesRead, records } = await scanCommitted(brokers, topic, (n) => statePartition(key, n), (k, v) => { if (k && k.equals(want)) value = v; }, opts);
   return { value, bytesRead, records };
+}
+
+/**
+ * The newest committed record of every key `key` or `<key>/<anything>` in the partition of `key` (a
+ * task's state written in chunks, queries/cluster/task-state.ts): key → value.
+ */
+export async function readLatestStates(brokers: readonly string[], topic: string, key: string, opts: { log?: Log; timeoutMs?: number } = {}): Promise<{ values: Map<string, Buffer | null>; bytesRead: number; records: number }> {
+  const want = Buffer.from(key, 'utf8');
+  const prefix = Buffer.from(`${key}/`, 'utf8');
+  const values = new Map<string, Buffer | null>();
+  const { bytesRead, records } = await scanCommitted(brokers, topic, (n) => statePartition(key, n), (k, v) => {
+    if (k && (k.equals(want) || (k.length > prefix.length && k.subarray(0, prefix.length).equals(prefix)))) values.set(k.toString('utf8'), v);
+  }, opts);
+  return { values, bytesRead, records };
 }
 
 /** Every committed record of one partition as text (tests and tools: a read_committed check that does not go through kafkajs' consumer). */

@@ -30,7 +30,7 @@ import type { FetchedMessages } from '../../connectors/formats/packed.ts';
 import type { Log } from '../../connectors/kafka/client.ts';
 import { createKafkaSink, SideOutputAborted } from '../../connectors/kafka/sink.ts';
 import type { TopicPartition } from '../../connectors/kafka/source.ts';
-import { ensureStateTopic, readLatestState, statePartition, stateTopicName } from '../../connectors/kafka/state-topic.ts';
+import { ensureStateTopic, readLatestStates, statePartition, stateTopicName } from '../../connectors/kafka/state-topic.ts';
 import type { SinkWriter } from '../../connectors/source.ts';
 import type { QueryTable } from '../../connectors/table/query-table.ts';
 import type { GraphSink } from '../../executor/graph.ts';
@@ -43,7 +43,7 @@ import { malformedPolicy } from '../malformed.ts';
 import { createSideOutputs } from '../side-outputs.ts';
 import { createSinkOutput } from '../sink-output.ts';
 import { checkTaskPlan, TaskPlanError } from './task-partitioning.ts';
-import { createTaskStateLog, decodeTaskState } from './task-state.ts';
+import { assembleTaskState, createTaskStateLog, decodeTaskState } from './task-state.ts';
 import { taskGraph } from './task-graph.ts';
 import { createTaskExchanges, type ChangesIn, type ChangesOut, type ExchangesState, type ExchangeTotals } from './task-exchanges.ts';
 import type { ExchangePlan } from '../../planner/exchange.ts';
@@ -159,9 +159,10 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   const stateLog = createTaskStateLog(cfg.task);
   let statePartitions = 1;
   const extraRecords = (epoch: number) => {
-    const value = stateLog.recordFor(epoch);
+    const state = stateLog.recordsFor(epoch) ?? [];
+    const partition = statePartition(cfg.task, statePartitions);
     // The exchanges' rows of the epoch travel in its transaction, with the state record that says they were sent.
-    return [...(ex?.records(epoch, empty()) ?? []), ...(value ? [{ topic: stateTopic, messages: [{ key: cfg.task, value, partition: statePartition(cfg.task, statePartitions) }] }] : [])];
+    return [...(ex?.records(epoch, empty()) ?? []), ...state.map((r) => ({ topic: stateTopic, messages: [{ key: r.key, value: r.value, partition }] }))];
   };
   const firstDef = specs.flatMap((s) => (s.kind === 'source' ? [s.def] : []))[0];
   const side = createSideOutputs({ brokers: cfg.brokers, id: cfg.task, name: cfg.task, log: cfg.log, properties: firstDef?.options.properties, lateTopic: cfg.options.lateTopic ?? null });
@@ -303,13 +304,14 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
           }
         })();
         coordinator.catch(() => undefined);
-        const read = await readLatestState(cfg.brokers, stateTopic, cfg.task, { log: cfg.log });
+        const read = await readLatestStates(cfg.brokers, stateTopic, cfg.task, { log: cfg.log });
+        const value = assembleTaskState(cfg.task, read.values);
         mark('read');
         await coordinator;
         mark('coordinator');
         stateBytesScanned = read.bytesRead;
-        restoredStateBytes = read.value?.length ?? 0;
-        const from = await epochs.restore(read.value ? decodeTaskState(cfg.task, read.value) : { restored: null, skipped: [] });
+        restoredStateBytes = value?.length ?? 0;
+        const from = await epochs.restore(value ? decodeTaskState(cfg.task, value) : { restored: null, skipped: [] });
         mark('restore');
         restoreMs = performance.now() - t0;
         rowsAtStart = driver.counters.inputRows;

@@ -9,6 +9,13 @@
  * Value layout (all integers big-endian):
  *   "SQTS" | u32 header length | header JSON | the tables' Arrow IPC files, back to back
  * header = {v, task, epoch, offsets (the checkpoint log's OffsetsEntry), meta, tables: [[name, bytes | -1 for null]]}
+ *
+ * Large state: a value over `STATE_CHUNK_BYTES` goes as chunks under the keys `<task>/0`, `<task>/1`, …
+ * ("SQTC" | u32 epoch | u32 index | bytes), each its own record batch, then a manifest under the task's
+ * key ("SQTM" | JSON {epoch, chunks, bytes}), all in the epoch's transaction and in the task's
+ * partition. So no record nears the topic's 64 MB limit, and compaction keeps, per key, the newest: the
+ * manifest's epoch's chunks 0..n-1 (a later epoch with fewer chunks leaves older chunks above n, which
+ * the manifest does not name). Read back by `assembleTaskState`; a chunk of another epoch fails loudly.
  */
 import { RecordBatch, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import type { EpochState, LatestEpoch, OffsetsEntry } from '../checkpoint-log.ts';
@@ -27,6 +34,41 @@ interface Header {
 }
 
 export class TaskStateError extends Error {}
+
+/** Chunk size of a large state value (well under the state topic's 64 MB per record, and quick to send). */
+export const STATE_CHUNK_BYTES = 4 * 1024 * 1024;
+const CHUNK = Buffer.from('SQTC', 'latin1');
+const MANIFEST = Buffer.from('SQTM', 'latin1');
+
+/** The state topic records of one encoded state value: the value itself when it fits, else its chunks and a manifest. */
+export function stateRecords(task: string, epoch: number, value: Buffer, chunkBytes = STATE_CHUNK_BYTES): { key: string; value: Buffer }[] {
+  if (value.length <= chunkBytes) return [{ key: task, value }];
+  const out: { key: string; value: Buffer }[] = [];
+  for (let i = 0, at = 0; at < value.length; i++, at += chunkBytes) {
+    const h = Buffer.alloc(12);
+    CHUNK.copy(h, 0); h.writeUInt32BE(epoch, 4); h.writeUInt32BE(i, 8);
+    out.push({ key: `${task}/${i}`, value: Buffer.concat([h, value.subarray(at, Math.min(value.length, at + chunkBytes))]) });
+  }
+  out.push({ key: task, value: Buffer.concat([MANIFEST, Buffer.from(JSON.stringify({ epoch, chunks: out.length, bytes: value.length }), 'utf8')]) });
+  return out;
+}
+
+/** The state value of `task` from the newest record of each of its keys (`readLatestStates`), or null when it has none. */
+export function assembleTaskState(task: string, latest: ReadonlyMap<string, Buffer | null>): Buffer | null {
+  const top = latest.get(task) ?? null;
+  if (!top || !(top.length >= 4 && top.subarray(0, 4).equals(MANIFEST))) return top;
+  const m = JSON.parse(top.subarray(4).toString('utf8')) as { epoch: number; chunks: number; bytes: number };
+  const parts: Buffer[] = [];
+  for (let i = 0; i < m.chunks; i++) {
+    const c = latest.get(`${task}/${i}`);
+    if (!c || c.length < 12 || !c.subarray(0, 4).equals(CHUNK)) throw new TaskStateError(`state of task ${task}: chunk ${i} of ${m.chunks} (epoch ${m.epoch}) is missing`);
+    if (c.readUInt32BE(4) !== m.epoch || c.readUInt32BE(8) !== i) throw new TaskStateError(`state of task ${task}: chunk ${i} holds epoch ${c.readUInt32BE(4)} part ${c.readUInt32BE(8)}, the manifest epoch ${m.epoch}`);
+    parts.push(c.subarray(12));
+  }
+  const value = Buffer.concat(parts);
+  if (value.length !== m.bytes) throw new TaskStateError(`state of task ${task}: ${value.length} bytes in its chunks, the manifest says ${m.bytes}`);
+  return value;
+}
 
 export function encodeTaskState(task: string, epoch: number, offsets: OffsetsEntry, st: EpochState): Buffer {
   const blobs: Uint8Array[] = [];
@@ -67,8 +109,8 @@ export function decodeTaskState(task: string, value: Buffer): LatestEpoch {
 }
 
 export interface TaskStateLog extends EpochLog {
-  /** The encoded state of `epoch` once written (the sink's transaction sends it), else null. */
-  recordFor(epoch: number): Buffer | null;
+  /** The state records of `epoch` once written (the sink's transaction sends them; `stateRecords`), else null. */
+  recordsFor(epoch: number): readonly { key: string; value: Buffer }[] | null;
   /** Bytes of state committed so far, and of the last committed record. */
   readonly bytesCommitted: number;
   readonly lastRecordBytes: number;
@@ -81,13 +123,14 @@ export interface TaskStateLog extends EpochLog {
  */
 export function createTaskStateLog(task: string): TaskStateLog {
   let offsets: OffsetsEntry | null = null;
-  let pending: { epoch: number; bytes: Buffer } | null = null;
+  let pending: { epoch: number; bytes: Buffer; records: { key: string; value: Buffer }[] } | null = null;
   let bytesCommitted = 0; let lastRecordBytes = 0;
   return {
     async writeOffsets(e) { offsets = e; },
     async writeState(epoch, st) {
       if (!offsets || offsets.epoch !== epoch) throw new Error(`task ${task}: state of epoch ${epoch} written without its offsets`);
-      pending = { epoch, bytes: encodeTaskState(task, epoch, offsets, st) };
+      const bytes = encodeTaskState(task, epoch, offsets, st);
+      pending = { epoch, bytes, records: stateRecords(task, epoch, bytes) };
       return {};
     },
     async commit(epoch) {
@@ -95,7 +138,7 @@ export function createTaskStateLog(task: string): TaskStateLog {
     },
     async prune() { /* compaction keeps the newest record per task */ },
     async discardAfter() { /* uncommitted epochs are aborted transactions: invisible */ },
-    recordFor: (epoch) => (pending?.epoch === epoch ? pending.bytes : null),
+    recordsFor: (epoch) => (pending?.epoch === epoch ? pending.records : null),
     get bytesCommitted() { return bytesCommitted; },
     get lastRecordBytes() { return lastRecordBytes; },
   };
