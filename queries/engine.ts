@@ -115,7 +115,9 @@ export function createEngine(cfg: EngineConfig): Engine {
       const change = changesCatalog(ps);
       if (!change && (!mine || failure !== null)) continue;
       try {
-        results.push(await applyStatement(c, ps, []));
+        // A pull query of the proposer's request reads the views run as tasks whole, as outside a catalog change.
+        const gathered = mine && ps.planned.kind === 'pull' ? await gatherTables([ps]) : new Map<string, QueryTable>();
+        results.push(await applyStatement(gathered.size ? { ...c, viewTable: (name) => gathered.get(name.toLowerCase()) } : c, ps, []));
       } catch (e) {
         cfg.log('error', `command ${commandId}: ${ps.sql.slice(0, 80)}: ${(e as Error).message}`);
         failure ??= e;
@@ -227,6 +229,14 @@ export function createEngine(cfg: EngineConfig): Engine {
     if (!g) return out;
     let planned: PlannedStatement[];
     try { planned = planRequest(sql, store.catalog, parsed); } catch { return out; }
+    return gatherTables(planned);
+  }
+
+  /** The gathered tables of the views run as tasks that the pull queries of `planned` read. */
+  async function gatherTables(planned: readonly PlannedStatement[]): Promise<Map<string, QueryTable>> {
+    const out = new Map<string, QueryTable>();
+    const g = gather;
+    if (!g) return out;
     const views = new Set<string>();
     for (const ps of planned) {
       if (ps.planned.kind !== 'pull') continue;

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Engine, StatementResult } from '../../queries/engine.ts';
 import type { FeedEvent, RowChange } from '../../queries/push.ts';
+import type { GatheredFeedEvent } from '../../queries/cluster/view-gather.ts';
 import { SqlError } from '../../planner/errors.ts';
 import { isCatalogQuery, settingValue, SETTINGS, type VirtualCatalog } from './catalog.ts';
 import { ScramExchange, type ScramKeys } from './scram.ts';
@@ -516,7 +517,28 @@ export class PgSession {
         ended(null); this.sock.destroy();
       }
     };
-    if (rt.kind === 'subscribe') {
+    const g = rt.kind === 'subscribe' ? this.ctx.engine.viewGather?.() : undefined;
+    if (rt.kind === 'subscribe' && g?.isTaskView(rt.view)) {
+      // A view run as tasks (CLUSTER_ID): the whole view's feed, gathered from every instance. When one
+      // of its tasks moves, a `resync` line (no row) comes before a fresh snapshot: drop what you hold.
+      columns = [{ name: 'epoch', oid: OID.int8 }, { name: 'op', oid: OID.text }, ...(g.columns(rt.view) ?? []).map((c) => ({ name: c.name, oid: oidOfOurType(c.type) }))];
+      const early: GatheredFeedEvent[] = [];
+      let ready = false;
+      const on = (e: GatheredFeedEvent) => {
+        if (!ready) { early.push(e); return; }
+        if (e.kind === 'snapshot') emit(e.epoch, e.rows.map((row): RowChange => ({ op: 'insert', row })));
+        else if (e.kind === 'changes') emit(e.epoch, e.changes);
+        else if (e.kind === 'resync') { if (this.phase !== 'closed') line(0, 'resync', {}); }
+        else ended(null);
+      };
+      const off = g.feed(rt.view, on, { token: this.ctx.token });
+      if (!off) throw new QueryError({ code: '42P01', message: `no materialized view '${rt.view}' to subscribe to` });
+      stopFeed = off;
+      this.send(msg.copyOutResponse(columns.length));
+      await this.flush();
+      ready = true;
+      for (const e of early.splice(0)) on(e);
+    } else if (rt.kind === 'subscribe') {
       const f = this.ctx.engine.viewFeed(rt.view);
       if (!f) throw new QueryError({ code: '42P01', message: `no materialized view '${rt.view}' to subscribe to` });
       columns = [{ name: 'epoch', oid: OID.int8 }, { name: 'op', oid: OID.text }, ...f.columns.map((c) => ({ name: c.name, oid: oidOfOurType(c.type) }))];

@@ -3,17 +3,20 @@
  * broker: three services with one CLUSTER_ID in this process, each listening on its own loopback port (they
  * call each other over HTTP). A COUNT/SUM per record key over a 6-partition topic runs as 6 tasks spread over
  * the instances; GET /v1/views/<v> on each instance returns the whole view, equal to the batch computation.
- * A SQL pull query over the view on any instance reads it whole as well. An SSE client on one instance follows the view's change feed while another instance first stops answering
+ * A SQL pull query over the view on any instance reads it whole as well (also in a request that changes the
+ * catalog), and so does psql's SUBSCRIBE on one instance's PostgreSQL port. An SSE client on one instance follows the view's change feed while another instance first stops answering
  * HTTP (a GET then says `partial` and names the missing tasks and the silent instance) and then stops, its
  * tasks moving to the others: the client's rows, rebuilt from the events (a snapshot replaces them), end
  * equal to the batch computation, and no key's count ever goes back (nothing stale or doubled in between).
  */
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTopic, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
 import { keysByPartition } from './keys.ts';
 import { clusterInstances, type ClusterInstance } from './instances.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
+import { startPgServer } from '../../server/pg/server.ts';
 
 const P = 6;
 const cluster = clusterInstances();
@@ -133,6 +136,25 @@ describe('cluster: a view run as tasks, whole on every instance', () => {
       expect(asLines(q.body.results[0].rows)).toEqual(expected1);
       expect(q.body.results[1].rows).toEqual([{ events: phase1.length, keys: expected1.length }]);
     }
+    // psql's SUBSCRIBE on the PostgreSQL port of one instance: the snapshot is the whole view too.
+    const pg = await startPgServer({ engine: insts[2]!.service.engine, port: 0 });
+    const child = spawn('stdbuf', ['-o0', 'psql', '-X', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'x', '-c', 'COPY (SUBSCRIBE TO per_key) TO STDOUT'], { env: { ...process.env, PGSSLMODE: 'disable' } });
+    let out = '';
+    child.stdout.on('data', (d) => { out += String(d); });
+    try {
+      await waitFor(async () => out.trim().split('\n').length >= expected1.length, 15_000, () => `psql SUBSCRIBE snapshot: ${out}`);
+      // epoch, op, k, n, s
+      const snap = out.trim().split('\n').map((l) => l.split('\t')).filter((c) => c[1] === 'insert').map((c) => `${c[2]}|${c[3]}|${c[4]}`).sort();
+      expect(snap).toEqual(expected1);
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((resolve) => child.on('exit', resolve));
+      await pg.close();
+    }
+    // Also in a request that changes the catalog (applied through the command log, answered by the proposer).
+    const mixed = await insts[1]!.sql('CREATE VIEW keys_only AS SELECT k FROM ev; SELECT SUM(n) AS events, COUNT(*) AS keys FROM per_key');
+    expect(mixed.status, JSON.stringify(mixed.body)).toBe(200);
+    expect(mixed.body.results.find((r: { statement: string }) => r.statement === 'SELECT').rows).toEqual([{ events: phase1.length, keys: expected1.length }]);
 
     // An SSE client on a: the snapshot, then the changes of more input.
     const sse = follow(`http://127.0.0.1:${ports[0]}/v1/views/per_key/changes`);
