@@ -235,7 +235,7 @@ export const REPARTITION_RETENTION_MS = 24 * 60 * 60 * 1000;
  * `retention.ms`, up to 3 replicas. An existing topic with another partition count is refused: rows would land in
  * other partitions than the downstream tasks read (the fix: drop the query and its topic).
  */
-export async function ensureRepartitionTopic(brokers: readonly string[], topic: string, partitions: number, opts: { retentionMs?: number } = {}): Promise<void> {
+export async function ensureRepartitionTopic(brokers: readonly string[], topic: string, partitions: number, opts: { retentionMs?: number; compact?: boolean } = {}): Promise<void> {
   const admin = createKafka(brokers, 'streamsql-admin').admin();
   await admin.connect();
   try {
@@ -252,7 +252,8 @@ export async function ensureRepartitionTopic(brokers: readonly string[], topic: 
       topics: [{
         topic, numPartitions: partitions, replicationFactor: replicas,
         configEntries: [
-          { name: 'cleanup.policy', value: 'delete' },
+          // `compact` (a view's changes topic, changes.ts): the newest record per key, segments rolled hourly so the cleaner gets to them.
+          ...(opts.compact ? [{ name: 'cleanup.policy', value: 'compact' }, { name: 'segment.ms', value: '3600000' }] : [{ name: 'cleanup.policy', value: 'delete' }]),
           { name: 'retention.ms', value: String(opts.retentionMs ?? REPARTITION_RETENTION_MS) },
           ...(replicas >= 3 ? [{ name: 'min.insync.replicas', value: '2' }] : []),
         ],

@@ -27,7 +27,7 @@ export interface KafkaSinkConfig {
    * task's state snapshot (queries/cluster/task-state.ts), atomic with its output. Asked at every
    * attempt of an epoch; must give the same records for the same epoch.
    */
-  readonly extraRecords?: (epoch: number) => readonly { topic: string; messages: { key: string | null; value: Buffer; partition: number }[] }[];
+  readonly extraRecords?: (epoch: number) => readonly { topic: string; messages: { key: string | Buffer | null; value: Buffer; partition: number }[] }[];
 }
 
 /** Offset metadata written with the epoch's offsets inside its transaction. */

@@ -26,6 +26,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import { isDecoded, isPacked, type FetchedMessages } from '../../connectors/formats/packed.ts';
 import { ExchangeReader, ExchangeWriter, type ExchangeReaderState } from '../../connectors/kafka/exchange.ts';
+import { ChangesReader, ChangesWriter } from '../../connectors/kafka/changes.ts';
 import type { KafkaSourceOptions, SourceDef } from '../../planner/catalog.ts';
 import type { GraphSink } from '../../executor/graph.ts';
 import type { DriverInput } from '../driver.ts';
@@ -77,7 +78,7 @@ export interface TaskExchanges {
    * the task has read nothing and has no event time (its partitions are empty): a writer that never sent
    * a watermark sends "no event time yet", so the readers downstream do not wait for this task.
    */
-  records(epoch: number, empty?: boolean): readonly { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[];
+  records(epoch: number, empty?: boolean): OutRecords;
   /** A writer has not told its readers anything about event time yet (the task should commit an epoch once it knows it is empty). */
   silent(): boolean;
   state(): ExchangesState;
@@ -90,6 +91,56 @@ export interface ExchangesState {
   readonly trackers: Record<string, [string, number][]>;
   /** The last watermark written per writer; 'idle': only "no event time yet" so far. */
   readonly written: Record<string, number | null | 'idle'>;
+}
+
+/** Produce requests for the epoch's transaction. */
+export type OutRecords = { topic: string; messages: { key: Buffer | null; value: Buffer; partition: number }[] }[];
+
+/** A repartition topic's writer (exchange.ts) or a view's changes writer (changes.ts). */
+interface TopicWriter {
+  append(b: RecordBatch, ops: Int8Array | null): void;
+  watermark(task: string, watermark: number): void;
+  take(): { topic: string; messages: { key: Buffer | null; value: Buffer; partition: number }[]; bytes: number }[];
+  trackerState?(): [string, number][];
+  restoreTracker?(s: readonly [string, number][]): void;
+}
+
+/** One fetch of a repartition or changes topic as batches, and whether the watermark advanced. */
+interface TopicReader {
+  fetched(m: Exclude<FetchedMessages, { kind: 'decoded' }> | FetchedMessages): { batches: { batch: RecordBatch; ops: Int8Array | null }[]; advanced: boolean; records: number };
+  watermark(): number;
+  state(): ExchangeReaderState;
+  restore(s: ExchangeReaderState): void;
+}
+
+function exchangeReader(r: ExchangeReader): TopicReader {
+  return {
+    fetched(m) {
+      if (isPacked(m)) { const got = r.accept(m); return { batches: got.batches, advanced: got.advanced, records: m.count }; }
+      if (isDecoded(m)) throw new Error('an exchange input got decoded rows');
+      const batches: { batch: RecordBatch; ops: Int8Array | null }[] = [];
+      let advanced = false; let records = 0;
+      for (const v of m.values) {
+        if (!v) continue;
+        records++;
+        const msg = r.decode(v);
+        if (msg.kind === 'rows') batches.push({ batch: msg.batch, ops: msg.ops }); else advanced = r.observe(m.partition, msg.task, msg.watermark) || advanced;
+      }
+      return { batches, advanced, records };
+    },
+    watermark: () => r.watermark(), state: () => r.state(), restore: (s) => r.restore(s),
+  };
+}
+
+function changesReader(r: ChangesReader): TopicReader {
+  return {
+    fetched(m) {
+      if (isDecoded(m)) throw new Error('a changes input got decoded rows');
+      const got = isPacked(m) ? r.accept(m) : r.acceptValues(m.partition, m.values);
+      return { batches: got.batch ? [{ batch: got.batch, ops: got.ops }] : [], advanced: got.advanced, records: isPacked(m) ? m.count : m.values.length };
+    },
+    watermark: () => r.watermark(), state: () => r.marks.state(), restore: (s) => r.marks.restore(s),
+  };
 }
 
 /** The source definition of a repartition (or changes) topic as a task input: raw records, read from the start, never decoded by the driver. */
@@ -113,26 +164,27 @@ export function createTaskExchanges(cfg: {
 }): TaskExchanges {
   const totals: ExchangeTotals = { writtenRows: 0, writtenBytes: 0, readRows: 0, readRecords: 0 };
   // Writers by state id: each exchange's (its id) and the view's changes ('changes').
-  const writers = [
+  const writers: { id: string; sinkId: string | null; tracks: boolean; w: TopicWriter; wm: number; written: number; idle: boolean }[] = [
     ...cfg.exchanges.map((e) => ({
       id: e.x.id, sinkId: e.sinkId as string | null, tracks: e.x.tracks !== null,
       w: new ExchangeWriter({ topic: e.x.topic, schema: e.x.schema, key: e.x.key, partitions: e.partitions, ...(e.x.tracks ? { upsertKey: e.x.tracks } : {}) }),
       wm: -Infinity, written: -Infinity, idle: false,
     })),
+    // The view's changes: one compacted record per changed key (connectors/kafka/changes.ts).
     ...(cfg.changes ? [{
       id: 'changes', sinkId: null, tracks: false,
-      w: new ExchangeWriter({ topic: cfg.changes.topic, schema: cfg.changes.schema, key: cfg.changes.key, partitions: cfg.changes.partitions }),
+      w: new ChangesWriter({ topic: cfg.changes.topic, schema: cfg.changes.schema, key: cfg.changes.key, partitions: cfg.changes.partitions }),
       wm: -Infinity, written: -Infinity, idle: false,
     }] : []),
   ];
   // Task p reads partition p of an exchange that has one (a single-partition exchange: task 0 only), and of each view's changes topic.
-  const readers = new Map([
+  const readers = new Map<number, { id: string; topic: string; schema: Schema; r: TopicReader }>([
     ...cfg.exchanges.filter((e) => cfg.partition < e.partitions).map((e) => [e.input, {
-      id: e.x.id, topic: e.x.topic, schema: e.x.schema, r: new ExchangeReader({ schema: e.x.schema, upstreamTasks: cfg.tasks, partitions: [cfg.partition] }),
+      id: e.x.id, topic: e.x.topic, schema: e.x.schema, r: exchangeReader(new ExchangeReader({ schema: e.x.schema, upstreamTasks: cfg.tasks, partitions: [cfg.partition] })),
     }] as const),
     ...(cfg.views ?? []).filter((v) => cfg.single || cfg.partition < v.partitions).map((v) => [v.input, {
       id: `view-${v.input}`, topic: v.topic, schema: v.schema,
-      r: new ExchangeReader({ schema: v.schema, upstreamTasks: v.partitions, partitions: cfg.single ? Array.from({ length: v.partitions }, (_, p) => p) : [cfg.partition] }),
+      r: changesReader(new ChangesReader({ schema: v.schema, upstreamTasks: v.partitions, partitions: cfg.single ? Array.from({ length: v.partitions }, (_, p) => p) : [cfg.partition] })),
     }] as const),
   ]);
   const sinks: Record<string, GraphSink> = {};
@@ -145,7 +197,7 @@ export function createTaskExchanges(cfg: {
     if (x.sinkId) sinks[x.sinkId] = sink; else tap = sink;
   }
   const inputs: DriverInput[] = [...readers].map(([index, x]) => ({ index, def: exchangeSourceDef(cfg.task, x.id, x.topic, x.schema), columns: null, tracker: null, watermark: -Infinity }));
-  let cached: { epoch: number; recs: { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[] } | null = null;
+  let cached: { epoch: number; recs: OutRecords } | null = null;
 
   return {
     sinks, tap, inputs, totals,
@@ -153,23 +205,11 @@ export function createTaskExchanges(cfg: {
     fetched(index, m, into) {
       const x = readers.get(index);
       if (!x) throw new Error(`graph input ${index} reads no exchange in task ${cfg.task}`);
-      let advanced = false;
-      if (isPacked(m)) {
-        const got = x.r.accept(m);
-        for (const b of got.batches) { into.batch(index, b.batch, b.ops); totals.readRows += b.batch.numRows; }
-        advanced = got.advanced;
-        totals.readRecords += m.count;
-      } else {
-        if (isDecoded(m)) throw new Error(`exchange input ${index} of task ${cfg.task} got decoded rows (read workers); it reads inline`);
-        const raw = m;
-        raw.values.forEach((v) => {
-          if (!v) return;
-          const msg = x.r.decode(v);
-          if (msg.kind === 'rows') { into.batch(index, msg.batch, msg.ops); totals.readRows += msg.batch.numRows; } else advanced = x.r.observe(raw.partition, msg.task, msg.watermark) || advanced;
-          totals.readRecords++;
-        });
-      }
-      if (advanced) into.changesWatermark(index, x.r.watermark());
+      if (isDecoded(m)) throw new Error(`exchange input ${index} of task ${cfg.task} got decoded rows (read workers); it reads inline`);
+      const got = x.r.fetched(m);
+      for (const b of got.batches) { into.batch(index, b.batch, b.ops); totals.readRows += b.batch.numRows; }
+      totals.readRecords += got.records;
+      if (got.advanced) into.changesWatermark(index, x.r.watermark());
     },
     rewatermark(into) {
       for (const [index, x] of readers) { const w = x.r.watermark(); if (w > -Infinity) into.changesWatermark(index, w); }
@@ -177,7 +217,7 @@ export function createTaskExchanges(cfg: {
     silent: () => writers.some((x) => x.written === -Infinity && !x.idle),
     records(epoch, empty = false) {
       if (cached?.epoch === epoch) return cached.recs;
-      const recs: { topic: string; messages: { key: null; value: Buffer; partition: number }[] }[] = [];
+      const recs: OutRecords = [];
       for (const x of writers) {
         if (x.wm > x.written) { x.w.watermark(cfg.task, x.wm); x.written = x.wm; }
         else if (empty && x.written === -Infinity && !x.idle) { x.w.watermark(cfg.task, -Infinity); x.idle = true; }
@@ -188,7 +228,7 @@ export function createTaskExchanges(cfg: {
     },
     state: () => ({
       readers: Object.fromEntries([...readers.values()].map(({ id, r }) => [id, r.state()])),
-      trackers: Object.fromEntries(writers.filter((x) => x.tracks).map((x) => [x.id, x.w.trackerState()])),
+      trackers: Object.fromEntries(writers.filter((x) => x.tracks).map((x) => [x.id, x.w.trackerState?.() ?? []])),
       written: Object.fromEntries(writers.map((x) => [x.id, Number.isFinite(x.written) ? x.written : x.idle ? 'idle' as const : null])),
     }),
     restore(s) {
@@ -196,7 +236,7 @@ export function createTaskExchanges(cfg: {
       for (const { id, r } of readers.values()) { const rs = s.readers[id]; if (rs) r.restore(rs); }
       for (const x of writers) {
         const t = s.trackers[x.id];
-        if (t) x.w.restoreTracker(t);
+        if (t) x.w.restoreTracker?.(t);
         const w = s.written[x.id];
         x.idle = w === 'idle';
         x.written = x.wm = typeof w === 'number' ? w : -Infinity;

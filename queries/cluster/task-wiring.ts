@@ -193,8 +193,8 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
           const plan = single ? { ...planned, nodes: r.p.physical.graph.nodes, exchanges: [] } : planned;
           const tasks = single ? 1 : Math.max(...topics.map((t) => counts.get(t)!));
           for (const x of plan.exchanges) await ensureRepartitionTopic(w.cfg.brokers, x.topic, x.partitions ?? tasks);
-          // Kept without a time limit: a query created later reads the view's changes from the start.
-          if (r.changesTopic) await ensureRepartitionTopic(w.cfg.brokers, r.changesTopic, tasks, { retentionMs: -1 });
+          // Compacted, without a time limit: a query created later reads the view's rows from the start.
+          if (r.changesTopic) await ensureRepartitionTopic(w.cfg.brokers, r.changesTopic, tasks, { retentionMs: -1, compact: true });
           if (byId.get(r.id) !== r || closed) return;
           const def = r.p.def;
           r.exchanges = {

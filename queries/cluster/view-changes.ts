@@ -4,19 +4,17 @@
  *
  * On one instance the downstream query follows the view's table in memory (queries/view-input.ts).
  * In a cluster a view run as tasks has no one table: task p holds the rows of partition p. So each
- * of its tasks also writes every change it makes to the view (the rows reaching the view's table,
- * +1 upsert / -1 delete, and its watermark) to the view's changes topic
- * `_streamsql-<cluster>-<view>-<id8>-changes`, keyed by the view's key (the exchange encoding of
- * connectors/kafka/exchange.ts, in the task's epoch transaction: an epoch's changes are visible
- * exactly when its state commits). A query reading the view reads that topic like a repartition
- * topic: task p of the downstream reads partition p, read_committed, its positions in its own state.
- * The downstream so runs as tasks too (its partition group is the changes topic, plus its other
- * topics), every way it moves is exactly once, and a chain of views is a chain of topics.
+ * of its tasks also writes every row it changes (the rows reaching the view's table, folded per epoch,
+ * and its watermark) to the view's changes topic `_streamsql-<cluster>-<view>-<id8>-changes`, keyed by
+ * the view's key (connectors/kafka/changes.ts, in the task's epoch transaction: an epoch's changes are
+ * visible exactly when its state commits). A query reading the view reads that topic: task p of the
+ * downstream reads partition p, read_committed, its positions in its own state. The downstream so runs
+ * as tasks too (its partition group is the changes topic, plus its other topics), every way it moves is
+ * exactly once, and a chain of views is a chain of topics.
  *
- * The topic has as many partitions as the view has tasks, no time limit (a query created later
- * reads it from the start: all changes, which is the view's rows), and is deleted with the view.
- * It is not compacted: one record holds many rows (the exchange encoding), so the topic grows with
- * the view's changes, not its rows (README "Beyond one machine" says so).
+ * The topic has as many partitions as the view has tasks, is compacted without a time limit (a query
+ * created later reads it from the start: the newest version of every row, which is the view), and is
+ * deleted with the view.
  *
  * Every keyed view of a cluster writes one: it runs as tasks or as a single task (placement.ts
  * `catalogPlacement`, which also names the topics, from the catalog alone, so that every member agrees).

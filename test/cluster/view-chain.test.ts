@@ -12,7 +12,7 @@
  * of all three queries move), and the chain carries the upstream watermark.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTopic, listTopicNames, produce, type ProduceMessage } from '../../connectors/kafka/admin.ts';
+import { createTopic, listTopicNames, produce, topicConfigs, type ProduceMessage } from '../../connectors/kafka/admin.ts';
 import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
 import { keysByPartition } from './keys.ts';
 import { clusterInstances, type ClusterInstance } from './instances.ts';
@@ -105,6 +105,8 @@ describe('cluster: views reading views run as tasks', () => {
     expect((await a.get(`/v1/queries/${outId}`)).body.placement).toMatch(/^tasks here: .*partition-local: runs as tasks; reads per_g through its changes topic\)$/);
     const changesTopics = (await listTopicNames(brokerList())).filter((t) => t.startsWith(`_streamsql-${clusterId}-`) && t.endsWith('-changes')).sort();
     expect(changesTopics.map((t) => t.replace(/-[0-9a-f]{8}-changes$/, '').replace(`_streamsql-${clusterId}-`, ''))).toEqual(['g_label', 'per_g', 'per_kg']);
+    // Compacted: Kafka keeps each view row's newest version (one record per changed key, connectors/kafka/changes.ts).
+    for (const t of changesTopics) expect(await topicConfigs(brokerList(), t, ['cleanup.policy', 'retention.ms'])).toEqual({ 'cleanup.policy': 'compact', 'retention.ms': '-1' });
 
     /** Every instance's own share of a view (`?local=true`), as `<cols>|n|s`, sorted; null while one does not answer. */
     const localUnion = async (from: readonly Instance[], view: string, cols: string[]): Promise<string[] | null> => {
