@@ -506,6 +506,11 @@ export class ExchangeReader {
     return this.watermark() > before;
   }
 
+  /** Whether every expected upstream task has spoken on every partition (a watermark, or "no event time yet"). */
+  heardFromAll(): boolean {
+    return this.config.partitions.every((p) => (this.marks.get(p)?.size ?? 0) >= this.config.upstreamTasks);
+  }
+
   /** The rows of a native reader's fetch, in order; watermark records are applied on the way. */
   accept(m: PackedMessages): { batches: { batch: RecordBatch; ops: Int8Array | null }[]; advanced: boolean } {
     const out: { batch: RecordBatch; ops: Int8Array | null }[] = [];

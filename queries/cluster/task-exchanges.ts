@@ -74,13 +74,16 @@ export interface TaskExchanges {
   /** Pushes each reader's watermark again (after a restore). */
   rewatermark(into: { changesWatermark(index: number, w: number): void }): void;
   /**
-   * The produce requests of epoch `epoch` (the same ones when asked again for the same epoch). `empty`:
-   * the task has read nothing and has no event time (its partitions are empty): a writer that never sent
-   * a watermark sends "no event time yet", so the readers downstream do not wait for this task.
+   * The produce requests of epoch `epoch` (the same ones when asked again for the same epoch).
+   * `empty(sinkId)`: nothing feeds the writer behind that graph sink (null: the view's sink) — its
+   * inputs' partitions are empty, their upstream tasks have no event time —: a writer that never sent a
+   * watermark then sends "no event time yet", so the readers downstream do not wait for this task.
    */
-  records(epoch: number, empty?: boolean): OutRecords;
-  /** A writer has not told its readers anything about event time yet (the task should commit an epoch once it knows it is empty). */
-  silent(): boolean;
+  records(epoch: number, empty?: (sinkId: string | null) => boolean): OutRecords;
+  /** A writer that has not told its readers anything about event time yet is empty (the task should commit an epoch to say so). */
+  silent(empty: (sinkId: string | null) => boolean): boolean;
+  /** Exchange or view input `index` has heard from every upstream task. */
+  settled(index: number): boolean;
   state(): ExchangesState;
   restore(s: ExchangesState | undefined): void;
   readonly totals: ExchangeTotals;
@@ -109,6 +112,8 @@ interface TopicWriter {
 interface TopicReader {
   fetched(m: Exclude<FetchedMessages, { kind: 'decoded' }> | FetchedMessages): { batches: { batch: RecordBatch; ops: Int8Array | null }[]; advanced: boolean; records: number };
   watermark(): number;
+  /** Every upstream task has spoken on every partition read. */
+  settled(): boolean;
   state(): ExchangeReaderState;
   restore(s: ExchangeReaderState): void;
 }
@@ -128,7 +133,7 @@ function exchangeReader(r: ExchangeReader): TopicReader {
       }
       return { batches, advanced, records };
     },
-    watermark: () => r.watermark(), state: () => r.state(), restore: (s) => r.restore(s),
+    watermark: () => r.watermark(), settled: () => r.heardFromAll(), state: () => r.state(), restore: (s) => r.restore(s),
   };
 }
 
@@ -139,7 +144,7 @@ function changesReader(r: ChangesReader): TopicReader {
       const got = isPacked(m) ? r.accept(m) : r.acceptValues(m.partition, m.values);
       return { batches: got.batch ? [{ batch: got.batch, ops: got.ops }] : [], advanced: got.advanced, records: isPacked(m) ? m.count : m.values.length };
     },
-    watermark: () => r.watermark(), state: () => r.marks.state(), restore: (s) => r.marks.restore(s),
+    watermark: () => r.watermark(), settled: () => r.marks.heardFromAll(), state: () => r.marks.state(), restore: (s) => r.marks.restore(s),
   };
 }
 
@@ -214,13 +219,14 @@ export function createTaskExchanges(cfg: {
     rewatermark(into) {
       for (const [index, x] of readers) { const w = x.r.watermark(); if (w > -Infinity) into.changesWatermark(index, w); }
     },
-    silent: () => writers.some((x) => x.written === -Infinity && !x.idle),
-    records(epoch, empty = false) {
+    silent: (empty) => writers.some((x) => x.written === -Infinity && !x.idle && x.wm === -Infinity && empty(x.sinkId)),
+    settled: (index) => readers.get(index)?.r.settled() ?? true,
+    records(epoch, empty = () => false) {
       if (cached?.epoch === epoch) return cached.recs;
       const recs: OutRecords = [];
       for (const x of writers) {
         if (x.wm > x.written) { x.w.watermark(cfg.task, x.wm); x.written = x.wm; }
-        else if (empty && x.written === -Infinity && !x.idle) { x.w.watermark(cfg.task, -Infinity); x.idle = true; }
+        else if (x.written === -Infinity && !x.idle && x.wm === -Infinity && empty(x.sinkId)) { x.w.watermark(cfg.task, -Infinity); x.idle = true; }
         for (const r of x.w.take()) { recs.push({ topic: r.topic, messages: r.messages }); totals.writtenBytes += r.bytes; }
       }
       cached = { epoch, recs };

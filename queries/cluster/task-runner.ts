@@ -26,7 +26,7 @@
  * Scope: the plan must be partition-local (task-partitioning.ts); one that needs a repartition
  * exchange is refused at creation unless `hasExchange` says the planner put one in.
  */
-import type { FetchedMessages } from '../../connectors/formats/packed.ts';
+import { countOf, type FetchedMessages } from '../../connectors/formats/packed.ts';
 import type { Log } from '../../connectors/kafka/client.ts';
 import { createKafkaSink, SideOutputAborted } from '../../connectors/kafka/sink.ts';
 import type { TopicPartition } from '../../connectors/kafka/source.ts';
@@ -162,7 +162,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
     const state = stateLog.recordsFor(epoch) ?? [];
     const partition = statePartition(cfg.task, statePartitions);
     // The exchanges' rows of the epoch travel in its transaction, with the state record that says they were sent.
-    return [...(ex?.records(epoch, empty()) ?? []), ...state.map((r) => ({ topic: stateTopic, messages: [{ key: r.key, value: r.value, partition }] }))];
+    return [...(ex?.records(epoch, empty) ?? []), ...state.map((r) => ({ topic: stateTopic, messages: [{ key: r.key, value: r.value, partition }] }))];
   };
   const firstDef = specs.flatMap((s) => (s.kind === 'source' ? [s.def] : []))[0];
   const side = createSideOutputs({ brokers: cfg.brokers, id: cfg.task, name: cfg.task, log: cfg.log, properties: firstDef?.options.properties, lateTopic: cfg.options.lateTopic ?? null });
@@ -170,15 +170,28 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   // Without Kafka output (a view), the state still commits in a transaction: a sink writer of the state topic carrying no records.
   const txn: SinkWriter = output.kafka ?? createKafkaSink({ brokers: cfg.brokers, topic: stateTopic, exactlyOnce: true, transactionalId, groupId, log: cfg.log, extraRecords });
 
-  // Whether the task is empty: no rows this incarnation, every input read up to where its partitions
-  // ended when it started, no event time. Then its exchange writers say "no event time yet"
-  // (task-exchanges.ts), so the readers downstream do not wait for it, as an empty partition does not
-  // hold a source's watermark on one instance.
-  let rowsAtStart = -1;
+  // Whether nothing feeds the writer behind a graph sink: each source input upstream of it had empty
+  // partitions when the task started and has read no rows since, each exchange or view input upstream
+  // of it has heard from every upstream task (none with event time, else the writer would have a
+  // watermark). Then the writer says "no event time yet" (task-exchanges.ts), so the readers downstream
+  // do not wait for this task, as an empty partition does not hold a source's watermark on one instance.
+  let started = false;
   const ends = new Map<string, number>();
   const reported = new Set<number>();
-  const empty = () => rowsAtStart >= 0 && driver.counters.inputRows === rowsAtStart && reported.size === inputs.list.length
-    && !Number.isFinite(driver.watermark()) && inputs.positions().every((p) => p.offset >= (ends.get(`${p.input}|${partKey(p.topic, p.partition)}`) ?? 0));
+  const rowsSeen = new Set<number>();
+  const nodes = new Map((tg?.graph ?? plan.graph).nodes.map((n) => [n.id, n]));
+  const feeding = (id: string, seen = new Set<string>()): number[] => {
+    const n = nodes.get(id);
+    if (!n || seen.has(id)) return [];
+    seen.add(id);
+    return n.role === 'source' ? [n.input] : n.inputs.flatMap((i) => feeding(i, seen));
+  };
+  const quiet = (index: number): boolean => {
+    if (ex?.has(index)) return ex.settled(index);
+    if (!reported.has(index) || rowsSeen.has(index)) return false;
+    return inputs.positions().filter((p) => p.input === index).every((p) => p.offset >= (ends.get(`${p.input}|${partKey(p.topic, p.partition)}`) ?? 0));
+  };
+  const empty = (sink: string | null): boolean => started && feeding(sink ?? sinkId ?? '').every(quiet);
   let epochRows = 0;
   const tap = ex?.tap ?? null;
   // A view's rows also go to its changes topic (in the same epoch transaction), with its watermark.
@@ -269,6 +282,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   async function handle(input: KafkaInput, fetched: FetchedMessages): Promise<void> {
     await serial(async () => {
       if (stopped || state !== 'running') return;
+      if (countOf(fetched) > 0) rowsSeen.add(input.index);
       if (ex?.has(input.index)) ex.fetched(input.index, fetched, driver);
       else await driver.fetched(input.index, fetched);
       driver.advance();
@@ -314,12 +328,12 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
         const from = await epochs.restore(value ? decodeTaskState(cfg.task, value) : { restored: null, skipped: [] });
         mark('restore');
         restoreMs = performance.now() - t0;
-        rowsAtStart = driver.counters.inputRows;
+        started = true;
         if (stopped) return;
         state = 'running';
         timer = setInterval(() => {
           // An empty task commits one epoch to tell its exchanges' readers so.
-          if (state === 'running' && !epochs.dirty && ex?.silent() && empty()) epochs.dirty = true;
+          if (state === 'running' && !epochs.dirty && ex?.silent(empty)) epochs.dirty = true;
           if (state === 'running' && !torn && epochs.due()) void epochs.checkpoint();
         }, cfg.options.checkpointIntervalMs);
         idleTimer = setInterval(() => {

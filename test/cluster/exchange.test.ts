@@ -7,8 +7,10 @@
  * CPU-second): bench/exchange.ts, not timed here.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Producer } from 'kafkajs';
 import { clusterMetadata, ensureRepartitionTopic, topicConfigs } from '../../connectors/kafka/admin.ts';
 import { ExchangeReader, ExchangeWriter, exchangeKeyBytes, exchangeProducer } from '../../connectors/kafka/exchange.ts';
+import { inTransaction } from '../../connectors/kafka/client.ts';
 import { partitionForKey } from '../../connectors/kafka/partitioner.ts';
 import type { PackedMessages } from '../../connectors/formats/fast-json.ts';
 import { createNativeReader } from '../../connectors/kafka/wire/reader.ts';
@@ -101,6 +103,16 @@ function makeRows(task: number, count: number, note: (i: number) => string | nul
 
 const sortById = (rows: Row[]) => [...rows].sort((a, b) => a[1] - b[1]);
 
+/**
+ * The writer's records in one committed transaction, as a task's epoch sends them: through
+ * `inTransaction`, which starts again when the broker is still completing the producer's previous
+ * transaction (CONCURRENT_TRANSACTIONS, seen on a loaded machine).
+ */
+async function commitTaken(producer: Producer, w: ExchangeWriter): Promise<void> {
+  const recs = w.take();
+  await inTransaction(producer, async (txn) => { for (const x of recs) await txn.send({ topic: x.topic, acks: -1, messages: x.messages }); });
+}
+
 describe('exchange through a repartition topic', () => {
   it('re-keys rows of three upstream tasks: committed rows only, each key in the Java partition, values intact, watermark = least over tasks', async () => {
     const brokers = brokerList();
@@ -119,29 +131,35 @@ describe('exchange through a repartition topic', () => {
     // Epoch 1: every task sends rows (small batches with '' / NULL keys / NULL values); task 1 also a changelog batch.
     for (let t = 0; t < 3; t++) {
       const rows = makeRows(t, 400, (i) => (i % 17 === 0 ? null : `t${t} row ${i} ${'✓'.repeat(i % 4)}`));
-      const txn = await tasks[t]!.transaction();
       for (let i = 0; i < rows.length; i += 128) writers[t]!.append(batchOf(rows.slice(i, i + 128)));
-      await writers[t]!.flush(txn);
-      await txn.commit();
+      await commitTaken(tasks[t]!, writers[t]!);
       committed.push(...rows);
     }
     // Task 1's next epoch fails: its rows and its watermark must never be seen.
     const doomed = makeRows(1, 50, () => 'ABORTED').map((r) => [r[0], r[1] + 500_000, ...r.slice(2)] as Row);
     {
-      const txn = await tasks[1]!.transaction();
       writers[1]!.append(batchOf(doomed));
       writers[1]!.watermark('q#1', 9_999);
-      await writers[1]!.flush(txn);
-      await txn.abort();
+      const recs = writers[1]!.take();
+      for (let i = 0; ; i++) {
+        const txn = await tasks[1]!.transaction();
+        try {
+          for (const x of recs) await txn.send({ topic: x.topic, acks: -1, messages: x.messages });
+          await txn.abort();
+          break;
+        } catch (e) {
+          await txn.abort().catch(() => undefined);
+          if (i >= 8) throw e; // CONCURRENT_TRANSACTIONS on a loaded broker: start again
+          await new Promise((r) => setTimeout(r, 50 * 2 ** i));
+        }
+      }
     }
     // Watermarks, one transaction each, in this order: the reader's watermark after each.
     const steps: [number, number][] = [[0, 100], [1, 200], [2, 50], [2, 300], [0, 400], [1, 250], [1, 500]];
     const expected = [-Infinity, -Infinity, 50, 100, 200, 250, 300];
     for (const [t, wm] of steps) {
-      const txn = await tasks[t]!.transaction();
       writers[t]!.watermark(`q#${t}`, wm);
-      await writers[t]!.flush(txn);
-      await txn.commit();
+      await commitTaken(tasks[t]!, writers[t]!);
     }
 
     const wmRecords = steps.length;
@@ -272,9 +290,9 @@ describe('exchange through a repartition topic', () => {
       producers.push(producer);
       const w = new ExchangeWriter({ topic, schema: SCHEMA, key: [0], partitions, compression });
       for (let i = 0; i < total; i += 4096) w.append(batchOf(rows.slice(i, i + 4096)));
-      const txn = await producer.transaction();
-      bytesOf.set(compression, await w.flush(txn));
-      await txn.commit();
+      const before = w.stats.bytes;
+      await commitTaken(producer, w);
+      bytesOf.set(compression, w.stats.bytes - before);
       const records = w.stats.records;
       const got = await readPartitions(topic, partitions, (g) => [...g.values()].flat().reduce((n, m) => n + m.count, 0) >= records);
 
