@@ -17,6 +17,7 @@ import { readCommittedRecords } from '../../connectors/kafka/state-topic.ts';
 import { keysByPartition } from './keys.ts';
 import { clusterInstances, type ClusterInstance } from './instances.ts';
 import { brokerList, uniqueTopic } from '../helpers/kafka.ts';
+import { waitFor } from '../helpers/service.ts';
 
 const P = 3;
 const T0 = 1_700_000_000_000;
@@ -31,15 +32,6 @@ async function start(clusterId: string, name: string, port: number): Promise<Ins
   return Object.assign(inst, { tasks: () => (inst.service.engine.cluster?.()?.tasks ?? []).map((t) => t.id).sort() });
 }
 
-async function waitFor<T>(f: () => Promise<T | null | undefined | false>, ms: number, what: string, last?: () => string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 interface Ev { k: string; g: string; v: number; ts: number; p: number }
 function events(keys: string[][], from: number, to: number): Ev[] {
@@ -103,7 +95,9 @@ describe('cluster: views reading views run as tasks', () => {
     expect((await a.get(`/v1/queries/${labelId}`)).body.placement).toMatch(/^tasks here: .*re-keyed through 1 repartition topic\(s\) \(join key \(gid\) is not how this side is partitioned\); reads per_g through its changes topic\)$/);
     expect((await a.get(`/v1/queries/${perGId}`)).body.placement).toMatch(/^tasks here: .*re-keyed through 1 repartition topic.*; reads per_kg through its changes topic\)$/);
     expect((await a.get(`/v1/queries/${outId}`)).body.placement).toMatch(/^tasks here: .*partition-local: runs as tasks; reads per_g through its changes topic\)$/);
-    const changesTopics = (await listTopicNames(brokerList())).filter((t) => t.startsWith(`_streamsql-${clusterId}-`) && t.endsWith('-changes')).sort();
+    // Each view makes its changes topic when it is prepared (g_label's after per_g's exists): wait for the three.
+    const listChanges = async () => (await listTopicNames(brokerList())).filter((t) => t.startsWith(`_streamsql-${clusterId}-`) && t.endsWith('-changes')).sort();
+    const changesTopics = (await waitFor(async (): Promise<string[] | null> => { const t = await listChanges(); return t.length >= 3 ? t : null; }, 30_000, 'the views\' changes topics', () => 'fewer than 3'))!;
     expect(changesTopics.map((t) => t.replace(/-[0-9a-f]{8}-changes$/, '').replace(`_streamsql-${clusterId}-`, ''))).toEqual(['g_label', 'per_g', 'per_kg']);
     // Compacted: Kafka keeps each view row's newest version (one record per changed key, connectors/kafka/changes.ts).
     for (const t of changesTopics) expect(await topicConfigs(brokerList(), t, ['cleanup.policy', 'retention.ms'])).toEqual({ 'cleanup.policy': 'compact', 'retention.ms': '-1' });

@@ -40,12 +40,12 @@ export async function startTestService(opts: { dataDir?: string; demo?: boolean 
 }
 
 /** Polls `f` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(f: () => Promise<T> | T, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(f: () => Promise<T> | T, timeoutMs = 30_000, what = 'condition', detail?: () => string): Promise<T> {
   const start = Date.now();
   let last: unknown;
   for (;;) {
     try { const v = await f(); if (v) return v; last = v; } catch (e) { last = e; }
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}; last: ${detail ? detail() : last instanceof Error ? last.message : JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
