@@ -234,7 +234,9 @@ async function startInstances(o: ScaleOptions, n: number, clusterId: string): Pr
     const dataDir = mkdtempSync(path.join(tmpdir(), `streamsql-scale-${k}-`));
     const url = `http://127.0.0.1:${port}`;
     const id = `bench${k}`;
-    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+    // BENCH_NODE_ARGS: extra node flags for every instance (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, to see where the CPU goes).
+    const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
       cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, CLUSTER_ID: clusterId, KAFKA_BROKERS: o.brokers.join(','), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, INSTANCE_ID: id, ADVERTISED_URL: url, PG_PORT: 'off', DEMO: '0', LOG_LEVEL: 'warn' },
     });
