@@ -23,7 +23,6 @@ const T0 = 1_700_000_000_000;
 const cluster = clusterInstances();
 afterEach(() => cluster.cleanup());
 
-
 describe('cluster: an empty task does not hold event time downstream', () => {
   it('partition 2 empty: a re-keyed windowed sink closes every window; a view over a view gets a watermark', async () => {
     const clusterId = uniqueTopic('et');

@@ -32,7 +32,6 @@ async function start(clusterId: string, name: string, port: number): Promise<Ins
   return Object.assign(inst, { tasks: () => (inst.service.engine.cluster?.()?.tasks ?? []).map((t) => t.id).sort() });
 }
 
-
 interface Ev { k: string; g: string; v: number; ts: number; p: number }
 function events(keys: string[][], from: number, to: number): Ev[] {
   const out: Ev[] = [];
