@@ -25,7 +25,7 @@
  * `streamsql_exchange_bytes_total` on each instance's /metrics ("n/a" when no instance exports it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,6 +76,8 @@ export interface ScaleRow {
   readonly tasks: Record<string, number>;
   readonly exchangeBytes: number | null;
   readonly exchangeRows: number | null;
+  readonly inputRows: number | null;
+  readonly outputRows: number;
   readonly loadAvg: number[];
 }
 
@@ -236,9 +238,10 @@ async function startInstances(o: ScaleOptions, n: number, clusterId: string): Pr
     const id = `bench${k}`;
     // BENCH_NODE_ARGS: extra node flags for every instance (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, to see where the CPU goes).
     const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    if (process.env.BENCH_PROFILE_DIR) mkdirSync(`${process.env.BENCH_PROFILE_DIR}/${n}x`, { recursive: true });
     const proc = spawn(process.execPath, [...extra, '--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
       cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, CLUSTER_ID: clusterId, KAFKA_BROKERS: o.brokers.join(','), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, INSTANCE_ID: id, ADVERTISED_URL: url, PG_PORT: 'off', DEMO: '0', LOG_LEVEL: 'warn' },
+      env: { ...process.env, ...(process.env.BENCH_PROFILE_DIR ? { STREAMSQL_CPU_PROFILE_DIR: `${process.env.BENCH_PROFILE_DIR}/${n}x` } : {}), CLUSTER_ID: clusterId, KAFKA_BROKERS: o.brokers.join(','), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, INSTANCE_ID: id, ADVERTISED_URL: url, PG_PORT: 'off', DEMO: '0', LOG_LEVEL: 'warn' },
     });
     o.track(proc);
     const inst: Instance = { id, url, proc, dataDir, log: '', exited: false };
@@ -377,6 +380,9 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     return per;
   }, insts);
   // Timing starts now, with the topic still empty: the events are produced only once the tasks are spread.
+  // BENCH_PROFILE_DIR: each instance profiles its main thread over exactly this window (server/cpu-profile.ts).
+  const profiling = !!process.env.BENCH_PROFILE_DIR;
+  if (profiling) { for (const i of insts) i.proc.kill('SIGUSR2'); await sleep(300); }
   const t0 = performance.now();
   const cpu0 = treeCpuSeconds(pids);
   const m0 = machineTicks();
@@ -417,6 +423,11 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   }
   const t1 = performance.now();
   const cpu1 = treeCpuSeconds(pids);
+  if (profiling) {
+    for (const i of insts) i.proc.kill('SIGUSR2');
+    // With the profiles, every instance's metrics at the window's end (what the profiles are read against).
+    for (const i of insts) writeFileSync(`${process.env.BENCH_PROFILE_DIR}/${n}x/${i.id}-${key}.metrics`, (await http(`${i.url}/metrics`)).text);
+  }
   const machineBusyPct = machinePct(m0, machineTicks(), cpus().length);
   await producing;
   const wallS = (t1 - t0) / 1000;
@@ -426,6 +437,11 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const placement = String((await http(`${insts[0]!.url}/v1/queries/${queryId}`)).body?.placement ?? '?');
   const exchangeBytes = await metricSum(insts, 'streamsql_exchange_bytes_total', name, queryId);
   const exchangeRows = await metricSum(insts, 'streamsql_exchange_rows_total', name, queryId);
+  // Rows the query's tasks read (sources and repartition topics): more than once per event means re-reads (a task restarted).
+  const inputRows = await metricSum(insts, 'streamsql_query_input_rows_total', name, queryId);
+  // Rows the query's tasks wrote to its sink (each instance's status lists its own tasks).
+  let outputRows = 0;
+  for (const i of insts) for (const t of ((await http(`${i.url}/v1/queries/${queryId}`)).body?.progress?.tasks ?? []) as { outputRows?: number }[]) outputRows += t.outputRows ?? 0;
   await sql(insts[0]!, `DROP SINK ${name}`);
   await sql(insts[0]!, `DROP SOURCE ${source}`).catch(() => undefined);
   const wallC = (t1 - tCreate) / 1000;
@@ -434,7 +450,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     query: key, instances: n, placement, events: lag0, wallS, machineBusyPct, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
     fromCreate: { wallS: wallC, cpuS: cpu1 - cpuCreate, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
-    exchangeBytes, exchangeRows, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
+    exchangeBytes, exchangeRows, inputRows, outputRows, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
 
@@ -475,7 +491,7 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
           try {
             const r = await measureQuery(o, insts, admin, bootstrap, bids, key, before);
             mine.push(r);
-            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; load ${r.loadAvg.join(' ')}`);
+            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? "n/a" : fmt(r.inputRows)}, written ${fmt(r.outputRows)}; load ${r.loadAvg.join(' ')}`);
           } catch (e) {
             errors.push(`${n} instance(s), ${key}: ${(e as Error).message}`);
             o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);

@@ -6,11 +6,13 @@
  * MAX_QUERIES (cap on running queries → 429), API_TOKEN (bearer token required on /v1 and /metrics),
  * LOG_LEVEL; CLUSTER_ID, INSTANCE_ID, ADVERTISED_URL (default http://<HOST>:<PORT>: what GET /v1/cluster shows
  * for this instance); PG_PORT (4566; 0 = a free port; 'off' = none), PG_HOST (HOST), PG_TLS_CERT / PG_TLS_KEY (PEM
- * files: TLS on SSLRequest) for the PostgreSQL wire protocol (server/pg).
+ * files: TLS on SSLRequest) for the PostgreSQL wire protocol (server/pg); STREAMSQL_CPU_PROFILE_DIR (SIGUSR2 starts and
+ * stops a CPU profile of the main thread, written there: server/cpu-profile.ts).
  */
 import { startService } from '../queries/service.ts';
 import { readFileSync } from 'node:fs';
 import { buildApp } from './app.ts';
+import { cpuProfileOnSignal } from './cpu-profile.ts';
 import { DEFAULT_PG_PORT, startPgServer, type PgServer } from './pg/server.ts';
 
 const env = process.env;
@@ -20,6 +22,7 @@ const log = (level: 'info' | 'warn' | 'error', msg: string) => {
 };
 
 async function main(): Promise<void> {
+  if (env.STREAMSQL_CPU_PROFILE_DIR) cpuProfileOnSignal(env.STREAMSQL_CPU_PROFILE_DIR, env.INSTANCE_ID || `pid${process.pid}`, log);
   const port = Number(env.PORT || 8080);
   const host = env.HOST || '127.0.0.1';
   const service = await startService({
