@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerList, brokers, uniqueTopic } from '../../test/helpers/kafka.ts';
 import { createTopic, readTopic } from './admin.ts';
 import { ensureKafkaJars } from './local-broker.ts';
-import { keyBytes, murmur2, partitionForKey } from './partitioner.ts';
+import { javaSinkPartitioner, keyBytes, murmur2, partitionForKey } from './partitioner.ts';
 
 const run = promisify(execFile);
 const COUNTS = [1, 2, 3, 12, 100, 7919];
@@ -68,8 +68,10 @@ describe('partitionForKey equals the Java client', () => {
     const kafkajs = Partitioners.DefaultPartitioner();
     const legacy = Partitioners.LegacyPartitioner();
     const meta = (n: number) => Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 0 }));
+    const ours = javaSinkPartitioner();
     let kafkajsDiffers = 0;
     let legacyDiffers = 0;
+    let sinkDiffers = 0;
     let checkedByKafkajs = 0;
     const mismatches: string[] = [];
     keys.forEach((key, i) => {
@@ -77,6 +79,8 @@ describe('partitionForKey equals the Java client', () => {
       if (murmur2(key) !== hash) mismatches.push(`murmur2(${hex(key)}) = ${murmur2(key)}, Java ${hash}`);
       COUNTS.forEach((n, j) => {
         if (partitionForKey(key, n) !== parts[j]) mismatches.push(`partitionForKey(${hex(key)}, ${n}) = ${partitionForKey(key, n)}, Java ${parts[j]}`);
+        // The sinks' partitioner, with the key as a Buffer and (JSON keys) as a string.
+        if (ours({ topic: 't', partitionMetadata: meta(n) as never, message: { key: Buffer.from(key), value: null } }) !== parts[j]) sinkDiffers++;
       });
       // kafkajs' DefaultPartitioner computes with Long objects (~1 ms per 2.6 kB key): the short keys and
       // every tenth long one, at two counts, are enough to tell.
@@ -89,6 +93,13 @@ describe('partitionForKey equals the Java client', () => {
       }
     });
     expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(sinkDiffers).toBe(0);
+    expect(ours({ topic: 't', partitionMetadata: meta(12) as never, message: { key: 'héllo', value: null } })).toBe(partitionForKey(keyBytes('héllo'), 12));
+    // Keyless: round-robin over the partitions that have a leader; an explicit partition as given.
+    const led = [{ partitionId: 0, leader: 0 }, { partitionId: 1, leader: -1 }, { partitionId: 2, leader: 1 }];
+    const spread = Array.from({ length: 6 }, () => ours({ topic: 't', partitionMetadata: led as never, message: { key: null, value: null } }));
+    expect(new Set(spread)).toEqual(new Set([0, 2]));
+    expect(ours({ topic: 't', partitionMetadata: led as never, message: { key: 'k', value: null, partition: 1 } })).toBe(1);
     // kafkajs' DefaultPartitioner (= JavaCompatiblePartitioner) agrees; its LegacyPartitioner (float arithmetic) does not.
     console.log(`kafkajs DefaultPartitioner differs from Java on ${kafkajsDiffers} of ${checkedByKafkajs * 2}; LegacyPartitioner on ${legacyDiffers}`);
     expect(kafkajsDiffers).toBe(0);

@@ -9,6 +9,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES, topicMaxMessageBytes } from './admin.ts';
 import { fillSchemaIds } from '../formats/registry.ts';
 import { createKafka, inTransaction, type Log } from './client.ts';
 import { securityFor } from './security.ts';
+import { javaSinkPartitioner } from './partitioner.ts';
 
 export interface KafkaSinkConfig {
   readonly brokers: readonly string[];
@@ -49,7 +50,8 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
   };
   // 'round-robin': every record to the next partition, keyed or not (the default hashes keys).
   let rr = 0;
-  const partitioner = cfg.partitioner === 'round-robin' ? { createPartitioner: () => ({ partitionMetadata }: { partitionMetadata: unknown[] }) => rr++ % partitionMetadata.length } : {};
+  // Default: by key, where Java's client puts a key (partitioner.ts, without kafkajs' per-record Long arithmetic).
+  const partitioner = cfg.partitioner === 'round-robin' ? { createPartitioner: () => ({ partitionMetadata }: { partitionMetadata: unknown[] }) => rr++ % partitionMetadata.length } : { createPartitioner: javaSinkPartitioner };
   let producer: Producer | null = null;
   let buffered: SinkRecord[] = [];
   let ensured = false;
