@@ -43,6 +43,8 @@ export interface ScaleOptions {
   readonly instances: readonly number[];
   readonly events: number;
   readonly queries: readonly string[];
+  /** Runs of each query per N: the median run (by events per CPU-second) is the row; every run's figure is kept. */
+  readonly repeat: number;
   /** Seconds of idle CPU sampling, before and after the queries. */
   readonly idleSeconds: number;
   /** Each spawned process is registered here (the harness kills these on Ctrl-C too). */
@@ -78,6 +80,10 @@ export interface ScaleRow {
   readonly exchangeRows: number | null;
   readonly inputRows: number | null;
   readonly outputRows: number;
+  /** CPU-seconds in the window of the instances' main threads and of their other threads (V8 compiler and GC helpers, libuv, workers). */
+  readonly threads: Record<string, number>;
+  /** Events per CPU-second (before subtracting idle CPU) of every run of this query at this N, in run order; the row is the median run. */
+  readonly runs?: number[];
   readonly loadAvg: number[];
 }
 
@@ -140,6 +146,25 @@ export function treeCpuSeconds(pids: readonly number[]): number {
     stack.push(...(byParent.get(p) ?? []));
   }
   return ticks / CLK_TCK;
+}
+
+/** CPU-seconds so far of the main threads of these processes and of all their other threads (V8 compiler and GC helpers, libuv, read workers). */
+export function threadCpuByName(pids: readonly number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    let tids: string[] = [];
+    try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tids) {
+      try {
+        const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        // Node leaves its threads unnamed ("node"): the main thread is the one whose id is the process's.
+        const name = tid === String(pid) ? 'main' : 'other';
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / CLK_TCK);
+      } catch { /* the thread ended */ }
+    }
+  }
+  return out;
 }
 
 // ---- load: keyed bids, each key in the partition Java's producer would choose -------------------
@@ -385,6 +410,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   if (profiling) { for (const i of insts) i.proc.kill('SIGUSR2'); await sleep(300); }
   const t0 = performance.now();
   const cpu0 = treeCpuSeconds(pids);
+  const threads0 = threadCpuByName(pids);
   const m0 = machineTicks();
   const total = bids.events;
   const lag0 = total;
@@ -423,6 +449,9 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   }
   const t1 = performance.now();
   const cpu1 = treeCpuSeconds(pids);
+  const threads1 = threadCpuByName(pids);
+  const threads: Record<string, number> = {};
+  for (const [k, v] of threads1) { const d = Math.round((v - (threads0.get(k) ?? 0)) * 100) / 100; if (d > 0) threads[k] = d; }
   if (profiling) {
     for (const i of insts) i.proc.kill('SIGUSR2');
     // With the profiles, every instance's metrics at the window's end (what the profiles are read against).
@@ -450,7 +479,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     query: key, instances: n, placement, events: lag0, wallS, machineBusyPct, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
     fromCreate: { wallS: wallC, cpuS: cpu1 - cpuCreate, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
-    exchangeBytes, exchangeRows, inputRows, outputRows, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
+    exchangeBytes, exchangeRows, inputRows, outputRows, threads, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
 
@@ -489,9 +518,12 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
         const mine: Omit<ScaleRow, 'ratio' | 'ratioRaw'>[] = [];
         for (const key of o.queries) {
           try {
-            const r = await measureQuery(o, insts, admin, bootstrap, bids, key, before);
+            const all: Omit<ScaleRow, 'ratio' | 'ratioRaw'>[] = [];
+            for (let k = 0; k < Math.max(1, o.repeat); k++) all.push(await measureQuery(o, insts, admin, bootstrap, bids, key, before));
+            // The median run (the lower middle one for an even count): one slow or fast run does not decide the ratio.
+            const r = { ...[...all].sort((a, b) => a.eventsPerCpuSRaw - b.eventsPerCpuSRaw)[Math.floor((all.length - 1) / 2)]!, runs: all.map((x) => Math.round(x.eventsPerCpuSRaw)) };
             mine.push(r);
-            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? "n/a" : fmt(r.inputRows)}, written ${fmt(r.outputRows)}; load ${r.loadAvg.join(' ')}`);
+            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU${all.length > 1 ? ` (median of ${all.length} runs: ${all.map((x) => fmt(x.eventsPerCpuSRaw)).join(', ')})` : ''}; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? "n/a" : fmt(r.inputRows)}, written ${fmt(r.outputRows)}; CPU-s by thread ${JSON.stringify(r.threads)}; load ${r.loadAvg.join(' ')}`);
           } catch (e) {
             errors.push(`${n} instance(s), ${key}: ${(e as Error).message}`);
             o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);

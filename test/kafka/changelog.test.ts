@@ -120,6 +120,27 @@ describe('keys and changelogs', () => {
     } finally { await s.close(); rmSync(dataDir, { recursive: true, force: true }); }
   });
 
+  it('an upsert sink writes the last change per key of an epoch; a debezium sink keeps every change', async () => {
+    const topic = uniqueTopic('acct-many'); const out = uniqueTopic('acct-many-out'); const dbz = uniqueTopic('acct-many-dbz');
+    // All in the topic before the queries start: read in their first fetch, so within one epoch.
+    await produce(brokerList(), topic, [
+      { key: '1', value: '{"bal":10}' }, { key: '2', value: '{"bal":20}' }, { key: '1', value: '{"bal":11}' },
+      { key: '3', value: '{"bal":30}' }, { key: '1', value: '{"bal":12}' }, { key: '3', value: null },
+    ]);
+    {
+      const r = await svc.sql(`CREATE TABLE acct_many (id STRING, bal BIGINT, PRIMARY KEY (id) NOT ENFORCED) WITH ('connector' = 'upsert-kafka', 'topic' = '${topic}', 'key.format' = 'raw', 'value.format' = 'json');
+        CREATE SINK acct_many_out AS SELECT id, bal FROM acct_many WITH ('connector' = 'upsert-kafka', 'topic' = '${out}', 'key.format' = 'raw', 'value.format' = 'json');
+        CREATE SINK acct_many_dbz AS SELECT id, bal FROM acct_many WITH ('connector' = 'kafka', 'topic' = '${dbz}', 'format' = 'debezium-json')`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const recs = await waitFor(async () => { const x = await readTopic(brokerList(), out, { idleMs: 500 }); return x.length >= 3 ? x : null; }, 30_000, 'the upsert sink\'s records');
+      const events = await waitFor(async () => { const x = await readTopic(brokerList(), dbz, { idleMs: 500 }); return x.length >= 6 ? x : null; }, 30_000, 'the debezium sink\'s records');
+      // One record per key, each key's last change (3 was inserted and deleted: its tombstone).
+      expect(recs!.map((m) => `${m.key}:${m.value}`).sort()).toEqual(['1:{"id":"1","bal":12}', '2:{"id":"2","bal":20}', '3:null']);
+      // Every change: 1 three times, 2, 3 inserted then deleted.
+      expect(events!.map((m) => { const e = JSON.parse(m.value!); return `${e.op}:${(e.after ?? e.before).id}`; }).sort()).toEqual(['c:1', 'c:1', 'c:1', 'c:2', 'c:3', 'd:3']);
+    }
+  });
+
   it('debezium-json: c, r, u, d with and without the schema envelope', async () => {
     const topic = uniqueTopic('dbz');
     const ev = (op: string, before: object | null, after: object | null) => JSON.stringify({ before, after, op, ts_ms: 1700000000000, source: { table: 'products' } });
