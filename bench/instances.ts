@@ -20,9 +20,9 @@
  * counted exactly. Done when the query's committed consumer-group offsets reach the events' count
  * (lag 0). CPU net = CPU in the window − idle rate × wall. Then DROP SINK and SOURCE. The "from CREATE"
  * figure charges everything since CREATE SINK (settling included). The keyed query (GROUP BY the record
- * key) runs as tasks; the re-keyed one (GROUP BY bidder) needs a repartition exchange: until exchanges
- * are wired into tasks it runs whole on the owner of its task #0, and the repartition bytes are read from
- * `streamsql_exchange_bytes_total` on each instance's /metrics ("n/a" when no instance exports it).
+ * key) runs as 12 tasks; the re-keyed one (GROUP BY bidder) as 12 tasks around a repartition topic, whose
+ * bytes are read from `streamsql_exchange_bytes_total` on each instance's /metrics ("n/a" when no
+ * instance exports it). Each query runs `repeat` times per N; the median run is the row.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -158,7 +158,7 @@ export function treeCpuSeconds(pids: readonly number[]): number {
 }
 
 /** CPU-seconds so far of the main threads of these processes and of all their other threads (V8 compiler and GC helpers, libuv, read workers). */
-export function threadCpuByName(pids: readonly number[]): Map<string, number> {
+export function threadCpu(pids: readonly number[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const pid of pids) {
     let tids: string[] = [];
@@ -419,7 +419,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   if (profiling) { for (const i of insts) i.proc.kill('SIGUSR2'); await sleep(300); }
   const t0 = performance.now();
   const cpu0 = treeCpuSeconds(pids);
-  const threads0 = threadCpuByName(pids);
+  const threads0 = threadCpu(pids);
   const m0 = machineTicks();
   const total = bids.events;
   const lag0 = total;
@@ -458,7 +458,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   }
   const t1 = performance.now();
   const cpu1 = treeCpuSeconds(pids);
-  const threads1 = threadCpuByName(pids);
+  const threads1 = threadCpu(pids);
   const threads: Record<string, number> = {};
   for (const [k, v] of threads1) { const d = Math.round((v - (threads0.get(k) ?? 0)) * 100) / 100; if (d > 0) threads[k] = d; }
   if (profiling) {

@@ -1,7 +1,11 @@
-/** The scale-out benchmark's own parts (bench/instances.ts): the keyed load and the CPU of a process tree. */
+/** The scale-out benchmark's own parts (bench/instances.ts): the keyed load, the CPU of a process tree and of its threads, the window profile. */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateKeyedBids, SCALE_PARTITIONS, treeCpuSeconds } from '../../bench/instances.ts';
+import { generateKeyedBids, SCALE_PARTITIONS, threadCpu, treeCpuSeconds } from '../../bench/instances.ts';
+import { selfTimes } from '../../bench/lib/profile-top.ts';
 import { murmur2 } from '../../connectors/kafka/partitioner.ts';
 
 describe('bench --instances', () => {
@@ -36,5 +40,41 @@ describe('bench --instances', () => {
       // Stop the whole group this test started: the shell and its child.
       process.kill(-sh.pid!, 'SIGKILL');
     }
+  });
+});
+
+describe('bench --instances: where the CPU goes', () => {
+  it('splits a process\'s CPU into its main thread and its other threads', async () => {
+    // The main thread idles while a worker thread burns (read while it still runs: an ended thread leaves /proc/<pid>/task).
+    const code = "const { Worker } = require('node:worker_threads'); new Worker('const e=Date.now()+4000;while(Date.now()<e);', { eval: true }); setTimeout(()=>{}, 6000)";
+    const child = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const t = threadCpu([child.pid!]);
+      expect(t.get('other') ?? 0).toBeGreaterThanOrEqual(0.35);
+      expect(t.get('main') ?? 0).toBeLessThan(t.get('other')!);
+    } finally { child.kill('SIGKILL'); }
+  });
+
+  it('profiles a window of a process on SIGUSR2 (server/cpu-profile.ts) and sums self time per function (bench/lib/profile-top.ts)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'streamsql-prof-'));
+    // Busy in a function named burnForTheProfile between the two signals, idle otherwise.
+    const code = `import { cpuProfileOnSignal } from ${JSON.stringify(path.resolve('server/cpu-profile.ts'))};
+      cpuProfileOnSignal(${JSON.stringify(dir)}, 'probe', () => {});
+      function burnForTheProfile() { const e = Date.now() + 20; let x = 0; while (Date.now() < e) x++; return x; }
+      setInterval(burnForTheProfile, 25); setTimeout(() => {}, 20000); console.log('ready');`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => { child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); }); child.on('exit', () => reject(new Error('the probe exited'))); });
+      child.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 800));
+      child.kill('SIGUSR2');
+      const file = path.join(dir, 'probe-1.cpuprofile');
+      for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+      const { total, by } = selfTimes([file]);
+      const burn = [...by].filter(([k]) => k.startsWith('burnForTheProfile ')).reduce((a, [, v]) => a + v, 0);
+      expect(total).toBeGreaterThan(500);
+      expect(burn / total).toBeGreaterThan(0.5);
+    } finally { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); }
   });
 });
