@@ -14,10 +14,11 @@
  * topic of 12 partitions and CREATE SOURCE over it (record key = auction, 'key.fields'), CREATE SINK
  * (an exactly-once Kafka sink: in a cluster a view run as tasks is only partial per instance, and a sink
  * is how a scaled-out query's result leaves), wait until GET /v1/cluster on every instance shows the
- * query's 12 tasks spread (balanced over the alive members, the same picture twice in a row). Only then
- * are the events produced (generated once, in memory; one `kcat -P` per partition) and timing and the
- * CPU baseline start, so no event is read before the tasks are where they stay and every event is
- * counted exactly. Done when the query's committed consumer-group offsets reach the events' count
+ * query's 12 tasks spread (balanced over the alive members, the same picture twice in a row; each partition's
+ * first bid is in the topic before CREATE, so no task starts on an empty partition). Only then are the other
+ * events produced (generated once, in memory; one `kcat -P` per partition) and timing and the
+ * CPU baseline start, so no event but those 12 is read before the tasks are where they stay and every
+ * event is counted exactly. Done when the query's committed consumer-group offsets reach the events' count
  * (lag 0). CPU net = CPU in the window − idle rate × wall. Then DROP SINK and SOURCE. The "from CREATE"
  * figure charges everything since CREATE SINK (settling included). The keyed query (GROUP BY the record
  * key) runs as 12 tasks; the re-keyed one (GROUP BY bidder) as 12 tasks around a repartition topic, whose
@@ -80,6 +81,8 @@ export interface ScaleRow {
   readonly exchangeRows: number | null;
   readonly inputRows: number | null;
   readonly outputRows: number;
+  /** Rows dropped as late (Σ over the instances; 0 expected: each partition's first bid is there before the query starts). */
+  readonly lateRows: number | null;
   /** CPU-seconds in the window of the instances' main threads and of their other threads (V8 compiler and GC helpers, libuv, workers). */
   readonly threads: Record<string, number>;
   /** Events per CPU-second (before subtracting idle CPU) of every run of this query at this N, in run order; the row is the median run. */
@@ -177,8 +180,11 @@ export function threadCpu(pids: readonly number[]): Map<string, number> {
 }
 
 // ---- load: keyed bids, each key in the partition Java's producer would choose -------------------
-/** The bids of one run, generated once: per partition, `key\tvalue\n` lines in chunks, as `kcat -P -K '\t'` reads them. */
-export interface KeyedBids { readonly chunks: Buffer[][]; readonly perPartition: number[]; readonly bytes: number; readonly events: number }
+/**
+ * The bids of one run, generated once: per partition, `key\tvalue\n` lines in chunks, as `kcat -P -K '\t'` reads
+ * them; each partition's first line apart in `heads` (produced before the query starts, see measureQuery).
+ */
+export interface KeyedBids { readonly heads: Buffer[]; readonly chunks: Buffer[][]; readonly perPartition: number[]; readonly bytes: number; readonly events: number }
 
 /**
  * The record key is the auction id as text ('key.format' = 'raw'), the partition murmur2(key) % 12 as
@@ -188,6 +194,7 @@ export interface KeyedBids { readonly chunks: Buffer[][]; readonly perPartition:
 export function generateKeyedBids(events: number): KeyedBids {
   const gen = createNexmarkGenerator({ seed: 1, baseTime: Date.now() });
   const chunks: Buffer[][] = Array.from({ length: SCALE_PARTITIONS }, () => []);
+  const heads: Buffer[] = Array.from({ length: SCALE_PARTITIONS }, () => Buffer.alloc(0));
   const perPartition = new Array<number>(SCALE_PARTITIONS).fill(0);
   const keyOf = new Map<string, number>();
   let bytes = 0; let sent = 0;
@@ -199,20 +206,20 @@ export function generateKeyedBids(events: number): KeyedBids {
       const k = String(b.auction);
       let p = keyOf.get(k);
       if (p === undefined) { p = (murmur2(Buffer.from(k, 'utf8')) & 0x7fffffff) % SCALE_PARTITIONS; keyOf.set(k, p); }
-      lines[p]!.push(`${k}\t${v}\n`);
+      if (perPartition[p] === 0) heads[p] = Buffer.from(`${k}\t${v}\n`); else lines[p]!.push(`${k}\t${v}\n`);
       perPartition[p]!++;
       bytes += v.length;
     }
     lines.forEach((l, p) => { if (l.length) chunks[p]!.push(Buffer.from(l.join(''))); });
     sent += n;
   }
-  return { chunks, perPartition, bytes, events };
+  return { heads, chunks, perPartition, bytes, events };
 }
 
-/** Writes the bids into `topic` (12 partitions) with one `kcat -P -K` per partition; resolves when all are acknowledged. */
-export async function produceKeyedBids(o: ScaleOptions, bootstrap: string, topic: string, bids: KeyedBids): Promise<number> {
+/** Writes the bids (each partition's first, `heads`, or the rest) into `topic` (12 partitions) with one `kcat -P -K` per partition; resolves when all are acknowledged. */
+export async function produceKeyedBids(o: ScaleOptions, bootstrap: string, topic: string, bids: KeyedBids, part: 'heads' | 'rest' = 'rest'): Promise<number> {
   const t0 = performance.now();
-  await Promise.all(bids.chunks.map(async (chunks, p) => {
+  await Promise.all((part === 'heads' ? bids.heads.map((h) => [h]) : bids.chunks).map(async (chunks, p) => {
     const c = spawn('kcat', ['-P', '-b', bootstrap, '-t', topic, '-p', String(p), '-K', '\t',
       '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000', '-X', 'queue.buffering.max.kbytes=262144'], { stdio: ['pipe', 'ignore', 'pipe'] });
     o.track(c);
@@ -391,6 +398,11 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const topic = `${name}-bids`;
   await createTopic(o.brokers, topic, SCALE_PARTITIONS);
   await createTopic(o.brokers, out, SCALE_PARTITIONS);
+  // Each partition's first bid goes in before the query starts, so no task begins with an empty partition:
+  // an empty partition says "no event time yet" and does not hold the watermark (as on one instance), so a
+  // partition whose kcat started a little later than the others' would have its first rows dropped as late
+  // (22,927 of 1M in one run) — a different amount of work at each N. The 12 bids are read before timing starts.
+  await produceKeyedBids(o, bootstrap, topic, bids, 'heads');
   const source = `${name}_bids`;
   await sql(insts[0]!, `CREATE SOURCE ${source} (
     auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, dateTime TIMESTAMP(3),
@@ -477,6 +489,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const exchangeRows = await metricSum(insts, 'streamsql_exchange_rows_total', name, queryId);
   // Rows the query's tasks read (sources and repartition topics): more than once per event means re-reads (a task restarted).
   const inputRows = await metricSum(insts, 'streamsql_query_input_rows_total', name, queryId);
+  const lateRows = await metricSum(insts, 'streamsql_query_late_rows_total', name, queryId);
   // Rows the query's tasks wrote to its sink (each instance's status lists its own tasks).
   let outputRows = 0;
   for (const i of insts) for (const t of ((await http(`${i.url}/v1/queries/${queryId}`)).body?.progress?.tasks ?? []) as { outputRows?: number }[]) outputRows += t.outputRows ?? 0;
@@ -488,7 +501,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     query: key, instances: n, placement, events: lag0, wallS, machineBusyPct, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
     fromCreate: { wallS: wallC, cpuS: cpu1 - cpuCreate, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
-    exchangeBytes, exchangeRows, inputRows, outputRows, threads, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
+    exchangeBytes, exchangeRows, inputRows, outputRows, lateRows, threads, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
 
@@ -532,7 +545,7 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
             // The median run (the lower middle one for an even count): one slow or fast run does not decide the ratio.
             const r = { ...[...all].sort((a, b) => a.eventsPerCpuSRaw - b.eventsPerCpuSRaw)[Math.floor((all.length - 1) / 2)]!, runs: all.map((x) => Math.round(x.eventsPerCpuSRaw)) };
             mine.push(r);
-            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU${all.length > 1 ? ` (median of ${all.length} runs: ${all.map((x) => fmt(x.eventsPerCpuSRaw)).join(', ')})` : ''}; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? "n/a" : fmt(r.inputRows)}, written ${fmt(r.outputRows)}; CPU-s by thread ${JSON.stringify(r.threads)}; load ${r.loadAvg.join(' ')}`);
+            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU${all.length > 1 ? ` (median of ${all.length} runs: ${all.map((x) => fmt(x.eventsPerCpuSRaw)).join(', ')})` : ''}; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? "n/a" : fmt(r.inputRows)}, written ${fmt(r.outputRows)}, late ${r.lateRows === null ? 'n/a' : fmt(r.lateRows)}; CPU-s by thread ${JSON.stringify(r.threads)}; load ${r.loadAvg.join(' ')}`);
           } catch (e) {
             errors.push(`${n} instance(s), ${key}: ${(e as Error).message}`);
             o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);

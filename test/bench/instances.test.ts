@@ -14,7 +14,7 @@ describe('bench --instances', () => {
     expect(bids.perPartition.reduce((a, b) => a + b, 0)).toBe(20_000);
     expect(bids.perPartition.filter((n) => n > 0).length).toBe(SCALE_PARTITIONS);
     bids.chunks.forEach((chunks, p) => {
-      const lines = chunks.map((c) => c.toString('utf8')).join('').split('\n').filter(Boolean);
+      const lines = [bids.heads[p]!, ...chunks].map((c) => c.toString('utf8')).join('').split('\n').filter(Boolean);
       expect(lines.length).toBe(bids.perPartition[p]);
       let last = -Infinity;
       for (const line of lines) {
