@@ -1,14 +1,13 @@
 /**
  * The latest change per key within an epoch, for a keyed upsert sink (queries/sink-output.ts).
  *
- * Why: a GROUP BY emitting changes updates a group once per batch it sees, so how many records a sink
- * writes depends on how its input was cut into batches — with a query spread over several instances
- * (issue 17) the rows of a repartition topic arrive in more, smaller fetches than in one process, and
- * the same output cost about twice the Kafka records. Nothing outside the epoch's transaction can see
- * its intermediate changes (read_committed readers see the epoch at once; an at-least-once sink also
- * sends at the epoch's end), and an upsert topic is read as "the last value per key", so only the
- * last change per key is written: Kafka Streams' record cache and Flink's upsert-kafka buffer
- * (`sink.buffer-flush.*`) do the same. Order across keys is not kept; order per key is (one record).
+ * Why: a changelog passed through (an upsert-kafka table into an upsert sink, a changelog's primary key)
+ * yields one output change per input change, so a key updated three times in an epoch was written three
+ * times. (Aggregates already emit at most one change per group per epoch.) Nothing outside the epoch's
+ * transaction can see its intermediate changes (read_committed readers see the epoch at once; an
+ * at-least-once sink also sends at the epoch's end), and an upsert topic is read as "the last value per
+ * key", so only the last change per key is written: Kafka Streams' record cache and Flink's upsert-kafka
+ * buffer (`sink.buffer-flush.*`) do the same. Order across keys is not kept; order per key is (one record).
  *
  * Only for a sink keyed by the query's own unique key (GROUP BY columns, a changelog's primary key)
  * with upsert values (a delete is a tombstone): a Debezium sink writes each change as an event and a
@@ -25,8 +24,8 @@ export interface EpochUpserts {
   readonly size: number;
 }
 
-/** A key value as a string that no value of another type shares. */
-const part = (v: unknown): string => (v === null || v === undefined ? '\u0000' : typeof v === 'string' ? `s${v}` : typeof v === 'number' ? `n${v}` : `${typeof v}${String(v)}`);
+/** A key value as a string that no other value shares (strings length-prefixed, so no separator inside one can join two). */
+const part = (v: unknown): string => (v === null || v === undefined ? '\u0000' : typeof v === 'string' ? `s${v.length}:${v}` : typeof v === 'number' ? `n${v}` : `${typeof v}${String(v)}`);
 
 export function createEpochUpserts(keyColumns: readonly number[]): EpochUpserts {
   const latest = new Map<string, { row: Row; del: boolean }>();

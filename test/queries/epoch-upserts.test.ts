@@ -46,6 +46,10 @@ describe('the last change per key within an epoch', () => {
     expect(u.drain()).toEqual([
       { row: [null, 'c'], del: false }, { row: ['null', 'd'], del: false }, { row: [1, 'e'], del: false }, { row: ['1', 'f'], del: true },
     ]);
+    // Two key columns whose texts would run together without a length: two keys, not one.
+    const two = createEpochUpserts([0, 1]);
+    two.add([['a\u0001sb', 'c'], ['a', 'b\u0001sc']], null);
+    expect(two.drain()).toHaveLength(2);
     u.add([[2, 'x']], null);
     u.clear();
     expect(u.drain()).toEqual([]);
