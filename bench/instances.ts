@@ -23,7 +23,13 @@
  * figure charges everything since CREATE SINK (settling included). The keyed query (GROUP BY the record
  * key) runs as 12 tasks; the re-keyed one (GROUP BY bidder) as 12 tasks around a repartition topic, whose
  * bytes are read from `streamsql_exchange_bytes_total` on each instance's /metrics ("n/a" when no
- * instance exports it). Each query runs `repeat` times per N; the median run is the row.
+ * instance exports it).
+ *
+ * Rounds (`--repeat`, default 3): each round starts every N afresh, forwards in even rounds and backwards in
+ * odd ones (1,2,3 · 3,2,1 · 1,2,3), so a drift of the machine over the bench lands on every N alike; each
+ * fresh instance set runs every query once unmeasured first (its "cold" figure, printed) and then measured.
+ * The row per query and N is the median round; "paired" is the median over rounds of the round's figure ÷
+ * that round's first-N figure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,8 +50,10 @@ export interface ScaleOptions {
   readonly instances: readonly number[];
   readonly events: number;
   readonly queries: readonly string[];
-  /** Runs of each query per N: the median run (by events per CPU-second) is the row; every run's figure is kept. */
+  /** Rounds: each runs every N once on fresh instances (alternating direction); the median run per query and N is the row. */
   readonly repeat: number;
+  /** Each fresh instance set first runs every query once, unmeasured. */
+  readonly warmup: boolean;
   /** Seconds of idle CPU sampling, before and after the queries. */
   readonly idleSeconds: number;
   /** Each spawned process is registered here (the harness kills these on Ctrl-C too). */
@@ -85,8 +93,12 @@ export interface ScaleRow {
   readonly lateRows: number | null;
   /** CPU-seconds in the window of the instances' main threads and of their other threads (V8 compiler and GC helpers, libuv, workers). */
   readonly threads: Record<string, number>;
-  /** Events per CPU-second (before subtracting idle CPU) of every run of this query at this N, in run order; the row is the median run. */
+  /** Net events per CPU-second of every measured run of this query at this N, in run order; the row is the median run. */
   readonly runs?: number[];
+  /** Each round's figure ÷ the same round's figure at the first N (the two ran minutes apart), in round order. */
+  readonly pairedRatios?: number[];
+  /** The median of pairedRatios. */
+  readonly pairedRatio?: number | null;
   readonly loadAvg: number[];
 }
 
@@ -389,7 +401,7 @@ async function metricSum(insts: readonly Instance[], metric: string, name: strin
 }
 
 // ---- one measurement ----------------------------------------------------------------------------
-async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: Admin, bootstrap: string, bids: KeyedBids, key: string, idleRate: number): Promise<Omit<ScaleRow, 'ratio' | 'ratioRaw'>> {
+async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: Admin, bootstrap: string, bids: KeyedBids, key: string, idleRate: number, profile = true): Promise<Omit<ScaleRow, 'ratio' | 'ratioRaw'>> {
   if (!SCALE_QUERIES[key]) throw new Error(`unknown scale query ${key} (key, rekey)`);
   const n = insts.length;
   const q = SCALE_QUERIES[key]!;
@@ -427,7 +439,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   }, insts);
   // Timing starts now, with the topic still empty: the events are produced only once the tasks are spread.
   // BENCH_PROFILE_DIR: each instance profiles its main thread over exactly this window (server/cpu-profile.ts).
-  const profiling = !!process.env.BENCH_PROFILE_DIR;
+  const profiling = profile && !!process.env.BENCH_PROFILE_DIR;
   if (profiling) { for (const i of insts) i.proc.kill('SIGUSR2'); await sleep(300); }
   const t0 = performance.now();
   const cpu0 = treeCpuSeconds(pids);
@@ -505,7 +517,64 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   };
 }
 
-export interface ScaleReport { readonly events: number; readonly bytes: number; readonly perPartition: number[]; readonly rows: ScaleRow[]; readonly idle: Record<number, number>; readonly errors: string[] }
+export interface ScaleReport {
+  readonly events: number; readonly bytes: number; readonly perPartition: number[]; readonly rows: ScaleRow[];
+  /** Idle CPU rate (cores) subtracted in each round, per N, in round order. */
+  readonly idle: Record<number, number[]>;
+  /** The order the instance sets ran in (rounds alternate direction). */
+  readonly order: number[];
+  /** Every measured run (idle already subtracted), in run order; the rows are their medians per query and N. */
+  readonly runs: ScaleRun[];
+  /** The unmeasured warm-up runs (each fresh instance set's first run of each query): the cold figure. */
+  readonly warmups: ScaleRun[];
+  readonly errors: string[];
+}
+
+/** One run of one query on one instance set (idle CPU already subtracted), tagged with its round. */
+export type ScaleRun = Omit<ScaleRow, 'ratio' | 'ratioRaw' | 'runs' | 'pairedRatios' | 'pairedRatio'> & { readonly round: number };
+
+/**
+ * The instance sets' order: round r runs the N's forwards when r is even and backwards when odd
+ * (1,2,3 · 3,2,1 · 1,2,3), so a drift of the machine over the run (measured: the one-instance figure moved
+ * 146k–198k events per CPU-second between runs of the bench) falls on every N alike instead of on the last.
+ */
+export function roundOrder(instances: readonly number[], rounds: number): { round: number; n: number }[] {
+  const out: { round: number; n: number }[] = [];
+  for (let r = 0; r < rounds; r++) for (const n of r % 2 === 0 ? instances : [...instances].reverse()) out.push({ round: r, n });
+  return out;
+}
+
+/**
+ * Rows from the runs: per query and N the median run by net events per CPU-second (the lower middle one for
+ * an even count); `ratio` = that median ÷ the first N's median; `pairedRatios` = each round's figure ÷ the
+ * same round's first-N figure (the two ran minutes apart, so a slow drift cancels), and `pairedRatio` their median.
+ */
+export function summarizeRuns(runs: readonly ScaleRun[], instances: readonly number[]): ScaleRow[] {
+  const median = <T>(xs: readonly T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor((xs.length - 1) / 2)]!;
+  const rows: ScaleRow[] = [];
+  const queries = [...new Set(runs.map((r) => r.query))];
+  for (const n of instances) {
+    for (const q of queries) {
+      const mine = runs.filter((r) => r.query === q && r.instances === n);
+      if (mine.length === 0) continue;
+      const m = median(mine, (r) => r.eventsPerCpuS);
+      const { round: _round, ...row } = m;
+      const baseRuns = runs.filter((r) => r.query === q && r.instances === instances[0]);
+      const base = baseRuns.length ? median(baseRuns, (r) => r.eventsPerCpuS) : null;
+      const pairedRatios = mine.flatMap((r) => { const b = baseRuns.find((x) => x.round === r.round); return b ? [r.eventsPerCpuS / b.eventsPerCpuS] : []; });
+      rows.push({
+        ...row,
+        ratio: base ? m.eventsPerCpuS / base.eventsPerCpuS : null,
+        ratioRaw: base ? m.eventsPerCpuSRaw / base.eventsPerCpuSRaw : null,
+        fromCreate: { ...m.fromCreate, ratio: base ? m.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : null },
+        runs: mine.map((r) => Math.round(r.eventsPerCpuS)),
+        pairedRatios: pairedRatios.map((x) => Math.round(x * 1000) / 1000),
+        pairedRatio: pairedRatios.length ? median(pairedRatios, (x) => x) : null,
+      });
+    }
+  }
+  return rows;
+}
 
 export async function measureInstances(o: ScaleOptions, bootstrap: string): Promise<ScaleReport> {
   const tg = performance.now();
@@ -513,13 +582,15 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
   o.log(`generated ${fmt(o.events)} keyed bids (${(bids.bytes / 2 ** 20).toFixed(0)} MB of JSON; key = auction, Java's partitioner; ${SCALE_PARTITIONS} partitions: ${bids.perPartition.map(fmt).join(' ')}) in ${((performance.now() - tg) / 1000).toFixed(1)} s`);
   const admin = createKafka(o.brokers, 'streamsql-bench-scale').admin();
   await admin.connect();
-  const rows: ScaleRow[] = [];
-  const idle: Record<number, number> = {};
+  const runs: ScaleRun[] = [];
+  const warmups: ScaleRun[] = [];
+  const idle: Record<number, number[]> = {};
   const errors: string[] = [];
+  const order = roundOrder(o.instances, Math.max(1, o.repeat));
   try {
-    for (const n of o.instances) {
-      const clusterId = `bench${n}x${Date.now().toString(36)}`;
-      o.log(`${n} instance(s), CLUSTER_ID ${clusterId}: starting… (load average ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+    for (const { round, n } of order) {
+      const clusterId = `bench${n}x${round}x${Date.now().toString(36)}`;
+      o.log(`round ${round + 1} of ${Math.max(1, o.repeat)}: ${n} instance(s), CLUSTER_ID ${clusterId}: starting… (load average ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
       let insts: Instance[] = [];
       try {
         const ts = performance.now();
@@ -537,38 +608,36 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
         };
         const before = await idleRateNow();
         o.log(`  idle CPU of the ${n} instance(s) together, before the queries: ${(before * 100).toFixed(1)}% of a core (over ${o.idleSeconds} s)`);
-        const mine: Omit<ScaleRow, 'ratio' | 'ratioRaw'>[] = [];
-        for (const key of o.queries) {
-          try {
-            const all: Omit<ScaleRow, 'ratio' | 'ratioRaw'>[] = [];
-            for (let k = 0; k < Math.max(1, o.repeat); k++) all.push(await measureQuery(o, insts, admin, bootstrap, bids, key, before));
-            // The median run (the lower middle one for an even count): one slow or fast run does not decide the ratio.
-            const r = { ...[...all].sort((a, b) => a.eventsPerCpuSRaw - b.eventsPerCpuSRaw)[Math.floor((all.length - 1) / 2)]!, runs: all.map((x) => Math.round(x.eventsPerCpuSRaw)) };
-            mine.push(r);
-            o.log(`  ${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU${all.length > 1 ? ` (median of ${all.length} runs: ${all.map((x) => fmt(x.eventsPerCpuSRaw)).join(', ')})` : ''}; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? "n/a" : fmt(r.inputRows)}, written ${fmt(r.outputRows)}, late ${r.lateRows === null ? 'n/a' : fmt(r.lateRows)}; CPU-s by thread ${JSON.stringify(r.threads)}; load ${r.loadAvg.join(' ')}`);
-          } catch (e) {
-            errors.push(`${n} instance(s), ${key}: ${(e as Error).message}`);
-            o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);
+        const mine: { run: Omit<ScaleRow, 'ratio' | 'ratioRaw'>; warm: boolean }[] = [];
+        // Each fresh instance set first runs every query once unmeasured (o.warmup): JIT tiers and heap sizes
+        // settle in the first million events (measured 164k → 214k → 268k events per CPU-second over three
+        // back-to-back runs on the same instance), and that cost is paid once per process, not per event.
+        const passes = o.warmup ? [false, true] : [true];
+        for (const measured of passes) {
+          for (const key of o.queries) {
+            try {
+              const r = await measureQuery(o, insts, admin, bootstrap, bids, key, before, measured);
+              mine.push({ run: r, warm: !measured });
+              o.log(`  ${measured ? '' : '(warm-up, not counted) '}${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? 'n/a' : fmt(r.inputRows)}, written ${fmt(r.outputRows)}, late ${r.lateRows === null ? 'n/a' : fmt(r.lateRows)}; CPU-s by thread ${JSON.stringify(r.threads)}; load ${r.loadAvg.join(' ')}`);
+            } catch (e) {
+              errors.push(`round ${round + 1}, ${n} instance(s), ${key}${measured ? '' : ' (warm-up)'}: ${(e as Error).message}`);
+              o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);
+            }
           }
         }
         const after = await idleRateNow();
         const rate = Math.min(before, after);
-        idle[n] = rate;
+        (idle[n] ??= []).push(rate);
         o.log(`  idle CPU after the queries: ${(after * 100).toFixed(1)}% of a core; subtracted: ${(rate * 100).toFixed(1)}%`);
-        for (const r of mine) {
+        for (const { run: r, warm } of mine) {
           const netCpuS = Math.max(0.01, r.cpuS - rate * r.wallS);
           const netC = Math.max(0.01, r.fromCreate.cpuS - rate * r.fromCreate.wallS);
-          const x = { ...r, idleCpuS: rate * r.wallS, netCpuS, eventsPerCpuS: r.events / netCpuS, fromCreate: { ...r.fromCreate, netCpuS: netC, eventsPerCpuS: r.events / netC } };
-          const base = rows.find((b) => b.query === r.query && b.instances === o.instances[0]);
-          // The ratio is to the first N of the run (n/a when that measurement failed).
-          const first = n === o.instances[0] ? 1 : null;
-          rows.push({
-            ...x, ratio: base ? x.eventsPerCpuS / base.eventsPerCpuS : first, ratioRaw: base ? x.eventsPerCpuSRaw / base.eventsPerCpuSRaw : first,
-            fromCreate: { ...x.fromCreate, ratio: base ? x.fromCreate.eventsPerCpuS / base.fromCreate.eventsPerCpuS : first },
-          });
+          const x: ScaleRun = { ...r, round, idleCpuS: rate * r.wallS, netCpuS, eventsPerCpuS: r.events / netCpuS, fromCreate: { ...r.fromCreate, netCpuS: netC, eventsPerCpuS: r.events / netC } };
+          (warm ? warmups : runs).push(x);
+          if (!warm) o.log(`  ${r.query}: ${fmt(x.eventsPerCpuS)} events per net CPU-second`);
         }
       } catch (e) {
-        errors.push(`${n} instance(s): ${(e as Error).message}`);
+        errors.push(`round ${round + 1}, ${n} instance(s): ${(e as Error).message}`);
         o.log(`  failed: ${(e as Error).message.slice(0, 2000)}`);
       } finally {
         await stopInstances(o, insts);
@@ -577,17 +646,22 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
-  return { events: o.events, bytes: bids.bytes, perPartition: bids.perPartition, rows, idle, errors };
+  return { events: o.events, bytes: bids.bytes, perPartition: bids.perPartition, rows: summarizeRuns(runs, o.instances), idle, order: order.map((x) => x.n), runs, warmups, errors };
 }
 
 export function printScaling(r: ScaleReport, log: (s: string) => void): void {
   log('');
   log(`Scaling: events per CPU-second of all instances together (${SCALE_PARTITIONS} partitions, ${fmt(r.events)} keyed bids; net = CPU − idle rate × wall, the lower of the idle rates before and after the queries)`);
-  log(`(each query on its own topic, produced only once its 12 tasks are spread; timed from then until lag 0; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${(v * 100).toFixed(1)}%`).join(', ')} of a core)`);
-  const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'raw ratio', 'from CREATE', 'ratio', 'repartition bytes', 'machine CPU', 'load avg', 'placement'];
+  log(`(instance sets in the order ${r.order.join(',')}, each fresh; each query on its own topic, produced only once its 12 tasks are spread; timed from then until lag 0; the row is the median round; "paired" = the median over rounds of the round's figure ÷ the same round's first-N figure; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${v.map((x) => (x * 100).toFixed(1)).join('/')}%`).join(', ')} of a core)`);
+  const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'paired', 'raw ratio', 'from CREATE', 'ratio', 'rounds (events/CPU-s)', 'cold', 'repartition bytes', 'machine CPU', 'placement'];
+  const cold = (x: ScaleRow) => {
+    const w = r.warmups.filter((c) => c.query === x.query && c.instances === x.instances).map((c) => c.eventsPerCpuS).sort((a, b) => a - b);
+    return w.length ? fmt(w[Math.floor((w.length - 1) / 2)]!) : 'n/a';
+  };
   const lines = r.rows.map((x) => [x.query, String(x.instances), fmt(x.events), x.wallS.toFixed(1), x.cpuS.toFixed(1), x.netCpuS.toFixed(1), fmt(x.eventsPerCpuS),
-    x.ratio === null ? 'n/a' : x.ratio.toFixed(2), x.ratioRaw === null ? 'n/a' : x.ratioRaw.toFixed(2), fmt(x.fromCreate.eventsPerCpuS), x.fromCreate.ratio === null ? 'n/a' : x.fromCreate.ratio.toFixed(2),
-    x.exchangeBytes === null ? 'n/a' : fmt(x.exchangeBytes), `${x.machineBusyPct}%`, x.loadAvg[0]!.toFixed(1), x.placement.replace(/tasks here: .*\((.*)\)$/, 'tasks ($1)').slice(0, 60)]);
+    x.ratio === null ? 'n/a' : x.ratio.toFixed(2), x.pairedRatio == null ? 'n/a' : x.pairedRatio.toFixed(2), x.ratioRaw === null ? 'n/a' : x.ratioRaw.toFixed(2), fmt(x.fromCreate.eventsPerCpuS), x.fromCreate.ratio === null ? 'n/a' : x.fromCreate.ratio.toFixed(2),
+    (x.runs ?? []).map((v) => `${Math.round(v / 1000)}k`).join(' '), cold(x),
+    x.exchangeBytes === null ? 'n/a' : fmt(x.exchangeBytes), `${x.machineBusyPct}%`, x.placement.replace(/tasks here: .*\((.*)\)$/, 'tasks ($1)').slice(0, 60)]);
   const w = head.map((h, c) => Math.max(h.length, ...lines.map((l) => l[c]!.length)));
   const row = (l: string[]) => l.map((s, c) => (c === 0 || c === l.length - 1 ? s.padEnd(w[c]!) : s.padStart(w[c]!))).join('  ');
   log(row(head));

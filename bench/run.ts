@@ -16,7 +16,7 @@
  *                    [--repeat 2]   (runs per measurement, best counts) [--no-warmup] (skip the unmeasured first engine run)
  *                    [--cpu-prof] (engine .cpuprofile files to --out)
  *                    [--joins q3,q4,q7,q8,q9] [--join-events 1000000] (--skip joins: none; --skip spark-tumble: Spark's q8 only)
- *   npm run bench -- --instances 1,2,3 [--events 1000000] [--scale-queries key,rekey] [--idle-seconds 5] [--repeat 3] (median run)
+ *   npm run bench -- --instances 1,2,3 [--events 1000000] [--scale-queries key,rekey] [--idle-seconds 5] [--repeat 3] (rounds; median round) [--no-warmup]
  *                    (scale-out: N service processes in one cluster, events per CPU-second; bench/instances.ts)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -592,8 +592,9 @@ async function main(): Promise<void> {
   if (opt.instances.length > 0) {
     const report = await measureInstances({
       brokers, instances: opt.instances, events: flag('events') === undefined ? 1_000_000 : opt.events, queries: opt.scaleQueries, idleSeconds: opt.idleSeconds,
-      // Scale-out: the median of 3 runs per query and N unless --repeat says otherwise (this machine's load swings the single figures by ±15 %).
-      repeat: flag('repeat') === undefined ? 3 : opt.repeat,
+      // Scale-out: 3 rounds (each N afresh per round, the median round is the row) unless --repeat says otherwise
+      // (this machine's load swings the single figures by ±15 %); --no-warmup skips each instance set's unmeasured first run.
+      repeat: flag('repeat') === undefined ? 3 : opt.repeat, warmup: opt.warmup,
       track: (c) => children.add(c), untrack: (c) => children.delete(c), log, out: opt.out,
     }, bootstrap);
     printScaling(report, log);

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateKeyedBids, SCALE_PARTITIONS, threadCpu, treeCpuSeconds } from '../../bench/instances.ts';
+import { generateKeyedBids, roundOrder, SCALE_PARTITIONS, summarizeRuns, threadCpu, treeCpuSeconds, type ScaleRun } from '../../bench/instances.ts';
 import { selfTimes } from '../../bench/lib/profile-top.ts';
 import { murmur2 } from '../../connectors/kafka/partitioner.ts';
 
@@ -76,5 +76,37 @@ describe('bench --instances: where the CPU goes', () => {
       expect(total).toBeGreaterThan(500);
       expect(burn / total).toBeGreaterThan(0.5);
     } finally { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); }
+  });
+});
+
+describe('bench --instances: rounds', () => {
+  it('alternates the direction of the instance sets from round to round', () => {
+    expect(roundOrder([1, 2, 3], 3).map((x) => `${x.round}:${x.n}`)).toEqual(['0:1', '0:2', '0:3', '1:3', '1:2', '1:1', '2:1', '2:2', '2:3']);
+    expect(roundOrder([1, 3], 1).map((x) => x.n)).toEqual([1, 3]);
+  });
+
+  it('rows are the median round per query and N; ratio = median ÷ first-N median; paired = median of per-round ratios', () => {
+    const run = (query: string, instances: number, round: number, eventsPerCpuS: number): ScaleRun => ({
+      query, instances, round, eventsPerCpuS, eventsPerCpuSRaw: eventsPerCpuS * 0.9, events: 1000, placement: '', wallS: 1, machineBusyPct: 0, produceS: 0, cpuS: 1, idleCpuS: 0, netCpuS: 1, spreadS: 0,
+      fromCreate: { wallS: 1, cpuS: 1, netCpuS: 1, eventsPerCpuS: eventsPerCpuS / 2, ratio: null }, tasks: {}, exchangeBytes: null, exchangeRows: null, inputRows: null, outputRows: 0, lateRows: null, threads: {}, loadAvg: [0],
+    });
+    // The machine drifts up over the rounds; each N keeps the same share of it.
+    const runs = [run('key', 1, 0, 100), run('key', 3, 0, 90), run('key', 3, 1, 135), run('key', 1, 1, 150), run('key', 1, 2, 200), run('key', 3, 2, 170), run('rekey', 1, 0, 80)];
+    const rows = summarizeRuns(runs, [1, 3]);
+    expect(rows.map((r) => `${r.query}@${r.instances}`)).toEqual(['key@1', 'rekey@1', 'key@3']);
+    const k1 = rows[0]!; const k3 = rows[2]!;
+    expect(k1.eventsPerCpuS).toBe(150);
+    expect(k1.ratio).toBe(1);
+    expect(k1.runs).toEqual([100, 150, 200]);
+    expect(k3.eventsPerCpuS).toBe(135);
+    expect(k3.ratio).toBeCloseTo(0.9);
+    expect(k3.ratioRaw).toBeCloseTo(0.9);
+    expect(k3.fromCreate.ratio).toBeCloseTo(0.9);
+    expect(k3.pairedRatios).toEqual([0.9, 0.9, 0.85]);
+    expect(k3.pairedRatio).toBeCloseTo(0.9);
+    // With no first-N run the ratios are n/a, not made up.
+    const lone = summarizeRuns([run('key', 2, 0, 100)], [1, 2]);
+    expect(lone[0]!.ratio).toBeNull();
+    expect(lone[0]!.pairedRatio).toBeNull();
   });
 });
