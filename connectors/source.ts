@@ -81,4 +81,10 @@ export interface SinkWriter {
   abortEpoch(): Promise<void>;
   close(): Promise<void>;
   readonly exactlyOnce: boolean;
+  /**
+   * Whether commitEpoch commits `positions` to the group in its transaction (default: `exactlyOnce`).
+   * False for an exactly-once sink on another cluster than its sources (kafka/sink.ts
+   * `positionsElsewhere`): the caller commits them to the sources' group after the epoch.
+   */
+  readonly positionsInTransaction?: boolean;
 }

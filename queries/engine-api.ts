@@ -80,7 +80,7 @@ export interface QueryInfo {
   readonly sql: string;
   readonly status: QueryState;
   readonly error: string | null;
-  /** With a cluster: where the query runs (as tasks, and which here; or whole on the owner of its task #0). */
+  /** With a cluster: where the query runs (as tasks or as one task, and which of them here). */
   readonly placement?: string;
 }
 

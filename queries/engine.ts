@@ -257,16 +257,6 @@ export function createEngine(cfg: EngineConfig): Engine {
         wiring = createTaskWiring({
           cfg, clusterId: cfg.cluster.clusterId, objects: () => store.all(), queryIdOf: (n) => store.queryIdOf(n),
           get self() { return commands?.instanceId ?? ''; }, members: () => membership?.status().members ?? [],
-          // An 'owner0' query (needs an exchange) starts or stops whole here as its task #0 moves.
-          whole: async (id, p, sql, run) => {
-            if (run) { await serial(async () => { if (!queries.get(id) && store.objectOfQuery(id)) await queries.start(p, sql, id); }); return; }
-            const r = await serial(async () => {
-              const x = queries.take(id);
-              if (x) { queries.removeTable(x.object); reads.closeFeed(x.object); }
-              return x;
-            });
-            await r?.runner.stop({ checkpoint: true });
-          },
         });
         gather = createViewGather({
           self: () => commands?.instanceId ?? '', members: () => membership?.status().members ?? [], log: cfg.log,

@@ -122,9 +122,10 @@ export function createEpochs(cfg: EpochsConfig): Epochs {
     epoch = f.e;
     inputs.startEpochAt(f.positions);
     lastCheckpoint = { epoch: f.e, durationMs: Date.now() - f.t0, time: new Date().toISOString() };
-    // Exactly-once sinks committed the offsets inside their transaction; others do it here.
+    // Exactly-once sinks committed the offsets inside their transaction (unless the sink is on another
+    // cluster than the sources: then its transaction holds only the epoch tag); the rest are committed here.
     for (const i of inputs.list) {
-      if (i === first && kafkaSink?.exactlyOnce) continue;
+      if (i === first && kafkaSink && (kafkaSink.positionsInTransaction ?? kafkaSink.exactlyOnce)) continue;
       await i.source.commit(ofInput(f.positions, i.index), f.e).catch((e) => cfg.log('warn', `query ${cfg.name}: cannot commit offsets to group ${i.groupId}: ${(e as Error).message}`));
     }
     await ckpt.prune(cfg.keepEpochs);

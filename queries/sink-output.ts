@@ -13,6 +13,7 @@ import type { QueryTable } from '../connectors/table/query-table.ts';
 import type { GraphSink } from '../executor/graph.ts';
 import { batchRows } from '../executor/rows.ts';
 import { createEpochUpserts, type EpochUpserts } from './epoch-upserts.ts';
+import { brokersOf } from './kafka-inputs.ts';
 import type { PhysicalPlan } from '../planner/physical.ts';
 
 export interface SinkOutput {
@@ -33,7 +34,11 @@ export function createSinkOutput(plan: PhysicalPlan, cfg: { id: string; brokers:
   let upserts: EpochUpserts | null = null;
   if (psink.kind === 'kafka_sink') {
     const sb = psink.sink.bootstrapServers ? psink.sink.bootstrapServers.split(',') : [...cfg.brokers];
+    // The first Kafka source's positions go into the sink's transaction: only on the same cluster (kafka/sink.ts positionsElsewhere).
+    const firstSource = plan.sources.find((s) => s.kind === 'kafka_source');
+    const positionsElsewhere = firstSource?.kind === 'kafka_source' && brokersOf(firstSource.source, cfg.brokers).join() !== sb.join();
     const writer = createKafkaSink({
+      positionsElsewhere,
       brokers: sb, topic: psink.sink.topic, exactlyOnce: psink.sink.deliveryGuarantee === 'exactly-once', transactionalId: `${psink.sink.transactionalIdPrefix ?? 'streamsql'}-${cfg.id}`, groupId: cfg.groupId, log: cfg.log,
       properties: psink.sink.properties, partitioner: psink.sink.partitioner,
       ...cfg.kafka,

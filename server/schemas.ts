@@ -75,7 +75,7 @@ const queryInfoProps = {
   sql: { type: 'string' },
   status: { type: 'string', enum: ['starting', 'running', 'recovering', 'failed', 'stopped'] },
   error: { type: ['string', 'null'] },
-  placement: { type: 'string', description: 'With CLUSTER_ID: where the query runs (as tasks, and which run here; or whole on the owner of its task #0)' },
+  placement: { type: 'string', description: 'With CLUSTER_ID: where the query runs (as tasks or as one task, and which of them run here)' },
 } as const;
 
 export const queryInfo = { type: 'object', properties: queryInfoProps } as const;

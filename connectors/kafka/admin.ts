@@ -4,6 +4,7 @@
  */
 import type { Admin } from 'kafkajs';
 import { createKafka } from './client.ts';
+import { securityFor } from './security.ts';
 
 export interface ProduceMessage {
   readonly key?: string | null;
@@ -299,8 +300,8 @@ export async function topicPartitionCounts(brokers: readonly string[], topics: r
 }
 
 /** Deletes the topics that exist (a dropped query's internal topics); the others are left alone. */
-export async function deleteTopicsIfExist(brokers: readonly string[], topics: readonly string[]): Promise<string[]> {
-  const admin = createKafka(brokers, 'streamsql-admin').admin();
+export async function deleteTopicsIfExist(brokers: readonly string[], topics: readonly string[], properties?: Readonly<Record<string, string>>): Promise<string[]> {
+  const admin = createKafka(brokers, 'streamsql-admin', undefined, {}, securityFor(properties)).admin();
   await admin.connect();
   try {
     const have = new Set(await admin.listTopics());

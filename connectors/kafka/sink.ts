@@ -29,6 +29,14 @@ export interface KafkaSinkConfig {
    * attempt of an epoch; must give the same records for the same epoch.
    */
   readonly extraRecords?: (epoch: number) => readonly { topic: string; messages: { key: string | Buffer | null; value: Buffer; partition: number }[] }[];
+  /**
+   * The positions given to commitEpoch are of another Kafka cluster than this sink's (its sources read
+   * one cluster, it writes another). They cannot go into this cluster's group inside the transaction
+   * (TxnOffsetCommit answers UNKNOWN_TOPIC_OR_PARTITION for a topic the cluster does not have), so the
+   * epoch tag goes on the sink's own topic (partition 0) in the group, still atomic with the records,
+   * and the caller commits the positions to the sources' cluster itself (`positionsInTransaction` false).
+   */
+  readonly positionsElsewhere?: boolean;
 }
 
 /** Offset metadata written with the epoch's offsets inside its transaction. */
@@ -88,7 +96,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
     const admin = client().admin();
     await admin.connect();
     try {
-      const res = await admin.fetchOffsets({ groupId: cfg.groupId, topics: [...topics] });
+      const res = await admin.fetchOffsets({ groupId: cfg.groupId, topics: cfg.positionsElsewhere ? [cfg.topic] : [...topics] });
       let best: number | null = null;
       for (const t of res) for (const part of t.partitions) {
         const e = parseEpoch((part as { metadata?: string | null }).metadata);
@@ -100,6 +108,7 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
 
   return {
     exactlyOnce: cfg.exactlyOnce,
+    positionsInTransaction: cfg.exactlyOnce && !cfg.positionsElsewhere,
     write(records) { for (const r of records) buffered.push(r); },
     async connect() { await connect(); },
     committedEpoch,
@@ -113,7 +122,9 @@ export function createKafkaSink(cfg: KafkaSinkConfig): SinkWriter {
         const p = await connect();
         if (cfg.exactlyOnce) {
           const byTopic = new Map<string, { partition: number; offset: string; metadata: string }[]>();
-          for (const pos of positions) {
+          // Sources on another cluster: the tag alone, on the sink's own topic (see positionsElsewhere).
+          if (cfg.positionsElsewhere) byTopic.set(cfg.topic, [{ partition: 0, offset: '0', metadata: epochMetadata(epoch) }]);
+          else for (const pos of positions) {
             const l = byTopic.get(pos.topic) ?? [];
             l.push({ partition: pos.partition, offset: String(pos.offset), metadata: epochMetadata(epoch) });
             byTopic.set(pos.topic, l);

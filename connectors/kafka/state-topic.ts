@@ -46,10 +46,10 @@ const ensured = new Map<string, number>();
  * partition count. An existing topic that is not compacted is refused: a task's old snapshots would
  * pile up forever, and restore would read them all.
  */
-export async function ensureStateTopic(brokers: readonly string[], topic: string, partitions: number, log?: Log): Promise<number> {
-  const known = ensured.get(topic);
+export async function ensureStateTopic(brokers: readonly string[], topic: string, partitions: number, log?: Log, properties?: Readonly<Record<string, string>>): Promise<number> {
+  const known = ensured.get(`${brokers.join()}/${topic}`);
   if (known !== undefined) return known;
-  const admin = createKafka(brokers, 'streamsql-state-topic', log).admin();
+  const admin = createKafka(brokers, 'streamsql-state-topic', log, {}, securityFor(properties)).admin();
   await admin.connect();
   try {
     {
@@ -75,7 +75,7 @@ export async function ensureStateTopic(brokers: readonly string[], topic: string
       if (policy !== 'compact') throw new Error(`state topic ${topic} exists with cleanup.policy=${policy ?? '?'}; it must be compact (delete it or set cleanup.policy=compact)`);
     }
     const n = await partitionCount(admin, topic);
-    ensured.set(topic, n);
+    ensured.set(`${brokers.join()}/${topic}`, n);
     return n;
   } finally {
     await admin.disconnect().catch(() => undefined);
@@ -99,6 +99,9 @@ export interface StateRead {
   readonly records: number;
 }
 
+/** `properties`: Kafka client properties (security) of another cluster than the service's (a task whose sink is there). */
+export interface StateReadOptions { readonly log?: Log; readonly timeoutMs?: number; readonly properties?: Readonly<Record<string, string>> }
+
 /**
  * Every committed record of one partition from its log start to its end as of the call (read_committed:
  * an open transaction below that end is waited out, so a record committed before the call is never
@@ -106,8 +109,8 @@ export interface StateRead {
  * reader (Fetch v4, record-set.ts), not a kafkajs consumer: no group to join, and kafkajs' consumer
  * filters aborted transactions only when the broker lists them in offset order.
  */
-async function scanCommitted(brokers: readonly string[], topic: string, partitionOf: (partitions: number) => number, each: (key: Buffer | null, value: Buffer | null, offset: number) => void, opts: { log?: Log; timeoutMs?: number }): Promise<{ bytesRead: number; records: number }> {
-  const sec = securityFor();
+async function scanCommitted(brokers: readonly string[], topic: string, partitionOf: (partitions: number) => number, each: (key: Buffer | null, value: Buffer | null, offset: number) => void, opts: StateReadOptions): Promise<{ bytesRead: number; records: number }> {
+  const sec = securityFor(opts.properties);
   const admin = createKafka(brokers, 'streamsql-state-reader', opts.log, {}, sec).admin();
   await admin.connect();
   let partition: number; let host: { host: string; port: number };
@@ -184,7 +187,7 @@ export async function readLatestState(brokers: readonly string[], topic: string,
  * The newest committed record of every key `key` or `<key>/<anything>` in the partition of `key` (a
  * task's state written in chunks, queries/cluster/task-state.ts): key → value.
  */
-export async function readLatestStates(brokers: readonly string[], topic: string, key: string, opts: { log?: Log; timeoutMs?: number } = {}): Promise<{ values: Map<string, Buffer | null>; bytesRead: number; records: number }> {
+export async function readLatestStates(brokers: readonly string[], topic: string, key: string, opts: StateReadOptions = {}): Promise<{ values: Map<string, Buffer | null>; bytesRead: number; records: number }> {
   const want = Buffer.from(key, 'utf8');
   const prefix = Buffer.from(`${key}/`, 'utf8');
   const values = new Map<string, Buffer | null>();

@@ -10,9 +10,9 @@
  *   cannot be split by partition: a topic pattern (partitions come and go), a topic on another Kafka
  *   cluster. It is still a task: placed by the group, fenced by its transactional id, its state in the
  *   state topic in the same transaction as its output, so a move resumes exactly — only not spread.
- * - 'owner0': a sink on another Kafka cluster. Its output cannot commit in one transaction with a state
- *   record on this cluster, so it runs as a whole query (its checkpoints in the DATA_DIR of the instance
- *   that owns its task #0); a move restarts it from the new owner's own checkpoints.
+ *   A sink on another Kafka cluster is a single task too: its state topic and transaction are on the
+ *   sink's cluster (task-runner.ts `stateClusterOf`), as one transaction spans one cluster; split, its
+ *   tasks' repartition rows (on this cluster) could not commit with its output.
  *
  * Every keyed materialized view runs as tasks or as a single task, and writes its changes topic, so
  * any query can read any view across instances.
@@ -21,7 +21,7 @@ import type { CatalogObject } from '../../planner/index.ts';
 import type { PartitionGroup } from './assignor.ts';
 import { changesTopicName, queryStateName } from './view-changes.ts';
 
-export type ClusterPlacement = 'tasks' | 'single' | 'owner0';
+export type ClusterPlacement = 'tasks' | 'single';
 
 export interface CatalogPlacement {
   /** Keyed views and their changes topics (lowercase name → topic); a view whose query id is not known yet is missing. */
@@ -61,7 +61,7 @@ export function catalogPlacement(objects: readonly CatalogObject[], queryIdOf: (
       }
       // A logical view or an append-only materialized view is planned inline: its own inputs are in dependsOn too.
     }
-    const placement: ClusterPlacement = o.kind === 'sink' && otherCluster(o.sink.bootstrapServers, brokers) ? 'owner0'
+    const placement: ClusterPlacement = o.kind === 'sink' && otherCluster(o.sink.bootstrapServers, brokers) ? 'single'
       : splittable && topics.size > 0 ? 'tasks' : 'single';
     placements.set(o.name.toLowerCase(), placement);
     groups.push({ id: o.name, topics: [...topics].sort(), ...(placement === 'tasks' ? {} : { single: true }) });

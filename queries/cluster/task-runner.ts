@@ -23,6 +23,9 @@
  * whoever owns it next (TaskHost, or the same host after re-assignment) starts it fresh from the
  * state topic, where the truth about that commit is.
  *
+ * A sink on another Kafka cluster (a 'single' task): the state topic and the transaction are on the
+ * sink's cluster (`stateClusterOf`), so output and state still commit together.
+ *
  * Scope: the plan must be partition-local (task-partitioning.ts); one that needs a repartition
  * exchange is refused at creation unless `hasExchange` says the planner put one in.
  */
@@ -136,15 +139,27 @@ export interface TaskRunner {
 }
 
 
+/**
+ * Where a task's state topic and transaction live: the service's cluster, or — for a sink on another
+ * Kafka cluster — the sink's, since the epoch's one transaction (output records, state record, epoch
+ * tag) can only span one cluster, and the output has to be in it. Then the task's transactional id
+ * fences a zombie on the sink's cluster, and its input offsets are committed to the sources' group
+ * after each epoch (the state record holds the truth; the group shows lag).
+ */
+export function stateClusterOf(plan: PhysicalPlan, brokers: readonly string[]): { brokers: readonly string[]; properties: Readonly<Record<string, string>> | undefined; elsewhere: boolean } {
+  const servers = plan.sink.kind === 'kafka_sink' ? plan.sink.sink.bootstrapServers : null;
+  if (plan.sink.kind !== 'kafka_sink' || !servers || servers.split(',').join() === brokers.join()) return { brokers, properties: undefined, elsewhere: false };
+  return { brokers: servers.split(','), properties: plan.sink.sink.properties, elsewhere: true };
+}
+
 /** The transactional id of a task: one per task, so a new owner's InitProducerId fences the old one. */
 export const taskTransactionalId = (clusterId: string, query: string, task: string): string => `_streamsql-${clusterId}-${query}-${task}`;
 
 export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
   const { plan } = cfg;
   if (!cfg.single) checkTaskPlan(plan, { hasExchange: cfg.hasExchange || cfg.exchanges !== undefined, query: cfg.query });
-  if (plan.sink.kind === 'kafka_sink' && plan.sink.sink.bootstrapServers && plan.sink.sink.bootstrapServers.split(',').join() !== cfg.brokers.join()) {
-    throw new TaskPlanError(`query ${cfg.query}: its sink writes to another Kafka cluster (${plan.sink.sink.bootstrapServers}); a task's output and state must commit in one transaction on the service's cluster`);
-  }
+  const sc = stateClusterOf(plan, cfg.brokers);
+  if (sc.elsewhere && !cfg.single) throw new TaskPlanError(`query ${cfg.query}: its sink writes to another Kafka cluster (${sc.brokers.join()}); it runs as a single task (placement.ts), not split`);
   const partition = Number(cfg.task.slice(cfg.task.lastIndexOf('#') + 1));
   const tg = cfg.exchanges?.plan.exchanges.length ? taskGraph(plan, cfg.exchanges.plan, cfg.exchanges.tasks) : null;
   const xc = cfg.exchanges;
@@ -301,7 +316,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
       state = 'starting';
       t0 = lap = performance.now();
       try {
-        statePartitions = await ensureStateTopic(cfg.brokers, stateTopic, cfg.stateTopicPartitions ?? 1, cfg.log);
+        statePartitions = await ensureStateTopic(sc.brokers, stateTopic, cfg.stateTopicPartitions ?? 1, cfg.log, sc.properties);
         mark('stateTopic');
         // InitProducerId first: from here the previous owner can commit nothing, so the state read next is final.
         await txn.connect!();
@@ -318,7 +333,7 @@ export function createTaskRunner(cfg: TaskRunnerConfig): TaskRunner {
           }
         })();
         coordinator.catch(() => undefined);
-        const read = await readLatestStates(cfg.brokers, stateTopic, cfg.task, { log: cfg.log });
+        const read = await readLatestStates(sc.brokers, stateTopic, cfg.task, { log: cfg.log, properties: sc.properties });
         const value = assembleTaskState(cfg.task, read.values);
         mark('read');
         await coordinator;

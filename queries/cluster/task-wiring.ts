@@ -20,14 +20,10 @@
  *   A keyed view run as tasks also writes its changes topic, and a query reading such a view reads
  *   that topic as one more input (view-changes.ts): it runs as tasks too, its partition group being the
  *   changes topic (and its Kafka topics).
- * - 'single' (placement.ts: a topic pattern, a topic on another cluster): one task `<query>#0` in the
- *   same TaskHost, reading every partition of its inputs (no exchanges: it sees every row); a keyed
- *   view so placed writes a changes topic of one partition.
- * - 'owner0' (a sink on another Kafka cluster: its output cannot commit with a task's state): it runs
- *   whole on exactly one instance, the owner of task `<query>#0` — or, while no member owns that task,
- *   the alive member with the lowest instance id —, started and stopped as that moves (its checkpoints
- *   are in that instance's DATA_DIR: a move restarts it from the new owner's own checkpoints, or from
- *   its sources' startup mode).
+ * - 'single' (placement.ts: a topic pattern, a topic on another cluster, a sink on another cluster):
+ *   one task `<query>#0` in the same TaskHost, reading every partition of its inputs (no exchanges: it
+ *   sees every row); a keyed view so placed writes a changes topic of one partition. With its sink on
+ *   another cluster its state topic and transaction are there (task-runner.ts `stateClusterOf`).
  * - 'whole': not placed by the cluster (never returned by `place`; the engine runs it here).
  */
 import type { TaskParts } from '../../connectors/kafka/task-assignor.ts';
@@ -42,12 +38,12 @@ import type { QueryProgress, QueryState } from '../runner.ts';
 import { columnsOf, resultBudget } from '../results.ts';
 import type { ClusterMember } from './membership.ts';
 import { createTaskHost, type TaskHost } from './task-host.ts';
-import { taskTransactionalId, type TaskRunnerConfig, type TaskStatus } from './task-runner.ts';
+import { stateClusterOf, taskTransactionalId, type TaskRunnerConfig, type TaskStatus } from './task-runner.ts';
 import { changesTopicName, queryStateName } from './view-changes.ts';
 import { catalogPlacement, otherCluster } from './placement.ts';
 
 /** placement.ts's, and 'whole': no cluster placement (run by the engine on this instance). */
-export type Placement = 'tasks' | 'single' | 'owner0' | 'whole';
+export type Placement = 'tasks' | 'single' | 'whole';
 
 /** Run by the task host: as tasks, or as one task reading every partition. */
 const hosted = (r: { placement: Placement }): boolean => r.placement === 'tasks' || r.placement === 'single';
@@ -83,7 +79,7 @@ export interface TaskWiring {
   onAssignment(tasks: readonly TaskParts[]): Promise<void>;
   /** A view run as tasks: the rows of this instance's tasks (`partial`); undefined for other views. */
   viewRows(name: string, limit?: number): (ViewRows & { partial: true }) | undefined;
-  /** Queries run as tasks (with this instance's share) and 'owner0' ones as if run elsewhere ('stopped' here: the engine prefers its runner's info). */
+  /** Queries run as tasks (with this instance's share). */
   infos(): QueryInfo[];
   placement(id: string): string | undefined;
   /** A query run as tasks: the consumer groups holding its tasks' input-0 offsets (every task the group lists); undefined otherwise. */
@@ -105,8 +101,6 @@ export interface TaskWiringConfig {
   /** This instance's id and the task group's members (membership.ts status; empty before the first join). */
   readonly self: string;
   members(): readonly ClusterMember[];
-  /** Starts (`run`) or stops an 'owner0' query's whole runner here. */
-  whole(id: string, p: QueryPlan, sql: string, run: boolean): Promise<void>;
 }
 
 const groupOf = (task: string): string => task.slice(0, task.lastIndexOf('#'));
@@ -120,8 +114,6 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
   };
   let mine: readonly TaskParts[] = [];
   const rates = new Map<string, { t: number; rows: number; rate: number }>();
-  /** 'owner0' query ids whose whole runner runs here. */
-  const wholeHere = new Set<string>();
   let chain: Promise<unknown> = Promise.resolve();
   /** Set by close(): a query still waiting for its source topics (`prepare`) stops waiting. */
   let closed = false;
@@ -146,32 +138,15 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     },
   });
 
-  /** Applies `mine` to the host (tasks of 'tasks' queries) and to 'owner0' runners. */
+  /** Applies `mine` to the host: the tasks this instance owns, of queries ready to run them. */
   const apply = (): Promise<void> => serial(async () => {
     const taskable = mine.filter((t) => {
       const r = byName(groupOf(t.id));
       return !!r && hosted(r) && (r.placement === 'tasks' || t.id.endsWith('#0')) && (!r.needsPrepare || r.exchanges !== null);
     });
     for (const r of byId.values()) for (const t of [...r.tables.keys()]) if (!taskable.some((x) => x.id === t)) r.tables.delete(t);
-    const owned = new Set(mine.map((t) => t.id.toLowerCase()));
-    const alive = w.members().filter((m) => m.alive);
-    const lowest = alive.map((m) => m.id).sort()[0];
-    const wholeOps: Promise<void>[] = [];
-    for (const r of byId.values()) {
-      if (r.placement !== 'owner0') continue;
-      const t0 = `${r.p.def.name.toLowerCase()}#0`;
-      const run = owned.has(t0) || (lowest === w.self && !alive.some((m) => m.tasks.some((t) => t.toLowerCase() === t0)));
-      if (run === wholeHere.has(r.id)) continue;
-      if (run) wholeHere.add(r.id); else wholeHere.delete(r.id);
-      w.cfg.log('info', `query ${r.id} (${r.p.def.name}): ${run ? 'runs whole here (owner of its task #0)' : 'task #0 moved away: its whole runner stops here'}`);
-      wholeOps.push(w.whole(r.id, r.p, r.sql, run).catch((e: Error) => w.cfg.log('error', `query ${r.id}: ${e.message}`)));
-    }
-    await Promise.all([host.assign(taskable), ...wholeOps]);
+    await host.assign(taskable);
   });
-
-  // Members come and go without changing this instance's tasks: 'owner0' queries looked at again.
-  const timer = setInterval(() => { if ([...byId.values()].some((r) => r.placement === 'owner0')) void apply(); }, 2000);
-  timer.unref();
 
   /**
    * A query with exchanges, a keyed view's changes or views read: waits for its input topics (a query
@@ -231,10 +206,9 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
         if (s.kind === 'kafka_source' && s.source.options.bootstrapServers !== null) problems.push(`source ${s.source.name} reads another Kafka cluster (its partitions are not this cluster's)`);
       }
       const sinkServers = p.physical.sink.kind === 'kafka_sink' ? p.physical.sink.sink.bootstrapServers : null;
-      const owner0 = decided === 'owner0' || otherCluster(sinkServers, w.cfg.brokers);
-      if (owner0) problems.unshift(`its sink writes to another Kafka cluster (${sinkServers}): a task's output and state commit in one transaction`);
+      if (otherCluster(sinkServers, w.cfg.brokers)) problems.unshift(`its sink writes to another Kafka cluster (${sinkServers}): its state and transaction are there, one task's worth`);
       // The catalog's decision (every member's groups follow it); the plan can only make a split query single.
-      const placement: Placement = owner0 ? 'owner0' : decided === 'tasks' && problems.length === 0 ? 'tasks' : 'single';
+      const placement: Placement = decided === 'tasks' && problems.length === 0 ? 'tasks' : 'single';
       const needsExchanges = placement === 'tasks' && xp.exchanges.length > 0;
       // Its changes topic: named from the catalog as every member names it (its own query id may not be in the catalog yet here).
       const changesTopic = hosted({ placement }) && p.kind === 'create_materialized_view' && p.def.keyColumns
@@ -242,8 +216,7 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       const needsPrepare = hosted({ placement }) && (needsExchanges || changesTopic !== null || reads.length > 0);
       const viaViews = reads.length ? `; reads ${reads.map((v) => v.view).join(', ')} through ${reads.length > 1 ? 'their changes topics' : 'its changes topic'}` : '';
       const why = placement === 'tasks' ? (needsExchanges ? `runs as tasks, re-keyed through ${xp.exchanges.length} repartition topic(s) (${xp.exchanges.map((x) => x.reason).join('; ')})${viaViews}` : `partition-local: runs as tasks${viaViews}`)
-        : placement === 'owner0' ? `cannot run as tasks (${problems[0]}${problems.length > 1 ? `; +${problems.length - 1} more` : ''}): runs whole on the owner of task ${p.def.name}#0`
-          : `cannot be split by partition (${problems[0] ?? 'it reads no fixed Kafka topic of this cluster'}): runs as one task ${p.def.name}#0 that reads every partition${viaViews}`;
+        : `cannot be split by partition (${problems[0] ?? 'it reads no fixed Kafka topic of this cluster'}): runs as one task ${p.def.name}#0 that reads every partition${viaViews}`;
       const r: Registered = { id, p, sql, placement, why, tables: new Map(), stateName, needsExchanges, changesTopic, reads, needsPrepare, exchanges: null };
       byId.set(id, r);
       w.cfg.log('info', `query ${id} (${p.def.name}): ${why}`);
@@ -254,14 +227,17 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     forget(id) {
       const r = byId.get(id);
       if (!r || !byId.delete(id)) return;
-      wholeHere.delete(id);
-      // Not awaited: called under the engine's lock, and apply() may wait for it (an 'owner0' start).
+      // Not awaited: called under the engine's lock.
       const stopped = apply();
       // Its internal topics (state, repartition) go with it, deleted by one instance: the lowest alive
       // id. A task elsewhere still writing to them fails its epoch, which is dropped with the query.
       const alive = w.members().filter((m) => m.alive).map((m) => m.id).sort();
       if (hosted(r) && (alive[0] ?? w.self) === w.self) {
-        const topics = [stateTopicName(w.clusterId, r.stateName), ...(r.exchanges?.plan.exchanges.map((x) => x.topic) ?? []), ...(r.changesTopic ? [r.changesTopic] : [])];
+        const sc = stateClusterOf(r.p.physical, w.cfg.brokers);
+        const state = stateTopicName(w.clusterId, r.stateName);
+        const topics = [...(sc.elsewhere ? [] : [state]), ...(r.exchanges?.plan.exchanges.map((x) => x.topic) ?? []), ...(r.changesTopic ? [r.changesTopic] : [])];
+        // A state topic on the sink's cluster is deleted there.
+        if (sc.elsewhere) void stopped.then(() => deleteTopicsIfExist(sc.brokers, [state], sc.properties)).catch((e: Error) => w.cfg.log('warn', `query ${id} (${r.p.def.name}) dropped: its state topic ${state} on ${sc.brokers.join()} was not deleted (${e.message}); delete it by hand`));
         void stopped.then(() => deleteTopicsIfExist(w.cfg.brokers, topics)).then(
           (gone) => { if (gone.length) w.cfg.log('info', `query ${id} (${r.p.def.name}) dropped: deleted its topics ${gone.join(', ')}`); },
           (e: Error) => w.cfg.log('warn', `query ${id} (${r.p.def.name}) dropped: its topics ${topics.join(', ')} were not deleted (${e.message}); delete them by hand`),
@@ -287,8 +263,6 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
       const out: QueryInfo[] = [];
       for (const r of byId.values()) {
         const kind = r.p.kind === 'create_materialized_view' ? 'materialized_view' : 'sink';
-        // The engine lists its runner's info instead when it runs here.
-        if (r.placement === 'owner0') out.push({ id: r.id, name: r.p.def.name, kind, sql: redactSql(r.sql), status: 'stopped', error: null, placement: `not here: ${r.why}` });
         if (!hosted(r)) continue;
         const name = r.p.def.name.toLowerCase();
         const mineT = status.filter((s) => groupOf(s.task).toLowerCase() === name);
@@ -343,7 +317,6 @@ export function createTaskWiring(w: TaskWiringConfig): TaskWiring {
     },
     async close() {
       closed = true;
-      clearInterval(timer);
       await chain.catch(() => undefined);
       await host.close({ checkpoint: true });
     },

@@ -11,6 +11,8 @@ export interface TestService {
   service: Service;
   app: FastifyInstance;
   dataDir: string;
+  /** The service's log lines (level and message). */
+  logs: string[];
   sql(sql: string): Promise<{ status: number; body: any }>;
   get(url: string): Promise<{ status: number; body: any }>;
   close(opts?: { keepData?: boolean }): Promise<void>;
@@ -28,7 +30,7 @@ export async function startTestService(opts: { dataDir?: string; demo?: boolean 
     return { status: r.statusCode, body };
   };
   return {
-    service, app, dataDir,
+    service, app, dataDir, logs,
     sql: (sql) => call('POST', '/v1/sql', { sql }),
     get: (url) => call('GET', url),
     async close(o = {}) {
