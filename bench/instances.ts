@@ -91,6 +91,11 @@ export interface ScaleRow {
   readonly outputRows: number;
   /** Rows dropped as late (Σ over the instances; 0 expected: each partition's first bid is there before the query starts). */
   readonly lateRows: number | null;
+  /** Seconds from the last event produced to the end of the window (lag 0, repartition topics read). */
+  readonly tailS: number | null;
+  /** The instances' warnings and errors logged during the window (the first 20), and how many there were. */
+  readonly warnings: string[];
+  readonly warningCount: number;
   /** CPU-seconds in the window of the instances' main threads and of their other threads (V8 compiler and GC helpers, libuv, workers). */
   readonly threads: Record<string, number>;
   /** Net events per CPU-second of every measured run of this query at this N, in run order; the row is the median run. */
@@ -246,7 +251,7 @@ export async function produceKeyedBids(o: ScaleOptions, bootstrap: string, topic
 }
 
 // ---- instances ----------------------------------------------------------------------------------
-interface Instance { readonly id: string; readonly url: string; readonly proc: ChildProcess; readonly dataDir: string; log: string; exited: boolean }
+interface Instance { readonly id: string; readonly url: string; readonly proc: ChildProcess; readonly dataDir: string; log: string; logged: number; exited: boolean }
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -297,8 +302,8 @@ async function startInstances(o: ScaleOptions, n: number, clusterId: string): Pr
       env: { ...process.env, ...(process.env.BENCH_PROFILE_DIR ? { STREAMSQL_CPU_PROFILE_DIR: `${process.env.BENCH_PROFILE_DIR}/${n}x` } : {}), CLUSTER_ID: clusterId, KAFKA_BROKERS: o.brokers.join(','), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, INSTANCE_ID: id, ADVERTISED_URL: url, PG_PORT: 'off', DEMO: '0', LOG_LEVEL: 'warn' },
     });
     o.track(proc);
-    const inst: Instance = { id, url, proc, dataDir, log: '', exited: false };
-    proc.stderr!.on('data', (d: Buffer) => { inst.log += d.toString(); if (inst.log.length > 100_000) inst.log = inst.log.slice(-50_000); });
+    const inst: Instance = { id, url, proc, dataDir, log: '', logged: 0, exited: false };
+    proc.stderr!.on('data', (d: Buffer) => { const t = d.toString(); inst.log += t; inst.logged += t.length; if (inst.log.length > 100_000) inst.log = inst.log.slice(-50_000); });
     proc.on('exit', () => { inst.exited = true; o.untrack(proc); });
     insts.push(inst);
   }
@@ -442,6 +447,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const profiling = profile && !!process.env.BENCH_PROFILE_DIR;
   if (profiling) { for (const i of insts) i.proc.kill('SIGUSR2'); await sleep(300); }
   const t0 = performance.now();
+  const logged0 = insts.map((i) => i.logged);
   const cpu0 = treeCpuSeconds(pids);
   const threads0 = threadCpu(pids);
   const m0 = machineTicks();
@@ -449,7 +455,8 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const lag0 = total;
   const spreadS = (t0 - tCreate) / 1000;
   let produceMs: number | null = null;
-  const producing = produceKeyedBids(o, bootstrap, topic, bids).then((ms) => { produceMs = ms; });
+  let producedAt = 0;
+  const producing = produceKeyedBids(o, bootstrap, topic, bids).then((ms) => { produceMs = ms; producedAt = performance.now(); });
   producing.catch(() => undefined);
   let lastLag: number | null = lag0; let lastChange = performance.now(); let lastPrint = 0;
   for (;;) {
@@ -481,6 +488,8 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     await sleep(250);
   }
   const t1 = performance.now();
+  // What the instances logged (LOG_LEVEL=warn: warnings and errors) during the window: why a run was slow.
+  const warnings = insts.flatMap((i, k) => { const n = i.logged - logged0[k]!; return n > 0 ? i.log.slice(-Math.min(n, i.log.length)).split('\n').filter(Boolean).map((l) => `${i.id}: ${l.slice(0, 300)}`) : []; });
   const cpu1 = treeCpuSeconds(pids);
   const threads1 = threadCpu(pids);
   const threads: Record<string, number> = {};
@@ -513,6 +522,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     query: key, instances: n, placement, events: lag0, wallS, machineBusyPct, produceS: (produceMs ?? 0) / 1000, cpuS, idleCpuS, netCpuS,
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
     fromCreate: { wallS: wallC, cpuS: cpu1 - cpuCreate, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
+    tailS: producedAt ? (t1 - producedAt) / 1000 : null, warnings: warnings.slice(0, 20), warningCount: warnings.length,
     exchangeBytes, exchangeRows, inputRows, outputRows, lateRows, threads, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
@@ -618,7 +628,7 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
             try {
               const r = await measureQuery(o, insts, admin, bootstrap, bids, key, before, measured);
               mine.push({ run: r, warm: !measured });
-              o.log(`  ${measured ? '' : '(warm-up, not counted) '}${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? 'n/a' : fmt(r.inputRows)}, written ${fmt(r.outputRows)}, late ${r.lateRows === null ? 'n/a' : fmt(r.lateRows)}; CPU-s by thread ${JSON.stringify(r.threads)}; load ${r.loadAvg.join(' ')}`);
+              o.log(`  ${measured ? '' : '(warm-up, not counted) '}${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? 'n/a' : fmt(r.inputRows)}, written ${fmt(r.outputRows)}, late ${r.lateRows === null ? 'n/a' : fmt(r.lateRows)}; done ${r.tailS === null ? 'n/a' : r.tailS.toFixed(1)} s after the last event${r.warningCount ? `; ${r.warningCount} warning(s): ${r.warnings.slice(0, 3).join(' | ')}` : ''}; CPU-s by thread ${JSON.stringify(r.threads)}; load ${r.loadAvg.join(' ')}`);
             } catch (e) {
               errors.push(`round ${round + 1}, ${n} instance(s), ${key}${measured ? '' : ' (warm-up)'}: ${(e as Error).message}`);
               o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);

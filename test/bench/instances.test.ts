@@ -88,7 +88,7 @@ describe('bench --instances: rounds', () => {
   it('rows are the median round per query and N; ratio = median ÷ first-N median; paired = median of per-round ratios', () => {
     const run = (query: string, instances: number, round: number, eventsPerCpuS: number): ScaleRun => ({
       query, instances, round, eventsPerCpuS, eventsPerCpuSRaw: eventsPerCpuS * 0.9, events: 1000, placement: '', wallS: 1, machineBusyPct: 0, produceS: 0, cpuS: 1, idleCpuS: 0, netCpuS: 1, spreadS: 0,
-      fromCreate: { wallS: 1, cpuS: 1, netCpuS: 1, eventsPerCpuS: eventsPerCpuS / 2, ratio: null }, tasks: {}, exchangeBytes: null, exchangeRows: null, inputRows: null, outputRows: 0, lateRows: null, threads: {}, loadAvg: [0],
+      fromCreate: { wallS: 1, cpuS: 1, netCpuS: 1, eventsPerCpuS: eventsPerCpuS / 2, ratio: null }, tasks: {}, exchangeBytes: null, exchangeRows: null, inputRows: null, outputRows: 0, lateRows: null, threads: {}, loadAvg: [0], tailS: null, warnings: [], warningCount: 0,
     });
     // The machine drifts up over the rounds; each N keeps the same share of it.
     const runs = [run('key', 1, 0, 100), run('key', 3, 0, 90), run('key', 3, 1, 135), run('key', 1, 1, 150), run('key', 1, 2, 200), run('key', 3, 2, 170), run('rekey', 1, 0, 80)];
