@@ -19,7 +19,9 @@
  * events produced (generated once, in memory; one `kcat -P` per partition) and timing and the
  * CPU baseline start, so no event but those 12 is read before the tasks are where they stay and every
  * event is counted exactly. Done when the query's committed consumer-group offsets reach the events' count
- * (lag 0). CPU net = CPU in the window − idle rate × wall. Then DROP SINK and SOURCE. The "from CREATE"
+ * (lag 0). CPU net = CPU in the window − idle rate × wall. Then DROP SINK and SOURCE, and the next run waits until
+ * no instance lists the query's tasks and the instances' CPU is back near idle (a task still stopping would charge
+ * the next run). The "from CREATE"
  * figure charges everything since CREATE SINK (settling included). The keyed query (GROUP BY the record
  * key) runs as 12 tasks; the re-keyed one (GROUP BY bidder) as 12 tasks around a repartition topic, whose
  * bytes are read from `streamsql_exchange_bytes_total` on each instance's /metrics ("n/a" when no
@@ -516,6 +518,25 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   for (const i of insts) for (const t of ((await http(`${i.url}/v1/queries/${queryId}`)).body?.progress?.tasks ?? []) as { outputRows?: number }[]) outputRows += t.outputRows ?? 0;
   await sql(insts[0]!, `DROP SINK ${name}`);
   await sql(insts[0]!, `DROP SOURCE ${source}`).catch(() => undefined);
+  // The next measurement starts only once no instance runs a task of this query any more: a task still stopping
+  // would charge its CPU (and its waits) to the next run's window.
+  await waitFor(`the tasks of ${name} gone from every instance`, 30_000, async () => {
+    for (const i of insts) {
+      const c = (await http(`${i.url}/v1/cluster`)).body as { members?: { tasks: string[] }[] } | null;
+      if (!c?.members || c.members.some((m) => m.tasks.some((t) => t.startsWith(`${name}#`)))) return false;
+      const q = (await http(`${i.url}/v1/queries/${queryId}`)).status;
+      if (q !== 404) return false;
+    }
+    return true;
+  }, insts).catch((e: Error) => o.log(`    ${(e as Error).message}`));
+  // ... and its runners have stopped (a revoked task is off the lists before its stop ends): the instances' CPU
+  // back near their idle rate, twice in a row over 0.5 s (at most 20 s).
+  for (let quiet = 0, end = performance.now() + 20_000; quiet < 2 && performance.now() < end;) {
+    const c0 = treeCpuSeconds(pids); const w0 = performance.now();
+    await sleep(500);
+    const rate = (treeCpuSeconds(pids) - c0) / ((performance.now() - w0) / 1000);
+    quiet = rate <= Math.max(2 * idleRate, 0.15) ? quiet + 1 : 0;
+  }
   const wallC = (t1 - tCreate) / 1000;
   const netC = Math.max(0.01, cpu1 - cpuCreate - idleRate * wallC);
   return {

@@ -2,7 +2,7 @@
  * The tasks one instance runs (issue 17): told which tasks it owns — by the task group's assignment
  * (connectors/kafka/task-assignor.ts `joinTaskGroup` → `onAssignment`) or directly — it starts the
  * new ones and stops the revoked ones (their open epoch committed first, so the next owner resumes
- * exactly there). A task that is lost or failed while still owned here (a commit that failed: fenced,
+ * exactly there; a dropped query's tasks stop without it). A task that is lost or failed while still owned here (a commit that failed: fenced,
  * or its outcome unknown; a broker error at start) is started again as a new incarnation after a
  * backoff, which restores from the state topic: a runner never retries a commit itself
  * (task-runner.ts says why).
@@ -131,7 +131,10 @@ export function createTaskHost(cfg: TaskHostConfig): TaskHost {
     await Promise.all(revoked.map(async ([id, r]) => {
       runners.delete(id);
       if (r.timer) clearTimeout(r.timer);
-      await r.runner.stop({ checkpoint: true }).catch((e) => cfg.log('warn', `task ${id}: stop failed: ${(e as Error).message}`));
+      // A task of a dropped query (no longer known here) stops without a final epoch: nobody resumes it, and its
+      // epoch would commit into topics the DROP is deleting (measured: up to 10 s of failed TxnOffsetCommits).
+      const dropped = cfg.query(groupOf(id)) === undefined;
+      await r.runner.stop({ checkpoint: !dropped }).catch((e) => cfg.log('warn', `task ${id}: stop failed: ${(e as Error).message}`));
     }));
     await Promise.all([...want.values()].filter((t) => !runners.has(t.id)).map((t) => startOne(t, cfg.reviveDelayMs ?? 500)));
   });
