@@ -61,8 +61,8 @@ export function catalogPlacement(objects: readonly CatalogObject[], queryIdOf: (
       }
       // A logical view or an append-only materialized view is planned inline: its own inputs are in dependsOn too.
     }
-    const placement: ClusterPlacement = o.kind === 'sink' && otherCluster(o.sink.bootstrapServers, brokers) ? 'single'
-      : splittable && topics.size > 0 ? 'tasks' : 'single';
+    const sinkElsewhere = o.kind === 'sink' && otherCluster(o.sink.bootstrapServers, brokers);
+    const placement: ClusterPlacement = splittable && topics.size > 0 && !sinkElsewhere ? 'tasks' : 'single';
     placements.set(o.name.toLowerCase(), placement);
     groups.push({ id: o.name, topics: [...topics].sort(), ...(placement === 'tasks' ? {} : { single: true }) });
   }

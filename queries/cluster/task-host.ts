@@ -2,10 +2,10 @@
  * The tasks one instance runs (issue 17): told which tasks it owns — by the task group's assignment
  * (connectors/kafka/task-assignor.ts `joinTaskGroup` → `onAssignment`) or directly — it starts the
  * new ones and stops the revoked ones (their open epoch committed first, so the next owner resumes
- * exactly there; a dropped query's tasks stop without it). A task that is lost or failed while still owned here (a commit that failed: fenced,
- * or its outcome unknown; a broker error at start) is started again as a new incarnation after a
- * backoff, which restores from the state topic: a runner never retries a commit itself
- * (task-runner.ts says why).
+ * exactly there; a dropped query's tasks stop without it). A task that is lost or failed while still
+ * owned here (a commit that failed: fenced, or its outcome unknown; a broker error at start) is started
+ * again as a new incarnation after a backoff, which restores from the state topic: a runner never
+ * retries a commit itself (task-runner.ts says why).
  *
  * Assignments are applied one at a time, in order. Stopping revoked tasks comes before starting new
  * ones, so a task moving between two instances of one process (tests) never runs twice here.

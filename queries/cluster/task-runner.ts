@@ -46,6 +46,7 @@ import { malformedPolicy } from '../malformed.ts';
 import { createSideOutputs } from '../side-outputs.ts';
 import { createSinkOutput } from '../sink-output.ts';
 import { checkTaskPlan, TaskPlanError } from './task-partitioning.ts';
+import { otherCluster } from './placement.ts';
 import { assembleTaskState, createTaskStateLog, decodeTaskState } from './task-state.ts';
 import { taskGraph } from './task-graph.ts';
 import { createTaskExchanges, type ChangesIn, type ChangesOut, type ExchangesState, type ExchangeTotals } from './task-exchanges.ts';
@@ -147,9 +148,8 @@ export interface TaskRunner {
  * after each epoch (the state record holds the truth; the group shows lag).
  */
 export function stateClusterOf(plan: PhysicalPlan, brokers: readonly string[]): { brokers: readonly string[]; properties: Readonly<Record<string, string>> | undefined; elsewhere: boolean } {
-  const servers = plan.sink.kind === 'kafka_sink' ? plan.sink.sink.bootstrapServers : null;
-  if (plan.sink.kind !== 'kafka_sink' || !servers || servers.split(',').join() === brokers.join()) return { brokers, properties: undefined, elsewhere: false };
-  return { brokers: servers.split(','), properties: plan.sink.sink.properties, elsewhere: true };
+  if (plan.sink.kind !== 'kafka_sink' || !otherCluster(plan.sink.sink.bootstrapServers, brokers)) return { brokers, properties: undefined, elsewhere: false };
+  return { brokers: plan.sink.sink.bootstrapServers!.split(','), properties: plan.sink.sink.properties, elsewhere: true };
 }
 
 /** The transactional id of a task: one per task, so a new owner's InitProducerId fences the old one. */
