@@ -40,7 +40,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const ti = args.indexOf('--top');
   const top = ti >= 0 ? Number(args[ti + 1]) : 40;
-  const dirs = args.filter((a, i) => a !== '--top' && i !== ti + 1);
+  // Without --top (ti = -1) every argument is a directory (ti + 1 = 0 would drop the first one).
+  const dirs = args.filter((a, i) => a !== '--top' && (ti < 0 || i !== ti + 1));
   for (const d of dirs) {
     const { total, by } = selfTimes(files(d));
     console.log(`== ${d}: ${(total / 1000).toFixed(2)} s sampled`);
