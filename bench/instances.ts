@@ -1,7 +1,7 @@
 /**
  * Scale-out benchmark (`npm run bench -- --instances 1,2,3`, issue 17): CPU-normalised throughput of N
- * service instances together, each a separate `node --import tsx server/main.ts` process (what `npm
- * start` runs) with one CLUSTER_ID, on one pre-filled topic of 12 partitions of keyed Nexmark bids.
+ * service instances together, each a separate `node --max-semi-space-size=64 --import tsx server/main.ts`
+ * process (what `npm start` runs: its arguments are read from package.json) with one CLUSTER_ID, on one pre-filled topic of 12 partitions of keyed Nexmark bids.
  *
  * Why CPU-normalised: the machine has 2 cores shared with the broker and other work, so wall-clock
  * throughput cannot grow with instances here; what scale-out must keep is the cost per event. The
@@ -29,12 +29,12 @@
  *
  * Rounds (`--repeat`, default 3): each round starts every N afresh, forwards in even rounds and backwards in
  * odd ones (1,2,3 · 3,2,1 · 1,2,3), so a drift of the machine over the bench lands on every N alike; each
- * fresh instance set runs every query once unmeasured first (its "cold" figure, printed) and then measured.
+ * fresh instance set runs every query once (`--warmups K`: K times) unmeasured first (its "cold" figure, printed) and then measured.
  * The row per query and N is the median round; "paired" is the median over rounds of the round's figure ÷
  * that round's first-N figure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,6 +46,13 @@ import { murmur2 } from '../connectors/kafka/partitioner.ts';
 export const SCALE_PARTITIONS = 12;
 const CLK_TCK = 100; // getconf CLK_TCK on Linux
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+/** Node's arguments in package.json's `start` script (`node <these>`): each instance runs exactly what `npm start` runs, flags included. */
+export const START_ARGS: readonly string[] = startArgs(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start);
+export function startArgs(start: string): string[] {
+  const words = start.trim().split(/\s+/);
+  if (words[0] !== 'node' || !words.at(-1)!.endsWith('.ts')) throw new Error(`package.json's start script is not "node … <entry>.ts": ${start}`);
+  return [...words.slice(1, -1), path.join(ROOT, words.at(-1)!)];
+}
 
 export interface ScaleOptions {
   readonly brokers: string[];
@@ -54,8 +61,8 @@ export interface ScaleOptions {
   readonly queries: readonly string[];
   /** Rounds: each runs every N once on fresh instances (alternating direction); the median run per query and N is the row. */
   readonly repeat: number;
-  /** Each fresh instance set first runs every query once, unmeasured. */
-  readonly warmup: boolean;
+  /** Each fresh instance set first runs every query this many times, unmeasured (0: none). */
+  readonly warmups: number;
   /** Seconds of idle CPU sampling, before and after the queries. */
   readonly idleSeconds: number;
   /** Each spawned process is registered here (the harness kills these on Ctrl-C too). */
@@ -100,6 +107,8 @@ export interface ScaleRow {
   readonly warningCount: number;
   /** CPU-seconds in the window of the instances' main threads and of their other threads (V8 compiler and GC helpers, libuv, workers). */
   readonly threads: Record<string, number>;
+  /** Each instance's peak resident set so far (VmHWM), MB, at the window's end: what the heap flags cost in memory. */
+  readonly peakRssMb: number[];
   /** Net events per CPU-second of every measured run of this query at this N, in run order; the row is the median run. */
   readonly runs?: number[];
   /** Each round's figure ÷ the same round's figure at the first N (the two ran minutes apart), in round order. */
@@ -196,6 +205,17 @@ export function threadCpu(pids: readonly number[]): Map<string, number> {
     }
   }
   return out;
+}
+
+/** VmHWM of a process in MB (NaN when it is gone). */
+function peakRssMb(pid: number): number {
+  try { return Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024); } catch { return NaN; }
+}
+
+/** `perf record` at 499 Hz with call graphs of these processes' threads, into `file`; stop it with SIGINT. */
+function startPerf(file: string, pids: readonly number[]): ChildProcess {
+  mkdirSync(path.dirname(file), { recursive: true });
+  return spawn('perf', ['record', '-F', '499', '-g', '-o', file, '-p', pids.join(',')], { stdio: 'ignore' });
 }
 
 // ---- load: keyed bids, each key in the partition Java's producer would choose -------------------
@@ -299,10 +319,13 @@ async function startInstances(o: ScaleOptions, n: number, clusterId: string): Pr
     // BENCH_NODE_ARGS: extra node flags for every instance (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, to see where the CPU goes).
     const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     if (process.env.BENCH_PROFILE_DIR) mkdirSync(`${process.env.BENCH_PROFILE_DIR}/${n}x`, { recursive: true });
-    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
-      cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
+    // BENCH_STDOUT_DIR: each instance's stdout to a file there (what node flags like --trace-deopt print).
+    const out = process.env.BENCH_STDOUT_DIR ? openSync(path.join(process.env.BENCH_STDOUT_DIR, `${n}x-${clusterId}-${id}.out`), 'w') : 'ignore';
+    const proc = spawn(process.execPath, [...extra, ...START_ARGS], {
+      cwd: ROOT, stdio: ['ignore', out, 'pipe'],
       env: { ...process.env, ...(process.env.BENCH_PROFILE_DIR ? { STREAMSQL_CPU_PROFILE_DIR: `${process.env.BENCH_PROFILE_DIR}/${n}x` } : {}), CLUSTER_ID: clusterId, KAFKA_BROKERS: o.brokers.join(','), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, INSTANCE_ID: id, ADVERTISED_URL: url, PG_PORT: 'off', DEMO: '0', LOG_LEVEL: 'warn' },
     });
+    if (typeof out === 'number') closeSync(out);
     o.track(proc);
     const inst: Instance = { id, url, proc, dataDir, log: '', logged: 0, exited: false };
     proc.stderr!.on('data', (d: Buffer) => { const t = d.toString(); inst.log += t; inst.logged += t.length; if (inst.log.length > 100_000) inst.log = inst.log.slice(-50_000); });
@@ -448,6 +471,11 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   // BENCH_PROFILE_DIR: each instance profiles its main thread over exactly this window (server/cpu-profile.ts).
   const profiling = profile && !!process.env.BENCH_PROFILE_DIR;
   if (profiling) { for (const i of insts) i.proc.kill('SIGUSR2'); await sleep(300); }
+  // BENCH_PERF_DIR: `perf record` of every thread of the instances over this window, CPU time only (with
+  // BENCH_NODE_ARGS=--perf-basic-prof, JS functions get names): unlike the V8 profiles above it charges a
+  // preempted thread nothing, and it sees GC, compiler and libuv threads.
+  const perf = process.env.BENCH_PERF_DIR ? startPerf(`${process.env.BENCH_PERF_DIR}/${n}x-${key}-${Date.now()}.data`, pids) : null;
+  if (perf) await sleep(500);
   const t0 = performance.now();
   const logged0 = insts.map((i) => i.logged);
   const cpu0 = treeCpuSeconds(pids);
@@ -494,6 +522,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const warnings = insts.flatMap((i, k) => { const n = i.logged - logged0[k]!; return n > 0 ? i.log.slice(-Math.min(n, i.log.length)).split('\n').filter(Boolean).map((l) => `${i.id}: ${l.slice(0, 300)}`) : []; });
   const cpu1 = treeCpuSeconds(pids);
   const threads1 = threadCpu(pids);
+  if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.once('exit', r)); }
   const threads: Record<string, number> = {};
   for (const [k, v] of threads1) { const d = Math.round((v - (threads0.get(k) ?? 0)) * 100) / 100; if (d > 0) threads[k] = d; }
   if (profiling) {
@@ -544,7 +573,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
     eventsPerCpuS: lag0 / netCpuS, eventsPerCpuSRaw: lag0 / cpuS, spreadS, tasks,
     fromCreate: { wallS: wallC, cpuS: cpu1 - cpuCreate, netCpuS: netC, eventsPerCpuS: total / netC, ratio: null },
     tailS: producedAt ? (t1 - producedAt) / 1000 : null, warnings: warnings.slice(0, 20), warningCount: warnings.length,
-    exchangeBytes, exchangeRows, inputRows, outputRows, lateRows, threads, loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
+    exchangeBytes, exchangeRows, inputRows, outputRows, lateRows, threads, peakRssMb: pids.map(peakRssMb), loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
 
@@ -562,7 +591,7 @@ export interface ScaleReport {
 }
 
 /** One run of one query on one instance set (idle CPU already subtracted), tagged with its round. */
-export type ScaleRun = Omit<ScaleRow, 'ratio' | 'ratioRaw' | 'runs' | 'pairedRatios' | 'pairedRatio'> & { readonly round: number };
+export type ScaleRun = Omit<ScaleRow, 'ratio' | 'ratioRaw' | 'runs' | 'pairedRatios' | 'pairedRatio'> & { readonly round: number; /** Warm-ups: which pass (0 = cold). */ readonly pass?: number };
 
 /**
  * The instance sets' order: round r runs the N's forwards when r is even and backwards when odd
@@ -639,17 +668,19 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
         };
         const before = await idleRateNow();
         o.log(`  idle CPU of the ${n} instance(s) together, before the queries: ${(before * 100).toFixed(1)}% of a core (over ${o.idleSeconds} s)`);
-        const mine: { run: Omit<ScaleRow, 'ratio' | 'ratioRaw'>; warm: boolean }[] = [];
-        // Each fresh instance set first runs every query once unmeasured (o.warmup): JIT tiers and heap sizes
+        const mine: { run: Omit<ScaleRow, 'ratio' | 'ratioRaw'>; warm: boolean; pass: number }[] = [];
+        // Each fresh instance set first runs every query o.warmups times unmeasured: JIT tiers and heap sizes
         // settle in the first million events (measured 164k → 214k → 268k events per CPU-second over three
-        // back-to-back runs on the same instance), and that cost is paid once per process, not per event.
-        const passes = o.warmup ? [false, true] : [true];
-        for (const measured of passes) {
+        // back-to-back runs on the same instance), and that cost is paid once per process, not per event —
+        // with N instances each process has seen 1/N of the warm-up's events, so one pass warms N processes
+        // less than one (--warmups 2 or 3 shows how much of the gap at N instances is that).
+        const passes = [...Array.from({ length: o.warmups }, () => false), true];
+        for (const [pass, measured] of passes.entries()) {
           for (const key of o.queries) {
             try {
               const r = await measureQuery(o, insts, admin, bootstrap, bids, key, before, measured);
-              mine.push({ run: r, warm: !measured });
-              o.log(`  ${measured ? '' : '(warm-up, not counted) '}${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? 'n/a' : fmt(r.inputRows)}, written ${fmt(r.outputRows)}, late ${r.lateRows === null ? 'n/a' : fmt(r.lateRows)}; done ${r.tailS === null ? 'n/a' : r.tailS.toFixed(1)} s after the last event${r.warningCount ? `; ${r.warningCount} warning(s): ${r.warnings.slice(0, 3).join(' | ')}` : ''}; CPU-s by thread ${JSON.stringify(r.threads)}; load ${r.loadAvg.join(' ')}`);
+              mine.push({ run: r, warm: !measured, pass });
+              o.log(`  ${measured ? '' : `(warm-up${passes.length > 2 ? ` ${pass + 1}` : ''}, not counted) `}${key}: ${fmt(r.events)} events in ${r.wallS.toFixed(1)} s wall (produced in ${r.produceS.toFixed(1)} s), ${r.cpuS.toFixed(1)} CPU-s → ${fmt(r.eventsPerCpuSRaw)} events/CPU-s before subtracting idle CPU; tasks ${JSON.stringify(r.tasks)} spread ${r.spreadS.toFixed(1)} s after CREATE; repartition ${r.exchangeBytes === null ? 'n/a' : `${fmt(r.exchangeBytes)} B, ${r.exchangeRows === null ? 'n/a' : fmt(r.exchangeRows)} rows`}; rows read by the tasks ${r.inputRows === null ? 'n/a' : fmt(r.inputRows)}, written ${fmt(r.outputRows)}, late ${r.lateRows === null ? 'n/a' : fmt(r.lateRows)}; done ${r.tailS === null ? 'n/a' : r.tailS.toFixed(1)} s after the last event${r.warningCount ? `; ${r.warningCount} warning(s): ${r.warnings.slice(0, 3).join(' | ')}` : ''}; CPU-s by thread ${JSON.stringify(r.threads)}; peak RSS ${r.peakRssMb.join(', ')} MB; load ${r.loadAvg.join(' ')}`);
             } catch (e) {
               errors.push(`round ${round + 1}, ${n} instance(s), ${key}${measured ? '' : ' (warm-up)'}: ${(e as Error).message}`);
               o.log(`  ${key} failed: ${(e as Error).message.slice(0, 2000)}`);
@@ -660,10 +691,10 @@ export async function measureInstances(o: ScaleOptions, bootstrap: string): Prom
         const rate = Math.min(before, after);
         (idle[n] ??= []).push(rate);
         o.log(`  idle CPU after the queries: ${(after * 100).toFixed(1)}% of a core; subtracted: ${(rate * 100).toFixed(1)}%`);
-        for (const { run: r, warm } of mine) {
+        for (const { run: r, warm, pass } of mine) {
           const netCpuS = Math.max(0.01, r.cpuS - rate * r.wallS);
           const netC = Math.max(0.01, r.fromCreate.cpuS - rate * r.fromCreate.wallS);
-          const x: ScaleRun = { ...r, round, idleCpuS: rate * r.wallS, netCpuS, eventsPerCpuS: r.events / netCpuS, fromCreate: { ...r.fromCreate, netCpuS: netC, eventsPerCpuS: r.events / netC } };
+          const x: ScaleRun = { ...r, round, ...(warm ? { pass } : {}), idleCpuS: rate * r.wallS, netCpuS, eventsPerCpuS: r.events / netCpuS, fromCreate: { ...r.fromCreate, netCpuS: netC, eventsPerCpuS: r.events / netC } };
           (warm ? warmups : runs).push(x);
           if (!warm) o.log(`  ${r.query}: ${fmt(x.eventsPerCpuS)} events per net CPU-second`);
         }
@@ -686,7 +717,7 @@ export function printScaling(r: ScaleReport, log: (s: string) => void): void {
   log(`(instance sets in the order ${r.order.join(',')}, each fresh; each query on its own topic, produced only once its 12 tasks are spread; timed from then until lag 0; the row is the median round; "paired" = the median over rounds of the round's figure ÷ the same round's first-N figure; "raw" = without subtracting idle CPU; "from CREATE" = all events and CPU since CREATE SINK; idle CPU per N: ${Object.entries(r.idle).map(([n, v]) => `${n}: ${v.map((x) => (x * 100).toFixed(1)).join('/')}%`).join(', ')} of a core)`);
   const head = ['query', 'inst', 'events', 'wall s', 'CPU-s', 'net CPU-s', 'events/CPU-s', 'ratio', 'paired', 'raw ratio', 'from CREATE', 'ratio', 'rounds (events/CPU-s)', 'cold', 'repartition bytes', 'machine CPU', 'placement'];
   const cold = (x: ScaleRow) => {
-    const w = r.warmups.filter((c) => c.query === x.query && c.instances === x.instances).map((c) => c.eventsPerCpuS).sort((a, b) => a - b);
+    const w = r.warmups.filter((c) => c.query === x.query && c.instances === x.instances && (c.pass ?? 0) === 0).map((c) => c.eventsPerCpuS).sort((a, b) => a - b);
     return w.length ? fmt(w[Math.floor((w.length - 1) / 2)]!) : 'n/a';
   };
   const lines = r.rows.map((x) => [x.query, String(x.instances), fmt(x.events), x.wallS.toFixed(1), x.cpuS.toFixed(1), x.netCpuS.toFixed(1), fmt(x.eventsPerCpuS),

@@ -16,7 +16,7 @@
  *                    [--repeat 2]   (runs per measurement, best counts) [--no-warmup] (skip the unmeasured first engine run)
  *                    [--cpu-prof] (engine .cpuprofile files to --out)
  *                    [--joins q3,q4,q7,q8,q9] [--join-events 1000000] (--skip joins: none; --skip spark-tumble: Spark's q8 only)
- *   npm run bench -- --instances 1,2,3 [--events 1000000] [--scale-queries key,rekey] [--idle-seconds 5] [--repeat 3] (rounds; median round) [--no-warmup]
+ *   npm run bench -- --instances 1,2,3 [--events 1000000] [--scale-queries key,rekey] [--idle-seconds 5] [--repeat 3] (rounds; median round) [--no-warmup | --warmups K]
  *                    (scale-out: N service processes in one cluster, events per CPU-second; bench/instances.ts)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -81,6 +81,7 @@ const opt = {
   instances: flags('instances').map(Number),
   scaleQueries: flags('scale-queries').length ? flags('scale-queries') : ['key', 'rekey'],
   idleSeconds: Number(flag('idle-seconds') ?? 5),
+  warmups: Number(flag('warmups') ?? 1),
 };
 if (opt.instances.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--instances lists instance counts, e.g. 1,2,3');
 if (!['none', 'gzip'].includes(opt.compression)) throw new Error('--compression is none or gzip');
@@ -593,8 +594,8 @@ async function main(): Promise<void> {
     const report = await measureInstances({
       brokers, instances: opt.instances, events: flag('events') === undefined ? 1_000_000 : opt.events, queries: opt.scaleQueries, idleSeconds: opt.idleSeconds,
       // Scale-out: 3 rounds (each N afresh per round, the median round is the row) unless --repeat says otherwise
-      // (this machine's load swings the single figures by ±15 %); --no-warmup skips each instance set's unmeasured first run.
-      repeat: flag('repeat') === undefined ? 3 : opt.repeat, warmup: opt.warmup,
+      // (this machine's load swings the single figures by ±15 %); --no-warmup skips each instance set's unmeasured first run, --warmups K runs K of them.
+      repeat: flag('repeat') === undefined ? 3 : opt.repeat, warmups: opt.warmup ? (flag('warmups') === undefined ? 1 : opt.warmups) : 0,
       track: (c) => children.add(c), untrack: (c) => children.delete(c), log, out: opt.out,
     }, bootstrap);
     printScaling(report, log);

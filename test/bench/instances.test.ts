@@ -1,10 +1,10 @@
 /** The scale-out benchmark's own parts (bench/instances.ts): the keyed load, the CPU of a process tree and of its threads, the window profile. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateKeyedBids, roundOrder, SCALE_PARTITIONS, summarizeRuns, threadCpu, treeCpuSeconds, type ScaleRun } from '../../bench/instances.ts';
+import { generateKeyedBids, roundOrder, SCALE_PARTITIONS, START_ARGS, startArgs, summarizeRuns, threadCpu, treeCpuSeconds, type ScaleRun } from '../../bench/instances.ts';
 import { selfTimes } from '../../bench/lib/profile-top.ts';
 import { murmur2 } from '../../connectors/kafka/partitioner.ts';
 
@@ -79,6 +79,16 @@ describe('bench --instances: where the CPU goes', () => {
   });
 });
 
+describe('bench --instances: the instances run what npm start runs', () => {
+  it("takes node's arguments from package.json's start script, flags included", () => {
+    const start = JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).scripts.start as string;
+    expect(START_ARGS.at(-1)).toBe(path.resolve(__dirname, '../../server/main.ts'));
+    expect(START_ARGS.slice(0, -1).join(' ')).toBe(start.split(/\s+/).slice(1, -1).join(' '));
+    expect(START_ARGS).toContain('--max-semi-space-size=64');
+    expect(() => startArgs('tsx server/main.ts')).toThrow(/not "node/);
+  });
+});
+
 describe('bench --instances: rounds', () => {
   it('alternates the direction of the instance sets from round to round', () => {
     expect(roundOrder([1, 2, 3], 3).map((x) => `${x.round}:${x.n}`)).toEqual(['0:1', '0:2', '0:3', '1:3', '1:2', '1:1', '2:1', '2:2', '2:3']);
@@ -88,7 +98,7 @@ describe('bench --instances: rounds', () => {
   it('rows are the median round per query and N; ratio = median ÷ first-N median; paired = median of per-round ratios', () => {
     const run = (query: string, instances: number, round: number, eventsPerCpuS: number): ScaleRun => ({
       query, instances, round, eventsPerCpuS, eventsPerCpuSRaw: eventsPerCpuS * 0.9, events: 1000, placement: '', wallS: 1, machineBusyPct: 0, produceS: 0, cpuS: 1, idleCpuS: 0, netCpuS: 1, spreadS: 0,
-      fromCreate: { wallS: 1, cpuS: 1, netCpuS: 1, eventsPerCpuS: eventsPerCpuS / 2, ratio: null }, tasks: {}, exchangeBytes: null, exchangeRows: null, inputRows: null, outputRows: 0, lateRows: null, threads: {}, loadAvg: [0], tailS: null, warnings: [], warningCount: 0,
+      fromCreate: { wallS: 1, cpuS: 1, netCpuS: 1, eventsPerCpuS: eventsPerCpuS / 2, ratio: null }, tasks: {}, exchangeBytes: null, exchangeRows: null, inputRows: null, outputRows: 0, lateRows: null, threads: {}, peakRssMb: [], loadAvg: [0], tailS: null, warnings: [], warningCount: 0,
     });
     // The machine drifts up over the rounds; each N keeps the same share of it.
     const runs = [run('key', 1, 0, 100), run('key', 3, 0, 90), run('key', 3, 1, 135), run('key', 1, 1, 150), run('key', 1, 2, 200), run('key', 3, 2, 170), run('rekey', 1, 0, 80)];
