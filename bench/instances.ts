@@ -1,7 +1,8 @@
 /**
  * Scale-out benchmark (`npm run bench -- --instances 1,2,3`, issue 17): CPU-normalised throughput of N
- * service instances together, each a separate `node --max-semi-space-size=64 --import tsx server/main.ts`
- * process (what `npm start` runs: its arguments are read from package.json) with one CLUSTER_ID, on one pre-filled topic of 12 partitions of keyed Nexmark bids.
+ * service instances together, each a separate `node --heap-growing-percent=100 --import tsx server/main.ts`
+ * process (what `npm start` runs: its arguments are read from package.json) with one CLUSTER_ID, on one
+ * pre-filled topic of 12 partitions of keyed Nexmark bids.
  *
  * Why CPU-normalised: the machine has 2 cores shared with the broker and other work, so wall-clock
  * throughput cannot grow with instances here; what scale-out must keep is the cost per event. The

@@ -84,7 +84,7 @@ describe('bench --instances: the instances run what npm start runs', () => {
     const start = JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).scripts.start as string;
     expect(START_ARGS.at(-1)).toBe(path.resolve(__dirname, '../../server/main.ts'));
     expect(START_ARGS.slice(0, -1).join(' ')).toBe(start.split(/\s+/).slice(1, -1).join(' '));
-    expect(START_ARGS).toContain('--max-semi-space-size=64');
+    expect(START_ARGS).toContain('--heap-growing-percent=100');
     expect(() => startArgs('tsx server/main.ts')).toThrow(/not "node/);
   });
 });
