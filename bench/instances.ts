@@ -476,6 +476,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   // BENCH_NODE_ARGS=--perf-basic-prof, JS functions get names): unlike the V8 profiles above it charges a
   // preempted thread nothing, and it sees GC, compiler and libuv threads.
   const perf = process.env.BENCH_PERF_DIR ? startPerf(`${process.env.BENCH_PERF_DIR}/${n}x-${key}-${Date.now()}.data`, pids) : null;
+  const perfDone = perf ? new Promise((r) => { perf.once('exit', r); perf.once('error', (e) => { o.log(`  perf record: ${e.message}`); r(null); }); }) : null;
   if (perf) await sleep(500);
   const t0 = performance.now();
   const logged0 = insts.map((i) => i.logged);
@@ -523,7 +524,7 @@ async function measureQuery(o: ScaleOptions, insts: readonly Instance[], admin: 
   const warnings = insts.flatMap((i, k) => { const n = i.logged - logged0[k]!; return n > 0 ? i.log.slice(-Math.min(n, i.log.length)).split('\n').filter(Boolean).map((l) => `${i.id}: ${l.slice(0, 300)}`) : []; });
   const cpu1 = treeCpuSeconds(pids);
   const threads1 = threadCpu(pids);
-  if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.once('exit', r)); }
+  if (perf) { perf.kill('SIGINT'); await perfDone; }
   const threads: Record<string, number> = {};
   for (const [k, v] of threads1) { const d = Math.round((v - (threads0.get(k) ?? 0)) * 100) / 100; if (d > 0) threads[k] = d; }
   if (profiling) {
