@@ -43,17 +43,12 @@ import { createNexmarkGenerator, serializeBid } from '../connectors/demo/nexmark
 import { createTopic } from '../connectors/kafka/admin.ts';
 import { createKafka } from '../connectors/kafka/client.ts';
 import { murmur2 } from '../connectors/kafka/partitioner.ts';
+import { START_ARGS } from '../scripts/start-command.ts';
 
 export const SCALE_PARTITIONS = 12;
 const CLK_TCK = 100; // getconf CLK_TCK on Linux
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-/** Node's arguments in package.json's `start` script (`node <these>`): each instance runs exactly what `npm start` runs, flags included. */
-export const START_ARGS: readonly string[] = startArgs(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start);
-export function startArgs(start: string): string[] {
-  const words = start.trim().split(/\s+/);
-  if (words[0] !== 'node' || !words.at(-1)!.endsWith('.ts')) throw new Error(`package.json's start script is not "node … <entry>.ts": ${start}`);
-  return [...words.slice(1, -1), path.join(ROOT, words.at(-1)!)];
-}
+export { START_ARGS, startArgs } from '../scripts/start-command.ts';
 
 export interface ScaleOptions {
   readonly brokers: string[];

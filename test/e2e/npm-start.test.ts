@@ -1,5 +1,6 @@
 /**
- * `npm start` as a newcomer runs it: the service with its embedded broker and demo. It must serve
+ * `npm start` as a newcomer runs it (package.json's start command line, flags included:
+ * scripts/start-command.ts): the service with its embedded broker and demo. It must serve
  * /healthz, its demo view must change from one pull query to the next, and Ctrl-C (SIGINT) must leave
  * no Kafka JVM behind.
  */
@@ -10,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { START_ARGS } from '../../scripts/start-command.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/service.ts';
 
@@ -41,7 +43,7 @@ describe('npm start', () => {
   it('serves the demo, and Ctrl-C stops everything', async () => {
     const port = await freePort();
     const started = Date.now();
-    child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    child = spawn(process.execPath, [...START_ARGS], {
       cwd: ROOT,
       env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, KAFKA_BROKERS: '', DEMO_RATE: '400' },
       stdio: ['ignore', 'pipe', 'pipe'],
