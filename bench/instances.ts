@@ -48,8 +48,6 @@ import { START_ARGS } from '../scripts/start-command.ts';
 export const SCALE_PARTITIONS = 12;
 const CLK_TCK = 100; // getconf CLK_TCK on Linux
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-export { START_ARGS, startArgs } from '../scripts/start-command.ts';
-
 export interface ScaleOptions {
   readonly brokers: string[];
   readonly instances: readonly number[];

@@ -595,7 +595,7 @@ async function main(): Promise<void> {
       brokers, instances: opt.instances, events: flag('events') === undefined ? 1_000_000 : opt.events, queries: opt.scaleQueries, idleSeconds: opt.idleSeconds,
       // Scale-out: 3 rounds (each N afresh per round, the median round is the row) unless --repeat says otherwise
       // (this machine's load swings the single figures by ±15 %); --no-warmup skips each instance set's unmeasured first run, --warmups K runs K of them.
-      repeat: flag('repeat') === undefined ? 3 : opt.repeat, warmups: opt.warmup ? (flag('warmups') === undefined ? 1 : opt.warmups) : 0,
+      repeat: flag('repeat') === undefined ? 3 : opt.repeat, warmups: opt.warmup ? opt.warmups : 0,
       track: (c) => children.add(c), untrack: (c) => children.delete(c), log, out: opt.out,
     }, bootstrap);
     printScaling(report, log);

@@ -4,9 +4,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateKeyedBids, roundOrder, SCALE_PARTITIONS, START_ARGS, startArgs, summarizeRuns, threadCpu, treeCpuSeconds, type ScaleRun } from '../../bench/instances.ts';
+import { generateKeyedBids, roundOrder, SCALE_PARTITIONS, summarizeRuns, threadCpu, treeCpuSeconds, type ScaleRun } from '../../bench/instances.ts';
 import { selfTimes } from '../../bench/lib/profile-top.ts';
 import { murmur2 } from '../../connectors/kafka/partitioner.ts';
+import { START_ARGS, startArgs } from '../../scripts/start-command.ts';
 
 describe('bench --instances', () => {
   it('puts each bid in the partition of its key (Java partitioner), keyed by auction, event time in order per partition', () => {
